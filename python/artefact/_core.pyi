@@ -1,0 +1,165 @@
+"""Typed stubs for the Rust extension `artefact._core` (checked against it in tests).
+
+Every function that reads files or hashes releases the GIL while it works.
+Algorithms are the strings "MD5" or "XXH128". Digests are base64 with padding.
+"""
+
+from typing import Iterator, Optional
+
+__version__: str
+
+class Progress:
+    """Counters a long core call updates while it runs (read from another thread)."""
+
+    def __init__(self) -> None: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def total_files(self) -> int: ...
+    @property
+    def total_bytes(self) -> int: ...
+
+# --- digest.rs ---------------------------------------------------------------
+def hash_file(path: str, algorithm: str = "MD5") -> tuple[str, int]:
+    """(base64 digest, size) of a file, streamed in constant memory."""
+
+def hash_bytes(data: bytes, algorithm: str = "MD5") -> str:
+    """base64 digest of a byte string."""
+
+def hash_files(
+    paths: list[str], algorithm: str = "MD5", progress: Optional[Progress] = None
+) -> list[tuple[str, int]]:
+    """(digest, size) for each path, in parallel, in input order."""
+
+def s3_multipart_etag(path: str, part_size: int) -> str:
+    """The ETag S3 gives a multipart upload of `path` in parts of `part_size` bytes."""
+
+def multipart_part_size(size: int) -> int:
+    """wandb-core's multipart part size for a file of `size` bytes."""
+
+def b64_to_hex(digest: str) -> str:
+    """Lower-case hex of a base64 digest (wandb's b64_to_hex_id)."""
+
+# --- paths.rs ----------------------------------------------------------------
+def normalize_path(path: str) -> str:
+    """wandb's LogicalPath: str(PurePosixPath(path)) on POSIX."""
+
+def validate_path(path: str) -> str:
+    """Normalise and validate a logical path; ValueError("Invalid artifact path: ...")."""
+
+# --- walk.rs -----------------------------------------------------------------
+def scan_dir(root: str, follow_links: bool = True) -> list[tuple[str, str, int]]:
+    """(relative path, absolute path, size) of every file under root, sorted."""
+
+# --- stage.rs ----------------------------------------------------------------
+def stage_file(src: str, staging_dir: str, algorithm: str = "MD5") -> tuple[str, int, str]:
+    """Copy src into staging_dir (mode 0o400) while hashing it: (digest, size, staged path)."""
+
+# --- manifest.rs -------------------------------------------------------------
+EntryTuple = tuple[
+    str,  # path
+    str,  # digest
+    Optional[str],  # ref
+    Optional[str],  # birth_artifact_id
+    Optional[int],  # size
+    str,  # extra, as a JSON object string ("{}" when empty)
+    Optional[str],  # local_path
+    bool,  # skip_cache
+]
+
+class Manifest:
+    """wandb's ArtifactManifestV1, held in Rust. Entries keep insertion order."""
+
+    def __init__(self, storage_layout: str = "V2", storage_region: Optional[str] = None) -> None: ...
+    @property
+    def storage_layout(self) -> str: ...
+    @property
+    def storage_region(self) -> Optional[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, path: str) -> bool: ...
+    def paths(self) -> list[str]: ...
+    def get(self, path: str) -> Optional[EntryTuple]: ...
+    def entries(self) -> list[EntryTuple]: ...
+    def insert(
+        self,
+        path: str,
+        digest: str,
+        ref: Optional[str] = None,
+        birth_artifact_id: Optional[str] = None,
+        size: Optional[int] = None,
+        extra: str = "{}",
+        local_path: Optional[str] = None,
+        skip_cache: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        """Add an entry (the path must already be validated). Same path with another
+        digest and overwrite=False: ValueError("Cannot add the same path twice: '<path>'").
+        A replaced entry keeps its position."""
+
+    def remove(self, path: str) -> bool:
+        """Remove one exact path; False if absent."""
+
+    def remove_prefix(self, prefix: str) -> int:
+        """Remove every path starting with `prefix`; the number removed."""
+
+    def add_dir(
+        self,
+        root: str,
+        name: Optional[str],
+        algorithm: str,
+        policy: str,
+        staging_dir: Optional[str],
+        skip_cache: bool,
+        overwrite: bool,
+        progress: Optional[Progress] = None,
+    ) -> list[tuple[str, str]]:
+        """Walk root (following symlinked dirs), hash every file in parallel (copying it
+        into staging_dir in the same pass when policy == "mutable"), validate each
+        logical path join(name, rel) and insert. XXH128 entries get extra {"alg": "XXH128"}.
+        Returns (original file path, logical path) pairs in sorted order."""
+
+    def digest(self, algorithm: str = "MD5") -> str:
+        """The artifact digest: hex hash of "wandb-artifact-manifest-v1\\n" + sorted "path:digest\\n"."""
+
+    def size(self) -> int: ...
+    def to_manifest_json(self) -> str:
+        """wandb's SDK dict (to_manifest_json) as a JSON string, insertion order."""
+
+    def to_wire_json(self, include_local_path: bool = False) -> bytes:
+        """The manifest exactly as wandb-core encodes it for upload (Go json.Marshal)."""
+
+    @staticmethod
+    def from_json(data: str) -> "Manifest":
+        """Parse either layout. Errors as wandb's from_manifest_json."""
+
+    def copy(self) -> "Manifest": ...
+
+# --- cache.rs ----------------------------------------------------------------
+def object_relpath(digest: str, algorithm: str = "MD5") -> str:
+    """obj/md5/<2 hex>/<30 hex> (or obj/xxh128/...) for an entry digest."""
+
+def etag_relpath(url: str, etag: str) -> str:
+    """obj/etag/<2>/<62> for a reference (wandb's ETag cache key)."""
+
+def put_object(
+    root: str, src: str, digest: str, algorithm: str = "MD5", link: bool = False
+) -> tuple[str, bool]:
+    """Copy src into the content-addressed dir `root` (atomic: temp file, fsync, rename),
+    verifying the digest while copying. Returns (object path, newly_written).
+    A digest mismatch raises ValueError naming src; nothing is placed."""
+
+def materialize(
+    pairs: list[tuple[str, str]], mode: str = "copy", progress: Optional[Progress] = None
+) -> int:
+    """Copy (or "hardlink") each (source, destination) in parallel, atomically;
+    returns the number of files written."""
+
+def cleanup(root: str, target_size: int) -> tuple[int, int]:
+    """Delete objects under root/obj, least recently used first, until the total is
+    at most target_size. Returns (bytes freed, bytes remaining)."""
+
+def verify_files(pairs: list[tuple[str, str, str]], progress: Optional[Progress] = None) -> list[Optional[str]]:
+    """For each (path, digest, algorithm) return None if the file matches, else a
+    reason ("missing", "digest mismatch: <found>")."""

@@ -1,0 +1,161 @@
+//! `Artifact.add_dir` in one call: walk, hash (and stage, for the mutable policy) every
+//! file in parallel, then insert the batch into the manifest.
+//!
+//! Logical paths are checked before any byte is read, so a bad `name` fails fast and
+//! leaves no staged copies behind.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::digest::{hash_file, Algorithm};
+use crate::manifest::{Entry, Manifest, ManifestError};
+use crate::paths;
+use crate::progress::{tick, Progress};
+use crate::stage::copy_and_hash;
+use crate::walk::{scan_dir, with_path};
+
+#[derive(Debug)]
+pub enum AddError {
+    /// The normalised logical path that wandb would refuse.
+    InvalidPath(String),
+    /// Same path, different digest, no merge.
+    Duplicate(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for AddError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidPath(p) => write!(f, "Invalid artifact path: {p:?}"),
+            Self::Duplicate(p) => write!(f, "Cannot add the same path twice: {p:?}"),
+            Self::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AddError {}
+
+impl From<io::Error> for AddError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+pub struct AddDirOptions<'a> {
+    /// Prefix inside the artifact (`os.path.join(name or "", rel)`).
+    pub name: Option<&'a str>,
+    pub algorithm: Algorithm,
+    /// Some(dir) for the mutable policy: snapshot each file there while hashing it.
+    pub staging_dir: Option<&'a Path>,
+    pub skip_cache: bool,
+    /// `merge=True`: changed files replace their entries.
+    pub overwrite: bool,
+}
+
+/// Python's `os.path.join(name, rel)` for a relative `rel`.
+fn join_name(name: Option<&str>, rel: &str) -> String {
+    match name {
+        None | Some("") => rel.to_owned(),
+        Some(n) if n.ends_with('/') => format!("{n}{rel}"),
+        Some(n) => format!("{n}/{rel}"),
+    }
+}
+
+/// Add every file under `root`. Returns (original file path, logical path) per file.
+pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Vec<(PathBuf, String)>, AddError> {
+    let files = scan_dir(root, true)?;
+    let logical: Vec<String> = files
+        .iter()
+        .map(|f| paths::validate(&join_name(opts.name, &f.rel)).map_err(AddError::InvalidPath))
+        .collect::<Result<_, _>>()?;
+    if let Some(p) = progress {
+        p.add_total(files.len() as u64, files.iter().map(crate::walk::FileInfo::size).sum());
+    }
+    let hashed: Vec<(String, u64, Option<PathBuf>)> = crate::pool::install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                let r = match opts.staging_dir {
+                    Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
+                    None => hash_file(&f.abs, opts.algorithm).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                };
+                if let Ok((_, n, _)) = &r {
+                    tick(progress, 1, *n);
+                }
+                r
+            })
+            .collect::<io::Result<_>>()
+    })?;
+    let mut out = Vec::with_capacity(files.len());
+    manifest.entries.reserve(files.len());
+    for ((f, path), (digest, size, staged)) in files.into_iter().zip(logical).zip(hashed) {
+        let mut extra = serde_json::Map::new();
+        if opts.algorithm == Algorithm::Xxh128 {
+            extra.insert("alg".into(), Value::String("XXH128".into()));
+        }
+        let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into_owned();
+        let entry = Entry { path: path.clone(), digest, ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
+        manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
+            ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
+            ManifestError::Invalid(m) => AddError::Io(io::Error::other(m)),
+        })?;
+        out.push((f.abs, path));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn adds_tree_with_prefix_and_staging() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("a.txt"), b"a").unwrap();
+        fs::write(src.join("sub/b.txt"), b"bb").unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir_all(&staging).unwrap();
+        let mut m = Manifest::new("V2", None);
+        let opts = AddDirOptions { name: Some("ds/"), algorithm: Algorithm::Md5, staging_dir: Some(&staging), skip_cache: false, overwrite: false };
+        let added = add_dir(&mut m, &src, &opts, None).unwrap();
+        assert_eq!(added.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["ds/a.txt", "ds/sub/b.txt"]);
+        assert_eq!(m.size(), 3);
+        assert!(m.entries["ds/a.txt"].local_path.as_ref().unwrap().starts_with(staging.to_str().unwrap()));
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn bad_name_fails_before_staging_anything() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("x.txt"), b"x").unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let mut m = Manifest::new("V2", None);
+        let opts = AddDirOptions { name: Some("/abs"), algorithm: Algorithm::Md5, staging_dir: Some(staging.path()), skip_cache: false, overwrite: false };
+        match add_dir(&mut m, d.path(), &opts, None) {
+            Err(AddError::InvalidPath(p)) => assert_eq!(p, "/abs/x.txt"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read_dir(staging.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn merge_overwrites_and_plain_add_refuses_changes() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("x.txt"), b"1").unwrap();
+        let mut m = Manifest::new("V2", None);
+        let mut opts = AddDirOptions { name: None, algorithm: Algorithm::Xxh128, staging_dir: None, skip_cache: true, overwrite: false };
+        add_dir(&mut m, d.path(), &opts, None).unwrap();
+        assert_eq!(m.entries["x.txt"].extra["alg"], "XXH128");
+        fs::write(d.path().join("x.txt"), b"2").unwrap();
+        assert!(matches!(add_dir(&mut m, d.path(), &opts, None), Err(AddError::Duplicate(_))));
+        opts.overwrite = true;
+        add_dir(&mut m, d.path(), &opts, None).unwrap();
+        assert_eq!(m.entries["x.txt"].digest, crate::digest::hash_bytes(b"2", Algorithm::Xxh128));
+    }
+}

@@ -1,0 +1,289 @@
+//! Content-addressed object directories (wandb's cache layout), used for both the
+//! artifact file cache and the embedded store's blobs:
+//!
+//! ```text
+//! <root>/obj/md5/<2 hex>/<30 hex>      <root>/obj/xxh128/...      <root>/obj/etag/<2>/<62>
+//! <root>/tmp/<random>                  writes in progress
+//! ```
+//!
+//! An object is written to `tmp/`, hashed while it is copied, checked against the digest
+//! it will be filed under, fsynced, then renamed into place: a reader never sees a
+//! partial or wrong object, and a crash leaves only a stray temp file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::{b64, b64_to_hex, hex, Algorithm};
+use crate::progress::{tick, Progress};
+use crate::stage::copy_hashing;
+use crate::walk::with_path;
+
+/// `obj/<alg>/<2 hex>/<30 hex>` for an entry digest.
+pub fn object_relpath(digest: &str, alg: Algorithm) -> io::Result<String> {
+    let h = b64_to_hex(digest)
+        .filter(|h| h.len() >= 3)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not a base64 file digest: {digest:?}")))?;
+    Ok(format!("obj/{}/{}/{}", alg.cache_dir(), &h[..2], &h[2..]))
+}
+
+/// `obj/etag/<2>/<62>`: sha256(sha256(url) || sha256(etag)), wandb's key for references.
+pub fn etag_relpath(url: &str, etag: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(Sha256::digest(url.as_bytes()));
+    h.update(Sha256::digest(etag.as_bytes()));
+    let x = hex(&h.finalize());
+    format!("obj/etag/{}/{}", &x[..2], &x[2..])
+}
+
+/// A cache hit is a regular file of the expected size (content is trusted, as in wandb).
+pub fn is_hit(path: &Path, size: u64) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// Create `<dir>/<tmp name>` with mode 0o666 less the umask (open(2) applies it).
+fn create_tmp(dir: &Path) -> io::Result<(File, PathBuf)> {
+    fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    loop {
+        let p = dir.join(crate::tmpname::tmp_name());
+        match OpenOptions::new().write(true).create_new(true).mode(0o666).open(&p) {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(with_path(e, dir)),
+        }
+    }
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// File `src` under `root` by `digest`, verifying it on the way in.
+/// Returns (object path, whether it was written now). An existing object is kept.
+pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable: bool) -> io::Result<(PathBuf, bool)> {
+    let dest = root.join(object_relpath(digest, alg)?);
+    let expected = fs::metadata(src).map_err(|e| with_path(e, src))?.len();
+    if is_hit(&dest, expected) {
+        return Ok((dest, false));
+    }
+    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
+    let (mut out, tmp) = create_tmp(&root.join("tmp"))?;
+    let placed = (|| {
+        let (raw, _) = copy_hashing(&mut input, &mut out, alg)?;
+        let found = b64(&raw);
+        if found != digest {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("digest mismatch for {}: expected {digest}, found {found}", src.display()),
+            ));
+        }
+        if durable {
+            out.sync_all()?;
+        }
+        let parent = dest.parent().expect("object paths have a parent");
+        fs::create_dir_all(parent)?;
+        fs::rename(&tmp, &dest)?;
+        if durable {
+            fsync_dir(parent)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = placed {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok((dest, true))
+}
+
+/// How `materialize` writes each destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// A real copy (`copy_file_range` under `fs::copy`, so the kernel moves the bytes).
+    Copy,
+    /// A hard link to the source (opt-in: editing the file edits the cache too).
+    Hardlink,
+}
+
+/// Place `src` at `dst` atomically: temp file beside `dst`, then rename over it.
+pub fn place(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
+    let parent = dst.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+    let tmp = parent.join(format!(".{}.artefact", crate::tmpname::tmp_name()));
+    let r = match how {
+        Placement::Hardlink => fs::hard_link(src, &tmp).or_else(|_| fs::copy(src, &tmp).map(|_| ())),
+        Placement::Copy => fs::copy(src, &tmp).map(|_| ()),
+    }
+    .and_then(|()| fs::rename(&tmp, dst));
+    if let Err(e) = r {
+        let _ = fs::remove_file(&tmp);
+        return Err(io::Error::new(e.kind(), format!("{} -> {}: {e}", src.display(), dst.display())));
+    }
+    Ok(())
+}
+
+/// `place` every (source, destination) pair in parallel; the number placed.
+pub fn materialize(pairs: &[(PathBuf, PathBuf)], how: Placement, progress: Option<&Progress>) -> io::Result<usize> {
+    if let Some(p) = progress {
+        p.add_total(pairs.len() as u64, 0);
+    }
+    crate::pool::install(|| {
+        pairs.par_iter().try_for_each(|(s, d)| {
+            place(s, d, how)?;
+            tick(progress, 1, 0);
+            Ok::<_, io::Error>(())
+        })
+    })?;
+    Ok(pairs.len())
+}
+
+/// Evict objects under `root/obj`, least recently used (atime) first, until at most
+/// `target` bytes remain. Returns (bytes freed, bytes remaining).
+pub fn cleanup(root: &Path, target: u64) -> io::Result<(u64, u64)> {
+    let obj = root.join("obj");
+    if !obj.is_dir() {
+        return Ok((0, 0));
+    }
+    let files = crate::walk::scan_dir(&obj, false)?;
+    let mut items: Vec<(i64, u64, PathBuf)> = files
+        .into_iter()
+        .filter_map(|f| {
+            let m = fs::symlink_metadata(&f.abs).ok()?;
+            Some((m.atime() * 1_000_000_000 + m.atime_nsec(), m.len(), f.abs))
+        })
+        .collect();
+    let mut total: u64 = items.iter().map(|i| i.1).sum();
+    items.sort_unstable_by_key(|i| i.0);
+    let mut freed = 0;
+    for (_, size, path) in items {
+        if total <= target {
+            break;
+        }
+        // A file another process removed first is already gone: count it as freed.
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(with_path(e, &path)),
+        }
+        total -= size;
+        freed += size;
+    }
+    Ok((freed, total))
+}
+
+/// Check each (path, digest, algorithm): None when it matches, else why not.
+pub fn verify_files(items: &[(PathBuf, String, Algorithm)], progress: Option<&Progress>) -> Vec<Option<String>> {
+    crate::pool::install(|| {
+        items
+            .par_iter()
+            .map(|(p, want, alg)| {
+                let r = match crate::digest::hash_file(p, *alg) {
+                    Ok((found, n)) => {
+                        tick(progress, 1, n);
+                        (found != *want).then(|| format!("digest mismatch: expected {want}, found {found}"))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Some("missing".to_owned()),
+                    Err(e) => Some(e.to_string()),
+                };
+                r
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::hash_bytes;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn relpaths_match_wandb_cache_vectors() {
+        assert_eq!(object_relpath("1B2M2Y8AsgTpgAmY7PhCfg==", Algorithm::Md5).unwrap(), "obj/md5/d4/1d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(object_relpath("7vrJ2HEAzRM2suczpUhEJQ==", Algorithm::Xxh128).unwrap(), "obj/xxh128/ee/fac9d87100cd1336b2e733a5484425");
+        assert_eq!(
+            etag_relpath("s3://bucket/key/file.bin", "d41d8cd98f00b204e9800998ecf8427e"),
+            "obj/etag/4d/d126de92699df243d1e67dd4b3dd9a7e7fde457e374faba6c9ed18d2495328"
+        );
+        assert!(object_relpath("http://x", Algorithm::Md5).is_err());
+    }
+
+    #[test]
+    fn put_verifies_and_is_create_if_absent() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("f");
+        fs::write(&src, b"hello world\n").unwrap();
+        let dg = hash_bytes(b"hello world\n", Algorithm::Md5);
+        let (p, new) = put_object(&d.path().join("c"), &src, &dg, Algorithm::Md5, true).unwrap();
+        assert!(new);
+        assert!(p.ends_with("obj/md5/6f/5902ac237024bdd0c176cb93063dc4"));
+        assert_eq!(fs::read(&p).unwrap(), b"hello world\n");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o600, 0o600);
+        let (_, again) = put_object(&d.path().join("c"), &src, &dg, Algorithm::Md5, true).unwrap();
+        assert!(!again);
+    }
+
+    #[test]
+    fn corrupt_source_is_never_placed() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("f");
+        fs::write(&src, b"corrupted").unwrap();
+        let want = hash_bytes(b"original!", Algorithm::Md5);
+        let root = d.path().join("c");
+        let e = put_object(&root, &src, &want, Algorithm::Md5, false).unwrap_err();
+        assert!(e.to_string().contains("digest mismatch") && e.to_string().contains("/f"), "{e}");
+        assert!(!root.join(object_relpath(&want, Algorithm::Md5).unwrap()).exists());
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn materialize_copies_and_links() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("s");
+        fs::write(&src, b"abc").unwrap();
+        let pairs = vec![(src.clone(), d.path().join("out/a/x")), (src.clone(), d.path().join("out/y"))];
+        assert_eq!(materialize(&pairs, Placement::Copy, None).unwrap(), 2);
+        assert_eq!(fs::read(d.path().join("out/a/x")).unwrap(), b"abc");
+        place(&src, &d.path().join("out/link"), Placement::Hardlink).unwrap();
+        assert_eq!(fs::metadata(d.path().join("out/link")).unwrap().ino(), fs::metadata(&src).unwrap().ino());
+    }
+
+    #[test]
+    fn cleanup_evicts_least_recently_used_first() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let mut paths = vec![];
+        for (i, data) in [b"aaaa", b"bbbb", b"cccc"].iter().enumerate() {
+            let src = root.join(format!("s{i}"));
+            fs::write(&src, data).unwrap();
+            let (p, _) = put_object(root, &src, &hash_bytes(*data, Algorithm::Md5), Algorithm::Md5, false).unwrap();
+            let t = libc::timespec { tv_sec: 1_000 + i as i64, tv_nsec: 0 };
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            let times = [t, t];
+            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+            paths.push(p);
+        }
+        let (freed, left) = cleanup(root, 8).unwrap();
+        assert_eq!((freed, left), (4, 8));
+        assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
+    }
+
+    #[test]
+    fn verify_reports_mismatch_and_missing() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fs::write(&f, b"x").unwrap();
+        let ok = hash_bytes(b"x", Algorithm::Md5);
+        let r = verify_files(
+            &[(f.clone(), ok.clone(), Algorithm::Md5), (f, "bad".into(), Algorithm::Md5), (d.path().join("no"), ok, Algorithm::Md5)],
+            None,
+        );
+        assert_eq!(r[0], None);
+        assert!(r[1].as_ref().unwrap().starts_with("digest mismatch"));
+        assert_eq!(r[2].as_deref(), Some("missing"));
+    }
+}

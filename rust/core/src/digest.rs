@@ -1,0 +1,300 @@
+//! Entry digests: MD5 and XXH128 as base64 (wandb's entry format), and S3 multipart ETags.
+//!
+//! Files are streamed through a fixed buffer, so memory stays constant for any size.
+//! Large files are read on a second thread while this one hashes, so reading is hidden
+//! behind hashing (MD5 is the slower of the two).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::mpsc;
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Read size for hashing: large enough to amortise syscalls, small enough for L2.
+pub const BUF_SIZE: usize = 256 * 1024;
+/// Above this, reading overlaps hashing on a second thread.
+const OVERLAP_THRESHOLD: u64 = 32 * 1024 * 1024;
+
+/// The per-entry hash function (`extra.alg` in a manifest entry; MD5 when absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Md5,
+    Xxh128,
+}
+
+impl Algorithm {
+    /// "MD5" or "XXH128", case-sensitive as in wandb.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "MD5" => Some(Self::Md5),
+            "XXH128" => Some(Self::Xxh128),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Xxh128 => "XXH128",
+        }
+    }
+
+    /// The cache sub-directory for objects hashed with this algorithm.
+    pub fn cache_dir(self) -> &'static str {
+        match self {
+            Self::Md5 => "md5",
+            Self::Xxh128 => "xxh128",
+        }
+    }
+}
+
+/// A running hash of either kind.
+pub enum Hasher {
+    Md5(Box<Md5>),
+    Xxh128(Box<Xxh3>),
+}
+
+impl Hasher {
+    pub fn new(alg: Algorithm) -> Self {
+        match alg {
+            Algorithm::Md5 => Self::Md5(Box::default()),
+            Algorithm::Xxh128 => Self::Xxh128(Box::new(Xxh3::new())),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Md5(h) => h.update(data),
+            Self::Xxh128(h) => h.update(data),
+        }
+    }
+
+    /// The 16 raw digest bytes (XXH128 in canonical big-endian order, as `xxhash.digest()`).
+    pub fn finish(self) -> [u8; 16] {
+        match self {
+            Self::Md5(h) => h.finalize().into(),
+            Self::Xxh128(h) => h.digest128().to_be_bytes(),
+        }
+    }
+}
+
+pub fn b64(raw: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// wandb's `b64_to_hex_id`: lower-case hex of the decoded bytes.
+pub fn b64_to_hex(digest: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(digest).ok()?;
+    Some(hex(&raw))
+}
+
+pub fn hex(raw: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(raw.len() * 2);
+    for b in raw {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+pub fn hash_bytes(data: &[u8], alg: Algorithm) -> String {
+    let mut h = Hasher::new(alg);
+    h.update(data);
+    b64(&h.finish())
+}
+
+/// Hash everything `reader` yields; returns (raw digest, bytes read).
+pub fn hash_reader(reader: &mut impl Read, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
+    let mut h = Hasher::new(alg);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = read_full(reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((h.finish(), total))
+}
+
+/// (base64 digest, size) of a file, in constant memory.
+pub fn hash_file(path: &Path, alg: Algorithm) -> io::Result<(String, u64)> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let (raw, n) = if len >= OVERLAP_THRESHOLD {
+        hash_reader_overlapped(f, alg)?
+    } else {
+        hash_reader(&mut f, alg)?
+    };
+    Ok((b64(&raw), n))
+}
+
+/// Like `hash_reader`, with reads on a helper thread and two buffers in flight.
+fn hash_reader_overlapped(mut f: File, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
+    const CHUNK: usize = 4 * 1024 * 1024;
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(2);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(3);
+    for _ in 0..3 {
+        empty_tx.send(vec![0u8; CHUNK]).expect("fresh channel");
+    }
+    let reader = std::thread::spawn(move || {
+        while let Ok(mut buf) = empty_rx.recv() {
+            let r = read_full(&mut f, &mut buf);
+            let stop = !matches!(r, Ok(n) if n > 0);
+            if full_tx.send(r.map(|n| (buf, n))).is_err() || stop {
+                break;
+            }
+        }
+    });
+    let mut h = Hasher::new(alg);
+    let mut total = 0u64;
+    let result = loop {
+        match full_rx.recv() {
+            Ok(Ok((buf, n))) => {
+                if n == 0 {
+                    break Ok(());
+                }
+                h.update(&buf[..n]);
+                total += n as u64;
+                let _ = empty_tx.send(buf);
+            }
+            Ok(Err(e)) => break Err(e),
+            Err(_) => break Err(io::Error::other("reader thread stopped")),
+        }
+    };
+    drop(empty_tx);
+    drop(full_rx);
+    let _ = reader.join();
+    result.map(|()| (h.finish(), total))
+}
+
+/// Fill `buf` as far as the reader allows; 0 only at end of file.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// wandb-core's multipart part size: 100 MiB, or larger (a multiple of 4096) when the
+/// file would need more than 10,000 parts.
+pub fn multipart_part_size(size: u64) -> u64 {
+    const DEFAULT: u64 = 100 * 1024 * 1024;
+    const MAX_PARTS: u64 = 10_000;
+    if size.div_ceil(DEFAULT) <= MAX_PARTS {
+        return DEFAULT;
+    }
+    size.div_ceil(MAX_PARTS).div_ceil(4096) * 4096
+}
+
+/// The ETag S3 reports for a multipart upload: hex(MD5(concat(part MD5s))) + "-" + parts.
+pub fn s3_multipart_etag(path: &Path, part_size: u64) -> io::Result<String> {
+    if part_size == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "part_size must be positive"));
+    }
+    let mut f = File::open(path)?;
+    let mut outer = Md5::new();
+    let mut parts = 0u64;
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let mut part = Md5::new();
+        let mut left = part_size;
+        let mut got = 0u64;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = read_full(&mut f, &mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            part.update(&buf[..n]);
+            left -= n as u64;
+            got += n as u64;
+        }
+        if got == 0 && parts > 0 {
+            break;
+        }
+        outer.update(part.finalize());
+        parts += 1;
+        if got < part_size {
+            break;
+        }
+    }
+    Ok(format!("{}-{parts}", hex(&outer.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn md5_of_empty_and_hello() {
+        assert_eq!(hash_bytes(b"", Algorithm::Md5), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(hash_bytes(b"hello world\n", Algorithm::Md5), "b1kCrCNwJL3QwXbLkwY9xA==");
+    }
+
+    #[test]
+    fn xxh128_is_canonical_big_endian() {
+        // xxhash.xxh128(b"").hexdigest() == "99aa06d3014798d86001c324468d497f"
+        let mut h = Hasher::new(Algorithm::Xxh128);
+        h.update(b"");
+        assert_eq!(hex(&h.finish()), "99aa06d3014798d86001c324468d497f");
+    }
+
+    #[test]
+    fn b64_hex_roundtrip() {
+        assert_eq!(b64_to_hex("b1kCrCNwJL3QwXbLkwY9xA==").unwrap(), "6f5902ac237024bdd0c176cb93063dc4");
+        assert!(b64_to_hex("not base64!").is_none());
+    }
+
+    #[test]
+    fn file_hash_matches_bytes_for_small_and_overlapped_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        for &size in &[0usize, 1, BUF_SIZE - 1, BUF_SIZE + 7, (OVERLAP_THRESHOLD as usize) + 12345] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+            let p = dir.path().join(format!("f{size}"));
+            std::fs::File::create(&p).unwrap().write_all(&data).unwrap();
+            for alg in [Algorithm::Md5, Algorithm::Xxh128] {
+                let (d, n) = hash_file(&p, alg).unwrap();
+                assert_eq!(n, size as u64);
+                assert_eq!(d, hash_bytes(&data, alg), "size {size} alg {alg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn multipart_etag_matches_definition() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let mut outer = Md5::new();
+        for chunk in data.chunks(4096) {
+            outer.update(Md5::digest(chunk));
+        }
+        let want = format!("{}-3", hex(&outer.finalize()));
+        assert_eq!(s3_multipart_etag(&p, 4096).unwrap(), want);
+        // An exact multiple does not add an empty part.
+        assert!(s3_multipart_etag(&p, 5000).unwrap().ends_with("-2"));
+    }
+
+    #[test]
+    fn part_size_rules() {
+        assert_eq!(multipart_part_size(1 << 31), 100 * 1024 * 1024);
+        let big = 2_000_000u64 * 1024 * 1024; // needs > 10,000 parts of 100 MiB
+        let ps = multipart_part_size(big);
+        assert_eq!(ps % 4096, 0);
+        assert!(big.div_ceil(ps) <= 10_000);
+    }
+}

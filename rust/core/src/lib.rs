@@ -1,0 +1,18 @@
+//! artefact's core: the work behind wandb-compatible artifacts, with no Python in it.
+//!
+//! Each module is one concept: `digest` (MD5/XXH128/ETag), `paths` (logical-path rules),
+//! `walk` (directory scan), `stage` (copy-and-hash), `manifest` (entries and both JSON
+//! layouts), `cache` (content-addressed objects), `pool` (a fork-safe thread pool) and
+//! `progress` (counters a caller can watch).
+
+pub mod add_dir;
+pub mod cache;
+pub mod digest;
+pub mod manifest;
+pub mod paths;
+pub mod pool;
+pub mod progress;
+pub mod stage;
+pub mod walk;
+
+mod tmpname;

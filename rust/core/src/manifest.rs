@@ -1,0 +1,441 @@
+//! The artifact manifest (wandb's `ArtifactManifestV1`): ordered entries, the artifact
+//! digest, and both JSON layouts.
+//!
+//! * The SDK layout is what `to_manifest_json()` returns in Python: entry fields in the
+//!   order digest, ref, birthArtifactID, size, extra; defaults omitted; insertion order.
+//! * The wire layout is what wandb-core uploads as `wandb_manifest.json`: Go's
+//!   `json.Marshal` of its own struct (sorted map keys, HTML-safe escapes, `size` and
+//!   `skip_cache` always present, storageLayout forced to V2).
+
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::digest::{hex, Algorithm, Hasher};
+
+pub const STORAGE_POLICY: &str = "wandb-storage-policy-v1";
+const DIGEST_HEADER: &[u8] = b"wandb-artifact-manifest-v1\n";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entry {
+    pub path: String,
+    pub digest: String,
+    pub ref_: Option<String>,
+    pub birth_artifact_id: Option<String>,
+    pub size: Option<u64>,
+    pub extra: Map<String, Value>,
+    pub local_path: Option<String>,
+    pub skip_cache: bool,
+}
+
+impl Entry {
+    /// The hash used for this entry's bytes: `extra.alg`, MD5 when absent or unknown.
+    pub fn algorithm(&self) -> Algorithm {
+        self.extra.get("alg").and_then(Value::as_str).and_then(Algorithm::parse).unwrap_or(Algorithm::Md5)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManifestError {
+    /// Same path, different digest, no overwrite.
+    DuplicatePath(String),
+    /// A manifest document wandb would refuse; the message is wandb's.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DuplicatePath(p) => write!(f, "Cannot add the same path twice: {p:?}"),
+            Self::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    /// "V1" or "V2"; None when a parsed manifest had none.
+    pub storage_layout: Option<String>,
+    pub storage_region: Option<String>,
+    pub entries: IndexMap<String, Entry>,
+}
+
+impl Manifest {
+    pub fn new(storage_layout: &str, storage_region: Option<String>) -> Self {
+        Self { storage_layout: Some(storage_layout.to_owned()), storage_region, entries: IndexMap::new() }
+    }
+
+    /// wandb's `add_entry`: a path already present with another digest needs `overwrite`.
+    /// A replaced entry keeps its position, as a Python dict does.
+    pub fn add_entry(&mut self, entry: Entry, overwrite: bool) -> Result<(), ManifestError> {
+        if !overwrite {
+            if let Some(old) = self.entries.get(&entry.path) {
+                if old.digest != entry.digest {
+                    return Err(ManifestError::DuplicatePath(entry.path));
+                }
+            }
+        }
+        self.entries.insert(entry.path.clone(), entry);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, path: &str) -> Option<Entry> {
+        self.entries.shift_remove(path)
+    }
+
+    /// Remove every entry whose path starts with `prefix`; the number removed.
+    pub fn remove_prefix(&mut self, prefix: &str) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|k, _| !k.starts_with(prefix));
+        before - self.entries.len()
+    }
+
+    /// Sum of the known sizes (references without a size count 0).
+    pub fn size(&self) -> u64 {
+        self.entries.values().filter_map(|e| e.size).sum()
+    }
+
+    /// The artifact digest: hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...)
+    /// over paths in byte order. Only path and digest contribute.
+    pub fn digest(&self, alg: Algorithm) -> String {
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort_unstable();
+        let mut h = Hasher::new(alg);
+        h.update(DIGEST_HEADER);
+        let mut line = Vec::with_capacity(128);
+        for k in keys {
+            line.clear();
+            line.extend_from_slice(k.as_bytes());
+            line.push(b':');
+            line.extend_from_slice(self.entries[k.as_str()].digest.as_bytes());
+            line.push(b'\n');
+            h.update(&line);
+        }
+        hex(&h.finish())
+    }
+
+    /// `to_manifest_json()` as a JSON string (SDK layout, insertion order).
+    pub fn to_sdk_json(&self) -> String {
+        let mut s = String::with_capacity(64 + self.entries.len() * 96);
+        s.push_str("{\"version\":1,\"storagePolicy\":\"");
+        s.push_str(STORAGE_POLICY);
+        s.push_str("\",\"storagePolicyConfig\":{");
+        let mut first = true;
+        if let Some(l) = &self.storage_layout {
+            s.push_str("\"storageLayout\":");
+            push_json_str(&mut s, l);
+            first = false;
+        }
+        if let Some(r) = &self.storage_region {
+            if !first {
+                s.push(',');
+            }
+            s.push_str("\"storageRegion\":");
+            push_json_str(&mut s, r);
+        }
+        s.push_str("},\"contents\":{");
+        for (i, (path, e)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            push_json_str(&mut s, path);
+            s.push_str(":{\"digest\":");
+            push_json_str(&mut s, &e.digest);
+            if let Some(r) = &e.ref_ {
+                s.push_str(",\"ref\":");
+                push_json_str(&mut s, r);
+            }
+            if let Some(b) = &e.birth_artifact_id {
+                s.push_str(",\"birthArtifactID\":");
+                push_json_str(&mut s, b);
+            }
+            if let Some(n) = e.size {
+                let _ = write!(s, ",\"size\":{n}");
+            }
+            if !e.extra.is_empty() {
+                s.push_str(",\"extra\":");
+                s.push_str(&Value::Object(e.extra.clone()).to_string());
+            }
+            s.push('}');
+        }
+        s.push_str("}}");
+        s
+    }
+
+    /// The manifest as wandb-core uploads it (Go `json.Marshal` of its Manifest struct).
+    pub fn to_wire_json(&self, include_local_path: bool) -> Vec<u8> {
+        let mut s = String::with_capacity(64 + self.entries.len() * 128);
+        s.push_str("{\"version\":1,\"storagePolicy\":\"");
+        s.push_str(STORAGE_POLICY);
+        // wandb-core hard-codes V2 and takes only the region from the SDK.
+        s.push_str("\",\"storagePolicyConfig\":{\"storageLayout\":\"V2\"");
+        if let Some(r) = &self.storage_region {
+            s.push_str(",\"storageRegion\":");
+            push_go_str(&mut s, r);
+        }
+        s.push_str("},\"contents\":{");
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort_unstable();
+        for (i, path) in keys.into_iter().enumerate() {
+            let e = &self.entries[path.as_str()];
+            if i > 0 {
+                s.push(',');
+            }
+            push_go_str(&mut s, path);
+            s.push_str(":{\"digest\":");
+            push_go_str(&mut s, &e.digest);
+            if let Some(r) = &e.ref_ {
+                s.push_str(",\"ref\":");
+                push_go_str(&mut s, r);
+            }
+            let _ = write!(s, ",\"size\":{}", e.size.unwrap_or(0));
+            if include_local_path {
+                if let Some(lp) = &e.local_path {
+                    s.push_str(",\"local_path\":");
+                    push_go_str(&mut s, lp);
+                }
+            }
+            if let Some(b) = &e.birth_artifact_id {
+                s.push_str(",\"birthArtifactID\":");
+                push_go_str(&mut s, b);
+            }
+            s.push_str(",\"skip_cache\":");
+            s.push_str(if e.skip_cache { "true" } else { "false" });
+            if !e.extra.is_empty() {
+                s.push_str(",\"extra\":");
+                push_go_value(&mut s, &Value::Object(e.extra.clone()));
+            }
+            s.push('}');
+        }
+        s.push_str("}}");
+        s.into_bytes()
+    }
+
+    /// Parse either layout. `local_path` and `skip_cache` are read when present.
+    pub fn from_json(data: &str) -> Result<Self, ManifestError> {
+        let v: Value = serde_json::from_str(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
+        Self::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Result<Self, ManifestError> {
+        let invalid = |m: &str| ManifestError::Invalid(m.to_owned());
+        let obj = v.as_object().ok_or_else(|| invalid("Invalid manifest format. Must contain version field."))?;
+        let version = obj.get("version").ok_or_else(|| invalid("Invalid manifest format. Must contain version field."))?;
+        if version.as_u64() != Some(1) {
+            return Err(invalid("Invalid manifest version."));
+        }
+        let policy = obj.get("storagePolicy").and_then(Value::as_str).unwrap_or("");
+        if policy != STORAGE_POLICY {
+            return Err(ManifestError::Invalid(format!("Failed to find storage policy '{policy}'")));
+        }
+        let cfg = obj.get("storagePolicyConfig").and_then(Value::as_object);
+        let get_cfg = |k: &str| cfg.and_then(|c| c.get(k)).and_then(Value::as_str).map(|s| s.trim().to_owned());
+        let contents = obj.get("contents").and_then(Value::as_object).ok_or_else(|| invalid("contents: Field required"))?;
+        let mut m = Manifest { storage_layout: get_cfg("storageLayout"), storage_region: get_cfg("storageRegion"), entries: IndexMap::with_capacity(contents.len()) };
+        for (path, ev) in contents {
+            let e = ev.as_object().ok_or_else(|| ManifestError::Invalid(format!("contents.{path}: Input should be a valid dictionary")))?;
+            let opt_str = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
+            let digest = opt_str("digest").ok_or_else(|| ManifestError::Invalid(format!("contents.{path}.digest: Field required")))?;
+            let size = match e.get("size") {
+                None | Some(Value::Null) => None,
+                Some(n) => Some(n.as_u64().ok_or_else(|| {
+                    ManifestError::Invalid(format!("contents.{path}.size: Input should be greater than or equal to 0"))
+                })?),
+            };
+            let extra = e.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
+            m.entries.insert(
+                path.clone(),
+                Entry {
+                    path: path.clone(),
+                    digest,
+                    ref_: opt_str("ref"),
+                    birth_artifact_id: opt_str("birthArtifactID"),
+                    size,
+                    extra,
+                    local_path: opt_str("local_path"),
+                    skip_cache: e.get("skip_cache").and_then(Value::as_bool).unwrap_or(false),
+                },
+            );
+        }
+        Ok(m)
+    }
+}
+
+/// A JSON string literal (serde_json escaping; Python reads it back identically).
+fn push_json_str(s: &mut String, v: &str) {
+    s.push_str(&Value::String(v.to_owned()).to_string());
+}
+
+/// A JSON string literal exactly as Go's encoding/json writes it.
+pub fn push_go_str(s: &mut String, v: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\u{8}' => s.push_str("\\b"),
+            '\u{c}' => s.push_str("\\f"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\0'..='\u{1f}' => {
+                let n = c as u32;
+                s.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    s.push(HEX[((n >> shift) & 0xf) as usize] as char);
+                }
+            }
+            _ => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+/// A JSON value as Go re-encodes an `interface{}`: maps sorted, numbers as float64.
+fn push_go_value(s: &mut String, v: &Value) {
+    match v {
+        Value::Null => s.push_str("null"),
+        Value::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => push_go_number(s, n.as_f64().unwrap_or(0.0)),
+        Value::String(x) => push_go_str(s, x),
+        Value::Array(a) => {
+            s.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                push_go_value(s, x);
+            }
+            s.push(']');
+        }
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort_unstable();
+            s.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                push_go_str(s, k);
+                s.push(':');
+                push_go_value(s, &o[k.as_str()]);
+            }
+            s.push('}');
+        }
+    }
+}
+
+/// Go's float64 formatting in encoding/json: shortest digits, exponent form outside
+/// [1e-6, 1e21) as `1e+21` / `1e-7`.
+fn push_go_number(s: &mut String, f: f64) {
+    let a = f.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let e = format!("{f:e}"); // e.g. "1e21", "1.5e-7"
+        let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let (sign, digits) = exp.strip_prefix('-').map_or(("+", exp), |d| ("-", d));
+        let digits = if sign == "+" && digits.len() < 2 { format!("0{digits}") } else { digits.to_owned() };
+        let _ = write!(s, "{mant}e{sign}{digits}");
+    } else {
+        let _ = write!(s, "{f}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, digest: &str, size: Option<u64>) -> Entry {
+        Entry { path: path.into(), digest: digest.into(), size, ..Entry::default() }
+    }
+
+    #[test]
+    fn empty_and_single_file_digests_match_wandb() {
+        let mut m = Manifest::new("V2", None);
+        assert_eq!(m.digest(Algorithm::Md5), "64e7c61456b10382e2f3b571ac24b659");
+        m.add_entry(entry("hello.txt", "b1kCrCNwJL3QwXbLkwY9xA==", Some(12)), false).unwrap();
+        assert_eq!(m.digest(Algorithm::Md5), "21866c7249bdfd9cd0fd1a1c7f4209a6");
+    }
+
+    #[test]
+    fn duplicate_paths_follow_wandb_rules() {
+        let mut m = Manifest::new("V2", None);
+        m.add_entry(entry("a", "x", Some(1)), false).unwrap();
+        m.add_entry(entry("b", "y", Some(1)), false).unwrap();
+        m.add_entry(entry("a", "x", Some(1)), false).unwrap();
+        assert_eq!(m.add_entry(entry("a", "z", Some(1)), false), Err(ManifestError::DuplicatePath("a".into())));
+        m.add_entry(entry("a", "z", Some(2)), true).unwrap();
+        assert_eq!(m.entries.keys().collect::<Vec<_>>(), ["a", "b"], "overwrite keeps position");
+        assert_eq!(m.size(), 3);
+    }
+
+    #[test]
+    fn sdk_json_field_order_and_defaults() {
+        let mut m = Manifest::new("V2", Some("r1".into()));
+        let mut e = entry("z", "d", Some(0));
+        e.ref_ = Some("file:///x".into());
+        e.extra.insert("alg".into(), Value::String("XXH128".into()));
+        m.add_entry(e, false).unwrap();
+        m.add_entry(entry("a", "u", None), false).unwrap();
+        assert_eq!(
+            m.to_sdk_json(),
+            r#"{"version":1,"storagePolicy":"wandb-storage-policy-v1","storagePolicyConfig":{"storageLayout":"V2","storageRegion":"r1"},"contents":{"z":{"digest":"d","ref":"file:///x","size":0,"extra":{"alg":"XXH128"}},"a":{"digest":"u"}}}"#
+        );
+        let back = Manifest::from_json(&m.to_sdk_json()).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn wire_json_is_go_encoding() {
+        let mut m = Manifest::new("V1", None);
+        let mut e = entry("b<&>", "d", None);
+        e.extra.insert("z".into(), Value::from(1));
+        e.extra.insert("a".into(), Value::from(1e21));
+        e.local_path = Some("/tmp/s".into());
+        m.add_entry(e, false).unwrap();
+        m.add_entry(entry("a\u{2028}\u{1}\n", "e", Some(5)), false).unwrap();
+        let got = String::from_utf8(m.to_wire_json(true)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"version":1,"storagePolicy":"wandb-storage-policy-v1","storagePolicyConfig":{"storageLayout":"V2"},"contents":{"a\u2028\u0001\n":{"digest":"e","size":5,"skip_cache":false},"b\u003c\u0026\u003e":{"digest":"d","size":0,"local_path":"/tmp/s","skip_cache":false,"extra":{"a":1e+21,"z":1}}}}"#
+        );
+        assert!(!String::from_utf8(m.to_wire_json(false)).unwrap().contains("local_path"));
+    }
+
+    #[test]
+    fn go_numbers() {
+        for (f, want) in [(1.0, "1"), (0.5, "0.5"), (1e21, "1e+21"), (1.5e-7, "1.5e-7"), (123456789.0, "123456789"), (0.000001, "0.000001")] {
+            let mut s = String::new();
+            push_go_number(&mut s, f);
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn parse_errors_carry_wandb_messages() {
+        assert_eq!(Manifest::from_json("{}").unwrap_err().to_string(), "Invalid manifest format. Must contain version field.");
+        assert_eq!(Manifest::from_json(r#"{"version":2}"#).unwrap_err().to_string(), "Invalid manifest version.");
+        assert_eq!(
+            Manifest::from_json(r#"{"version":1,"storagePolicy":"x","contents":{}}"#).unwrap_err().to_string(),
+            "Failed to find storage policy 'x'"
+        );
+        assert!(Manifest::from_json(r#"{"version":1,"storagePolicy":"wandb-storage-policy-v1","contents":{"a":{"digest":"x","size":-1}}}"#).is_err());
+    }
+
+    #[test]
+    fn digest_sorts_by_code_point_not_utf16() {
+        let mut m = Manifest::new("V2", None);
+        for p in ["\u{1F600}", "\u{FF5E}", "é", "a_b", "a0", "a/b", "a.b", "a-b", "a!"] {
+            m.add_entry(entry(p, "d", Some(1)), false).unwrap();
+        }
+        let mut h = Hasher::new(Algorithm::Md5);
+        h.update(DIGEST_HEADER);
+        for p in ["a!", "a-b", "a.b", "a/b", "a0", "a_b", "é", "\u{FF5E}", "\u{1F600}"] {
+            h.update(format!("{p}:d\n").as_bytes());
+        }
+        assert_eq!(m.digest(Algorithm::Md5), hex(&h.finish()));
+    }
+}

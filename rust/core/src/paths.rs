@@ -1,0 +1,117 @@
+//! Logical paths inside an artifact: wandb's normalisation and validation rules,
+//! and the guard that keeps a manifest path inside a download root.
+//!
+//! Normalisation is `str(PurePosixPath(p))` on POSIX (CPython 3.11): `//` collapses,
+//! `.` components vanish, a trailing `/` goes, exactly two leading slashes are kept.
+
+use std::path::{Component, Path, PathBuf};
+
+/// wandb's `LogicalPath(p)`.
+pub fn normalize(p: &str) -> String {
+    let anchor = if p.starts_with("//") && !p.starts_with("///") {
+        "//"
+    } else if p.starts_with('/') {
+        "/"
+    } else {
+        ""
+    };
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if anchor.is_empty() && parts.is_empty() {
+        return ".".to_owned();
+    }
+    let mut out = String::with_capacity(p.len());
+    out.push_str(anchor);
+    out.push_str(&parts.join("/"));
+    out
+}
+
+/// True if `PureWindowsPath(p).anchor` is non-empty: a leading separator or `X:` drive.
+fn has_windows_anchor(p: &str) -> bool {
+    let mut chars = p.chars();
+    let first = chars.next();
+    let second = chars.next();
+    matches!(first, Some('/' | '\\')) || (second == Some(':') && first.is_some_and(|c| c.is_ascii_alphabetic()))
+}
+
+/// Normalise and validate a logical path, as wandb's `add_entry` does (it checks the
+/// normalised form). `Err` carries the normalised path for the message
+/// (`Invalid artifact path: <repr>`).
+pub fn validate(original: &str) -> Result<String, String> {
+    let norm = normalize(original);
+    let invalid = norm == "."
+        || norm.starts_with('/')
+        || norm.split('/').any(|c| c == "..")
+        || has_windows_anchor(&norm)
+        || norm.split(['/', '\\']).any(|c| c == "..");
+    if invalid {
+        Err(norm)
+    } else {
+        Ok(norm)
+    }
+}
+
+/// `root/path` for a manifest path, refusing anything that could land outside `root`
+/// (absolute paths, `..`, drive prefixes, NUL).
+pub fn join_inside(root: &Path, path: &str) -> Option<PathBuf> {
+    if path.is_empty() || path.contains('\0') || validate(path).is_err() {
+        return None;
+    }
+    let rel = Path::new(path);
+    if !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return None;
+    }
+    Some(root.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_like_pure_posix_path() {
+        for (i, o) in [
+            ("a//b", "a/b"),
+            ("./a.txt", "a.txt"),
+            ("a/", "a"),
+            ("./dot/./slash//x.txt", "dot/slash/x.txt"),
+            ("", "."),
+            (".", "."),
+            ("//x", "//x"),
+            ("///x", "/x"),
+            ("/a/../b", "/a/../b"),
+            ("a\\b.txt", "a\\b.txt"),
+        ] {
+            assert_eq!(normalize(i), o, "{i:?}");
+        }
+    }
+
+    #[test]
+    fn validation_matches_wandb_vectors() {
+        for bad in ["/abs.txt", "../up.txt", "a/../b.txt", ".", "C:foo.txt", "c:/x", "a:b", "\\x.txt", "a\\..\\b.txt", "//two.txt", ""] {
+            assert!(validate(bad).is_err(), "{bad:?} should be invalid");
+        }
+        for (ok, norm) in [
+            ("1:b.txt", "1:b.txt"),
+            ("é:b.txt", "é:b.txt"),
+            ("a//b.txt", "a/b.txt"),
+            ("ab:c.txt", "ab:c.txt"),
+            ("a\\b.txt", "a\\b.txt"),
+            (" lead.txt", " lead.txt"),
+            ("~/x", "~/x"),
+            ("nl\n.txt", "nl\n.txt"),
+            ("nul\0.txt", "nul\0.txt"),
+            ("..a/b..", "..a/b.."),
+        ] {
+            assert_eq!(validate(ok).unwrap(), norm);
+        }
+    }
+
+    #[test]
+    fn join_inside_refuses_escapes() {
+        let root = Path::new("/r");
+        assert_eq!(join_inside(root, "a/b").unwrap(), Path::new("/r/a/b"));
+        for bad in ["../../x", "/etc/passwd", "a/../../x", "", "x\0y", "C:x"] {
+            assert!(join_inside(root, bad).is_none(), "{bad:?}");
+        }
+    }
+}

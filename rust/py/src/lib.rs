@@ -1,0 +1,399 @@
+//! `artefact._core`: PyO3 glue over `artefact_core`. Only conversion, error mapping and
+//! releasing the GIL (`py.detach`) around every call that reads files or hashes.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use artefact_core::add_dir::{AddDirOptions, AddError};
+use artefact_core::cache::{self, Placement};
+use artefact_core::digest::{self, Algorithm};
+use artefact_core::manifest::{Entry, ManifestError};
+use artefact_core::{manifest, paths, stage, walk};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+fn alg(name: &str) -> PyResult<Algorithm> {
+    Algorithm::parse(name).ok_or_else(|| PyValueError::new_err(format!("unknown digest algorithm {name:?}; expected 'MD5' or 'XXH128'")))
+}
+
+/// IO errors keep their OSError subclass; bad data (digest mismatches) is a ValueError.
+fn io_err(e: io::Error) -> PyErr {
+    match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
+        io::ErrorKind::Other if e.raw_os_error().is_none() => PyOSError::new_err(e.to_string()),
+        _ => PyErr::from(e),
+    }
+}
+
+fn repr(py: Python<'_>, s: &str) -> PyResult<String> {
+    Ok(PyString::new(py, s).repr()?.to_string())
+}
+
+fn invalid_path(py: Python<'_>, norm: &str) -> PyErr {
+    match repr(py, norm) {
+        Ok(r) => PyValueError::new_err(format!("Invalid artifact path: {r}")),
+        Err(e) => e,
+    }
+}
+
+fn manifest_err(py: Python<'_>, e: ManifestError) -> PyErr {
+    match e {
+        ManifestError::DuplicatePath(p) => match repr(py, &p) {
+            Ok(r) => PyValueError::new_err(format!("Cannot add the same path twice: {r}")),
+            Err(e) => e,
+        },
+        ManifestError::Invalid(m) => PyValueError::new_err(m),
+    }
+}
+
+/// Counters a long call updates; read them from another thread while it runs.
+#[pyclass(frozen, module = "artefact._core")]
+#[derive(Default)]
+struct Progress {
+    inner: Arc<artefact_core::progress::Progress>,
+}
+
+#[pymethods]
+impl Progress {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+    #[getter]
+    fn files(&self) -> u64 {
+        self.inner.files.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.inner.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[getter]
+    fn total_files(&self) -> u64 {
+        self.inner.total_files.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[getter]
+    fn total_bytes(&self) -> u64 {
+        self.inner.total_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn progress_arc(p: Option<&Bound<'_, Progress>>) -> Option<Arc<artefact_core::progress::Progress>> {
+    p.map(|p| Arc::clone(&p.get().inner))
+}
+
+#[pyfunction]
+#[pyo3(signature = (path, algorithm = "MD5"))]
+fn hash_file(py: Python<'_>, path: PathBuf, algorithm: &str) -> PyResult<(String, u64)> {
+    let a = alg(algorithm)?;
+    py.detach(|| digest::hash_file(&path, a).map_err(|e| walk::with_path(e, &path))).map_err(io_err)
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, algorithm = "MD5"))]
+fn hash_bytes(py: Python<'_>, data: &[u8], algorithm: &str) -> PyResult<String> {
+    let a = alg(algorithm)?;
+    let owned = data.to_vec();
+    Ok(py.detach(move || digest::hash_bytes(&owned, a)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (paths, algorithm = "MD5", progress = None))]
+fn hash_files(py: Python<'_>, paths: Vec<PathBuf>, algorithm: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<(String, u64)>> {
+    use rayon::prelude::*;
+    let a = alg(algorithm)?;
+    let p = progress_arc(progress);
+    py.detach(|| {
+        artefact_core::pool::install(|| {
+            paths
+                .par_iter()
+                .map(|f| {
+                    let r = digest::hash_file(f, a).map_err(|e| walk::with_path(e, f));
+                    if let (Ok((_, n)), Some(p)) = (&r, &p) {
+                        p.done(1, *n);
+                    }
+                    r
+                })
+                .collect::<io::Result<Vec<_>>>()
+        })
+    })
+    .map_err(io_err)
+}
+
+#[pyfunction]
+fn s3_multipart_etag(py: Python<'_>, path: PathBuf, part_size: u64) -> PyResult<String> {
+    py.detach(|| digest::s3_multipart_etag(&path, part_size).map_err(|e| walk::with_path(e, &path))).map_err(io_err)
+}
+
+#[pyfunction]
+fn multipart_part_size(size: u64) -> u64 {
+    digest::multipart_part_size(size)
+}
+
+#[pyfunction]
+fn b64_to_hex(digest: &str) -> PyResult<String> {
+    digest::b64_to_hex(digest).ok_or_else(|| PyValueError::new_err(format!("not a base64 digest: {digest:?}")))
+}
+
+#[pyfunction]
+fn normalize_path(path: &str) -> String {
+    paths::normalize(path)
+}
+
+#[pyfunction]
+fn validate_path(py: Python<'_>, path: &str) -> PyResult<String> {
+    paths::validate(path).map_err(|norm| invalid_path(py, &norm))
+}
+
+#[pyfunction]
+#[pyo3(signature = (root, follow_links = true))]
+fn scan_dir(py: Python<'_>, root: PathBuf, follow_links: bool) -> PyResult<Vec<(String, String, u64)>> {
+    let files = py.detach(|| walk::scan_dir(&root, follow_links).map_err(|e| walk::with_path(e, &root))).map_err(io_err)?;
+    Ok(files.into_iter().map(|f| {
+        let size = f.size();
+        (f.rel, f.abs.to_string_lossy().into_owned(), size)
+    }).collect())
+}
+
+#[pyfunction]
+#[pyo3(signature = (src, staging_dir, algorithm = "MD5"))]
+fn stage_file(py: Python<'_>, src: PathBuf, staging_dir: PathBuf, algorithm: &str) -> PyResult<(String, u64, String)> {
+    let a = alg(algorithm)?;
+    let (d, n, p) = py.detach(|| stage::copy_and_hash(&src, &staging_dir, a)).map_err(io_err)?;
+    Ok((d, n, p.to_string_lossy().into_owned()))
+}
+
+type EntryTuple = (String, String, Option<String>, Option<String>, Option<u64>, String, Option<String>, bool);
+
+fn entry_tuple(e: &Entry) -> EntryTuple {
+    (
+        e.path.clone(),
+        e.digest.clone(),
+        e.ref_.clone(),
+        e.birth_artifact_id.clone(),
+        e.size,
+        serde_json::Value::Object(e.extra.clone()).to_string(),
+        e.local_path.clone(),
+        e.skip_cache,
+    )
+}
+
+/// wandb's ArtifactManifestV1, held in Rust; entries keep insertion order.
+#[pyclass(module = "artefact._core")]
+struct Manifest {
+    inner: manifest::Manifest,
+}
+
+#[pymethods]
+impl Manifest {
+    #[new]
+    #[pyo3(signature = (storage_layout = "V2", storage_region = None))]
+    fn new(storage_layout: &str, storage_region: Option<String>) -> Self {
+        Self { inner: manifest::Manifest::new(storage_layout, storage_region) }
+    }
+
+    #[getter]
+    fn storage_layout(&self) -> Option<String> {
+        self.inner.storage_layout.clone()
+    }
+
+    #[getter]
+    fn storage_region(&self) -> Option<String> {
+        self.inner.storage_region.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.entries.len()
+    }
+
+    fn __contains__(&self, path: &str) -> bool {
+        self.inner.entries.contains_key(path)
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.inner.entries.keys().cloned().collect()
+    }
+
+    fn get(&self, path: &str) -> Option<EntryTuple> {
+        self.inner.entries.get(path).map(entry_tuple)
+    }
+
+    fn entries(&self) -> Vec<EntryTuple> {
+        self.inner.entries.values().map(entry_tuple).collect()
+    }
+
+    #[pyo3(signature = (path, digest, r#ref = None, birth_artifact_id = None, size = None, extra = "{}", local_path = None, skip_cache = false, overwrite = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        py: Python<'_>,
+        path: String,
+        digest: String,
+        r#ref: Option<String>,
+        birth_artifact_id: Option<String>,
+        size: Option<u64>,
+        extra: &str,
+        local_path: Option<String>,
+        skip_cache: bool,
+        overwrite: bool,
+    ) -> PyResult<()> {
+        let extra = match serde_json::from_str::<serde_json::Value>(extra) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}"))),
+        };
+        let e = Entry { path, digest, ref_: r#ref, birth_artifact_id, size, extra, local_path, skip_cache };
+        self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))
+    }
+
+    fn remove(&mut self, path: &str) -> bool {
+        self.inner.remove(path).is_some()
+    }
+
+    fn remove_prefix(&mut self, prefix: &str) -> usize {
+        self.inner.remove_prefix(prefix)
+    }
+
+    #[pyo3(signature = (root, name, algorithm, policy, staging_dir, skip_cache, overwrite, progress = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_dir(
+        &mut self,
+        py: Python<'_>,
+        root: PathBuf,
+        name: Option<String>,
+        algorithm: &str,
+        policy: &str,
+        staging_dir: Option<PathBuf>,
+        skip_cache: bool,
+        overwrite: bool,
+        progress: Option<&Bound<'_, Progress>>,
+    ) -> PyResult<Vec<(String, String)>> {
+        let a = alg(algorithm)?;
+        let staging = match policy {
+            "mutable" => Some(staging_dir.ok_or_else(|| PyValueError::new_err("the mutable policy needs a staging_dir"))?),
+            "immutable" => None,
+            other => return Err(PyValueError::new_err(format!("Invalid policy {other:?}. Policy may only be `mutable` or `immutable`."))),
+        };
+        let p = progress_arc(progress);
+        let inner = &mut self.inner;
+        let r = py.detach(|| {
+            let opts = AddDirOptions { name: name.as_deref(), algorithm: a, staging_dir: staging.as_deref(), skip_cache, overwrite };
+            artefact_core::add_dir::add_dir(inner, &root, &opts, p.as_deref())
+        });
+        match r {
+            Ok(v) => Ok(v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()),
+            Err(AddError::InvalidPath(p)) => Err(invalid_path(py, &p)),
+            Err(AddError::Duplicate(p)) => Err(manifest_err(py, ManifestError::DuplicatePath(p))),
+            Err(AddError::Io(e)) => Err(io_err(e)),
+        }
+    }
+
+    #[pyo3(signature = (algorithm = "MD5"))]
+    fn digest(&self, py: Python<'_>, algorithm: &str) -> PyResult<String> {
+        let a = alg(algorithm)?;
+        let m = &self.inner;
+        Ok(py.detach(|| m.digest(a)))
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn to_manifest_json(&self, py: Python<'_>) -> String {
+        let m = &self.inner;
+        py.detach(|| m.to_sdk_json())
+    }
+
+    #[pyo3(signature = (include_local_path = false))]
+    fn to_wire_json<'py>(&self, py: Python<'py>, include_local_path: bool) -> Bound<'py, PyBytes> {
+        let m = &self.inner;
+        let v = py.detach(|| m.to_wire_json(include_local_path));
+        PyBytes::new(py, &v)
+    }
+
+    #[staticmethod]
+    fn from_json(py: Python<'_>, data: &str) -> PyResult<Self> {
+        let owned = data.to_owned();
+        py.detach(|| manifest::Manifest::from_json(&owned)).map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
+    }
+
+    fn copy(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (digest, algorithm = "MD5"))]
+fn object_relpath(digest: &str, algorithm: &str) -> PyResult<String> {
+    cache::object_relpath(digest, alg(algorithm)?).map_err(io_err)
+}
+
+#[pyfunction]
+fn etag_relpath(url: &str, etag: &str) -> String {
+    cache::etag_relpath(url, etag)
+}
+
+#[pyfunction]
+#[pyo3(signature = (root, src, digest, algorithm = "MD5", durable = true))]
+fn put_object(py: Python<'_>, root: PathBuf, src: PathBuf, digest: &str, algorithm: &str, durable: bool) -> PyResult<(String, bool)> {
+    let a = alg(algorithm)?;
+    let (p, new) = py.detach(|| cache::put_object(&root, &src, digest, a, durable)).map_err(io_err)?;
+    Ok((p.to_string_lossy().into_owned(), new))
+}
+
+#[pyfunction]
+#[pyo3(signature = (pairs, mode = "copy", progress = None))]
+fn materialize(py: Python<'_>, pairs: Vec<(PathBuf, PathBuf)>, mode: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<usize> {
+    let how = match mode {
+        "copy" => Placement::Copy,
+        "hardlink" => Placement::Hardlink,
+        other => return Err(PyValueError::new_err(format!("unknown placement {other:?}; expected 'copy' or 'hardlink'"))),
+    };
+    let p = progress_arc(progress);
+    py.detach(|| cache::materialize(&pairs, how, p.as_deref())).map_err(io_err)
+}
+
+#[pyfunction]
+fn cleanup(py: Python<'_>, root: PathBuf, target_size: u64) -> PyResult<(u64, u64)> {
+    py.detach(|| cache::cleanup(&root, target_size)).map_err(io_err)
+}
+
+#[pyfunction]
+#[pyo3(signature = (items, progress = None))]
+fn verify_files(py: Python<'_>, items: Vec<(PathBuf, String, String)>, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<Option<String>>> {
+    let items = items.into_iter().map(|(p, d, a)| Ok((p, d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
+    let p = progress_arc(progress);
+    Ok(py.detach(|| cache::verify_files(&items, p.as_deref())))
+}
+
+#[pyfunction]
+fn join_inside(root: PathBuf, path: &str) -> PyResult<String> {
+    paths::join_inside(&root, path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or_else(|| PyValueError::new_err(format!("manifest path {path:?} would escape the download root {}", root.display())))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Progress>()?;
+    m.add_class::<Manifest>()?;
+    m.add_function(wrap_pyfunction!(hash_file, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(s3_multipart_etag, m)?)?;
+    m.add_function(wrap_pyfunction!(multipart_part_size, m)?)?;
+    m.add_function(wrap_pyfunction!(b64_to_hex, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_path, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_path, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(stage_file, m)?)?;
+    m.add_function(wrap_pyfunction!(object_relpath, m)?)?;
+    m.add_function(wrap_pyfunction!(etag_relpath, m)?)?;
+    m.add_function(wrap_pyfunction!(put_object, m)?)?;
+    m.add_function(wrap_pyfunction!(materialize, m)?)?;
+    m.add_function(wrap_pyfunction!(cleanup, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_files, m)?)?;
+    m.add_function(wrap_pyfunction!(join_inside, m)?)?;
+    Ok(())
+}
