@@ -163,3 +163,15 @@ def cleanup(root: str, target_size: int) -> tuple[int, int]:
 def verify_files(pairs: list[tuple[str, str, str]], progress: Optional[Progress] = None) -> list[Optional[str]]:
     """For each (path, digest, algorithm) return None if the file matches, else a
     reason ("missing", "digest mismatch: <found>")."""
+
+# --- statcache.rs ------------------------------------------------------------
+def set_statcache(path: Optional[str], max_entries: int = 4_000_000) -> None:
+    """Use the stat cache file at `path` for hash_file/hash_files/add_dir (immutable);
+    None turns it off. Files whose (dev, inode, size, mtime_ns, ctime_ns) are unchanged
+    are not re-read."""
+
+def flush_statcache() -> None:
+    """Write the stat cache's new records to disk (also done after each add_dir)."""
+
+def join_inside(root: str, path: str) -> str:
+    """root/path, or ValueError if the manifest path would escape root."""

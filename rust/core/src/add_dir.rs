@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::digest::{hash_file, Algorithm};
+use crate::digest::{hash_file_cached, Algorithm};
+use crate::statcache::StatCache;
 use crate::manifest::{Entry, Manifest, ManifestError};
 use crate::paths;
 use crate::progress::{tick, Progress};
@@ -53,6 +54,8 @@ pub struct AddDirOptions<'a> {
     pub skip_cache: bool,
     /// `merge=True`: changed files replace their entries.
     pub overwrite: bool,
+    /// Skip reading files whose stat key is unchanged (immutable policy only).
+    pub statcache: Option<&'a StatCache>,
 }
 
 /// Python's `os.path.join(name, rel)` for a relative `rel`.
@@ -80,7 +83,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
             .map(|f| {
                 let r = match opts.staging_dir {
                     Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
-                    None => hash_file(&f.abs, opts.algorithm).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                    None => hash_file_cached(&f.abs, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
                 };
                 if let Ok((_, n, _)) = &r {
                     tick(progress, 1, *n);
@@ -122,7 +125,7 @@ mod tests {
         let staging = d.path().join("staging");
         fs::create_dir_all(&staging).unwrap();
         let mut m = Manifest::new("V2", None);
-        let opts = AddDirOptions { name: Some("ds/"), algorithm: Algorithm::Md5, staging_dir: Some(&staging), skip_cache: false, overwrite: false };
+        let opts = AddDirOptions { name: Some("ds/"), algorithm: Algorithm::Md5, staging_dir: Some(&staging), skip_cache: false, overwrite: false, statcache: None };
         let added = add_dir(&mut m, &src, &opts, None).unwrap();
         assert_eq!(added.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["ds/a.txt", "ds/sub/b.txt"]);
         assert_eq!(m.size(), 3);
@@ -136,7 +139,7 @@ mod tests {
         fs::write(d.path().join("x.txt"), b"x").unwrap();
         let staging = tempfile::tempdir().unwrap();
         let mut m = Manifest::new("V2", None);
-        let opts = AddDirOptions { name: Some("/abs"), algorithm: Algorithm::Md5, staging_dir: Some(staging.path()), skip_cache: false, overwrite: false };
+        let opts = AddDirOptions { name: Some("/abs"), algorithm: Algorithm::Md5, staging_dir: Some(staging.path()), skip_cache: false, overwrite: false, statcache: None };
         match add_dir(&mut m, d.path(), &opts, None) {
             Err(AddError::InvalidPath(p)) => assert_eq!(p, "/abs/x.txt"),
             other => panic!("{other:?}"),
@@ -149,7 +152,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("x.txt"), b"1").unwrap();
         let mut m = Manifest::new("V2", None);
-        let mut opts = AddDirOptions { name: None, algorithm: Algorithm::Xxh128, staging_dir: None, skip_cache: true, overwrite: false };
+        let mut opts = AddDirOptions { name: None, algorithm: Algorithm::Xxh128, staging_dir: None, skip_cache: true, overwrite: false, statcache: None };
         add_dir(&mut m, d.path(), &opts, None).unwrap();
         assert_eq!(m.entries["x.txt"].extra["alg"], "XXH128");
         fs::write(d.path().join("x.txt"), b"2").unwrap();

@@ -124,13 +124,33 @@ pub fn hash_reader(reader: &mut impl Read, alg: Algorithm) -> io::Result<([u8; 1
 
 /// (base64 digest, size) of a file, in constant memory.
 pub fn hash_file(path: &Path, alg: Algorithm) -> io::Result<(String, u64)> {
+    hash_file_raw(path, alg).map(|(raw, n)| (b64(&raw), n))
+}
+
+/// (raw digest, size) of a file, in constant memory.
+pub fn hash_file_raw(path: &Path, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
-    let (raw, n) = if len >= OVERLAP_THRESHOLD {
-        hash_reader_overlapped(f, alg)?
+    if len >= OVERLAP_THRESHOLD {
+        hash_reader_overlapped(f, alg)
     } else {
-        hash_reader(&mut f, alg)?
-    };
+        hash_reader(&mut f, alg)
+    }
+}
+
+/// Like `hash_file`, but consult and feed a stat cache: an unchanged file is not read.
+pub fn hash_file_cached(path: &Path, alg: Algorithm, cache: Option<&crate::statcache::StatCache>) -> io::Result<(String, u64)> {
+    let Some(cache) = cache else { return hash_file(path, alg) };
+    let before = crate::walk::StatKey::of(&std::fs::metadata(path)?);
+    if let Some(d) = cache.lookup(&before, alg) {
+        return Ok((d, before.size));
+    }
+    let started = crate::statcache::now_ns();
+    let (raw, n) = hash_file_raw(path, alg)?;
+    // Only a file that did not change while it was read may be remembered.
+    if std::fs::metadata(path).is_ok_and(|m| crate::walk::StatKey::of(&m) == before) {
+        cache.record(&before, alg, raw, started);
+    }
     Ok((b64(&raw), n))
 }
 

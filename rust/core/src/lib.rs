@@ -13,6 +13,7 @@ pub mod paths;
 pub mod pool;
 pub mod progress;
 pub mod stage;
+pub mod statcache;
 pub mod walk;
 
 mod tmpname;

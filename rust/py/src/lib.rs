@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use artefact_core::add_dir::{AddDirOptions, AddError};
 use artefact_core::cache::{self, Placement};
@@ -13,6 +13,34 @@ use artefact_core::{manifest, paths, stage, walk};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+
+/// The process's stat cache, set from Python (`artefact.config`); None disables it.
+static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
+
+fn statcache() -> Option<Arc<artefact_core::statcache::StatCache>> {
+    STATCACHE.lock().ok().and_then(|g| g.clone())
+}
+
+/// Use the stat cache file at `path` (None turns it off); the previous one is flushed.
+#[pyfunction]
+#[pyo3(signature = (path, max_entries = 4_000_000))]
+fn set_statcache(py: Python<'_>, path: Option<PathBuf>, max_entries: usize) -> PyResult<()> {
+    let new = py.detach(|| path.map(|p| Arc::new(artefact_core::statcache::StatCache::open(&p, max_entries))));
+    let old = std::mem::replace(&mut *STATCACHE.lock().map_err(|_| PyOSError::new_err("stat cache lock poisoned"))?, new);
+    if let Some(old) = old {
+        py.detach(|| old.persist()).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// Write the stat cache's new records to disk.
+#[pyfunction]
+fn flush_statcache(py: Python<'_>) -> PyResult<()> {
+    match statcache() {
+        Some(c) => py.detach(|| c.persist()).map_err(io_err),
+        None => Ok(()),
+    }
+}
 
 fn alg(name: &str) -> PyResult<Algorithm> {
     Algorithm::parse(name).ok_or_else(|| PyValueError::new_err(format!("unknown digest algorithm {name:?}; expected 'MD5' or 'XXH128'")))
@@ -87,7 +115,8 @@ fn progress_arc(p: Option<&Bound<'_, Progress>>) -> Option<Arc<artefact_core::pr
 #[pyo3(signature = (path, algorithm = "MD5"))]
 fn hash_file(py: Python<'_>, path: PathBuf, algorithm: &str) -> PyResult<(String, u64)> {
     let a = alg(algorithm)?;
-    py.detach(|| digest::hash_file(&path, a).map_err(|e| walk::with_path(e, &path))).map_err(io_err)
+    let sc = statcache();
+    py.detach(|| digest::hash_file_cached(&path, a, sc.as_deref()).map_err(|e| walk::with_path(e, &path))).map_err(io_err)
 }
 
 #[pyfunction]
@@ -104,12 +133,13 @@ fn hash_files(py: Python<'_>, paths: Vec<PathBuf>, algorithm: &str, progress: Op
     use rayon::prelude::*;
     let a = alg(algorithm)?;
     let p = progress_arc(progress);
+    let sc = statcache();
     py.detach(|| {
         artefact_core::pool::install(|| {
             paths
                 .par_iter()
                 .map(|f| {
-                    let r = digest::hash_file(f, a).map_err(|e| walk::with_path(e, f));
+                    let r = digest::hash_file_cached(f, a, sc.as_deref()).map_err(|e| walk::with_path(e, f));
                     if let (Ok((_, n)), Some(p)) = (&r, &p) {
                         p.done(1, *n);
                     }
@@ -275,10 +305,16 @@ impl Manifest {
             other => return Err(PyValueError::new_err(format!("Invalid policy {other:?}. Policy may only be `mutable` or `immutable`."))),
         };
         let p = progress_arc(progress);
+        let sc = statcache();
         let inner = &mut self.inner;
         let r = py.detach(|| {
-            let opts = AddDirOptions { name: name.as_deref(), algorithm: a, staging_dir: staging.as_deref(), skip_cache, overwrite };
-            artefact_core::add_dir::add_dir(inner, &root, &opts, p.as_deref())
+            let opts = AddDirOptions { name: name.as_deref(), algorithm: a, staging_dir: staging.as_deref(), skip_cache, overwrite, statcache: sc.as_deref() };
+            let r = artefact_core::add_dir::add_dir(inner, &root, &opts, p.as_deref());
+            if let Some(c) = &sc {
+                // A failed flush only costs a re-hash next time.
+                let _ = c.persist();
+            }
+            r
         });
         match r {
             Ok(v) => Ok(v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()),
@@ -378,6 +414,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Progress>()?;
     m.add_class::<Manifest>()?;
+    m.add_function(wrap_pyfunction!(set_statcache, m)?)?;
+    m.add_function(wrap_pyfunction!(flush_statcache, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
     m.add_function(wrap_pyfunction!(hash_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;

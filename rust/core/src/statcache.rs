@@ -1,0 +1,183 @@
+//! The stat cache: a file whose (device, inode, size, mtime_ns, ctime_ns) has not changed
+//! since it was hashed is not read again.
+//!
+//! Racy files: a write within the same timestamp tick as the hash leaves mtime unchanged.
+//! As git does, a file whose mtime or ctime is not safely older than the moment it was
+//! hashed is never recorded, so it is always re-hashed.
+//!
+//! On disk it is one file of fixed-size records, rewritten whole (temp file, fsync,
+//! rename) under an exclusive `flock`, merging what other processes wrote meanwhile.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::digest::{b64, Algorithm};
+use crate::walk::StatKey;
+
+const MAGIC: &[u8; 8] = b"ARTSTAT1";
+const RECORD: usize = 8 * 5 + 1 + 16;
+/// How much older than the hash a timestamp must be to be trusted (covers coarse clocks).
+const RACY_MARGIN_NS: i64 = 2_000_000_000;
+
+type Key = (u64, u64, Algorithm);
+type Value = (u64, i64, i64, [u8; 16]);
+
+pub struct StatCache {
+    path: PathBuf,
+    max_entries: usize,
+    map: Mutex<HashMap<Key, Value>>,
+    fresh: Mutex<HashMap<Key, Value>>,
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl StatCache {
+    /// Load `path` (a missing or unreadable file is an empty cache: it is only a hint).
+    pub fn open(path: &Path, max_entries: usize) -> Self {
+        let map = read_records(path).unwrap_or_default();
+        Self { path: path.to_owned(), max_entries, map: Mutex::new(map), fresh: Mutex::new(HashMap::new()) }
+    }
+
+    /// The base64 digest recorded for a file with exactly this key, if any.
+    pub fn lookup(&self, key: &StatKey, alg: Algorithm) -> Option<String> {
+        let map = self.map.lock().ok()?;
+        let (size, mtime, ctime, raw) = map.get(&(key.dev, key.ino, alg))?;
+        (*size == key.size && *mtime == key.mtime_ns && *ctime == key.ctime_ns).then(|| b64(raw))
+    }
+
+    /// Remember a digest computed at `hashed_at_ns`, unless the file is racily new.
+    pub fn record(&self, key: &StatKey, alg: Algorithm, raw: [u8; 16], hashed_at_ns: i64) {
+        if key.mtime_ns > hashed_at_ns - RACY_MARGIN_NS || key.ctime_ns > hashed_at_ns - RACY_MARGIN_NS {
+            return;
+        }
+        let k = (key.dev, key.ino, alg);
+        let v = (key.size, key.mtime_ns, key.ctime_ns, raw);
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(k, v);
+        }
+        if let Ok(mut f) = self.fresh.lock() {
+            f.insert(k, v);
+        }
+    }
+
+    /// Write new records to disk, merged with what is there now. Nothing new: no IO.
+    pub fn persist(&self) -> io::Result<()> {
+        let fresh = std::mem::take(&mut *self.fresh.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?);
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(self.path.with_extension("lock"))?;
+        // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut merged = read_records(&self.path).unwrap_or_default();
+        merged.extend(fresh);
+        if merged.len() > self.max_entries {
+            // Over the cap: start again from this run's view rather than grow forever.
+            merged = self.map.lock().map(|m| m.clone()).unwrap_or_default();
+            if merged.len() > self.max_entries {
+                merged.clear();
+            }
+        }
+        let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
+        let mut buf = Vec::with_capacity(8 + merged.len() * RECORD);
+        buf.extend_from_slice(MAGIC);
+        for ((dev, ino, alg), (size, mtime, ctime, raw)) in &merged {
+            buf.extend_from_slice(&dev.to_le_bytes());
+            buf.extend_from_slice(&ino.to_le_bytes());
+            buf.extend_from_slice(&size.to_le_bytes());
+            buf.extend_from_slice(&mtime.to_le_bytes());
+            buf.extend_from_slice(&ctime.to_le_bytes());
+            buf.push(u8::from(*alg == Algorithm::Xxh128));
+            buf.extend_from_slice(raw);
+        }
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &self.path)?;
+        drop(lock);
+        Ok(())
+    }
+}
+
+fn read_records(path: &Path) -> io::Result<HashMap<Key, Value>> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    if data.len() < 8 || &data[..8] != MAGIC || (data.len() - 8) % RECORD != 0 {
+        return Ok(HashMap::new());
+    }
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let mut map = HashMap::with_capacity((data.len() - 8) / RECORD);
+    for r in data[8..].chunks_exact(RECORD) {
+        let alg = if r[40] == 1 { Algorithm::Xxh128 } else { Algorithm::Md5 };
+        let raw: [u8; 16] = r[41..57].try_into().expect("16 bytes");
+        map.insert((u(&r[0..8]), u(&r[8..16]), alg), (u(&r[16..24]), u(&r[24..32]) as i64, u(&r[32..40]) as i64, raw));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(size: u64, mtime: i64) -> StatKey {
+        StatKey { dev: 1, ino: 2, size, mtime_ns: mtime, ctime_ns: mtime }
+    }
+
+    #[test]
+    fn hit_only_when_every_part_of_the_key_matches() {
+        let d = tempfile::tempdir().unwrap();
+        let c = StatCache::open(&d.path().join("sc"), 100);
+        let now = now_ns();
+        let old = now - 10_000_000_000;
+        c.record(&key(5, old), Algorithm::Md5, [7; 16], now);
+        assert_eq!(c.lookup(&key(5, old), Algorithm::Md5), Some(b64(&[7; 16])));
+        assert_eq!(c.lookup(&key(6, old), Algorithm::Md5), None, "size changed");
+        assert_eq!(c.lookup(&key(5, old + 1), Algorithm::Md5), None, "mtime changed by 1 ns");
+        let mut k = key(5, old);
+        k.ctime_ns += 1;
+        assert_eq!(c.lookup(&k, Algorithm::Md5), None, "ctime changed");
+        k = key(5, old);
+        k.ino = 3;
+        assert_eq!(c.lookup(&k, Algorithm::Md5), None, "another inode");
+        assert_eq!(c.lookup(&key(5, old), Algorithm::Xxh128), None, "another algorithm");
+    }
+
+    #[test]
+    fn racily_new_files_are_not_recorded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = StatCache::open(&d.path().join("sc"), 100);
+        let now = now_ns();
+        c.record(&key(5, now - 1_000), Algorithm::Md5, [1; 16], now);
+        assert_eq!(c.lookup(&key(5, now - 1_000), Algorithm::Md5), None);
+    }
+
+    #[test]
+    fn persists_and_merges_across_instances() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sc");
+        let now = now_ns();
+        let old = now - 10_000_000_000;
+        let a = StatCache::open(&p, 100);
+        let b = StatCache::open(&p, 100);
+        a.record(&key(1, old), Algorithm::Md5, [1; 16], now);
+        let mut kb = key(2, old);
+        kb.ino = 9;
+        b.record(&kb, Algorithm::Md5, [2; 16], now);
+        a.persist().unwrap();
+        b.persist().unwrap();
+        let c = StatCache::open(&p, 100);
+        assert!(c.lookup(&key(1, old), Algorithm::Md5).is_some());
+        assert!(c.lookup(&kb, Algorithm::Md5).is_some());
+    }
+}

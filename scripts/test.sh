@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install artefact with its test dependencies into ./.venv and run every test tier:
+# the Rust core's `cargo test`, then pytest (vectors, differential vs wandb, store, crash).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# Builds the Rust extension (maturin, release profile) and installs the wheel.
+.venv/bin/python -m pip install -q ".[test]"
+cargo test -p artefact-core --quiet
+# The package lives in python/, so tests import the installed wheel, not the source tree.
+.venv/bin/python -m pytest -q "$@"
