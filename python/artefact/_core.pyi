@@ -144,9 +144,10 @@ def etag_relpath(url: str, etag: str) -> str:
     """obj/etag/<2>/<62> for a reference (wandb's ETag cache key)."""
 
 def put_object(
-    root: str, src: str, digest: str, algorithm: str = "MD5", link: bool = False
+    root: str, src: str, digest: str, algorithm: str = "MD5", durable: bool = True
 ) -> tuple[str, bool]:
-    """Copy src into the content-addressed dir `root` (atomic: temp file, fsync, rename),
+    """Copy src into the content-addressed dir `root` (atomic: temp file, rename; with
+    `durable`, fsync of the file and its directory),
     verifying the digest while copying. Returns (object path, newly_written).
     A digest mismatch raises ValueError naming src; nothing is placed."""
 
