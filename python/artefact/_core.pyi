@@ -161,7 +161,7 @@ def cleanup(root: str, target_size: int) -> tuple[int, int]:
     """Delete objects under root/obj, least recently used first, until the total is
     at most target_size. Returns (bytes freed, bytes remaining)."""
 
-def verify_files(pairs: list[tuple[str, str, str]], progress: Optional[Progress] = None) -> list[Optional[str]]:
+def verify_files(items: list[tuple[str, str, str]], progress: Optional[Progress] = None) -> list[Optional[str]]:
     """For each (path, digest, algorithm) return None if the file matches, else a
     reason ("missing", "digest mismatch: <found>")."""
 
