@@ -72,7 +72,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
     let files = scan_dir(root, true)?;
     let logical: Vec<String> = files
         .iter()
-        .map(|f| paths::validate(&join_name(opts.name, &f.rel)).map_err(AddError::InvalidPath))
+        .map(|f| paths::validate(&paths::normalize(&join_name(opts.name, &f.rel))).map_err(AddError::InvalidPath))
         .collect::<Result<_, _>>()?;
     if let Some(p) = progress {
         p.add_total(files.len() as u64, files.iter().map(crate::walk::FileInfo::size).sum());

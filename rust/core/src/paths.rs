@@ -33,16 +33,16 @@ fn has_windows_anchor(p: &str) -> bool {
     matches!(first, Some('/' | '\\')) || (second == Some(':') && first.is_some_and(|c| c.is_ascii_alphabetic()))
 }
 
-/// Normalise and validate a logical path, as wandb's `add_entry` does (it checks the
-/// normalised form). `Err` carries the normalised path for the message
-/// (`Invalid artifact path: <repr>`).
+/// wandb's `validate_artifact_path`: the POSIX checks use the normalised path, the
+/// Windows checks the original (so `./C:x` passes here; `add_entry` normalises first and
+/// then refuses `C:x`). `Err` carries the normalised path for the message.
 pub fn validate(original: &str) -> Result<String, String> {
     let norm = normalize(original);
     let invalid = norm == "."
         || norm.starts_with('/')
         || norm.split('/').any(|c| c == "..")
-        || has_windows_anchor(&norm)
-        || norm.split(['/', '\\']).any(|c| c == "..");
+        || has_windows_anchor(original)
+        || original.split(['/', '\\']).any(|c| c == "..");
     if invalid {
         Err(norm)
     } else {
@@ -101,6 +101,7 @@ mod tests {
             ("nl\n.txt", "nl\n.txt"),
             ("nul\0.txt", "nul\0.txt"),
             ("..a/b..", "..a/b.."),
+            ("./C:x", "C:x"),
         ] {
             assert_eq!(validate(ok).unwrap(), norm);
         }

@@ -1,0 +1,97 @@
+"""Every knob, read from the environment at call time (never cached at import).
+
+Each artefact variable wins over its wandb twin, so existing wandb setups keep working:
+
+| what | variables, first set wins | default |
+|---|---|---|
+| data dir (staging lives in `<data>/artifacts/staging`) | ARTEFACT_DATA_DIR, WANDB_DATA_DIR | user data dir, e.g. `~/.local/share/artefact` |
+| cache dir (objects in `<cache>/artifacts/obj/...`) | ARTEFACT_CACHE_DIR, WANDB_CACHE_DIR | user cache dir, e.g. `~/.cache/artefact` |
+| download roots | ARTEFACT_ARTIFACT_DIR, WANDB_ARTIFACT_DIR | `./artifacts` |
+| storage layout V1 | _WANDB_USE_V1_ARTIFACTS (any non-empty value, even "false") | V2 |
+| quiet (no progress or log lines) | ARTEFACT_QUIET, WANDB_SILENT (true/1/yes/on) | off |
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+APP_NAME = "artefact"
+DATA_DIR_VARS = ("ARTEFACT_DATA_DIR", "WANDB_DATA_DIR")
+CACHE_DIR_VARS = ("ARTEFACT_CACHE_DIR", "WANDB_CACHE_DIR")
+ARTIFACT_DIR_VARS = ("ARTEFACT_ARTIFACT_DIR", "WANDB_ARTIFACT_DIR")
+USE_V1_ARTIFACTS_VAR = "_WANDB_USE_V1_ARTIFACTS"
+QUIET_VARS = ("ARTEFACT_QUIET", "WANDB_SILENT")
+
+_TRUE_STRINGS = frozenset({"y", "yes", "t", "true", "on", "1"})
+
+
+def _first_env(names: tuple[str, ...]) -> Optional[str]:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _user_dir(kind: str) -> str:
+    """platformdirs' user_data_dir/user_cache_dir for APP_NAME, without the dependency."""
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(base, APP_NAME, APP_NAME, *(["Cache"] if kind == "cache" else []))
+    if sys.platform == "darwin":
+        sub = "Caches" if kind == "cache" else "Application Support"
+        return os.path.join(home, "Library", sub, APP_NAME)
+    if kind == "cache":
+        base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(home, ".cache")
+    else:
+        base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.join(
+            home, ".local", "share"
+        )
+    return os.path.join(base, APP_NAME)
+
+
+def data_dir() -> str:
+    """The data dir; staged copies of added files go to `<data_dir>/artifacts/staging`."""
+    return _first_env(DATA_DIR_VARS) or _user_dir("data")
+
+
+def cache_dir() -> str:
+    """The cache dir; the artifact file cache is `<cache_dir>/artifacts`."""
+    return _first_env(CACHE_DIR_VARS) or _user_dir("cache")
+
+
+def artifacts_cache_dir() -> str:
+    """Root of the content-addressed artifact file cache (wandb's layout under it)."""
+    return os.path.join(cache_dir(), "artifacts")
+
+
+def artifact_dir() -> str:
+    """Absolute default parent of download roots (`./artifacts` unless configured)."""
+    return os.path.abspath(_first_env(ARTIFACT_DIR_VARS) or os.path.join(".", "artifacts"))
+
+
+def staging_dir_path() -> str:
+    """Where the staging dir is (not created)."""
+    return os.path.join(data_dir(), "artifacts", "staging")
+
+
+def use_v1_artifacts() -> bool:
+    """True if `_WANDB_USE_V1_ARTIFACTS` is set to any non-empty string (even "false")."""
+    return bool(os.environ.get(USE_V1_ARTIFACTS_VAR))
+
+
+def storage_layout() -> str:
+    """The storage layout new artifacts get: "V1" or "V2"."""
+    return "V1" if use_v1_artifacts() else "V2"
+
+
+def quiet() -> bool:
+    """True if progress and log lines are off (ARTEFACT_QUIET or WANDB_SILENT is truthy)."""
+    for name in QUIET_VARS:
+        value = os.environ.get(name)
+        if value is not None and value.strip().lower() in _TRUE_STRINGS:
+            return True
+    return False
