@@ -1,0 +1,274 @@
+"""The artifact file cache: wandb's layout, so an existing wandb cache keeps working.
+
+Root: `<cache dir>/artifacts`, the cache dir being `$ARTEFACT_CACHE_DIR`, else
+`$WANDB_CACHE_DIR`, else the user cache dir (`~/.cache/artefact`). Under it:
+
+    obj/md5/<2 hex>/<30 hex>      file contents by MD5 entry digest
+    obj/xxh128/<2 hex>/<30 hex>   ... by XXH128 entry digest
+    obj/etag/<2>/<62>             remote references by (URL, ETag)
+    tmp/                          in-flight writes
+    checksums/<sha256hex(abspath)>.checksum   download fast-path sidecars
+
+Objects are written atomically and verified while copying (`_core.put_object`). A hit
+is a regular file of the entry's size (wandb does not re-hash hits). Unlike wandb there
+is an optional size cap, `ARTEFACT_CACHE_MAX` (e.g. `10GB`, powers of 10), enforced
+least-recently-used first after each fill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Optional
+from urllib.parse import urlparse
+
+from . import _core
+from . import config as _config
+from .progress import human_size
+from .store.blobs import entry_algorithm
+from .term import termerror, termwarn
+
+__all__ = ["ArtifactCache", "from_human_size", "CACHE_MAX_ENV", "ETAG_SCHEMES"]
+
+CACHE_MAX_ENV = "ARTEFACT_CACHE_MAX"
+ETAG_SCHEMES = ("http", "https", "s3", "gs")  # references cached by (URL, ETag); azure is https
+_MAX_TARGET = (1 << 63) - 1
+_PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)
+
+_POW_10_BYTES = [("B", 10**0), ("KB", 10**3), ("MB", 10**6), ("GB", 10**9),
+                 ("TB", 10**12), ("PB", 10**15), ("EB", 10**18)]
+
+
+def from_human_size(size: str) -> int:
+    """wandb's `util.from_human_size`: `10`, `10B`, `1.5 GB` (case-insensitive, powers of 10)."""
+    units = {unit: value for unit, value in _POW_10_BYTES}
+    match = re.match(r"(\d+\.?\d*)\s*({})?".format("|".join(units)), size, re.IGNORECASE)
+    if not match:
+        raise ValueError("size must be of the form `10`, `10B` or `10 B`.")
+    unit = units[match.group(2).upper()] if match.group(2) else 1
+    return int(float(match.group(1)) * unit)
+
+
+class ArtifactCache:
+    """One cache root. Cheap to create; nothing is touched until the first write."""
+
+    def __init__(self, root: Optional[str] = None) -> None:
+        self.root = os.path.abspath(root or _config.artifacts_cache_dir())
+        self.obj_dir = os.path.join(self.root, "obj")
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        self.checksums_dir = os.path.join(self.root, "checksums")
+        self._writable = False
+
+    # --- paths and hits --------------------------------------------------------------
+    def object_path(self, digest: str, algorithm: str = "MD5") -> str:
+        """`obj/md5/...` (or `obj/xxh128/...`) for an entry digest."""
+        return os.path.join(self.root, _core.object_relpath(digest, algorithm))
+
+    def etag_path(self, url: str, etag: str) -> str:
+        """`obj/etag/...` for a remote reference (wandb's key: the URL and its ETag)."""
+        return os.path.join(self.root, _core.etag_relpath(url, etag))
+
+    def entry_path(self, entry: tuple) -> Optional[str]:
+        """Where an entry (a `_core` entry tuple) is cached; None if it never is."""
+        path, digest, ref, _birth, _size, extra = entry[:6]
+        if ref is None:
+            return self.object_path(digest, entry_algorithm(extra))
+        scheme = urlparse(ref).scheme
+        if scheme == "file":
+            return self.object_path(digest, "MD5")
+        if scheme in ETAG_SCHEMES:
+            return self.etag_path(ref, digest)
+        return None
+
+    def is_hit(self, path: str, size: Optional[int]) -> bool:
+        """A regular file of `size or 0` bytes. A hit's access time is refreshed so the
+        LRU cleanup sees it as used even on `relatime`/`noatime` mounts."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if not os.path.isfile(path) or st.st_size != (size or 0):
+            return False
+        try:
+            os.utime(path, (time.time(), st.st_mtime))
+        except OSError:
+            pass
+        return True
+
+    # --- writing -----------------------------------------------------------------------
+    def ensure_writable(self) -> None:
+        """wandb's probe: PermissionError("Unable to write to <dir>. ...") if we cannot."""
+        if self._writable:
+            return
+        try:
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.tmp_dir) as f:
+                f.write(b"artefact")
+        except PermissionError as exc:
+            raise PermissionError(
+                f"Unable to write to {self.root}. Ensure that the current user has write permissions."
+            ) from exc
+        self._writable = True
+
+    def put(self, src: str, digest: str, algorithm: str = "MD5") -> str:
+        """Copy `src` into the cache as `digest`, verifying while copying; the object path.
+
+        Atomic (temp file in `tmp/`, then rename). If `src` does not hash to `digest`
+        a ValueError names `src` and nothing enters the cache.
+        """
+        self.ensure_writable()
+        try:
+            path, _ = _core.put_object(self.root, src, digest, algorithm, False)
+        except ValueError as exc:
+            raise ValueError(f"{src} cannot enter the artifact cache: {exc}") from None
+        return path
+
+    def temp_file(self, directory: Optional[str] = None) -> tuple[int, str]:
+        """`(fd, path)` of a new temp file in `tmp/` (or `directory`) for streamed writes."""
+        directory = directory or self.tmp_dir
+        if directory == self.tmp_dir:
+            self.ensure_writable()
+        os.makedirs(directory, exist_ok=True)
+        return tempfile.mkstemp(dir=directory, prefix="artefact-")
+
+    def fill_after_log(self, manifest: "_core.Manifest") -> int:
+        """Copy the logged files of `manifest` into the cache, as wandb-core does after an
+        upload: entries with a local path, no ref and not `skip_cache`. A file that changed
+        since it was added is reported and skipped. Returns how many objects were added."""
+        todo: dict[str, tuple[str, str, str]] = {}
+        for entry in manifest.entries():
+            _path, digest, ref, _b, size, extra, local_path, skip_cache = entry
+            if ref is not None or not local_path or skip_cache:
+                continue
+            algorithm = entry_algorithm(extra)
+            target = self.object_path(digest, algorithm)
+            if target not in todo and not self.is_hit(target, size):
+                todo[target] = (local_path, digest, algorithm)
+        if not todo:
+            return 0
+
+        def put(item: tuple[str, str, str]) -> int:
+            try:
+                self.put(*item)
+                return 1
+            except (OSError, ValueError) as exc:
+                termerror(f"could not add {item[0]} to the artifact cache: {exc}")
+                return 0
+
+        with ThreadPoolExecutor(min(_PUT_WORKERS, len(todo))) as pool:
+            added = sum(pool.map(put, todo.values()))
+        self.enforce_cap()
+        return added
+
+    # --- checksum sidecars (download fast path) ------------------------------------------
+    def checksum_path(self, dest: str) -> str:
+        """`checksums/<sha256hex(abspath(dest))>.checksum`."""
+        key = hashlib.sha256(os.path.abspath(dest).encode()).hexdigest()
+        return os.path.join(self.checksums_dir, key + ".checksum")
+
+    def read_checksum(self, dest: str) -> Optional[str]:
+        """The digest recorded for `dest`, unless `dest` changed after it was recorded."""
+        sidecar = self.checksum_path(dest)
+        try:
+            if os.path.getmtime(sidecar) < os.path.getmtime(dest):
+                return None
+            with open(sidecar) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def write_checksum(self, dest: str, digest: str) -> None:
+        """Record `dest`'s digest (best effort, as wandb)."""
+        try:
+            os.makedirs(self.checksums_dir, exist_ok=True)
+            with open(self.checksum_path(dest), "w") as f:
+                f.write(digest)
+        except OSError:
+            pass
+
+    def write_checksums(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """`write_checksum` for many `(dest, digest)`."""
+        for dest, digest in pairs:
+            self.write_checksum(dest, digest)
+
+    # --- size management ---------------------------------------------------------------
+    def cleanup(
+        self,
+        target_size: Optional[int] = None,
+        remove_temp: bool = False,
+        target_fraction: Optional[float] = None,
+    ) -> int:
+        """wandb's `ArtifactFileCache.cleanup`: delete objects least recently used first
+        until the cache is at most `target_size` bytes (or `target_fraction` of its size).
+        With neither, clear it. Temp files count, and are deleted only if `remove_temp`.
+        Returns the bytes reclaimed."""
+        if target_size is None and target_fraction is None:
+            target_size = 0
+        if target_size is not None and target_fraction is not None:
+            raise ValueError("Cannot specify both target_size and target_fraction")
+        if target_size is not None and target_size < 0:
+            raise ValueError("target_size must be non-negative")
+        if target_fraction is not None and (target_fraction < 0 or target_fraction > 1):
+            raise ValueError("target_fraction must be between 0 and 1")
+
+        reclaimed, temp_size = 0, 0
+        for entry in _files_in(self.tmp_dir):
+            size = entry.stat().st_size
+            if remove_temp:
+                try:
+                    os.remove(entry.path)
+                    reclaimed += size
+                    continue
+                except OSError:
+                    pass
+            temp_size += size
+        if temp_size:
+            termwarn(
+                f"Cache contains {human_size(temp_size)} of temporary files. "
+                "Run `artefact artifact cache cleanup --remove-temp` to remove them."
+            )
+        if target_fraction is not None:
+            _, objects_size = _core.cleanup(self.root, _MAX_TARGET)  # only measures
+            target_size = int((objects_size + temp_size) * target_fraction)
+        assert target_size is not None
+        freed, remaining = _core.cleanup(self.root, max(0, target_size - temp_size))
+        if remaining + temp_size > target_size:
+            termerror(
+                f"Failed to reclaim enough space in {self.root}. Try running"
+                " `artefact artifact cache cleanup --remove-temp` to remove temporary files."
+            )
+        return reclaimed + freed
+
+    def max_size(self) -> Optional[int]:
+        """The cap from `ARTEFACT_CACHE_MAX`, or None when unset."""
+        value = os.environ.get(CACHE_MAX_ENV, "").strip()
+        if not value:
+            return None
+        try:
+            return from_human_size(value)
+        except ValueError as exc:
+            raise ValueError(f"{CACHE_MAX_ENV}={value!r}: {exc}") from None
+
+    def enforce_cap(self) -> int:
+        """Evict least recently used objects down to the cap (if one is set); bytes freed."""
+        cap = self.max_size()
+        if cap is None:
+            return 0
+        freed, _ = _core.cleanup(self.root, cap)
+        return freed
+
+
+def _files_in(root: str) -> Iterable[os.DirEntry]:
+    if not os.path.isdir(root):
+        return
+    stack = [root]
+    while stack:
+        for entry in os.scandir(stack.pop()):
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry

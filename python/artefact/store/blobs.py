@@ -1,0 +1,226 @@
+"""Content-addressed blobs and manifests of the embedded store, on local disk.
+
+Layout under the store root (`$ARTEFACT_STORE`, default `<user data dir>/artefact/store`):
+
+    catalog.db                      the SQLite catalog (see catalog.py)
+    objects/obj/md5/<2>/<30>        file contents, wandb's cache layout (xxh128 likewise)
+    objects/tmp/                    in-flight object writes
+    manifests/<2>/<30>.json         manifests as uploaded (wire JSON), keyed by MD5 hex
+    manifests/tmp/                  in-flight manifest writes
+
+Objects are written create-if-absent and verified while copying (`_core.put_object`,
+durable: fsync file and directory). Manifests likewise: temp file, fsync, rename, fsync
+the directory. Nothing here is ever modified in place, so readers need no locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Optional, Sequence
+
+from .. import _core
+from .. import config as _config
+from .errors import CorruptBlobError, MissingBlobError
+from .failpoints import failpoint
+
+__all__ = ["BlobStore", "default_store_root", "entry_algorithm", "STORE_ENV"]
+
+STORE_ENV = "ARTEFACT_STORE"
+_PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)  # puts are I/O + fsync bound
+
+
+def default_store_root() -> str:
+    """`$ARTEFACT_STORE`, else `<user data dir>/artefact/store` (XDG_DATA_HOME aware)."""
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    return os.path.join(_config._user_dir("data"), "store")
+
+
+def entry_algorithm(extra: Optional[str]) -> str:
+    """The hash of an entry's content digest: "XXH128" if `extra.alg` says so, else "MD5"."""
+    if not extra or extra == "{}" or "XXH128" not in extra:
+        return "MD5"
+    alg = json.loads(extra).get("alg")
+    return "XXH128" if alg == "XXH128" else "MD5"
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in `path` durable (no-op where directories cannot be opened)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def touch(path: str) -> bool:
+    """Refresh mtime so a running gc's grace period protects `path`; False if missing."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class BlobStore:
+    """Objects and manifests under one store root."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.objects_root = os.path.join(self.root, "objects")
+        self.manifests_root = os.path.join(self.root, "manifests")
+
+    # --- objects -------------------------------------------------------------------
+    def object_path(self, digest: str, algorithm: str = "MD5") -> str:
+        """Where the object for an entry digest lives (whether or not it exists)."""
+        return os.path.join(self.objects_root, _core.object_relpath(digest, algorithm))
+
+    def put_object(self, src: str, digest: str, algorithm: str = "MD5") -> bool:
+        """Copy `src` in as the object `digest` unless present (then only refresh its
+        mtime). Verified while copying: a mismatch raises ValueError naming `src`.
+        Returns True if bytes were written."""
+        while True:
+            path, written = _core.put_object(self.objects_root, src, digest, algorithm, True)
+            if written or touch(path):
+                return written
+            # A gc removed it between the existence check and the touch: write it again.
+
+    def put_files(
+        self,
+        items: Sequence[tuple[str, str, str, str]],
+        on_done: Optional[Callable[[int], None]] = None,
+    ) -> int:
+        """Put many `(src, digest, algorithm, entry path)` in parallel; the number of new
+        objects. A file that no longer matches its digest raises ValueError naming both."""
+        if not items:
+            return 0
+
+        def put(item: tuple[str, str, str, str]) -> bool:
+            src, digest, algorithm, entry_path = item
+            try:
+                written = self.put_object(src, digest, algorithm)
+            except ValueError as exc:
+                raise ValueError(
+                    f"cannot store artifact entry '{entry_path}': {exc} (was the file"
+                    " modified after it was added?)"
+                ) from None
+            failpoint("during_blobs")
+            if on_done is not None:
+                on_done(os.path.getsize(src) if written else 0)
+            return written
+
+        if len(items) == 1:
+            return int(put(items[0]))
+        with ThreadPoolExecutor(min(_PUT_WORKERS, len(items))) as pool:
+            return sum(pool.map(put, items))
+
+    def require_objects(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Check `(entry path, digest, algorithm)` objects exist (refreshing them against
+        gc); entries carried over from a base version have no local file to fall back on."""
+        missing = [i for i in items if not touch(self.object_path(i[1], i[2]))]
+        if missing:
+            path, digest, algorithm = missing[0]
+            more = f" ({len(missing) - 1} more entries likewise)" if len(missing) > 1 else ""
+            raise MissingBlobError(
+                f"artifact entry '{path}' has no local file and its content (digest {digest})"
+                f" is not in the store at {self.object_path(digest, algorithm)}{more}; was the"
+                " version it came from deleted?"
+            )
+
+    def verify_object(self, digest: str, algorithm: str = "MD5") -> None:
+        """Re-hash one object; CorruptBlobError or MissingBlobError naming the file."""
+        path = self.object_path(digest, algorithm)
+        reason = _core.verify_files([(path, digest, algorithm)])[0]
+        if reason == "missing":
+            raise MissingBlobError(f"store object {path} for digest {digest} is missing")
+        if reason is not None:
+            raise CorruptBlobError(f"store object {path} is corrupt: {reason}")
+
+    # --- manifests -----------------------------------------------------------------
+    def manifest_path(self, key: str) -> str:
+        """Where manifest `key` (MD5 hex of its bytes) lives."""
+        return os.path.join(self.manifests_root, key[:2], key[2:] + ".json")
+
+    def put_manifest(self, data: bytes) -> str:
+        """Store manifest bytes durably under their MD5 hex (create-if-absent); the key."""
+        key = hashlib.md5(data).hexdigest()
+        path = self.manifest_path(key)
+        if touch(path):
+            return key
+        tmp_dir = os.path.join(self.manifests_root, "tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="manifest-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        fsync_dir(os.path.dirname(path))
+        return key
+
+    def read_manifest(self, key: str) -> bytes:
+        """Manifest bytes, checked against their key."""
+        path = self.manifest_path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise MissingBlobError(f"manifest {path} is missing from the store") from None
+        if hashlib.md5(data).hexdigest() != key:
+            raise CorruptBlobError(f"manifest {path} is corrupt: its MD5 is not {key}")
+        return data
+
+    # --- listing (for gc) -----------------------------------------------------------
+    def iter_objects(self) -> Iterator[os.DirEntry]:
+        """Every object file under objects/obj."""
+        yield from _files_under(os.path.join(self.objects_root, "obj"))
+
+    def iter_manifests(self) -> Iterator[tuple[str, os.DirEntry]]:
+        """`(key, file)` for every stored manifest."""
+        if not os.path.isdir(self.manifests_root):
+            return
+        for sub in os.scandir(self.manifests_root):
+            if sub.name == "tmp" or not sub.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    yield sub.name + entry.name[: -len(".json")], entry
+
+    def iter_temp(self) -> Iterator[os.DirEntry]:
+        """Leftover temp files of interrupted writes."""
+        for tmp in (os.path.join(self.objects_root, "tmp"), os.path.join(self.manifests_root, "tmp")):
+            yield from _files_under(tmp)
+
+
+def _files_under(root: str) -> Iterator[os.DirEntry]:
+    if not os.path.isdir(root):
+        return
+    stack = [root]
+    while stack:
+        for entry in os.scandir(stack.pop()):
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry
+
+
+def age_seconds(entry: os.DirEntry, now: Optional[float] = None) -> float:
+    """Seconds since the file was last written or touched (fresh stat, not cached)."""
+    now = time.time() if now is None else now
+    return now - os.stat(entry.path).st_mtime

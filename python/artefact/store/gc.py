@@ -1,0 +1,155 @@
+"""Garbage collection and checking of the embedded store.
+
+Rule: a version whose TTL has run out (counted from its creation) is marked DELETED,
+losing its aliases and links; its row stays so `v<N>` is never reused. Then every
+object or manifest that no COMMITTED version references is deleted, provided it is
+older than the grace period (`ARTEFACT_GC_GRACE_SECONDS`, default 3600).
+
+Why that is safe next to a running logger: the deletion pass holds the catalog's write
+lock, so no version commits while gc decides; and a logger re-checks its content under
+that same lock just before inserting its version, putting back anything collected
+since it wrote it (local.py). So a committed version never lacks content, whatever the
+grace; the grace only spares a running logger from re-copying its files. Temp files of interrupted writes are removed once they have not
+changed for the grace period, and never sooner than TEMP_MIN_AGE.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from .. import _core
+from .blobs import BlobStore, entry_algorithm
+from .records import VersionRecord
+
+if TYPE_CHECKING:
+    from .local import LocalStore
+
+__all__ = ["GcReport", "collect_garbage", "grace_period", "verify_store", "unreferenced", "GRACE_ENV"]
+
+GRACE_ENV = "ARTEFACT_GC_GRACE_SECONDS"
+DEFAULT_GRACE = 3600.0
+# A temp file is an in-flight write until it has not changed for this long, whatever the
+# grace period: even with grace 0, gc must not pull a file from under a running put.
+TEMP_MIN_AGE = 600.0
+
+
+@dataclass
+class GcReport:
+    """What one `collect_garbage` run did."""
+
+    expired: list[VersionRecord] = field(default_factory=list)
+    objects_deleted: int = 0
+    manifests_deleted: int = 0
+    temp_deleted: int = 0
+    bytes_freed: int = 0
+    kept_in_grace: int = 0  # unreferenced, but too young to delete
+
+
+def grace_period() -> float:
+    """`ARTEFACT_GC_GRACE_SECONDS`, default 3600."""
+    value = os.environ.get(GRACE_ENV, "").strip()
+    if not value:
+        return DEFAULT_GRACE
+    try:
+        grace = float(value)
+    except ValueError:
+        raise ValueError(f"{GRACE_ENV}={value!r} is not a number of seconds") from None
+    if grace < 0:
+        raise ValueError(f"{GRACE_ENV}={value!r} must not be negative")
+    return grace
+
+
+def referenced_objects(blobs: BlobStore, keys: Iterable[str]) -> set[str]:
+    """Object paths (relative to objects/, `/`-separated) the given manifests use.
+    An unreadable manifest raises: gc must not guess what it referenced."""
+    refs: set[str] = set()
+    for key in keys:
+        manifest = _core.Manifest.from_json(blobs.read_manifest(key).decode())
+        for _path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
+            if ref is None:
+                refs.add(_core.object_relpath(digest, entry_algorithm(extra)))
+    return refs
+
+
+def collect_garbage(
+    store: "LocalStore", *, grace_seconds: Optional[float] = None, now: Optional[float] = None
+) -> GcReport:
+    """Expire TTLs, then delete unreferenced objects, manifests and temp files older
+    than the grace period. Returns a GcReport."""
+    grace = grace_period() if grace_seconds is None else grace_seconds
+    report = GcReport(expired=store.catalog.expire_versions(now))
+    blobs = store.blobs
+    # Most of the reading happens before taking the lock; under it, only versions
+    # committed since are added (deletes only shrink the set, so this is a superset).
+    keys, top = store.catalog.live_manifest_keys()
+    refs = referenced_objects(blobs, keys)
+    with store.catalog.transaction(write=True) as conn:
+        new_keys, _ = store.catalog.live_manifest_keys(conn, after_pk=top)
+        refs |= referenced_objects(blobs, new_keys - keys)
+        keys |= new_keys
+        cutoff = time.time() - grace
+        for entry in blobs.iter_objects():
+            rel = os.path.relpath(entry.path, blobs.objects_root).replace(os.sep, "/")
+            if rel not in refs:
+                _delete_if_old(entry.path, cutoff, report, "objects_deleted")
+        for key, entry in blobs.iter_manifests():
+            if key not in keys:
+                _delete_if_old(entry.path, cutoff, report, "manifests_deleted")
+        temp_cutoff = min(cutoff, time.time() - TEMP_MIN_AGE)
+        for entry in blobs.iter_temp():
+            _delete_if_old(entry.path, temp_cutoff, report, "temp_deleted")
+    return report
+
+
+def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> None:
+    try:
+        st = os.stat(path)  # fresh: a logger may have touched it a moment ago
+        if st.st_mtime > cutoff:
+            report.kept_in_grace += 1
+            return
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    setattr(report, counter, getattr(report, counter) + 1)
+    report.bytes_freed += st.st_size
+
+
+def unreferenced(store: "LocalStore") -> list[str]:
+    """Paths of objects and manifests no committed version references (any age)."""
+    keys, _ = store.catalog.live_manifest_keys()
+    refs = referenced_objects(store.blobs, keys)
+    found = []
+    for entry in store.blobs.iter_objects():
+        rel = os.path.relpath(entry.path, store.blobs.objects_root).replace(os.sep, "/")
+        if rel not in refs:
+            found.append(entry.path)
+    found += [e.path for key, e in store.blobs.iter_manifests() if key not in keys]
+    return found
+
+
+def verify_store(store: "LocalStore", rehash: bool = False) -> list[str]:
+    """Problems with committed versions: unreadable manifests, missing objects and,
+    with `rehash`, objects whose content no longer matches their digest. [] if sound."""
+    problems: list[str] = []
+    keys, _ = store.catalog.live_manifest_keys()
+    checks: list[tuple[str, str, str]] = []
+    for key in sorted(keys):
+        try:
+            manifest = _core.Manifest.from_json(store.blobs.read_manifest(key).decode())
+        except (OSError, ValueError) as exc:
+            problems.append(str(exc))
+            continue
+        for path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
+            if ref is None:
+                checks.append((store.blobs.object_path(digest, entry_algorithm(extra)), digest,
+                               entry_algorithm(extra)))
+    checks = sorted(set(checks))
+    if rehash:
+        results = _core.verify_files(checks)
+    else:
+        results = [None if os.path.isfile(c[0]) else "missing" for c in checks]
+    problems += [f"{c[0]}: {r}" for c, r in zip(checks, results) if r is not None]
+    return problems
