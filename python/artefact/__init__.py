@@ -20,13 +20,15 @@ from .ttl import ArtifactTTL
 
 __version__: str = getattr(_core, "__version__", "0.0.0")
 
-# --- run and public API -------------------------------------------------------------
-# The lead adds these here (and to __all__):
-#   from .run import init, log_artifact, use_artifact, run, finish
-#   from .api import Api
-# ---------------------------------------------------------------------------------------
+from .api import Api
+from .run import Run, finish, init, link_artifact, log, log_artifact, use_artifact
+
+# The active run (wandb.run): None until init(). The submodule `artefact.run` stays
+# importable through sys.modules; this name is the run object, as in wandb.
+run: "Run | None" = None
 
 __all__ = [
+    "Api",
     "Artifact",
     "ArtifactDigestAlgorithm",
     "ArtifactManifest",
@@ -36,7 +38,15 @@ __all__ = [
     "CommError",
     "Error",
     "Html",
+    "Run",
     "Table",
     "__version__",
     "errors",
+    "finish",
+    "init",
+    "link_artifact",
+    "log",
+    "log_artifact",
+    "run",
+    "use_artifact",
 ]

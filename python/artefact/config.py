@@ -53,6 +53,42 @@ def _user_dir(kind: str) -> str:
     return os.path.join(base, APP_NAME)
 
 
+def user_data_dir() -> str:
+    """platformdirs' user data dir for artefact (XDG_DATA_HOME aware)."""
+    return _user_dir("data")
+
+
+def store_root() -> str:
+    """The embedded store: `ARTEFACT_STORE`, else `<user data dir>/store`."""
+    return os.environ.get("ARTEFACT_STORE") or os.path.join(user_data_dir(), "store")
+
+
+def default_entity() -> str:
+    """`ARTEFACT_ENTITY`, then `WANDB_ENTITY`, then the OS user name."""
+    import getpass
+
+    value = _first_env(("ARTEFACT_ENTITY", "WANDB_ENTITY"))
+    if value:
+        return value
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "artefact"
+
+
+def default_project() -> str:
+    """`ARTEFACT_PROJECT`, then `WANDB_PROJECT`, then "uncategorized"."""
+    return _first_env(("ARTEFACT_PROJECT", "WANDB_PROJECT")) or "uncategorized"
+
+
+def statcache_path() -> Optional[str]:
+    """The stat cache file, or None when `ARTEFACT_STATCACHE` is 0/false/off."""
+    value = os.environ.get("ARTEFACT_STATCACHE", "").strip().lower()
+    if value in ("0", "false", "off", "no"):
+        return None
+    return os.path.join(cache_dir(), "statcache.bin")
+
+
 def data_dir() -> str:
     """The data dir; staged copies of added files go to `<data_dir>/artifacts/staging`."""
     return _first_env(DATA_DIR_VARS) or _user_dir("data")

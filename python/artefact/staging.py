@@ -32,3 +32,21 @@ def get_staging_dir() -> str:
 def stage_file(src: str, algorithm: str) -> tuple[str, int, str]:
     """Copy `src` into the staging dir while hashing it: (digest, size, staged path)."""
     return _core.stage_file(os.fspath(src), get_staging_dir(), algorithm)
+
+
+def clean_staged_copies(core_manifest: "_core.Manifest") -> int:
+    """Delete the staged copies a logged manifest points at (wandb-core does this after a
+    save); returns how many were removed. Files outside the staging dir are never touched."""
+    staging = os.path.abspath(config.staging_dir_path()) + os.sep
+    removed = 0
+    for entry in core_manifest.entries():
+        local = entry[6]
+        if not local or not os.path.abspath(local).startswith(staging):
+            continue
+        try:
+            os.chmod(local, 0o600)
+            os.remove(local)
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -36,10 +36,7 @@ _PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)  # puts are I/O + fsync bound
 
 def default_store_root() -> str:
     """`$ARTEFACT_STORE`, else `<user data dir>/artefact/store` (XDG_DATA_HOME aware)."""
-    env = os.environ.get(STORE_ENV)
-    if env:
-        return os.path.abspath(os.path.expanduser(env))
-    return os.path.join(_config._user_dir("data"), "store")
+    return os.path.abspath(os.path.expanduser(_config.store_root()))
 
 
 def entry_algorithm(extra: Optional[str]) -> str:

@@ -221,6 +221,13 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
             raise ArtifactNotFoundError(record.name, record.entity, record.project)
         return found[0]
 
+    def links_of(self, record: VersionRecord) -> list[VersionRecord]:
+        """The version as seen through every portfolio it is linked into."""
+        with self.transaction(write=False) as conn:
+            return version_records(
+                conn, "m.version_id = ? AND m.collection_id != v.collection_id", (record.pk,)
+            )
+
     def refresh(self, record: VersionRecord) -> VersionRecord:
         """The current state of `record` through the same collection."""
         with self.transaction(write=False) as conn:

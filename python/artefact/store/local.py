@@ -256,6 +256,10 @@ class LocalStore:
         """Link a version into a portfolio (e.g. `model-registry/<X>`); the linked view."""
         return self.catalog.link(record, entity, project, portfolio, aliases)
 
+    def links_of(self, record: VersionRecord) -> list[VersionRecord]:
+        """The version as seen through each portfolio it is linked into."""
+        return self.catalog.links_of(record)
+
     def unlink(self, record: VersionRecord) -> None:
         """Remove a link; ValueError (wandb's message) if `record` is not a link."""
         self.catalog.unlink(record)

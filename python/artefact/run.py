@@ -1,0 +1,423 @@
+"""`artefact.init()` and `Run`: where artifacts are logged, used and linked.
+
+A run is a record in the embedded store (config, summary, history, lineage), so that
+wandb scripts that call `wandb.init`, `run.log` and `run.log_artifact` run unchanged.
+Logging is synchronous: when `log_artifact` returns, the version is committed; as in
+wandb, the returned artifact still reads as a draft until `wait()` is called.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import threading
+from typing import Any, Iterable, Optional, Union
+
+from . import artifact_logged
+from .artifact import Artifact
+from .errors import Error
+from .staging import clean_staged_copies
+from .store.backend import StoreBackend
+from .validate import validate_aliases, validate_metadata, validate_tags
+
+_ID_CHARS = string.ascii_lowercase + string.digits
+
+# The active run (`artefact.run`), as in wandb: set by init(), cleared by finish().
+_active: Optional["Run"] = None
+_active_lock = threading.Lock()
+
+
+def _new_run_id() -> str:
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
+
+
+class _Saved:
+    """The save handle of a logged artifact: logging already committed, so wait is instant."""
+
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+
+    def wait(self, timeout: Optional[float] = None) -> str:
+        return self.artifact_id
+
+
+class _PersistedDict(dict):
+    """A dict that writes itself to the store on every change (run.config / run.summary)."""
+
+    def __init__(self, initial: dict, save: Any) -> None:
+        super().__init__(initial)
+        self._save = save
+
+    def _changed(self) -> None:
+        self._save(dict(self))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        value = super().setdefault(key, default)
+        self._changed()
+        return value
+
+    def __getattr__(self, name: str) -> Any:  # wandb's config allows run.config.lr
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+
+class Run:
+    """A run in the embedded store. Use it as a context manager, or call `finish()`."""
+
+    def __init__(self, backend: StoreBackend, record: Any, dir: Optional[str] = None) -> None:
+        self._backend = backend
+        self._record = record
+        self._dir = dir
+        self._step = 0
+        self._finished = False
+        store = backend.store
+        self.config = _PersistedDict(record.config or {}, lambda d: store.set_config(self._record, d))
+        self.summary = _PersistedDict(record.summary or {}, lambda d: store.set_summary(self._record, d))
+
+    # --- identity ----------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._record.run_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name or self._record.run_id
+
+    @property
+    def entity(self) -> str:
+        return self._record.entity
+
+    @property
+    def project(self) -> str:
+        return self._record.project
+
+    @property
+    def job_type(self) -> Optional[str]:
+        return self._record.job_type
+
+    @property
+    def group(self) -> Optional[str]:
+        return self._record.group
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def dir(self) -> str:
+        """A directory for this run's files (created on first access)."""
+        path = os.path.join(self._dir or os.getcwd(), "artefact", f"run-{self.id}", "files")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    @property
+    def url(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path}>"
+
+    # --- metrics -----------------------------------------------------------------------
+
+    def log(self, data: dict, step: Optional[int] = None, commit: Optional[bool] = None) -> None:
+        """Store one history row (and update the summary with its values)."""
+        if not isinstance(data, dict):
+            raise TypeError("wandb.log must be passed a dictionary")
+        if step is not None:
+            self._step = int(step)
+        self._backend.store.log_row(self._record, self._step, data)
+        self.summary.update(data)
+        if commit is not False:
+            self._step += 1
+
+    # --- artifacts ---------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        artifact_or_path: Union[Artifact, str, os.PathLike],
+        name: Optional[str] = None,
+        type: Optional[str] = None,
+        aliases: Optional[Iterable[str]] = None,
+        tags: Optional[Iterable[str]] = None,
+    ) -> Artifact:
+        """Log an artifact (or a path: file, directory or `scheme://` reference) as the
+        next version of its collection; `latest` always moves to it. Returns the artifact."""
+        return self._log_artifact(artifact_or_path, name, type, aliases, tags)
+
+    def _log_artifact(
+        self,
+        artifact_or_path: Any,
+        name: Optional[str],
+        type: Optional[str],
+        aliases: Optional[Iterable[str]],
+        tags: Optional[Iterable[str]],
+        user_created: bool = False,
+    ) -> Artifact:
+        if aliases is not None:
+            aliases = validate_aliases(aliases)
+        if tags is not None:
+            tags = validate_tags(tags)
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        artifact.finalize()
+        alias_list = list(set(aliases or ["latest"]) | {"latest"})
+        artifact._metadata = validate_metadata(artifact.metadata)
+        ttl = artifact._ttl
+        manifest = artifact.manifest
+        backend = self._backend
+        with manifest._lock:
+            record = backend.store.log_version(
+                self.entity,
+                self.project,
+                artifact.source_name.split(":")[0],
+                artifact.type,
+                manifest._core,
+                digest=artifact.digest,
+                digest_algorithm=artifact.digest_algorithm.value,
+                description=artifact.description,
+                metadata=artifact.metadata,
+                aliases=alias_list,
+                tags=list(tags or []),
+                ttl_seconds=ttl.duration_seconds,
+                ttl_inherited=ttl.is_inherited,
+                run=None if user_created else self._record,
+                base_version_id=artifact._base_id,
+                history_step=self._step,
+                storage_region=manifest.storage_policy.config().get("storageRegion"),
+                cache=backend.cache,
+            )
+            clean_staged_copies(manifest._core)
+        artifact._store = backend
+        artifact._record = record
+        artifact._save_handle = _Saved(record.id)
+        return artifact
+
+    def _as_artifact(self, artifact_or_path: Any, name: Optional[str], type: Optional[str]) -> Artifact:
+        if isinstance(artifact_or_path, Artifact):
+            return artifact_or_path
+        if not isinstance(artifact_or_path, (str, os.PathLike)):
+            raise TypeError("You must pass an instance of wandb.Artifact or a valid file path to log_artifact")
+        path = os.fspath(artifact_or_path)
+        name = name or f"run-{self.id}-{os.path.basename(path)}"
+        artifact = Artifact(name, type or "unspecified")
+        if os.path.isfile(path):
+            artifact.add_file(path)
+        elif os.path.isdir(path):
+            artifact.add_dir(path)
+        elif "://" in path:
+            artifact.add_reference(path)
+        else:
+            raise ValueError("path must be a file, directory or externalreference like s3://bucket/path")
+        return artifact
+
+    def log_model(self, path: Union[str, os.PathLike], name: Optional[str] = None,
+                  aliases: Optional[list[str]] = None) -> Artifact:
+        """Log a model file or directory as an artifact of type "model"."""
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+
+    def use_artifact(
+        self,
+        artifact_or_name: Union[str, Artifact],
+        type: Optional[str] = None,
+        aliases: Optional[list[str]] = None,
+        use_as: Optional[str] = None,
+    ) -> Artifact:
+        """Declare an artifact as an input of this run and return it (logged).
+
+        A string is resolved as `[entity/][project/]name[:alias]`; a draft is logged
+        first (without this run as its creator)."""
+        from .api import Api
+
+        if isinstance(artifact_or_name, str):
+            artifact = Api(overrides={"entity": self.entity, "project": self.project}).artifact(
+                artifact_or_name, type=type
+            )
+        elif isinstance(artifact_or_name, Artifact):
+            artifact = artifact_or_name
+            if artifact.is_draft():
+                if not artifact._is_draft_save_started():
+                    self._log_artifact(artifact, None, None, aliases, None, user_created=True)
+                artifact.wait()
+        else:
+            raise ValueError('You must pass an artifact name (e.g. "pedestrian-dataset:v1"), '
+                             "an instance of wandb.Artifact, or wandb.Api().artifact() to use_artifact")
+        self._backend.store.record_use(self._record, artifact._record, use_as)
+        return artifact
+
+    def use_model(self, name: str) -> str:
+        """Use a model artifact and download it; returns the local path."""
+        artifact = self.use_artifact(name)
+        if "model" not in artifact.type:
+            raise AssertionError("You can only use this method for 'model' artifacts.")
+        return artifact.download()
+
+    def link_artifact(self, artifact: Artifact, target_path: str,
+                      aliases: Optional[list[str]] = None) -> Artifact:
+        """Link an artifact (logged first if it is a draft) into a collection such as
+        `model-registry/<name>` or `<project>/<portfolio>`; returns the linked artifact."""
+        if artifact.is_draft() and not artifact._is_draft_save_started():
+            self.log_artifact(artifact)
+        artifact.wait()
+        prefix, project, name, alias = _split(target_path)
+        if not project:
+            target_path = f"{self.project}/{target_path}"
+        if not prefix and not (project or "").startswith("wandb-registry-"):
+            target_path = f"{self.entity}/{target_path}"
+        return artifact.link(target_path, aliases)
+
+    def link_model(self, path: Union[str, os.PathLike], registered_model_name: str,
+                   name: Optional[str] = None, aliases: Optional[list[str]] = None) -> Artifact:
+        """Log a model (unless already logged under `name`) and link it to the model registry."""
+        if "/" in registered_model_name:
+            raise AssertionError("Please provide only the name of the registered model.")
+        artifact = self.log_model(path, name=name)
+        return self.link_artifact(artifact, f"{self.entity}/model-registry/{registered_model_name}", aliases)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def finish(self, exit_code: Optional[int] = None, quiet: Optional[bool] = None) -> None:
+        """End the run (idempotent)."""
+        global _active
+        if self._finished:
+            return
+        self._finished = True
+        self._record = self._backend.store.finish_run(self._record, exit_code or 0)
+        from . import _core
+
+        _core.flush_statcache()
+        with _active_lock:
+            if _active is self:
+                _active = None
+                _publish_active(None)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self.finish(exit_code=1 if exc_type else 0)
+        return False
+
+
+def _split(target_path: str) -> tuple:
+    from .store.backend import split_target_path
+
+    return split_target_path(target_path)
+
+
+def _publish_active(run: Optional[Run]) -> None:
+    import artefact
+
+    artefact.run = run
+
+
+def init(
+    project: Optional[str] = None,
+    entity: Optional[str] = None,
+    job_type: Optional[str] = None,
+    name: Optional[str] = None,
+    config: Optional[dict] = None,
+    dir: Optional[str] = None,
+    group: Optional[str] = None,
+    id: Optional[str] = None,
+    resume: Optional[Union[bool, str]] = None,
+    reinit: Optional[Any] = None,
+    **_ignored: Any,
+) -> Run:
+    """Start a run in the embedded store (wandb's `init`). The entity defaults to
+    `ARTEFACT_ENTITY` (or the OS user), the project to `ARTEFACT_PROJECT` or
+    "uncategorized". Other wandb arguments (mode, settings, tags, ...) are accepted."""
+    global _active
+    from . import config as cfg
+
+    with _active_lock:
+        previous = _active
+    if previous is not None:
+        previous.finish()
+    backend = StoreBackend.default()
+    record = backend.store.create_run(
+        entity or cfg.default_entity(),
+        project or cfg.default_project(),
+        id or _new_run_id(),
+        name=name,
+        job_type=job_type,
+        group=group,
+        config=dict(config or {}),
+        resume=bool(resume),
+    )
+    run = Run(backend, record, dir=dir)
+    with _active_lock:
+        _active = run
+    _publish_active(run)
+    return run
+
+
+def _require_run(what: str) -> Run:
+    if _active is None:
+        raise Error(f"You must call wandb.init() before wandb.{what}()")
+    return _active
+
+
+def log_artifact(artifact_or_path: Any, name: Optional[str] = None, type: Optional[str] = None,
+                 aliases: Optional[list[str]] = None, tags: Optional[list[str]] = None) -> Artifact:
+    """`run.log_artifact` on the active run."""
+    return _require_run("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(artifact_or_name: Any, type: Optional[str] = None,
+                 aliases: Optional[list[str]] = None, use_as: Optional[str] = None) -> Artifact:
+    """`run.use_artifact` on the active run."""
+    return _require_run("use_artifact").use_artifact(artifact_or_name, type, aliases, use_as)
+
+
+def link_artifact(artifact: Artifact, target_path: str, aliases: Optional[list[str]] = None) -> Artifact:
+    """`run.link_artifact` on the active run."""
+    return _require_run("link_artifact").link_artifact(artifact, target_path, aliases)
+
+
+def log(data: dict, step: Optional[int] = None, commit: Optional[bool] = None) -> None:
+    """`run.log` on the active run."""
+    _require_run("log").log(data, step, commit)
+
+
+def finish(exit_code: Optional[int] = None) -> None:
+    """Finish the active run, if any."""
+    if _active is not None:
+        _active.finish(exit_code)
+
+
+def _save_draft(artifact: Artifact, project: Optional[str] = None, settings: Any = None) -> None:
+    """`Artifact.save()` on a draft: log it in the active run, else in a short "auto" run."""
+    if _active is not None:
+        _active.log_artifact(artifact)
+        return
+    with init(project=project or artifact._source_project, entity=artifact._source_entity,
+              job_type="auto") as run:
+        run.log_artifact(artifact)
+
+
+artifact_logged.draft_saver = _save_draft
