@@ -118,9 +118,14 @@ def test_server_methods_raise_not_logged(call, name):
     assert f"'Artifact.{name}'" in str(info.value)
 
 
-def test_link_on_a_draft_becomes_comm_error():
-    with pytest.raises(CommError):
-        Artifact("d", "t").link("proj/coll")
+def test_link_on_a_draft_logs_it_first_and_links():
+    linked = Artifact("d", "t").link("proj/coll")
+    assert linked.is_link and linked.qualified_name == "tester/proj/coll:v0"
+
+
+def test_link_errors_become_comm_error():
+    with pytest.raises(CommError, match="Invalid artifact path"):
+        Artifact("d", "t").link("a/b/c/d")
 
 
 def test_setting_aliases_and_tags_on_a_draft_raises():
