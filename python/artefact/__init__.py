@@ -21,10 +21,9 @@ from .ttl import ArtifactTTL
 __version__: str = getattr(_core, "__version__", "0.0.0")
 
 from .api import Api
-from .run import Run, finish, init, link_artifact, log, log_artifact, use_artifact
+from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
-# The active run (wandb.run): None until init(). The submodule `artefact.run` stays
-# importable through sys.modules; this name is the run object, as in wandb.
+# The active run (wandb.run): None until init(), set and cleared by artefact.runs.
 run: "Run | None" = None
 
 __all__ = [

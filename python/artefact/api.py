@@ -1,8 +1,8 @@
 """`Api()`: find logged artifacts, collections, types and runs (wandb's public API).
 
 Paths are `[entity/][project/]name[:alias]`; a missing project is the `project`
-override or `ARTEFACT_PROJECT` (else "uncategorized"), a missing entity the `entity`
-override or `ARTEFACT_ENTITY` (else the OS user). Errors reach the caller as
+override, the active run's project, or `ARTEFACT_PROJECT` (else "uncategorized"); a
+missing entity likewise ends with `ARTEFACT_ENTITY` (else the OS user). Errors reach the caller as
 `CommError`, as wandb's `normalize_exceptions` makes them.
 """
 
@@ -113,9 +113,12 @@ class Api:
 
     def __init__(self, overrides: Optional[dict] = None, timeout: Optional[int] = None,
                  api_key: Optional[str] = None) -> None:
+        from . import runs as run_module
+
         overrides = overrides or {}
-        self._entity = overrides.get("entity") or config.default_entity()
-        self._project = overrides.get("project") or config.default_project()
+        active = run_module._active
+        self._entity = overrides.get("entity") or (active.entity if active else config.default_entity())
+        self._project = overrides.get("project") or (active.project if active else config.default_project())
         self._backend = StoreBackend.default()
 
     @property

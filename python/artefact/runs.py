@@ -1,5 +1,7 @@
 """`artefact.init()` and `Run`: where artifacts are logged, used and linked.
 
+(Named `runs` so that `artefact.run` can be the active run, as `wandb.run` is.)
+
 A run is a record in the embedded store (config, summary, history, lineage), so that
 wandb scripts that call `wandb.init`, `run.log` and `run.log_artifact` run unchanged.
 Logging is synchronous: when `log_artifact` returns, the version is committed; as in

@@ -1,0 +1,172 @@
+"""The `artefact` command: version directories into the embedded store and read them back.
+
+    artefact put ./data --name mnist --type dataset --alias best
+    artefact get mnist:best --root ./mnist
+    artefact ls | versions mnist | verify mnist:latest --root ./mnist
+    artefact cache cleanup 10GB | gc
+
+Long transfers draw a progress line on stderr; `--quiet` (or ARTEFACT_QUIET) turns it off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+
+def _project_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", help="project (default: ARTEFACT_PROJECT or 'uncategorized')")
+    p.add_argument("--entity", help="entity (default: ARTEFACT_ENTITY or the OS user)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="artefact", description="wandb-compatible artifacts in a local store")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    put = sub.add_parser("put", help="log a file or directory as a new artifact version")
+    put.add_argument("path")
+    put.add_argument("--name", required=True)
+    put.add_argument("--type", required=True)
+    put.add_argument("--alias", action="append", default=[], help="repeatable")
+    put.add_argument("--tag", action="append", default=[], help="repeatable")
+    put.add_argument("--description")
+    put.add_argument("--policy", choices=["mutable", "immutable"], default="mutable")
+    _project_arg(put)
+
+    get = sub.add_parser("get", help="download an artifact version")
+    get.add_argument("name", help="[entity/][project/]name[:alias]")
+    get.add_argument("--root", help="target directory (default ./artifacts/<name>:v<N>)")
+    get.add_argument("--type")
+    _project_arg(get)
+
+    ls = sub.add_parser("ls", help="list artifact collections of a project")
+    ls.add_argument("--type", help="only this artifact type")
+    _project_arg(ls)
+
+    versions = sub.add_parser("versions", help="list the versions of an artifact")
+    versions.add_argument("name")
+    _project_arg(versions)
+
+    verify = sub.add_parser("verify", help="check a downloaded copy against its manifest")
+    verify.add_argument("name")
+    verify.add_argument("--root")
+    _project_arg(verify)
+
+    cache = sub.add_parser("cache", help="manage the artifact file cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    cleanup = cache_sub.add_parser("cleanup", help="evict least recently used files down to SIZE")
+    cleanup.add_argument("target_size", help="e.g. 10GB (powers of 10, as wandb)")
+    cleanup.add_argument("--remove-temp", action="store_true")
+
+    gc = sub.add_parser("gc", help="drop versions past their TTL and unreferenced blobs")
+    gc.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this (seconds)")
+    return parser
+
+
+def _api(args: argparse.Namespace):  # noqa: ANN202 (artefact.Api, imported lazily)
+    from .api import Api
+
+    overrides = {k: v for k, v in (("entity", args.entity), ("project", args.project)) if v}
+    return Api(overrides=overrides)
+
+
+def _put(args: argparse.Namespace) -> int:
+    from .artifact import Artifact
+    from .runs import init
+
+    path = os.path.abspath(args.path)
+    artifact = Artifact(args.name, args.type, description=args.description)
+    if os.path.isdir(path):
+        artifact.add_dir(path, policy=args.policy)
+    elif os.path.isfile(path):
+        artifact.add_file(path, policy=args.policy)
+    else:
+        print(f"artefact: error: {args.path!r} is not a file or directory", file=sys.stderr)
+        return 2
+    with init(project=args.project, entity=args.entity, job_type="put") as run:
+        run.log_artifact(artifact, aliases=args.alias or None, tags=args.tag or None).wait()
+    aliases = ", ".join(artifact.aliases)
+    print(f"{artifact.source_qualified_name}  {artifact.file_count} files  {artifact.size} bytes"
+          f"  digest {artifact.digest}" + (f"  aliases: {aliases}" if aliases else ""))
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    artifact = _api(args).artifact(args.name, type=args.type)
+    root = artifact.download(root=args.root)
+    print(f"{artifact.source_qualified_name} -> {root}")
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    api = _api(args)
+    types = [args.type] if args.type else [t.name for t in api.artifact_types()]
+    for type_name in types:
+        for coll in api.artifact_collections(f"{api._entity}/{api._project}", type_name):
+            kind = "" if coll.is_sequence() else "  (links)"
+            print(f"{coll.type}\t{coll.name}\t{len(coll.artifacts())} versions{kind}")
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    api = _api(args)
+    name = args.name.split(":")[0]
+    coll = api.artifact_collection(api.artifact(name).type, name)
+    for art in coll.artifacts():
+        aliases = ",".join(art.aliases)
+        print(f"{art.version}\t{art.digest}\t{art.size}\t{art.created_at}\t{aliases}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    artifact = _api(args).artifact(args.name)
+    artifact.verify(root=args.root)
+    print(f"{artifact.source_qualified_name}: OK")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .cache import ArtifactCache, from_human_size
+
+    freed = ArtifactCache().cleanup(from_human_size(args.target_size), remove_temp=args.remove_temp)
+    print(f"Reclaimed {freed} bytes of cache space")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .store.local import LocalStore
+
+    report = LocalStore.shared().gc(grace_seconds=args.grace)
+    print(f"expired {len(report.expired)} versions, deleted {report.objects_deleted} objects and"
+          f" {report.manifests_deleted} manifests ({report.bytes_freed} bytes);"
+          f" {report.kept_in_grace} unreferenced objects kept within the grace period")
+    return 0
+
+
+_COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
+             "cache": _cache, "gc": _gc}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quiet:
+        os.environ["ARTEFACT_QUIET"] = "1"
+    try:
+        return _COMMANDS[args.command](args)
+    except (ValueError, LookupError, OSError) as e:
+        print(f"artefact: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # CommError and friends carry a message worth showing as is
+        from .errors import Error
+
+        if isinstance(e, Error):
+            print(f"artefact: error: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
