@@ -432,14 +432,22 @@ class Artifact(LoggedArtifactMixin):
         from .progress import ProgressLine
 
         with ProgressLine("Adding directory to artifact") as line, manifest._lock:
-            added = manifest._core.add_dir(
-                os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
-                skip_cache, merge, line.core,
-            )  # fmt: skip
+            try:
+                added = manifest._core.add_dir(
+                    os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
+                    skip_cache, merge, line.core,
+                )  # fmt: skip
+            except Exception as e:
+                # Files before the failure stay added, as in wandb; record them too.
+                self._record_added(manifest, getattr(e, "added", []))
+                raise
+        self._record_added(manifest, added)
+        termlog("Done. %.1fs" % (time.monotonic() - start), prefix=False)
+
+    def _record_added(self, manifest: ArtifactManifest, added: list[tuple[str, str]]) -> None:
         manifest._invalidate([logical for _, logical in added])
         for physical, logical in added:
             self._added_local_paths[physical] = LogicalPath._trusted(logical)
-        termlog("Done. %.1fs" % (time.monotonic() - start), prefix=False)
 
     @ensure_not_finalized
     def add_reference(

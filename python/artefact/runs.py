@@ -21,6 +21,7 @@ from .artifact import Artifact
 from .errors import Error
 from .staging import clean_staged_copies
 from .store.backend import StoreBackend
+from .store.distributed import clear_patches, merged_patches, stage_patch
 from .validate import validate_aliases, validate_metadata, validate_tags
 
 _ID_CHARS = string.ascii_lowercase + string.digits
@@ -236,6 +237,60 @@ class Run:
         else:
             raise ValueError("path must be a file, directory or externalreference like s3://bucket/path")
         return artifact
+
+    def _distributed_id(self, distributed_id: Optional[str], verb: str) -> str:
+        if distributed_id is None and self.group is None:
+            raise TypeError(f"Cannot {verb} artifact unless run is in a group or distributed_id is provided")
+        return distributed_id if distributed_id is not None else (self.group or "")
+
+    def upsert_artifact(
+        self,
+        artifact_or_path: Union[Artifact, str, os.PathLike],
+        name: Optional[str] = None,
+        type: Optional[str] = None,
+        aliases: Optional[list[str]] = None,
+        distributed_id: Optional[str] = None,
+    ) -> Artifact:
+        """Add this run's part of a distributed artifact (shared `distributed_id`, default
+        the run's group); `finish_artifact` commits the union of all parts."""
+        dist = self._distributed_id(distributed_id, "upsert")
+        if aliases is not None:
+            validate_aliases(aliases)
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        artifact.finalize()
+        artifact.distributed_id = dist
+        manifest = artifact.manifest
+        with manifest._lock:
+            stage_patch(self._backend.store, self.entity, self.project,
+                        artifact.source_name.split(":")[0], dist, manifest._core)
+            clean_staged_copies(manifest._core)
+        return artifact
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Union[Artifact, str, os.PathLike],
+        name: Optional[str] = None,
+        type: Optional[str] = None,
+        aliases: Optional[list[str]] = None,
+        distributed_id: Optional[str] = None,
+    ) -> Artifact:
+        """Commit a distributed artifact: every upserted part plus this one, as one version."""
+        dist = self._distributed_id(distributed_id, "finish")
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        collection = artifact.source_name.split(":")[0]
+        store = self._backend.store
+        merged = merged_patches(store, self.entity, self.project, collection, dist,
+                                artifact.manifest._core.storage_layout or "V2")
+        with artifact.manifest._lock:
+            for entry in artifact.manifest._core.entries():
+                merged.insert(*entry, overwrite=True)
+        from .manifest import ArtifactManifestV1
+
+        artifact._manifest = ArtifactManifestV1._from_core(merged, artifact.digest_algorithm)
+        artifact.distributed_id = dist
+        logged = self.log_artifact(artifact, aliases=aliases)
+        clear_patches(store, self.entity, self.project, collection, dist)
+        return logged
 
     def log_model(self, path: Union[str, os.PathLike], name: Optional[str] = None,
                   aliases: Optional[list[str]] = None) -> Artifact:

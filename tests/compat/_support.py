@@ -2,7 +2,7 @@
 
 Mirrors the logic of the vector generator (gen_vectors.py): tree materialisation,
 gen_bytes, the loopback HTTP server and the offline environment. Importing this
-module sets the environment, so import it before wandb / artefact.
+module makes the scratch dirs; the `compat_env` fixture sets the environment per test.
 """
 
 from __future__ import annotations
@@ -53,19 +53,14 @@ ENV_REMOVE = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PRO
               "all_proxy", "_WANDB_USE_V1_ARTIFACTS", "WANDB_DEBUG")
 
 
-def _apply_env() -> None:
-    os.environ.update(ENV)
-    for k in ENV_REMOVE:
-        os.environ.pop(k, None)
-    _make_dirs()
-
-
 def _make_dirs() -> None:
     for d in ("cache", "data", "wandbdir", "artifacts", "config", "store"):
         os.makedirs(os.path.join(SESSION_ROOT, d), exist_ok=True)
 
 
-_apply_env()
+# The environment is applied per test (compat_env, through monkeypatch), never for the
+# whole session: other suites must not inherit WANDB_SILENT and friends.
+_make_dirs()
 
 
 def rmtree_safe(path: str) -> None:

@@ -137,8 +137,11 @@ def test_setting_aliases_and_tags_on_a_draft_raises():
 
 
 def test_deprecated_use_as_and_get_path_print_warnings(capsys, monkeypatch):
+    from artefact import term
+
     monkeypatch.delenv("ARTEFACT_QUIET")
     monkeypatch.delenv("WANDB_SILENT")
+    monkeypatch.setattr(term, "_printed", set())  # once-per-process warnings: start afresh
     a = Artifact("d", "t", use_as="x")
     assert a.use_as is None
     with pytest.raises(ArtifactNotLoggedError, match="get_entry"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import _core
+from .distributed import pending_manifest_keys
 from .blobs import BlobStore, entry_algorithm
 from .records import VersionRecord
 
@@ -85,6 +86,7 @@ def collect_garbage(
     # Most of the reading happens before taking the lock; under it, only versions
     # committed since are added (deletes only shrink the set, so this is a superset).
     keys, top = store.catalog.live_manifest_keys()
+    keys |= pending_manifest_keys(store)
     refs = referenced_objects(blobs, keys)
     with store.catalog.transaction(write=True) as conn:
         new_keys, _ = store.catalog.live_manifest_keys(conn, after_pk=top)
@@ -120,6 +122,7 @@ def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> 
 def unreferenced(store: "LocalStore") -> list[str]:
     """Paths of objects and manifests no committed version references (any age)."""
     keys, _ = store.catalog.live_manifest_keys()
+    keys |= pending_manifest_keys(store)
     refs = referenced_objects(store.blobs, keys)
     found = []
     for entry in store.blobs.iter_objects():

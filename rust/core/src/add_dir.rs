@@ -68,19 +68,25 @@ fn join_name(name: Option<&str>, rel: &str) -> String {
 }
 
 /// Add every file under `root`. Returns (original file path, logical path) per file.
-pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Vec<(PathBuf, String)>, AddError> {
-    let files = scan_dir(root, true)?;
-    let logical: Vec<String> = files
+///
+/// As in wandb (one task per file), a file that fails does not stop the others: every
+/// file that can be added is added, then the first failure (in path order) is returned
+/// with the files that did go in.
+pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Vec<(PathBuf, String)>, (Vec<(PathBuf, String)>, AddError)> {
+    let files = scan_dir(root, true).map_err(|e| (Vec::new(), AddError::Io(e)))?;
+    let logical: Vec<Result<String, AddError>> = files
         .iter()
         .map(|f| paths::validate(&paths::normalize(&join_name(opts.name, &f.rel))).map_err(AddError::InvalidPath))
-        .collect::<Result<_, _>>()?;
+        .collect();
     if let Some(p) = progress {
         p.add_total(files.len() as u64, files.iter().map(crate::walk::FileInfo::size).sum());
     }
-    let hashed: Vec<(String, u64, Option<PathBuf>)> = crate::pool::install(|| {
+    let hashed: Vec<Option<io::Result<(String, u64, Option<PathBuf>)>>> = crate::pool::install(|| {
         files
             .par_iter()
-            .map(|f| {
+            .zip(logical.par_iter())
+            .map(|(f, path)| {
+                path.as_ref().ok()?;
                 let r = match opts.staging_dir {
                     Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
                     None => hash_file_cached(&f.abs, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
@@ -88,26 +94,39 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                 if let Ok((_, n, _)) = &r {
                     tick(progress, 1, *n);
                 }
-                r
+                Some(r)
             })
-            .collect::<io::Result<_>>()
-    })?;
+            .collect()
+    });
+    let mut first_error: Option<AddError> = None;
     let mut out = Vec::with_capacity(files.len());
     manifest.entries.reserve(files.len());
-    for ((f, path), (digest, size, staged)) in files.into_iter().zip(logical).zip(hashed) {
-        let mut extra = serde_json::Map::new();
-        if opts.algorithm == Algorithm::Xxh128 {
-            extra.insert("alg".into(), Value::String("XXH128".into()));
+    for ((f, path), hashed) in files.into_iter().zip(logical).zip(hashed) {
+        let added = path.and_then(|path| {
+            let (digest, size, staged) = hashed.expect("hashed when the path is valid")?;
+            let mut extra = serde_json::Map::new();
+            if opts.algorithm == Algorithm::Xxh128 {
+                extra.insert("alg".into(), Value::String("XXH128".into()));
+            }
+            let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into_owned();
+            let entry = Entry { path: path.clone(), digest, ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
+            manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
+                ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
+                ManifestError::Invalid(m) => AddError::Io(io::Error::other(m)),
+            })?;
+            Ok(path)
+        });
+        match added {
+            Ok(path) => out.push((f.abs, path)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
-        let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into_owned();
-        let entry = Entry { path: path.clone(), digest, ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
-        manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
-            ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
-            ManifestError::Invalid(m) => AddError::Io(io::Error::other(m)),
-        })?;
-        out.push((f.abs, path));
     }
-    Ok(out)
+    match first_error {
+        Some(e) => Err((out, e)),
+        None => Ok(out),
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +153,23 @@ mod tests {
     }
 
     #[test]
+    fn one_bad_file_does_not_stop_the_others() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.txt"), b"a").unwrap();
+        fs::write(d.path().join("a:b"), b"x").unwrap();
+        let mut m = Manifest::new("V2", None);
+        let opts = AddDirOptions { name: None, algorithm: Algorithm::Md5, staging_dir: None, skip_cache: false, overwrite: false, statcache: None };
+        match add_dir(&mut m, d.path(), &opts, None) {
+            Err((added, AddError::InvalidPath(p))) => {
+                assert_eq!(p, "a:b");
+                assert_eq!(added.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.entries.keys().collect::<Vec<_>>(), ["a.txt"]);
+    }
+
+    #[test]
     fn bad_name_fails_before_staging_anything() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("x.txt"), b"x").unwrap();
@@ -141,7 +177,7 @@ mod tests {
         let mut m = Manifest::new("V2", None);
         let opts = AddDirOptions { name: Some("/abs"), algorithm: Algorithm::Md5, staging_dir: Some(staging.path()), skip_cache: false, overwrite: false, statcache: None };
         match add_dir(&mut m, d.path(), &opts, None) {
-            Err(AddError::InvalidPath(p)) => assert_eq!(p, "/abs/x.txt"),
+            Err((_, AddError::InvalidPath(p))) => assert_eq!(p, "/abs/x.txt"),
             other => panic!("{other:?}"),
         }
         assert_eq!(fs::read_dir(staging.path()).unwrap().count(), 0);
@@ -156,7 +192,7 @@ mod tests {
         add_dir(&mut m, d.path(), &opts, None).unwrap();
         assert_eq!(m.entries["x.txt"].extra["alg"], "XXH128");
         fs::write(d.path().join("x.txt"), b"2").unwrap();
-        assert!(matches!(add_dir(&mut m, d.path(), &opts, None), Err(AddError::Duplicate(_))));
+        assert!(matches!(add_dir(&mut m, d.path(), &opts, None), Err((_, AddError::Duplicate(_)))));
         opts.overwrite = true;
         add_dir(&mut m, d.path(), &opts, None).unwrap();
         assert_eq!(m.entries["x.txt"].digest, crate::digest::hash_bytes(b"2", Algorithm::Xxh128));

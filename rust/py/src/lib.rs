@@ -316,11 +316,21 @@ impl Manifest {
             }
             r
         });
+        let pairs = |v: Vec<(PathBuf, String)>| -> Vec<(String, String)> {
+            v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()
+        };
         match r {
-            Ok(v) => Ok(v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()),
-            Err(AddError::InvalidPath(p)) => Err(invalid_path(py, &p)),
-            Err(AddError::Duplicate(p)) => Err(manifest_err(py, ManifestError::DuplicatePath(p))),
-            Err(AddError::Io(e)) => Err(io_err(e)),
+            Ok(v) => Ok(pairs(v)),
+            Err((added, e)) => {
+                let err = match e {
+                    AddError::InvalidPath(p) => invalid_path(py, &p),
+                    AddError::Duplicate(p) => manifest_err(py, ManifestError::DuplicatePath(p)),
+                    AddError::Io(e) => io_err(e),
+                };
+                // The files that did go in (as in wandb, one failure does not undo them).
+                err.value(py).setattr("added", pairs(added))?;
+                Err(err)
+            }
         }
     }
 
