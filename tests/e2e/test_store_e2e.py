@@ -152,3 +152,31 @@ def test_cli_put_get_verify_roundtrip(tmp_path):
     assert versions.stdout.startswith("v0\t")
     missing = run("get", "cli/nope:latest")
     assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_distributed_artifact_upserted_by_two_processes_then_finished(tmp_path):
+    code = """
+import sys, artefact as wandb
+part = sys.argv[1]
+with wandb.init(project="dist", group="g1") as run:
+    a = wandb.Artifact("shards", "dataset")
+    with a.new_file(f"shard-{part}.txt") as f:
+        f.write(f"shard {part}\\n")
+    run.upsert_artifact(a)
+"""
+    for part in ("0", "1"):
+        done = subprocess.run([sys.executable, "-c", code, part], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    api = wandb.Api(overrides={"project": "dist"})
+    assert not api.artifact_exists("shards:latest"), "nothing is committed before finish"
+    with wandb.init(project="dist", group="g1") as run:
+        final = wandb.Artifact("shards", "dataset")
+        with final.new_file("index.txt") as f:
+            f.write("2 shards\n")
+        run.finish_artifact(final).wait()
+    got = api.artifact("shards:latest")
+    assert sorted(got.manifest.entries) == ["index.txt", "shard-0.txt", "shard-1.txt"]
+    root = got.download(str(tmp_path / "out"))
+    assert open(os.path.join(root, "shard-1.txt")).read() == "shard 1\n"
+    with wandb.init(project="dist") as run, pytest.raises(TypeError, match="group or distributed_id"):
+        run.upsert_artifact(wandb.Artifact("x", "t"))
