@@ -14,7 +14,7 @@ import random
 import string
 from typing import TYPE_CHECKING, IO, Any, Iterator, Literal, Optional, Union
 
-from . import _core, instance_cache
+from . import _core, instance_cache, statcache
 from .artifact_logged import LoggedArtifactMixin
 from .enums import ALGORITHM_BY_NAME, NAME_BY_ALGORITHM, ArtifactDigestAlgorithm, ArtifactState
 from .errors import ArtifactNotLoggedError
@@ -371,6 +371,7 @@ class Artifact(LoggedArtifactMixin):
             digest, size, upload_path = stage_file(os.fspath(local_path), algorithm)
         else:
             upload_path = os.fspath(local_path)
+            statcache.ensure()
             digest, size = _core.hash_file(upload_path, algorithm)
         if is_tmp:
             file_dir, file_name = os.path.split(name)
@@ -433,6 +434,7 @@ class Artifact(LoggedArtifactMixin):
 
         with ProgressLine("Adding directory to artifact") as line, manifest._lock:
             try:
+                statcache.ensure()
                 added = manifest._core.add_dir(
                     os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
                     skip_cache, merge, line.core,
