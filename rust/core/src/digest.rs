@@ -13,8 +13,6 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::openssl_md5::OpensslMd5;
-
 /// Read size for hashing: large enough to amortise syscalls, small enough for L2.
 pub const BUF_SIZE: usize = 256 * 1024;
 /// Above this, reading overlaps hashing on a second thread.
@@ -53,17 +51,16 @@ impl Algorithm {
     }
 }
 
-/// A running hash of either kind (MD5 through OpenSSL when the system has it).
+/// A running hash of either kind.
 pub enum Hasher {
     Md5(Box<Md5>),
-    OpensslMd5(OpensslMd5),
     Xxh128(Box<Xxh3>),
 }
 
 impl Hasher {
     pub fn new(alg: Algorithm) -> Self {
         match alg {
-            Algorithm::Md5 => OpensslMd5::new().map_or_else(|| Self::Md5(Box::default()), Self::OpensslMd5),
+            Algorithm::Md5 => Self::Md5(Box::default()),
             Algorithm::Xxh128 => Self::Xxh128(Box::new(Xxh3::new())),
         }
     }
@@ -71,7 +68,6 @@ impl Hasher {
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Self::Md5(h) => h.update(data),
-            Self::OpensslMd5(h) => h.update(data),
             Self::Xxh128(h) => h.update(data),
         }
     }
@@ -80,7 +76,6 @@ impl Hasher {
     pub fn finish(self) -> [u8; 16] {
         match self {
             Self::Md5(h) => h.finalize().into(),
-            Self::OpensslMd5(h) => h.finish(),
             Self::Xxh128(h) => h.digest128().to_be_bytes(),
         }
     }

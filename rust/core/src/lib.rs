@@ -9,7 +9,6 @@ pub mod add_dir;
 pub mod cache;
 pub mod digest;
 pub mod manifest;
-pub mod openssl_md5;
 pub mod paths;
 pub mod pool;
 pub mod progress;
