@@ -135,6 +135,22 @@ class Manifest:
         """Parse either layout. Errors as wandb's from_manifest_json."""
 
     def copy(self) -> "Manifest": ...
+    def download(
+        self,
+        root: str,
+        store_objects: str,
+        cache_root: Optional[str],
+        prefix: Optional[str] = None,
+        mode: str = "copy",
+        progress: Optional[Progress] = None,
+    ) -> tuple[list[str], int, int, list[tuple[str, str]]]:
+        """Place every non-reference entry (with `prefix`) under root in one parallel call:
+        files already there with the right content are kept (stat cache, else re-hash);
+        others come from the cache, filled from `store_objects` (verified) on a miss, or
+        straight from the store when cache_root is None. Every destination is checked to
+        stay inside root before anything is written (ValueError, .kind == "escapes").
+        A missing store object raises FileNotFoundError (.kind "missing"), a corrupt one
+        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped)."""
 
 # --- cache.rs ----------------------------------------------------------------
 def object_relpath(digest: str, algorithm: str = "MD5") -> str:

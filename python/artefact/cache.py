@@ -7,7 +7,6 @@ Root: `<cache dir>/artifacts`, the cache dir being `$ARTEFACT_CACHE_DIR`, else
     obj/xxh128/<2 hex>/<30 hex>   ... by XXH128 entry digest
     obj/etag/<2>/<62>             remote references by (URL, ETag)
     tmp/                          in-flight writes
-    checksums/<sha256hex(abspath)>.checksum   download fast-path sidecars
 
 Objects are written atomically and verified while copying (`_core.put_object`). A hit
 is a regular file of the entry's size (wandb does not re-hash hits). Unlike wandb there
@@ -17,7 +16,6 @@ least-recently-used first after each fill.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -60,7 +58,6 @@ class ArtifactCache:
         self.root = os.path.abspath(root or _config.artifacts_cache_dir())
         self.obj_dir = os.path.join(self.root, "obj")
         self.tmp_dir = os.path.join(self.root, "tmp")
-        self.checksums_dir = os.path.join(self.root, "checksums")
         self._writable = False
 
     # --- paths and hits --------------------------------------------------------------
@@ -163,37 +160,6 @@ class ArtifactCache:
             added = sum(pool.map(put, todo.values()))
         self.enforce_cap()
         return added
-
-    # --- checksum sidecars (download fast path) ------------------------------------------
-    def checksum_path(self, dest: str) -> str:
-        """`checksums/<sha256hex(abspath(dest))>.checksum`."""
-        key = hashlib.sha256(os.path.abspath(dest).encode()).hexdigest()
-        return os.path.join(self.checksums_dir, key + ".checksum")
-
-    def read_checksum(self, dest: str) -> Optional[str]:
-        """The digest recorded for `dest`, unless `dest` changed after it was recorded."""
-        sidecar = self.checksum_path(dest)
-        try:
-            if os.path.getmtime(sidecar) < os.path.getmtime(dest):
-                return None
-            with open(sidecar) as f:
-                return f.read().strip()
-        except OSError:
-            return None
-
-    def write_checksum(self, dest: str, digest: str) -> None:
-        """Record `dest`'s digest (best effort, as wandb)."""
-        try:
-            os.makedirs(self.checksums_dir, exist_ok=True)
-            with open(self.checksum_path(dest), "w") as f:
-                f.write(digest)
-        except OSError:
-            pass
-
-    def write_checksums(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """`write_checksum` for many `(dest, digest)`."""
-        for dest, digest in pairs:
-            self.write_checksum(dest, digest)
 
     # --- size management ---------------------------------------------------------------
     def cleanup(

@@ -1,16 +1,17 @@
 """Placing a manifest's entries into a directory: download, checkout and verify.
 
-`download_entries` works in phases so that a bad manifest or bad content never leaves
-a half-written root:
+Stored files are placed by one core call (`_core.Manifest.download`), which works so
+that a bad manifest or bad content never leaves a half-written root:
 
-1. every destination is computed with `_core.join_inside` first: one entry escaping the
-   root (`../../x`) raises before anything is written;
-2. unchanged files are skipped (checksum sidecar, else re-hash of what is there);
-3. every source is made ready: cache hits as they are; misses copied into the cache
-   from the store, verified while copying (a corrupt store object raises, naming it,
-   and nothing is placed); references fetched (`file://`, `http(s)://`);
-4. one `_core.materialize` call copies (or hardlinks) everything into place;
-5. sidecars are written and the cache cap enforced.
+1. every destination is checked to stay inside the root first: one entry escaping it
+   (`../../x`) raises before anything is written;
+2. files already there with the right content are kept (stat cache, else re-hash);
+3. cache misses are copied into the cache from the store, verified while copying (a
+   corrupt store object raises, naming it, and is never placed);
+4. everything is copied (or hardlinked) into place, in parallel, atomically.
+
+References (`file://`, `http(s)://`) come back from that call and are fetched here;
+then the cache cap is enforced.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Protocol
 
-from . import _core
+from . import _core, statcache
 from .cache import ArtifactCache
 from .progress import ProgressLine
 from .store.blobs import entry_algorithm
@@ -49,6 +50,8 @@ _HTTP_TIMEOUT = (30, 300)  # connect, read (seconds)
 
 class BlobSource(Protocol):
     """Where stored content is read from (LocalStore; later a server client)."""
+
+    objects_root: str  # holds obj/md5/<2>/<30>, as the cache does
 
     def blob_path(self, digest: str, algorithm: str = "MD5") -> str: ...
 
@@ -83,7 +86,6 @@ class _Plan:
         self.place: list[tuple[str, str]] = []  # (source, dest) in the chosen mode
         self.copy: list[tuple[str, str]] = []  # (source, dest) always copied
         self.tasks: list[Callable[[], None]] = []  # fetches, run in parallel
-        self.done: list[tuple[str, str]] = []  # (dest, digest) for sidecars
         self.filling: set[str] = set()  # cache objects already being filled
 
 
@@ -113,32 +115,24 @@ def download_entries(
         raise ValueError(f"link_mode={mode!r}: expected one of {', '.join(LINK_MODES)}")
     if skip_cache:
         mode = "copy"  # never link a store object into a user's directory
-
-    entries = [Entry(*t) for t in manifest.entries()]
-    if path_prefix is not None:
-        entries = [e for e in entries if e.path.startswith(path_prefix)]
-    # Phase 1: all destinations, before any write.
     base = os.path.abspath(root)
-    dests = [_core.join_inside(base, e.path) for e in entries]
-
-    total = sum(e.size or 0 for e in entries)
-    show = progress and (len(entries) > 5000 or total > 50 * 10**6)  # wandb's thresholds
-    with ProgressLine("Downloading artifact files", len(entries), total,
-                      enabled=None if show else False) as line:
-        todo = _skip_unchanged(entries, dests, cache, line)
-        plan = _Plan()
-        for entry, dest in todo:
-            if _blocked(dest, base):
-                continue
-            if entry.ref is None:
-                _plan_file(plan, entry, dest, store, cache, skip_cache)
-            else:
-                _plan_reference(plan, entry, dest, cache, skip_cache, allow_missing_references)
-        _run_all(plan.tasks, line)
-        placed = _core.materialize(plan.place, mode, line.core) if plan.place else 0
-        if plan.copy:
-            _core.materialize(plan.copy, "copy", line.core)
-    cache.write_checksums(plan.done)
+    statcache.ensure()
+    count, total = len(manifest), manifest.size()
+    show = progress and (count > 5000 or total > 50 * 10**6)  # wandb's thresholds
+    with ProgressLine("Downloading artifact files", 0, 0, enabled=None if show else False) as line:
+        # Phases 1-4 for stored files happen in one core call; references come back.
+        try:
+            refs, _present, placed, skipped = _download_files(
+                manifest, base, store, None if skip_cache else cache.root, path_prefix, mode, line
+            )
+        except PermissionError:
+            if not skip_cache:
+                cache.ensure_writable()  # raises wandb's message if the cache is the cause
+            raise
+        for path, why in skipped:
+            termwarn(f"skipping {os.path.join(base, path)}: {why}")
+        if refs:
+            _download_references(manifest, refs, base, cache, skip_cache, allow_missing_references, line)
     if mode == "hardlink" and placed:
         termwarn(
             f"Linked {placed} file{'s' if placed > 1 else ''} from the artifact cache into"
@@ -149,28 +143,43 @@ def download_entries(
     return root
 
 
-def _skip_unchanged(
-    entries: list[Entry], dests: list[str], cache: ArtifactCache, line: ProgressLine
-) -> list[tuple[Entry, str]]:
-    """Entries whose destination does not already hold their content (wandb's fast path:
-    the sidecar, else hashing the existing file and recording the result)."""
-    todo: list[tuple[Entry, str]] = []
-    by_algorithm: dict[str, list[tuple[Entry, str]]] = {}
+def _download_files(
+    manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
+    path_prefix: Optional[str], mode: str, line: ProgressLine,
+) -> tuple[list[str], int, int, list[tuple[str, str]]]:
+    """The core call, with its errors turned into the store's error classes."""
+    if store is None and any(t[2] is None for t in manifest.entries()):
+        raise MissingBlobError("no store to read the artifact's files from")
+    objects = store.objects_root if store is not None else base
+    try:
+        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core)
+    except (OSError, ValueError) as exc:
+        kind = getattr(exc, "kind", None)
+        if kind == "missing":
+            raise MissingBlobError(str(exc)) from None
+        if kind == "corrupt":
+            raise CorruptBlobError(str(exc)) from None
+        raise
+
+
+def _download_references(
+    manifest: "_core.Manifest", refs: list[str], base: str, cache: ArtifactCache, skip_cache: bool,
+    allow_missing: bool, line: ProgressLine,
+) -> None:
+    """Fetch reference entries (file://, http(s)://) and place them; unchanged ones stay."""
+    entries = [Entry(*manifest.get(path)) for path in refs]
+    dests = [_core.join_inside(base, e.path) for e in entries]
+    existing = [(e, d) for e, d in zip(entries, dests) if os.path.isfile(d)]
+    found = dict(zip((d for _, d in existing), _core.hash_files([d for _, d in existing], "MD5"))) if existing else {}
+    plan = _Plan()
     for entry, dest in zip(entries, dests):
-        if cache.read_checksum(dest) == entry.digest:
-            line.advance(1, entry.size or 0)
-        elif os.path.isfile(dest):
-            alg = entry_algorithm(entry.extra) if entry.ref is None else "MD5"
-            by_algorithm.setdefault(alg, []).append((entry, dest))
-        else:
-            todo.append((entry, dest))
-    for alg, group in by_algorithm.items():
-        found = _core.hash_files([d for _, d in group], alg, line.core)
-        for (entry, dest), (digest, _size) in zip(group, found):
-            cache.write_checksum(dest, digest)
-            if digest != entry.digest:
-                todo.append((entry, dest))
-    return todo
+        if dest in found and found[dest][0] == entry.digest:
+            continue
+        if not _blocked(dest, base):
+            _plan_reference(plan, entry, dest, cache, skip_cache, allow_missing)
+    _run_all(plan.tasks, line)
+    if plan.copy:
+        _core.materialize(plan.copy, "copy", line.core)
 
 
 def _blocked(dest: str, root: str) -> bool:
@@ -188,52 +197,6 @@ def _blocked(dest: str, root: str) -> bool:
     return False
 
 
-def _plan_file(
-    plan: _Plan, entry: Entry, dest: str, store: Optional[BlobSource], cache: ArtifactCache,
-    skip_cache: bool,
-) -> None:
-    alg = entry_algorithm(entry.extra)
-    if store is None:
-        raise MissingBlobError(f"no store to read artifact entry '{entry.path}' from")
-    blob = store.blob_path(entry.digest, alg)
-    plan.done.append((dest, entry.digest))
-    if skip_cache:
-        plan.tasks.append(lambda: _verify_blob(blob, entry, alg))
-        plan.place.append((blob, dest))
-        return
-    cached = cache.object_path(entry.digest, alg)
-    plan.place.append((cached, dest))
-    if cached in plan.filling or cache.is_hit(cached, entry.size):
-        return
-    plan.filling.add(cached)
-    plan.tasks.append(lambda: _fill_from_store(cache, blob, entry, alg))
-
-
-def _fill_from_store(cache: ArtifactCache, blob: str, entry: Entry, alg: str) -> None:
-    try:
-        cache.put(blob, entry.digest, alg)
-    except FileNotFoundError:
-        raise MissingBlobError(
-            f"store object {blob} for artifact entry '{entry.path}' is missing"
-        ) from None
-    except ValueError as exc:
-        raise CorruptBlobError(
-            f"store object {blob} for artifact entry '{entry.path}' is corrupt ({exc});"
-            " nothing was placed"
-        ) from None
-
-
-def _verify_blob(blob: str, entry: Entry, alg: str) -> None:
-    reason = _core.verify_files([(blob, entry.digest, alg)])[0]
-    if reason == "missing":
-        raise MissingBlobError(f"store object {blob} for artifact entry '{entry.path}' is missing")
-    if reason is not None:
-        raise CorruptBlobError(
-            f"store object {blob} for artifact entry '{entry.path}' is corrupt ({reason});"
-            " nothing was placed"
-        )
-
-
 # --- references ------------------------------------------------------------------------
 def _plan_reference(
     plan: _Plan, entry: Entry, dest: str, cache: ArtifactCache, skip_cache: bool,
@@ -245,7 +208,6 @@ def _plan_reference(
         source = _file_reference(entry, cache, skip_cache, allow_missing)
         if source is not None:
             plan.copy.append((source, dest))
-            plan.done.append((dest, entry.digest))
         return
     if scheme in ("http", "https"):
         target = dest if skip_cache else cache.etag_path(entry.ref, entry.digest)
@@ -255,7 +217,6 @@ def _plan_reference(
             plan.tasks.append(lambda: _fetch_http(entry, target, cache))
         if not skip_cache:
             plan.copy.append((target, dest))
-        plan.done.append((dest, entry.digest))
         return
     raise ValueError(
         f"cannot download reference {entry.ref!r} of artifact entry '{entry.path}': the"

@@ -37,9 +37,6 @@ def test_layout_matches_wandb(cache):
     fileref = ("r", HELLO_DIGEST, "file:///x", None, 1, "{}", None, False)
     assert cache.entry_path(fileref) == cache.object_path(HELLO_DIGEST)
     assert cache.entry_path(("r", "x", "foo://bar", None, 1, "{}", None, False)) is None
-    assert cache.checksum_path("/a/b").endswith(
-        "checksums/" + __import__("hashlib").sha256(b"/a/b").hexdigest() + ".checksum"
-    )
 
 
 def test_put_verifies_and_hit_checks_size(cache, tmp_path):
@@ -137,16 +134,6 @@ def test_fill_after_log_reports_changed_files(cache, tmp_path, capsys):
     assert cache.fill_after_log(m) == 1
     assert "could not add" in capsys.readouterr().err
     assert not os.path.exists(cache.entry_path(m.get("a")))
-
-
-def test_checksum_sidecars(cache, tmp_path):
-    dest = write_tree(tmp_path / "root", {"f": "x"}) + "/f"
-    assert cache.read_checksum(dest) is None
-    cache.write_checksum(dest, "abc")
-    assert cache.read_checksum(dest) == "abc"
-    future = time.time() + 100
-    os.utime(dest, (future, future))  # modified after the sidecar: not trusted
-    assert cache.read_checksum(dest) is None
 
 
 def test_unwritable_cache_gives_wandbs_error(tmp_path):

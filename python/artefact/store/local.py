@@ -65,6 +65,11 @@ class LocalStore:
                 store = cls._shared[key] = cls(key)
             return store
 
+    @property
+    def objects_root(self) -> str:
+        """The content-addressed objects (`obj/md5/<2>/<30>`), read by downloads."""
+        return self.blobs.objects_root
+
     def close(self) -> None:
         """Close the catalog connection (a shared store is forgotten, so the next
         `shared()` opens a fresh one)."""

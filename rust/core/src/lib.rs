@@ -8,6 +8,7 @@
 pub mod add_dir;
 pub mod cache;
 pub mod digest;
+pub mod download;
 pub mod manifest;
 pub mod paths;
 pub mod pool;

@@ -3,7 +3,9 @@
 //!
 //! Racy files: a write within the same timestamp tick as the hash leaves mtime unchanged.
 //! As git does, a file whose mtime or ctime is not safely older than the moment it was
-//! hashed is never recorded, so it is always re-hashed.
+//! hashed is never recorded, so it is always re-hashed. "Safely" is 50 ms on filesystems
+//! with sub-second timestamps (Linux's coarse clock ticks every 1-10 ms) and 2 s on
+//! those that store whole seconds.
 //!
 //! On disk it is one file of fixed-size records, rewritten whole (temp file, fsync,
 //! rename) under an exclusive `flock`, merging what other processes wrote meanwhile.
@@ -21,8 +23,19 @@ use crate::walk::StatKey;
 
 const MAGIC: &[u8; 8] = b"ARTSTAT1";
 const RECORD: usize = 8 * 5 + 1 + 16;
-/// How much older than the hash a timestamp must be to be trusted (covers coarse clocks).
-const RACY_MARGIN_NS: i64 = 2_000_000_000;
+/// How much older than the hash a timestamp must be to be trusted.
+const RACY_MARGIN_FINE_NS: i64 = 50_000_000;
+const RACY_MARGIN_COARSE_NS: i64 = 2_000_000_000;
+
+/// The margin for a file: whole-second timestamps mean a coarse filesystem.
+fn racy_margin(key: &StatKey) -> i64 {
+    let whole = |ns: i64| ns % 1_000_000_000 == 0;
+    if whole(key.mtime_ns) && whole(key.ctime_ns) {
+        RACY_MARGIN_COARSE_NS
+    } else {
+        RACY_MARGIN_FINE_NS
+    }
+}
 
 type Key = (u64, u64, Algorithm);
 type Value = (u64, i64, i64, [u8; 16]);
@@ -54,7 +67,8 @@ impl StatCache {
 
     /// Remember a digest computed at `hashed_at_ns`, unless the file is racily new.
     pub fn record(&self, key: &StatKey, alg: Algorithm, raw: [u8; 16], hashed_at_ns: i64) {
-        if key.mtime_ns > hashed_at_ns - RACY_MARGIN_NS || key.ctime_ns > hashed_at_ns - RACY_MARGIN_NS {
+        let margin = racy_margin(key);
+        if key.mtime_ns > hashed_at_ns - margin || key.ctime_ns > hashed_at_ns - margin {
             return;
         }
         let k = (key.dev, key.ino, alg);
@@ -157,9 +171,15 @@ mod tests {
     fn racily_new_files_are_not_recorded() {
         let d = tempfile::tempdir().unwrap();
         let c = StatCache::open(&d.path().join("sc"), 100);
-        let now = now_ns();
+        let now = 1_700_000_000_123_456_789;
         c.record(&key(5, now - 1_000), Algorithm::Md5, [1; 16], now);
         assert_eq!(c.lookup(&key(5, now - 1_000), Algorithm::Md5), None);
+        // Whole-second timestamps: a coarse filesystem, so 1 s is still too new.
+        let coarse = 1_700_000_000_000_000_000;
+        c.record(&key(6, coarse), Algorithm::Md5, [1; 16], coarse + 1_000_000_000);
+        assert_eq!(c.lookup(&key(6, coarse), Algorithm::Md5), None);
+        c.record(&key(7, coarse), Algorithm::Md5, [1; 16], coarse + 3_000_000_000);
+        assert!(c.lookup(&key(7, coarse), Algorithm::Md5).is_some());
     }
 
     #[test]

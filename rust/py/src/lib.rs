@@ -366,6 +366,66 @@ impl Manifest {
     fn copy(&self) -> Self {
         Self { inner: self.inner.clone() }
     }
+
+    /// Place the non-reference entries under `root` (see `artefact_core::download`).
+    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn download(
+        &self,
+        py: Python<'_>,
+        root: PathBuf,
+        store_objects: PathBuf,
+        cache_root: Option<PathBuf>,
+        prefix: Option<String>,
+        mode: &str,
+        progress: Option<&Bound<'_, Progress>>,
+    ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>)> {
+        use artefact_core::download::{download, DownloadError, DownloadOptions};
+        let placement = placement(mode)?;
+        let p = progress_arc(progress);
+        let sc = statcache();
+        let m = &self.inner;
+        let r = py.detach(|| {
+            let opts = DownloadOptions {
+                root: &root,
+                store_objects: &store_objects,
+                cache_root: cache_root.as_deref(),
+                prefix: prefix.as_deref(),
+                placement,
+                statcache: sc.as_deref(),
+            };
+            let r = download(m, &opts, p.as_deref());
+            if let Some(c) = &sc {
+                let _ = c.persist();
+            }
+            r
+        });
+        match r {
+            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped)),
+            Err(e) => {
+                let msg = match &e {
+                    DownloadError::Escapes(_) => format!("{e} {}", root.display()),
+                    _ => e.to_string(),
+                };
+                let (err, kind) = match e {
+                    DownloadError::Escapes(_) => (PyValueError::new_err(msg), "escapes"),
+                    DownloadError::MissingBlob { .. } => (pyo3::exceptions::PyFileNotFoundError::new_err(msg), "missing"),
+                    DownloadError::CorruptBlob { .. } => (PyValueError::new_err(msg), "corrupt"),
+                    DownloadError::Io(e) => (io_err(e), "io"),
+                };
+                err.value(py).setattr("kind", kind)?;
+                Err(err)
+            }
+        }
+    }
+}
+
+fn placement(mode: &str) -> PyResult<Placement> {
+    match mode {
+        "copy" => Ok(Placement::Copy),
+        "hardlink" => Ok(Placement::Hardlink),
+        other => Err(PyValueError::new_err(format!("unknown placement {other:?}; expected 'copy' or 'hardlink'"))),
+    }
 }
 
 #[pyfunction]
@@ -390,11 +450,7 @@ fn put_object(py: Python<'_>, root: PathBuf, src: PathBuf, digest: &str, algorit
 #[pyfunction]
 #[pyo3(signature = (pairs, mode = "copy", progress = None))]
 fn materialize(py: Python<'_>, pairs: Vec<(PathBuf, PathBuf)>, mode: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<usize> {
-    let how = match mode {
-        "copy" => Placement::Copy,
-        "hardlink" => Placement::Hardlink,
-        other => return Err(PyValueError::new_err(format!("unknown placement {other:?}; expected 'copy' or 'hardlink'"))),
-    };
+    let how = placement(mode)?;
     let p = progress_arc(progress);
     py.detach(|| cache::materialize(&pairs, how, p.as_deref())).map_err(io_err)
 }
