@@ -167,6 +167,14 @@ def put_object(
     verifying the digest while copying. Returns (object path, newly_written).
     A digest mismatch raises ValueError naming src; nothing is placed."""
 
+def put_objects(
+    root: str, items: list[tuple[str, str, str]], progress: Optional[Progress] = None
+) -> list[bool]:
+    """`put_object` for many (src, digest, algorithm), durably, with one filesystem sync
+    before and one after renaming everything into place. Existing objects are touched
+    (mtime refreshed). Per item: whether it was written. A bad item raises (ValueError
+    for a digest mismatch) with `.index` set, and nothing new is placed."""
+
 def materialize(
     pairs: list[tuple[str, str]], mode: str = "copy", progress: Optional[Progress] = None
 ) -> int:

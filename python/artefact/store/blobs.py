@@ -20,8 +20,7 @@ import json
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from .. import _core
 from .. import config as _config
@@ -31,7 +30,6 @@ from .failpoints import failpoint
 __all__ = ["BlobStore", "default_store_root", "entry_algorithm", "STORE_ENV"]
 
 STORE_ENV = "ARTEFACT_STORE"
-_PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)  # puts are I/O + fsync bound
 
 
 def default_store_root() -> str:
@@ -80,44 +78,34 @@ class BlobStore:
         """Where the object for an entry digest lives (whether or not it exists)."""
         return os.path.join(self.objects_root, _core.object_relpath(digest, algorithm))
 
-    def put_object(self, src: str, digest: str, algorithm: str = "MD5") -> bool:
-        """Copy `src` in as the object `digest` unless present (then only refresh its
-        mtime). Verified while copying: a mismatch raises ValueError naming `src`.
-        Returns True if bytes were written."""
-        while True:
-            path, written = _core.put_object(self.objects_root, src, digest, algorithm, True)
-            if written or touch(path):
-                return written
-            # A gc removed it between the existence check and the touch: write it again.
-
     def put_files(
         self,
         items: Sequence[tuple[str, str, str, str]],
-        on_done: Optional[Callable[[int], None]] = None,
+        progress: "Optional[_core.Progress]" = None,
     ) -> int:
-        """Put many `(src, digest, algorithm, entry path)` in parallel; the number of new
-        objects. A file that no longer matches its digest raises ValueError naming both."""
+        """Put many `(src, digest, algorithm, entry path)` durably and in parallel; the
+        number of new objects. A file that no longer matches its digest raises
+        ValueError naming both, and none of the batch is placed."""
         if not items:
             return 0
+        # Two batches, so that a crash test can stop the process between them.
+        half = (len(items) + 1) // 2
+        written = self._put_batch(items[:half], progress)
+        failpoint("during_blobs")
+        return written + self._put_batch(items[half:], progress)
 
-        def put(item: tuple[str, str, str, str]) -> bool:
-            src, digest, algorithm, entry_path = item
-            try:
-                written = self.put_object(src, digest, algorithm)
-            except ValueError as exc:
-                raise ValueError(
-                    f"cannot store artifact entry '{entry_path}': {exc} (was the file"
-                    " modified after it was added?)"
-                ) from None
-            failpoint("during_blobs")
-            if on_done is not None:
-                on_done(os.path.getsize(src) if written else 0)
-            return written
-
-        if len(items) == 1:
-            return int(put(items[0]))
-        with ThreadPoolExecutor(min(_PUT_WORKERS, len(items))) as pool:
-            return sum(pool.map(put, items))
+    def _put_batch(self, items: Sequence[tuple[str, str, str, str]], progress: "Optional[_core.Progress]") -> int:
+        if not items:
+            return 0
+        try:
+            flags = _core.put_objects(self.objects_root, [(s, d, a) for s, d, a, _ in items], progress)
+        except ValueError as exc:
+            entry_path = items[getattr(exc, "index", 0)][3]
+            raise ValueError(
+                f"cannot store artifact entry '{entry_path}': {exc} (was the file"
+                " modified after it was added?)"
+            ) from None
+        return sum(flags)
 
     def require_objects(self, items: Sequence[tuple[str, str, str]]) -> None:
         """Check `(entry path, digest, algorithm)` objects exist (refreshing them against

@@ -144,7 +144,7 @@ class LocalStore:
         files, carried, total = _split_entries(manifest)
         self.blobs.require_objects(carried)
         with ProgressLine(f"Storing {name}", len(files), total) as progress:
-            self.blobs.put_files(files, on_done=lambda n: progress.advance(1, n))
+            self.blobs.put_files(files, progress.core)
         failpoint("after_blobs")
         wire = manifest.to_wire_json()
         key = self.blobs.put_manifest(wire)

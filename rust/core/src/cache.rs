@@ -99,6 +99,95 @@ pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable
     Ok((dest, true))
 }
 
+/// Flush everything written under `dir` to disk: one `syncfs` instead of an fsync per
+/// file (the same guarantee for a batch, at a fraction of the cost).
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    let f = File::open(dir)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: syncfs on a descriptor we own.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        f.sync_all()
+    }
+}
+
+/// Refresh an object's mtime (gc spares recent objects); false if it is gone.
+fn touch(path: &Path) -> bool {
+    File::options().write(true).open(path).and_then(|f| f.set_modified(std::time::SystemTime::now())).is_ok()
+}
+
+/// `put_object` for a batch, durably: every new object is copied to `tmp/` and verified
+/// (in parallel), the filesystem is synced once, then all are renamed into place and
+/// synced again. Existing objects are kept and touched. Returns, per item, whether it
+/// was written; on a bad item, nothing new is placed and its index comes with the error.
+pub fn put_objects(root: &Path, items: &[(PathBuf, String, Algorithm)], progress: Option<&Progress>) -> Result<Vec<bool>, (usize, io::Error)> {
+    let tmp_dir = root.join("tmp");
+    fs::create_dir_all(&tmp_dir).map_err(|e| (0, with_path(e, &tmp_dir)))?;
+    let staged: Vec<io::Result<Option<(PathBuf, PathBuf)>>> = crate::pool::install(|| {
+        items
+            .par_iter()
+            .map(|(src, digest, alg)| {
+                let dest = root.join(object_relpath(digest, *alg)?);
+                let size = fs::metadata(src).map_err(|e| with_path(e, src))?.len();
+                if is_hit(&dest, size) && touch(&dest) {
+                    tick(progress, 1, 0);
+                    return Ok(None);
+                }
+                let mut input = File::open(src).map_err(|e| with_path(e, src))?;
+                let (mut out, tmp) = create_tmp(&tmp_dir)?;
+                let checked = copy_hashing(&mut input, &mut out, *alg).and_then(|(raw, _)| {
+                    let found = b64(&raw);
+                    if &found == digest {
+                        Ok(())
+                    } else {
+                        Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch for {}: expected {digest}, found {found}", src.display())))
+                    }
+                });
+                if let Err(e) = checked {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                tick(progress, 1, size);
+                Ok(Some((tmp, dest)))
+            })
+            .collect()
+    });
+    if let Some(bad) = staged.iter().position(Result::is_err) {
+        for (tmp, _) in staged.iter().flatten().flatten() {
+            let _ = fs::remove_file(tmp);
+        }
+        let mut staged = staged;
+        return Err((bad, staged.swap_remove(bad).err().expect("error at bad")));
+    }
+    let moves: Vec<(PathBuf, PathBuf)> = staged.into_iter().flatten().flatten().collect();
+    let written: std::collections::HashSet<&Path> = moves.iter().map(|(_, d)| d.as_path()).collect();
+    if !moves.is_empty() {
+        sync_filesystem(root).map_err(|e| (0, e))?;
+        crate::pool::install(|| {
+            moves.par_iter().try_for_each(|(tmp, dest)| {
+                let parent = dest.parent().expect("object paths have a parent");
+                fs::create_dir_all(parent)?;
+                fs::rename(tmp, dest)
+            })
+        })
+        .map_err(|e| (0, e))?;
+        sync_filesystem(root).map_err(|e| (0, e))?;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (_, digest, alg) in items {
+        let dest = root.join(object_relpath(digest, *alg).map_err(|e| (0, e))?);
+        out.push(written.contains(dest.as_path()));
+    }
+    Ok(out)
+}
+
 /// How `materialize` writes each destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -225,6 +314,29 @@ mod tests {
         assert_eq!(mode & 0o600, 0o600);
         let (_, again) = put_object(&d.path().join("c"), &src, &dg, Algorithm::Md5, true).unwrap();
         assert!(!again);
+    }
+
+    #[test]
+    fn batch_put_is_all_or_nothing_and_skips_present_objects() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("c");
+        let mut items = vec![];
+        for i in 0..20u8 {
+            let src = d.path().join(format!("s{i}"));
+            fs::write(&src, [i; 100]).unwrap();
+            items.push((src, hash_bytes(&[i; 100], Algorithm::Md5), Algorithm::Md5));
+        }
+        let mut bad = items.clone();
+        bad[7].1 = hash_bytes(b"something else", Algorithm::Md5);
+        let (at, e) = put_objects(&root, &bad, None).unwrap_err();
+        assert_eq!(at, 7);
+        assert!(e.to_string().contains("s7"), "{e}");
+        assert!(!root.join("obj").exists(), "nothing placed");
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        assert!(put_objects(&root, &items, None).unwrap().iter().all(|w| *w));
+        assert!(put_objects(&root, &items, None).unwrap().iter().all(|w| !*w));
+        let p = root.join(object_relpath(&items[3].1, Algorithm::Md5).unwrap());
+        assert_eq!(fs::read(p).unwrap(), [3u8; 100]);
     }
 
     #[test]

@@ -448,6 +448,21 @@ fn put_object(py: Python<'_>, root: PathBuf, src: PathBuf, digest: &str, algorit
 }
 
 #[pyfunction]
+#[pyo3(signature = (root, items, progress = None))]
+fn put_objects(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, String)>, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<bool>> {
+    let items = items.into_iter().map(|(p, d, a)| Ok((p, d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
+    let p = progress_arc(progress);
+    match py.detach(|| cache::put_objects(&root, &items, p.as_deref())) {
+        Ok(v) => Ok(v),
+        Err((index, e)) => {
+            let err = io_err(e);
+            err.value(py).setattr("index", index)?;
+            Err(err)
+        }
+    }
+}
+
+#[pyfunction]
 #[pyo3(signature = (pairs, mode = "copy", progress = None))]
 fn materialize(py: Python<'_>, pairs: Vec<(PathBuf, PathBuf)>, mode: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<usize> {
     let how = placement(mode)?;
@@ -495,6 +510,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_relpath, m)?)?;
     m.add_function(wrap_pyfunction!(etag_relpath, m)?)?;
     m.add_function(wrap_pyfunction!(put_object, m)?)?;
+    m.add_function(wrap_pyfunction!(put_objects, m)?)?;
     m.add_function(wrap_pyfunction!(materialize, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup, m)?)?;
     m.add_function(wrap_pyfunction!(verify_files, m)?)?;
