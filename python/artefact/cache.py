@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from . import _core
 from . import config as _config
 from .progress import human_size
-from .store.blobs import entry_algorithm
+from .store.blobs import entry_algorithm, files_under
 from .term import termerror, termwarn
 
 __all__ = ["ArtifactCache", "from_human_size", "CACHE_MAX_ENV", "ETAG_SCHEMES"]
@@ -182,7 +182,7 @@ class ArtifactCache:
             raise ValueError("target_fraction must be between 0 and 1")
 
         reclaimed, temp_size = 0, 0
-        for entry in _files_in(self.tmp_dir):
+        for entry in files_under(self.tmp_dir):
             size = entry.stat().st_size
             if remove_temp:
                 try:
@@ -226,15 +226,3 @@ class ArtifactCache:
             return 0
         freed, _ = _core.cleanup(self.root, cap)
         return freed
-
-
-def _files_in(root: str) -> Iterable[os.DirEntry]:
-    if not os.path.isdir(root):
-        return
-    stack = [root]
-    while stack:
-        for entry in os.scandir(stack.pop()):
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.is_file(follow_symlinks=False):
-                yield entry

@@ -174,7 +174,7 @@ class BlobStore:
     # --- listing (for gc) -----------------------------------------------------------
     def iter_objects(self) -> Iterator[os.DirEntry]:
         """Every object file under objects/obj."""
-        yield from _files_under(os.path.join(self.objects_root, "obj"))
+        yield from files_under(os.path.join(self.objects_root, "obj"))
 
     def iter_manifests(self) -> Iterator[tuple[str, os.DirEntry]]:
         """`(key, file)` for every stored manifest."""
@@ -190,10 +190,11 @@ class BlobStore:
     def iter_temp(self) -> Iterator[os.DirEntry]:
         """Leftover temp files of interrupted writes."""
         for tmp in (os.path.join(self.objects_root, "tmp"), os.path.join(self.manifests_root, "tmp")):
-            yield from _files_under(tmp)
+            yield from files_under(tmp)
 
 
-def _files_under(root: str) -> Iterator[os.DirEntry]:
+def files_under(root: str) -> Iterator[os.DirEntry]:
+    """Every regular file below `root` (symlinks not followed); nothing if it is absent."""
     if not os.path.isdir(root):
         return
     stack = [root]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::digest::{hash_file_cached, Algorithm};
+use crate::digest::{hash_file_keyed, Algorithm};
 use crate::statcache::StatCache;
 use crate::manifest::{Entry, Manifest, ManifestError};
 use crate::paths;
@@ -89,7 +89,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                 path.as_ref().ok()?;
                 let r = match opts.staging_dir {
                     Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
-                    None => hash_file_cached(&f.abs, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                    None => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
                 };
                 if let Ok((_, n, _)) = &r {
                     tick(progress, 1, *n);

@@ -214,6 +214,23 @@ pub fn place(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
     Ok(())
 }
 
+/// Place `src` at `dst` directly, without a temp file: for download roots, where a file
+/// cut short by a crash is never taken for a good one (downloads check size and
+/// content before keeping a file). `dst` is unlinked first, so a hardlink to a cache
+/// object is replaced, never written through.
+pub fn place_direct(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
+    match fs::remove_file(dst) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(with_path(e, dst)),
+    }
+    match how {
+        Placement::Hardlink => fs::hard_link(src, dst).or_else(|_| fs::copy(src, dst).map(|_| ())),
+        Placement::Copy => fs::copy(src, dst).map(|_| ()),
+    }
+    .map_err(|e| io::Error::new(e.kind(), format!("{} -> {}: {e}", src.display(), dst.display())))
+}
+
 /// `place` every (source, destination) pair in parallel; the number placed.
 pub fn materialize(pairs: &[(PathBuf, PathBuf)], how: Placement, progress: Option<&Progress>) -> io::Result<usize> {
     if let Some(p) = progress {

@@ -81,6 +81,20 @@ impl Hasher {
     }
 }
 
+thread_local! {
+    /// One read buffer per thread: a fresh 256 KiB buffer per file would cost more than
+    /// hashing a small file (zeroing it, and page faults).
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF_SIZE]);
+}
+
+/// Run `f` with this thread's read buffer (a private one if it is already in use).
+pub fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0u8; BUF_SIZE]),
+    })
+}
+
 pub fn b64(raw: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
@@ -108,18 +122,19 @@ pub fn hash_bytes(data: &[u8], alg: Algorithm) -> String {
 
 /// Hash everything `reader` yields; returns (raw digest, bytes read).
 pub fn hash_reader(reader: &mut impl Read, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
-    let mut h = Hasher::new(alg);
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = read_full(reader, &mut buf)?;
-        if n == 0 {
-            break;
+    with_buffer(|buf| {
+        let mut h = Hasher::new(alg);
+        let mut total = 0u64;
+        loop {
+            let n = read_full(reader, buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            total += n as u64;
         }
-        h.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((h.finish(), total))
+        Ok((h.finish(), total))
+    })
 }
 
 /// (base64 digest, size) of a file, in constant memory.
@@ -140,8 +155,21 @@ pub fn hash_file_raw(path: &Path, alg: Algorithm) -> io::Result<([u8; 16], u64)>
 
 /// Like `hash_file`, but consult and feed a stat cache: an unchanged file is not read.
 pub fn hash_file_cached(path: &Path, alg: Algorithm, cache: Option<&crate::statcache::StatCache>) -> io::Result<(String, u64)> {
+    hash_file_keyed(path, None, alg, cache)
+}
+
+/// `hash_file_cached` with the stat key a directory scan already took (saves a stat).
+pub fn hash_file_keyed(
+    path: &Path,
+    key: Option<crate::walk::StatKey>,
+    alg: Algorithm,
+    cache: Option<&crate::statcache::StatCache>,
+) -> io::Result<(String, u64)> {
     let Some(cache) = cache else { return hash_file(path, alg) };
-    let before = crate::walk::StatKey::of(&std::fs::metadata(path)?);
+    let before = match key {
+        Some(k) => k,
+        None => crate::walk::StatKey::of(&std::fs::metadata(path)?),
+    };
     if let Some(d) = cache.lookup(&before, alg) {
         return Ok((d, before.size));
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::cache::{is_hit, object_relpath, place, put_object, Placement};
+use crate::cache::{is_hit, object_relpath, place_direct, put_object, Placement};
 use crate::digest::{hash_file_cached, Algorithm};
 use crate::manifest::Manifest;
 use crate::paths::join_inside;
@@ -128,7 +128,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             .zip(ready.par_iter())
             .map(|(j, r)| {
                 let out = match r {
-                    Ready::Cached(obj) => place(obj, &j.dest, opts.placement),
+                    Ready::Cached(obj) => place_direct(obj, &j.dest, opts.placement),
                     Ready::Temp(tmp) => fs::rename(tmp, &j.dest),
                     Ready::Present | Ready::Skipped(_) => Ok(()),
                 };

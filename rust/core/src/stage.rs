@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::digest::{b64, read_full, Algorithm, Hasher, BUF_SIZE};
+use crate::digest::{b64, read_full, with_buffer, Algorithm, Hasher};
 use crate::walk::with_path;
 
 /// A new, empty, exclusively created file in `dir` with a random `tmpXXXXXXXX` name.
@@ -44,19 +44,20 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
 
 /// Stream `input` to `out` while hashing it; returns (raw digest, bytes copied).
 pub fn copy_hashing(input: &mut impl Read, out: &mut impl Write, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
-    let mut h = Hasher::new(alg);
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = read_full(input, &mut buf)?;
-        if n == 0 {
-            break;
+    with_buffer(|buf| {
+        let mut h = Hasher::new(alg);
+        let mut total = 0u64;
+        loop {
+            let n = read_full(input, buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            total += n as u64;
         }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-    Ok((h.finish(), total))
+        Ok((h.finish(), total))
+    })
 }
 
 #[cfg(test)]
