@@ -23,7 +23,7 @@ fn entry_count() -> usize {
 fn entries(n: usize) -> Vec<Entry> {
     (0..n)
         .map(|i| Entry {
-            path: format!("data/d{:04}/file{i:07}.bin", i / 1000),
+            path: format!("data/d{:04}/file{i:07}.bin", i / 1000).into(),
             digest: hash_bytes(&(i as u64).to_le_bytes(), Algorithm::Md5),
             size: Some((i as u64 * 7919) % 1_000_003),
             ..Entry::default()

@@ -82,9 +82,9 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         if opts.prefix.is_some_and(|p| !e.path.starts_with(p)) {
             continue;
         }
-        let dest = join_inside(opts.root, &e.path).ok_or_else(|| DownloadError::Escapes(e.path.clone()))?;
+        let dest = join_inside(opts.root, &e.path).ok_or_else(|| DownloadError::Escapes(e.path.to_string()))?;
         if e.ref_.is_some() {
-            report.references.push(e.path.clone());
+            report.references.push(e.path.to_string());
         } else {
             jobs.push(Job { path: &e.path, digest: &e.digest, size: e.size.unwrap_or(0), alg: e.algorithm(), dest });
         }

@@ -8,6 +8,7 @@
 //!   `skip_cache` always present, storageLayout forced to V2).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -17,14 +18,17 @@ use crate::digest::{hex, Algorithm, Hasher};
 pub const STORAGE_POLICY: &str = "wandb-storage-policy-v1";
 const DIGEST_HEADER: &[u8] = b"wandb-artifact-manifest-v1\n";
 
+/// One manifest entry. Compact on purpose (a million of them must fit in a few hundred
+/// MB): the path is shared with the map key, and `extra` is boxed, usually absent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
-    pub path: String,
+    pub path: Arc<str>,
     pub digest: String,
     pub ref_: Option<String>,
     pub birth_artifact_id: Option<String>,
     pub size: Option<u64>,
-    pub extra: Map<String, Value>,
+    /// None when empty.
+    pub extra: Option<Box<Map<String, Value>>>,
     pub local_path: Option<String>,
     pub skip_cache: bool,
 }
@@ -32,7 +36,17 @@ pub struct Entry {
 impl Entry {
     /// The hash used for this entry's bytes: `extra.alg`, MD5 when absent or unknown.
     pub fn algorithm(&self) -> Algorithm {
-        self.extra.get("alg").and_then(Value::as_str).and_then(Algorithm::parse).unwrap_or(Algorithm::Md5)
+        self.extra
+            .as_ref()
+            .and_then(|x| x.get("alg"))
+            .and_then(Value::as_str)
+            .and_then(Algorithm::parse)
+            .unwrap_or(Algorithm::Md5)
+    }
+
+    /// `extra` from a map, None when it is empty.
+    pub fn extra_from(map: Map<String, Value>) -> Option<Box<Map<String, Value>>> {
+        (!map.is_empty()).then(|| Box::new(map))
     }
 }
 
@@ -60,7 +74,7 @@ pub struct Manifest {
     /// "V1" or "V2"; None when a parsed manifest had none.
     pub storage_layout: Option<String>,
     pub storage_region: Option<String>,
-    pub entries: IndexMap<String, Entry>,
+    pub entries: IndexMap<Arc<str>, Entry>,
 }
 
 impl Manifest {
@@ -72,13 +86,13 @@ impl Manifest {
     /// A replaced entry keeps its position, as a Python dict does.
     pub fn add_entry(&mut self, entry: Entry, overwrite: bool) -> Result<(), ManifestError> {
         if !overwrite {
-            if let Some(old) = self.entries.get(&entry.path) {
+            if let Some(old) = self.entries.get(&*entry.path) {
                 if old.digest != entry.digest {
-                    return Err(ManifestError::DuplicatePath(entry.path));
+                    return Err(ManifestError::DuplicatePath(entry.path.to_string()));
                 }
             }
         }
-        self.entries.insert(entry.path.clone(), entry);
+        self.entries.insert(Arc::clone(&entry.path), entry);
         Ok(())
     }
 
@@ -101,8 +115,8 @@ impl Manifest {
     /// The artifact digest: hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...)
     /// over paths in byte order. Only path and digest contribute.
     pub fn digest(&self, alg: Algorithm) -> String {
-        let mut keys: Vec<&String> = self.entries.keys().collect();
-        keys.sort_unstable();
+        let mut keys: Vec<&Arc<str>> = self.entries.keys().collect();
+        sort_paths(&mut keys);
         let mut h = Hasher::new(alg);
         h.update(DIGEST_HEADER);
         let mut line = Vec::with_capacity(128);
@@ -110,7 +124,7 @@ impl Manifest {
             line.clear();
             line.extend_from_slice(k.as_bytes());
             line.push(b':');
-            line.extend_from_slice(self.entries[k.as_str()].digest.as_bytes());
+            line.extend_from_slice(self.entries[&**k].digest.as_bytes());
             line.push(b'\n');
             h.update(&line);
         }
@@ -155,9 +169,9 @@ impl Manifest {
             if let Some(n) = e.size {
                 let _ = write!(s, ",\"size\":{n}");
             }
-            if !e.extra.is_empty() {
+            if let Some(extra) = &e.extra {
                 s.push_str(",\"extra\":");
-                s.push_str(&Value::Object(e.extra.clone()).to_string());
+                let _ = serde_json::to_writer(unsafe_string_writer(&mut s), extra);
             }
             s.push('}');
         }
@@ -177,10 +191,10 @@ impl Manifest {
             push_go_str(&mut s, r);
         }
         s.push_str("},\"contents\":{");
-        let mut keys: Vec<&String> = self.entries.keys().collect();
-        keys.sort_unstable();
+        let mut keys: Vec<&Arc<str>> = self.entries.keys().collect();
+        sort_paths(&mut keys);
         for (i, path) in keys.into_iter().enumerate() {
-            let e = &self.entries[path.as_str()];
+            let e = &self.entries[&**path];
             if i > 0 {
                 s.push(',');
             }
@@ -204,9 +218,9 @@ impl Manifest {
             }
             s.push_str(",\"skip_cache\":");
             s.push_str(if e.skip_cache { "true" } else { "false" });
-            if !e.extra.is_empty() {
+            if let Some(extra) = &e.extra {
                 s.push_str(",\"extra\":");
-                push_go_value(&mut s, &Value::Object(e.extra.clone()));
+                push_go_map(&mut s, extra);
             }
             s.push('}');
         }
@@ -245,11 +259,12 @@ impl Manifest {
                     ManifestError::Invalid(format!("contents.{path}.size: Input should be greater than or equal to 0"))
                 })?),
             };
-            let extra = e.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
+            let extra = e.get("extra").and_then(Value::as_object).cloned().and_then(Entry::extra_from);
+            let path: Arc<str> = Arc::from(path.as_str());
             m.entries.insert(
-                path.clone(),
+                Arc::clone(&path),
                 Entry {
-                    path: path.clone(),
+                    path,
                     digest,
                     ref_: opt_str("ref"),
                     birth_artifact_id: opt_str("birthArtifactID"),
@@ -264,9 +279,58 @@ impl Manifest {
     }
 }
 
-/// A JSON string literal (serde_json escaping; Python reads it back identically).
+/// Byte order (= code point order), in parallel for big manifests.
+fn sort_paths(keys: &mut [&Arc<str>]) {
+    use rayon::slice::ParallelSliceMut as _;
+    if keys.len() > 50_000 {
+        crate::pool::install(|| keys.par_sort_unstable());
+    } else {
+        keys.sort_unstable();
+    }
+}
+
+/// A JSON string literal with standard escapes (Python reads it back identically).
 fn push_json_str(s: &mut String, v: &str) {
-    s.push_str(&Value::String(v.to_owned()).to_string());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    s.push('"');
+    let mut start = 0;
+    for (i, b) in v.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        s.push_str(&v[start..i]);
+        if esc.is_empty() {
+            s.push_str("\\u00");
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            s.push_str(esc);
+        }
+        start = i + 1;
+    }
+    s.push_str(&v[start..]);
+    s.push('"');
+}
+
+/// serde_json writes bytes; into a String they are always valid UTF-8 (it writes JSON).
+fn unsafe_string_writer(s: &mut String) -> impl std::io::Write + '_ {
+    struct W<'a>(&'a mut String);
+    impl std::io::Write for W<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push_str(std::str::from_utf8(buf).map_err(std::io::Error::other)?);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    W(s)
 }
 
 /// A JSON string literal exactly as Go's encoding/json writes it.
@@ -312,21 +376,23 @@ fn push_go_value(s: &mut String, v: &Value) {
             }
             s.push(']');
         }
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort_unstable();
-            s.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                push_go_str(s, k);
-                s.push(':');
-                push_go_value(s, &o[k.as_str()]);
-            }
-            s.push('}');
-        }
+        Value::Object(o) => push_go_map(s, o),
     }
+}
+
+fn push_go_map(s: &mut String, o: &Map<String, Value>) {
+    let mut keys: Vec<&String> = o.keys().collect();
+    keys.sort_unstable();
+    s.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_go_str(s, k);
+        s.push(':');
+        push_go_value(s, &o[k.as_str()]);
+    }
+    s.push('}');
 }
 
 /// Go's float64 formatting in encoding/json: shortest digits, exponent form outside
@@ -368,7 +434,7 @@ mod tests {
         m.add_entry(entry("a", "x", Some(1)), false).unwrap();
         assert_eq!(m.add_entry(entry("a", "z", Some(1)), false), Err(ManifestError::DuplicatePath("a".into())));
         m.add_entry(entry("a", "z", Some(2)), true).unwrap();
-        assert_eq!(m.entries.keys().collect::<Vec<_>>(), ["a", "b"], "overwrite keeps position");
+        assert_eq!(m.entries.keys().map(|k| &**k).collect::<Vec<_>>(), ["a", "b"], "overwrite keeps position");
         assert_eq!(m.size(), 3);
     }
 
@@ -377,7 +443,7 @@ mod tests {
         let mut m = Manifest::new("V2", Some("r1".into()));
         let mut e = entry("z", "d", Some(0));
         e.ref_ = Some("file:///x".into());
-        e.extra.insert("alg".into(), Value::String("XXH128".into()));
+        e.extra = Entry::extra_from(serde_json::json!({"alg": "XXH128"}).as_object().unwrap().clone());
         m.add_entry(e, false).unwrap();
         m.add_entry(entry("a", "u", None), false).unwrap();
         assert_eq!(
@@ -392,8 +458,10 @@ mod tests {
     fn wire_json_is_go_encoding() {
         let mut m = Manifest::new("V1", None);
         let mut e = entry("b<&>", "d", None);
-        e.extra.insert("z".into(), Value::from(1));
-        e.extra.insert("a".into(), Value::from(1e21));
+        let mut x = Map::new();
+        x.insert("z".into(), Value::from(1));
+        x.insert("a".into(), Value::from(1e21));
+        e.extra = Entry::extra_from(x);
         e.local_path = Some("/tmp/s".into());
         m.add_entry(e, false).unwrap();
         m.add_entry(entry("a\u{2028}\u{1}\n", "e", Some(5)), false).unwrap();

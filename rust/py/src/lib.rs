@@ -198,12 +198,12 @@ type EntryTuple = (String, String, Option<String>, Option<String>, Option<u64>, 
 
 fn entry_tuple(e: &Entry) -> EntryTuple {
     (
-        e.path.clone(),
+        e.path.to_string(),
         e.digest.clone(),
         e.ref_.clone(),
         e.birth_artifact_id.clone(),
         e.size,
-        serde_json::Value::Object(e.extra.clone()).to_string(),
+        e.extra.as_ref().map_or_else(|| "{}".to_owned(), |x| serde_json::to_string(x).unwrap_or_default()),
         e.local_path.clone(),
         e.skip_cache,
     )
@@ -242,7 +242,7 @@ impl Manifest {
     }
 
     fn paths(&self) -> Vec<String> {
-        self.inner.entries.keys().cloned().collect()
+        self.inner.entries.keys().map(ToString::to_string).collect()
     }
 
     fn get(&self, path: &str) -> Option<EntryTuple> {
@@ -272,7 +272,7 @@ impl Manifest {
             Ok(serde_json::Value::Object(m)) => m,
             _ => return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}"))),
         };
-        let e = Entry { path, digest, ref_: r#ref, birth_artifact_id, size, extra, local_path, skip_cache };
+        let e = Entry { path: path.into(), digest, ref_: r#ref, birth_artifact_id, size, extra: Entry::extra_from(extra), local_path, skip_cache };
         self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))
     }
 
