@@ -10,6 +10,9 @@ stays cheap: numpy, requests and cloud SDKs are imported only where they are use
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import _core, errors
 from .artifact import Artifact
 from .data_types import Html, Table
@@ -20,11 +23,35 @@ from .ttl import ArtifactTTL
 
 __version__: str = getattr(_core, "__version__", "0.0.0")
 
-from .api import Api
-from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
+# Runs and the public API pull in the store (sqlite3, the catalog); they load on first
+# use, so `import artefact` stays cheap for scripts that only build artifacts.
+_LAZY = {
+    "Api": "api",
+    "Run": "runs",
+    "finish": "runs",
+    "init": "runs",
+    "link_artifact": "runs",
+    "log": "runs",
+    "log_artifact": "runs",
+    "use_artifact": "runs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'artefact' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 # The active run (wandb.run): None until init(), set and cleared by artefact.runs.
 run: "Run | None" = None
+
+if TYPE_CHECKING:
+    from .api import Api
+    from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
 __all__ = [
     "Api",

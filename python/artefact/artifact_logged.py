@@ -380,10 +380,9 @@ class LoggedArtifactMixin(LocalFilesMixin):
         save aliases, tags, description, metadata and TTL of a logged artifact."""
         if self._state is not ArtifactState.PENDING:
             return self._update()
-        if draft_saver is None:
-            raise NotImplementedError(
-                "Artifact.save() on a draft needs artefact's run layer (init/log_artifact)"
-            )
+        from . import runs  # noqa: F401  (installs draft_saver on import)
+
+        assert draft_saver is not None
         draft_saver(self, project=project, settings=settings)
 
     @normalize_exceptions

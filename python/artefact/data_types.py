@@ -68,7 +68,12 @@ class WBValue:
 
     def to_json(self, run_or_artifact: Any) -> dict:
         """Serialise the object into a JSON-able dict, storing extra files in the artifact."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} cannot be serialised into an artifact")
+
+    @classmethod
+    def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "WBValue":
+        """Rebuild the object from what `to_json` wrote into `source_artifact`."""
+        raise TypeError(f"{cls.__name__} cannot be read back from an artifact")
 
     @classmethod
     def with_suffix(cls, name: str, filetype: str = "json") -> str:
@@ -191,6 +196,12 @@ class Html(Media):
             self._set_file(tmp_path, is_tmp=True)
         else:
             self._set_file(data_path, is_tmp=False)
+
+    @classmethod
+    def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Html":
+        """The Html whose file `json_obj["path"]` is in the (downloaded) artifact."""
+        path = source_artifact.get_entry(json_obj["path"]).download()
+        return cls(str(path), inject=False)
 
     def inject_head(self) -> None:
         """Insert wandb's `<base>`/stylesheet tags into the `<head>`."""
@@ -373,6 +384,11 @@ class Table(Media):
     def get_media_subdir(cls) -> str:
         """`media/table`."""
         return os.path.join("media", "table")
+
+    @classmethod
+    def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Table":
+        """The Table that `to_json` wrote (columns and rows of scalar cells)."""
+        return cls(columns=json_obj["columns"], data=json_obj["data"])
 
     def to_json(self, run_or_artifact: Any) -> dict:
         """The JSON body wandb writes for this table inside an artifact."""

@@ -188,6 +188,8 @@ class Run:
             tags = validate_tags(tags)
         artifact = self._as_artifact(artifact_or_path, name, type)
         artifact.finalize()
+        if artifact.incremental:
+            self._merge_latest_into(artifact)
         alias_list = list(set(aliases or ["latest"]) | {"latest"})
         artifact._metadata = validate_metadata(artifact.metadata)
         ttl = artifact._ttl
@@ -219,6 +221,24 @@ class Run:
         artifact._record = record
         artifact._save_handle = _Saved(record.id)
         return artifact
+
+    def _merge_latest_into(self, artifact: Artifact) -> None:
+        """`incremental=True`: the new version is the collection's latest plus this draft's
+        changes (as wandb's INCREMENTAL manifests); unchanged files are not copied again."""
+        from .manifest import ArtifactManifestV1
+        from .store.errors import StoreError
+
+        store = self._backend.store
+        try:
+            base = store.get_version(self.entity, self.project, artifact.source_name.split(":")[0] + ":latest")
+        except StoreError:
+            return  # the first version: nothing to build on
+        merged = store.load_manifest(base)
+        with artifact.manifest._lock:
+            for entry in artifact.manifest._core.entries():
+                merged.insert(*entry, overwrite=True)
+        artifact._manifest = ArtifactManifestV1._from_core(merged, artifact.digest_algorithm)
+        artifact._base_id = base.id
 
     def _as_artifact(self, artifact_or_path: Any, name: Optional[str], type: Optional[str]) -> Artifact:
         if isinstance(artifact_or_path, Artifact):

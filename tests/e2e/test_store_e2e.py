@@ -180,3 +180,39 @@ with wandb.init(project="dist", group="g1") as run:
     assert open(os.path.join(root, "shard-1.txt")).read() == "shard 1\n"
     with wandb.init(project="dist") as run, pytest.raises(TypeError, match="group or distributed_id"):
         run.upsert_artifact(wandb.Artifact("x", "t"))
+
+
+def test_incremental_and_new_draft_store_only_new_blobs(tmp_path):
+    data = _tree(tmp_path / "d", {"a.txt": "a\n", "b.txt": "b\n"})
+    objects = os.path.join(os.environ["ARTEFACT_STORE"], "objects", "obj")
+
+    def count():
+        return sum(len(files) for _, _, files in os.walk(objects))
+
+    with wandb.init(project="inc") as run:
+        first = wandb.Artifact("ds", "dataset")
+        first.add_dir(data)
+        run.log_artifact(first).wait()
+        assert count() == 2
+        inc = wandb.Artifact("ds", "dataset", incremental=True)
+        inc.add_file(_tree(tmp_path / "e", {"c.txt": "c\n"}) + "/c.txt")
+        run.log_artifact(inc).wait()
+        assert inc.version == "v1" and count() == 3
+        assert sorted(inc.manifest.entries) == ["a.txt", "b.txt", "c.txt"]
+        draft = wandb.Api().artifact("inc/ds:latest").new_draft()
+        draft.remove("a.txt")
+        run.log_artifact(draft).wait()
+        assert draft.version == "v2" and count() == 3, "carried entries are not stored again"
+    got = wandb.Api().artifact("inc/ds:v2")
+    root = got.download(str(tmp_path / "out"))
+    assert sorted(os.listdir(root)) == ["b.txt", "c.txt"]
+
+
+def test_get_table_back_from_a_logged_artifact(tmp_path):
+    table = wandb.Table(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])
+    with wandb.init(project="tables") as run:
+        art = wandb.Artifact("tbl", "dataset")
+        art.add(table, "my_table")
+        run.log_artifact(art).wait()
+    got = wandb.Api().artifact("tables/tbl:latest").get("my_table")
+    assert got.columns == ["id", "label"] and got.data == [[1, "cat"], [2, "dog"]]

@@ -168,6 +168,12 @@ class StoreBackend:
         download_entries(one, root, self.store, self.cache, skip_cache=bool(skip_cache), progress=False)
         return os.path.join(root, entry.path)
 
+    def load_media(self, artifact: "Artifact", entry: "ArtifactManifestEntry", media_class: Any, name: str) -> Any:
+        """`Artifact.get(name)`: as wandb, download the artifact, then read the object."""
+        root = artifact.download()
+        with open(os.path.join(root, entry.path), encoding="utf-8") as f:
+            return media_class.from_json(json.load(f), artifact)
+
     def files(self, artifact: "Artifact", names: Optional[list[str]], per_page: int, start: Optional[str]) -> list:
         entries = artifact.manifest.entries
         wanted = names if names is not None else list(entries)

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
 
-/// Worker count: `ARTEFACT_THREADS`, else twice the cores (file IO blocks), at least 2.
+/// Worker count: `ARTEFACT_THREADS`, else one per core, at least 2. Files mostly come
+/// from the page cache, so the work is CPU-bound: more threads than cores measured
+/// slower (10k x 4 KiB: 73 ms with 2 threads, 110 ms with 4, on 2 cores).
 pub fn thread_count() -> usize {
     if let Some(n) = std::env::var("ARTEFACT_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         if n > 0 {
@@ -16,7 +18,7 @@ pub fn thread_count() -> usize {
         }
     }
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    (cores * 2).clamp(2, 64)
+    cores.clamp(2, 64)
 }
 
 /// The pool for this process, built on first use (and again after a fork).
