@@ -19,6 +19,7 @@ use crate::paths::join_inside;
 use crate::progress::{tick, Progress};
 use crate::stage::{copy_hashing, create_temp_in};
 use crate::statcache::StatCache;
+use crate::walk::StatKey;
 
 pub struct DownloadOptions<'a> {
     pub root: &'a Path,
@@ -122,23 +123,33 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         return Err(ready.swap_remove(pos).err().expect("an error at pos"));
     }
     let ready: Vec<Ready> = ready.into_iter().map(|r| r.expect("no errors left")).collect();
-    // Phase 2: place everything, in parallel.
-    let placed: Vec<io::Result<()>> = crate::pool::install(|| {
+    // Phase 2: place everything, in parallel, noting each new file's stat key.
+    let placed: Vec<io::Result<Option<StatKey>>> = crate::pool::install(|| {
         jobs.par_iter()
             .zip(ready.par_iter())
             .map(|(j, r)| {
                 let out = match r {
                     Ready::Cached(obj) => place_direct(obj, &j.dest, opts.placement),
                     Ready::Temp(tmp) => fs::rename(tmp, &j.dest),
-                    Ready::Present | Ready::Skipped(_) => Ok(()),
+                    Ready::Present | Ready::Skipped(_) => {
+                        tick(progress, 1, j.size);
+                        return Ok(None);
+                    }
                 };
                 tick(progress, 1, j.size);
-                out
+                out.map(|()| fs::metadata(&j.dest).ok().map(|m| StatKey::of(&m)))
             })
             .collect()
     });
+    // The files just written have known content: remember them, so that the next
+    // download into this root checks them with a stat instead of reading them. The stat
+    // cache's racy rule drops those written in the last moments.
+    let written_by = crate::statcache::now_ns();
     for ((j, r), p) in jobs.iter().zip(ready).zip(placed) {
-        p.map_err(|e| DownloadError::Io(crate::walk::with_path(e, &j.dest)))?;
+        let key = p.map_err(|e| DownloadError::Io(crate::walk::with_path(e, &j.dest)))?;
+        if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(j.digest)) {
+            cache.record(&key, j.alg, raw, written_by);
+        }
         match r {
             Ready::Present => report.present += 1,
             Ready::Cached(_) | Ready::Temp(_) => report.placed += 1,
@@ -146,6 +157,11 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         }
     }
     Ok(report)
+}
+
+fn raw_digest(b64: &str) -> Option<[u8; 16]> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()?.try_into().ok()
 }
 
 /// What phase 1 found or prepared for one entry.

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::digest::{hex, Algorithm, Hasher};
@@ -228,52 +229,85 @@ impl Manifest {
         s.into_bytes()
     }
 
-    /// Parse either layout. `local_path` and `skip_cache` are read when present.
+    /// Parse either layout. `local_path` and `skip_cache` are read when present; unknown
+    /// keys are ignored. Typed parsing: no JSON tree is built for a million entries.
     pub fn from_json(data: &str) -> Result<Self, ManifestError> {
-        let v: Value = serde_json::from_str(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
-        Self::from_value(&v)
+        let raw: RawManifest = serde_json::from_str(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
+        raw.into_manifest()
     }
 
     pub fn from_value(v: &Value) -> Result<Self, ManifestError> {
+        let raw = RawManifest::deserialize(v).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
+        raw.into_manifest()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawManifest {
+    version: Option<Value>,
+    #[serde(rename = "storagePolicy")]
+    storage_policy: Option<String>,
+    #[serde(rename = "storagePolicyConfig")]
+    config: Option<RawConfig>,
+    contents: Option<IndexMap<String, RawEntry>>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(rename = "storageLayout")]
+    storage_layout: Option<String>,
+    #[serde(rename = "storageRegion")]
+    storage_region: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    digest: Option<String>,
+    #[serde(rename = "ref")]
+    ref_: Option<String>,
+    #[serde(rename = "birthArtifactID")]
+    birth_artifact_id: Option<String>,
+    size: Option<i64>,
+    extra: Option<Map<String, Value>>,
+    local_path: Option<String>,
+    skip_cache: Option<bool>,
+}
+
+impl RawManifest {
+    fn into_manifest(self) -> Result<Manifest, ManifestError> {
         let invalid = |m: &str| ManifestError::Invalid(m.to_owned());
-        let obj = v.as_object().ok_or_else(|| invalid("Invalid manifest format. Must contain version field."))?;
-        let version = obj.get("version").ok_or_else(|| invalid("Invalid manifest format. Must contain version field."))?;
+        let version = self.version.ok_or_else(|| invalid("Invalid manifest format. Must contain version field."))?;
         if version.as_u64() != Some(1) {
             return Err(invalid("Invalid manifest version."));
         }
-        let policy = obj.get("storagePolicy").and_then(Value::as_str).unwrap_or("");
+        let policy = self.storage_policy.unwrap_or_default();
         if policy != STORAGE_POLICY {
             return Err(ManifestError::Invalid(format!("Failed to find storage policy '{policy}'")));
         }
-        let cfg = obj.get("storagePolicyConfig").and_then(Value::as_object);
-        let get_cfg = |k: &str| cfg.and_then(|c| c.get(k)).and_then(Value::as_str).map(|s| s.trim().to_owned());
-        let contents = obj.get("contents").and_then(Value::as_object).ok_or_else(|| invalid("contents: Field required"))?;
-        let mut m = Manifest { storage_layout: get_cfg("storageLayout"), storage_region: get_cfg("storageRegion"), entries: IndexMap::with_capacity(contents.len()) };
-        for (path, ev) in contents {
-            let e = ev.as_object().ok_or_else(|| ManifestError::Invalid(format!("contents.{path}: Input should be a valid dictionary")))?;
-            let opt_str = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-            let digest = opt_str("digest").ok_or_else(|| ManifestError::Invalid(format!("contents.{path}.digest: Field required")))?;
-            let size = match e.get("size") {
-                None | Some(Value::Null) => None,
-                Some(n) => Some(n.as_u64().ok_or_else(|| {
+        let contents = self.contents.ok_or_else(|| invalid("contents: Field required"))?;
+        let (layout, region) = self.config.map_or((None, None), |c| (c.storage_layout, c.storage_region));
+        let trim = |s: Option<String>| s.map(|s| s.trim().to_owned());
+        let mut m = Manifest { storage_layout: trim(layout), storage_region: trim(region), entries: IndexMap::with_capacity(contents.len()) };
+        for (path, e) in contents {
+            let digest = e.digest.ok_or_else(|| ManifestError::Invalid(format!("contents.{path}.digest: Field required")))?;
+            let size = match e.size {
+                None => None,
+                Some(n) => Some(u64::try_from(n).map_err(|_| {
                     ManifestError::Invalid(format!("contents.{path}.size: Input should be greater than or equal to 0"))
                 })?),
             };
-            let extra = e.get("extra").and_then(Value::as_object).cloned().and_then(Entry::extra_from);
-            let path: Arc<str> = Arc::from(path.as_str());
-            m.entries.insert(
-                Arc::clone(&path),
-                Entry {
-                    path,
-                    digest,
-                    ref_: opt_str("ref"),
-                    birth_artifact_id: opt_str("birthArtifactID"),
-                    size,
-                    extra,
-                    local_path: opt_str("local_path"),
-                    skip_cache: e.get("skip_cache").and_then(Value::as_bool).unwrap_or(false),
-                },
-            );
+            let path: Arc<str> = Arc::from(path);
+            let entry = Entry {
+                path: Arc::clone(&path),
+                digest,
+                ref_: e.ref_,
+                birth_artifact_id: e.birth_artifact_id,
+                size,
+                extra: e.extra.and_then(Entry::extra_from),
+                local_path: e.local_path,
+                skip_cache: e.skip_cache.unwrap_or(false),
+            };
+            m.entries.insert(path, entry);
         }
         Ok(m)
     }
