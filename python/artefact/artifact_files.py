@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import _core, config
-from .enums import NAME_BY_ALGORITHM
+from . import config
 from .guards import ensure_logged
-from .paths import validate_artifact_root_name, validate_fspath
-from .term import termwarn
+from .paths import validate_artifact_root_name
 
 if TYPE_CHECKING:
     from .manifest import ArtifactManifestEntry
@@ -60,44 +58,28 @@ class LocalFilesMixin:
     @ensure_logged
     def checkout(self, root: Optional[str] = None) -> str:
         """Make `root` hold exactly the artifact's files (deleting others), then download."""
+        from .download import files_not_in
+
         root = root or self._default_root(include_version=False)
-        for dirpath, _, files in os.walk(root):
-            for file in files:
-                full_path = os.path.join(dirpath, file)
-                try:
-                    self.get_entry(os.path.relpath(full_path, start=root))
-                except KeyError:
-                    os.remove(full_path)
+        with self.manifest._lock:
+            extra = files_not_in(self.manifest._core, root)
+        for full_path in extra:
+            os.remove(full_path)
         return self.download(root=root)
 
     @ensure_logged
     def verify(self, root: Optional[str] = None) -> None:
-        """Check that `root` holds exactly the artifact's files with matching digests.
+        """Check that `root` holds exactly the artifact's files with matching digests
+        (re-hashed in parallel).
 
         Raises:
             ValueError: for an extra file or a digest mismatch. References are skipped.
         """
+        from .download import verify_root
+
         root = root or self._default_root()
-        for dirpath, _, files in os.walk(root):
-            for file in files:
-                full_path = os.path.join(dirpath, file)
-                try:
-                    self.get_entry(os.path.relpath(full_path, start=root))
-                except KeyError:
-                    raise ValueError(
-                        f"Found file {full_path} which is not a member of artifact {self.name}"
-                    ) from None
-        ref_count = 0
-        for entry in self.manifest.entries.values():
-            if entry.ref is not None:
-                ref_count += 1
-                continue
-            path = validate_fspath(root, entry.path)
-            digest, _ = _core.hash_file(path, NAME_BY_ALGORITHM[entry.digest_algorithm()])
-            if digest != entry.digest:
-                raise ValueError(f"Digest mismatch for file: {entry.path}")
-        if ref_count > 0:
-            termwarn(f"skipped verification of {ref_count} refs")
+        with self.manifest._lock:
+            verify_root(self.manifest._core, root, self.name)
 
     @ensure_logged
     def file(self, root: Optional[str] = None) -> Union[str, os.PathLike]:

@@ -34,6 +34,7 @@ from .term import termwarn
 __all__ = [
     "download_entries",
     "verify_root",
+    "files_not_in",
     "checkout_root",
     "link_mode_from_env",
     "BlobSource",
@@ -320,14 +321,8 @@ def _run_all(tasks: list[Callable[[], None]], line: ProgressLine) -> None:
 def verify_root(manifest: "_core.Manifest", root: str, name: str) -> None:
     """wandb's `Artifact.verify`: every file under `root` must be an entry and every
     non-reference entry must hash to its digest. References are skipped (warned)."""
-    paths = set(manifest.paths())
-    for dirpath, _dirs, files in os.walk(root):
-        for file in files:
-            full_path = os.path.join(dirpath, file)
-            if os.path.relpath(full_path, start=root) not in paths:
-                raise ValueError(
-                    f"Found file {full_path} which is not a member of artifact {name}"
-                )
+    for full_path in files_not_in(manifest, root)[:1]:
+        raise ValueError(f"Found file {full_path} which is not a member of artifact {name}")
     checks, ref_count = [], 0
     for entry in map(lambda t: Entry(*t), manifest.entries()):
         if entry.ref is not None:
@@ -354,11 +349,18 @@ def checkout_root(
 ) -> str:
     """wandb's `Artifact.checkout`: delete every file under `root` that is not an entry,
     then download. Options as for `download_entries`."""
-    paths = set(manifest.paths())
-    for dirpath, _dirs, files in os.walk(root):
-        for file in files:
-            full_path = os.path.join(dirpath, file)
-            if os.path.relpath(full_path, start=root) not in paths:
-                os.remove(full_path)
+    for full_path in files_not_in(manifest, root):
+        os.remove(full_path)
     return download_entries(manifest, root, store, cache, **download_options)  # type: ignore[arg-type]
+
+
+def files_not_in(manifest: "_core.Manifest", root: str) -> list[str]:
+    """Full paths of the files under `root` that are not entries of `manifest`."""
+    paths = set(manifest.paths())
+    return [
+        os.path.join(dirpath, file)
+        for dirpath, _dirs, files in os.walk(root)
+        for file in files
+        if os.path.relpath(os.path.join(dirpath, file), start=root) not in paths
+    ]
 

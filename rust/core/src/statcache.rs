@@ -7,8 +7,10 @@
 //! with sub-second timestamps (Linux's coarse clock ticks every 1-10 ms) and 2 s on
 //! those that store whole seconds.
 //!
-//! On disk it is one file of fixed-size records, rewritten whole (temp file, fsync,
-//! rename) under an exclusive `flock`, merging what other processes wrote meanwhile.
+//! On disk it is one file of fixed-size records and an MD5 trailer, rewritten whole
+//! (temp file, rename) under an exclusive `flock`, merging what other processes wrote
+//! meanwhile. It is only a hint, so it is not fsynced: a file torn by a crash fails its
+//! trailer check and is read as empty, never as wrong digests.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -21,7 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::digest::{b64, Algorithm};
 use crate::walk::StatKey;
 
-const MAGIC: &[u8; 8] = b"ARTSTAT1";
+const MAGIC: &[u8; 8] = b"ARTSTAT2";
+const TRAILER: usize = 16;
 const RECORD: usize = 8 * 5 + 1 + 16;
 /// How much older than the hash a timestamp must be to be trusted.
 const RACY_MARGIN_FINE_NS: i64 = 50_000_000;
@@ -115,9 +118,10 @@ impl StatCache {
             buf.push(u8::from(*alg == Algorithm::Xxh128));
             buf.extend_from_slice(raw);
         }
-        let mut f = File::create(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
+        let mut h = crate::digest::Hasher::new(Algorithm::Md5);
+        h.update(&buf);
+        buf.extend_from_slice(&h.finish());
+        File::create(&tmp)?.write_all(&buf)?;
         fs::rename(&tmp, &self.path)?;
         drop(lock);
         Ok(())
@@ -127,12 +131,18 @@ impl StatCache {
 fn read_records(path: &Path) -> io::Result<HashMap<Key, Value>> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
-    if data.len() < 8 || &data[..8] != MAGIC || (data.len() - 8) % RECORD != 0 {
+    if data.len() < 8 + TRAILER || &data[..8] != MAGIC || (data.len() - 8 - TRAILER) % RECORD != 0 {
         return Ok(HashMap::new());
     }
+    let (body, trailer) = data.split_at(data.len() - TRAILER);
+    let mut h = crate::digest::Hasher::new(Algorithm::Md5);
+    h.update(body);
+    if h.finish() != trailer {
+        return Ok(HashMap::new()); // torn or damaged: start afresh rather than trust it
+    }
     let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let mut map = HashMap::with_capacity((data.len() - 8) / RECORD);
-    for r in data[8..].chunks_exact(RECORD) {
+    let mut map = HashMap::with_capacity((body.len() - 8) / RECORD);
+    for r in body[8..].chunks_exact(RECORD) {
         let alg = if r[40] == 1 { Algorithm::Xxh128 } else { Algorithm::Md5 };
         let raw: [u8; 16] = r[41..57].try_into().expect("16 bytes");
         map.insert((u(&r[0..8]), u(&r[8..16]), alg), (u(&r[16..24]), u(&r[24..32]) as i64, u(&r[32..40]) as i64, raw));
@@ -199,5 +209,10 @@ mod tests {
         let c = StatCache::open(&p, 100);
         assert!(c.lookup(&key(1, old), Algorithm::Md5).is_some());
         assert!(c.lookup(&kb, Algorithm::Md5).is_some());
+        // A damaged file is read as empty, never as other digests.
+        let mut data = fs::read(&p).unwrap();
+        data[20] ^= 1;
+        fs::write(&p, &data).unwrap();
+        assert!(StatCache::open(&p, 100).lookup(&key(1, old), Algorithm::Md5).is_none());
     }
 }
