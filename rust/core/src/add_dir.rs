@@ -67,12 +67,17 @@ fn join_name(name: Option<&str>, rel: &str) -> String {
     }
 }
 
+/// (original file path, logical path) of each file added.
+pub type Added = Vec<(PathBuf, String)>;
+/// A file's digest, size, and staged copy (mutable policy); None when its path was invalid.
+type Hashed = Option<io::Result<(String, u64, Option<PathBuf>)>>;
+
 /// Add every file under `root`. Returns (original file path, logical path) per file.
 ///
 /// As in wandb (one task per file), a file that fails does not stop the others: every
 /// file that can be added is added, then the first failure (in path order) is returned
 /// with the files that did go in.
-pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Vec<(PathBuf, String)>, (Vec<(PathBuf, String)>, AddError)> {
+pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Added, (Added, AddError)> {
     let files = scan_dir(root, true).map_err(|e| (Vec::new(), AddError::Io(e)))?;
     let logical: Vec<Result<String, AddError>> = files
         .iter()
@@ -81,7 +86,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
     if let Some(p) = progress {
         p.add_total(files.len() as u64, files.iter().map(crate::walk::FileInfo::size).sum());
     }
-    let hashed: Vec<Option<io::Result<(String, u64, Option<PathBuf>)>>> = crate::pool::install(|| {
+    let hashed: Vec<Hashed> = crate::pool::install(|| {
         files
             .par_iter()
             .zip(logical.par_iter())

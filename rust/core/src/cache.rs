@@ -164,7 +164,7 @@ pub fn put_objects(root: &Path, items: &[(PathBuf, String, Algorithm)], progress
             let _ = fs::remove_file(tmp);
         }
         let mut staged = staged;
-        return Err((bad, staged.swap_remove(bad).err().expect("error at bad")));
+        return Err((bad, staged.swap_remove(bad).expect_err("error at bad")));
     }
     let moves: Vec<(PathBuf, PathBuf)> = staged.into_iter().flatten().flatten().collect();
     let written: std::collections::HashSet<&Path> = moves.iter().map(|(_, d)| d.as_path()).collect();

@@ -120,7 +120,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             }
         }
         let mut ready = ready;
-        return Err(ready.swap_remove(pos).err().expect("an error at pos"));
+        return Err(ready.swap_remove(pos).expect_err("an error at pos"));
     }
     let ready: Vec<Ready> = ready.into_iter().map(|r| r.expect("no errors left")).collect();
     // Phase 2: place everything, in parallel, noting each new file's stat key.
@@ -165,6 +165,7 @@ fn raw_digest(b64: &str) -> Option<[u8; 16]> {
 }
 
 /// What phase 1 found or prepared for one entry.
+#[derive(Debug)]
 enum Ready {
     Present,
     /// The verified cache object to copy or link from.
@@ -177,10 +178,8 @@ enum Ready {
 fn prepare(j: &Job<'_>, opts: &DownloadOptions<'_>) -> Result<Ready, DownloadError> {
     match fs::metadata(&j.dest) {
         Ok(m) if m.is_dir() => return Ok(Ready::Skipped("a directory is in the way".into())),
-        Ok(m) if m.is_file() && m.len() == j.size => {
-            if hash_file_cached(&j.dest, j.alg, opts.statcache).is_ok_and(|(d, _)| d == j.digest) {
-                return Ok(Ready::Present);
-            }
+        Ok(m) if m.is_file() && m.len() == j.size && hash_file_cached(&j.dest, j.alg, opts.statcache).is_ok_and(|(d, _)| d == j.digest) => {
+            return Ok(Ready::Present);
         }
         _ => {}
     }

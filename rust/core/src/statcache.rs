@@ -131,7 +131,7 @@ impl StatCache {
 fn read_records(path: &Path) -> io::Result<HashMap<Key, Value>> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
-    if data.len() < 8 + TRAILER || &data[..8] != MAGIC || (data.len() - 8 - TRAILER) % RECORD != 0 {
+    if data.len() < 8 + TRAILER || &data[..8] != MAGIC || !(data.len() - 8 - TRAILER).is_multiple_of(RECORD) {
         return Ok(HashMap::new());
     }
     let (body, trailer) = data.split_at(data.len() - TRAILER);

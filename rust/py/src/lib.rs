@@ -268,9 +268,8 @@ impl Manifest {
         skip_cache: bool,
         overwrite: bool,
     ) -> PyResult<()> {
-        let extra = match serde_json::from_str::<serde_json::Value>(extra) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}"))),
+        let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(extra) else {
+            return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}")));
         };
         let e = Entry { path: path.into(), digest, ref_: r#ref, birth_artifact_id, size, extra: Entry::extra_from(extra), local_path, skip_cache };
         self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))
