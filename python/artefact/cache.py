@@ -32,6 +32,7 @@ from .term import termerror, termwarn
 
 __all__ = ["ArtifactCache", "from_human_size", "CACHE_MAX_ENV", "ETAG_SCHEMES"]
 
+DEFAULT_CACHE_MAX = "100GB"  # wandb has no cap; ours keeps a forgotten cache bounded
 CACHE_MAX_ENV = "ARTEFACT_CACHE_MAX"
 ETAG_SCHEMES = ("http", "https", "s3", "gs")  # references cached by (URL, ETag); azure is https
 _MAX_TARGET = (1 << 63) - 1
@@ -210,9 +211,9 @@ class ArtifactCache:
         return reclaimed + freed
 
     def max_size(self) -> Optional[int]:
-        """The cap from `ARTEFACT_CACHE_MAX`, or None when unset."""
-        value = os.environ.get(CACHE_MAX_ENV, "").strip()
-        if not value:
+        """The cap: `ARTEFACT_CACHE_MAX` (e.g. `10GB`), default 100GB; `off` or `0` means none."""
+        value = os.environ.get(CACHE_MAX_ENV, "").strip() or DEFAULT_CACHE_MAX
+        if value.lower() in ("off", "none", "0"):
             return None
         try:
             return from_human_size(value)

@@ -147,3 +147,15 @@ def test_unwritable_cache_gives_wandbs_error(tmp_path):
             ArtifactCache(str(root / "artifacts")).ensure_writable()
     finally:
         os.chmod(root, 0o700)
+
+
+def test_cap_defaults_to_100gb_and_can_be_turned_off(cache, monkeypatch):
+    monkeypatch.delenv("ARTEFACT_CACHE_MAX", raising=False)
+    assert cache.max_size() == 100 * 10**9
+    monkeypatch.setenv("ARTEFACT_CACHE_MAX", "off")
+    assert cache.max_size() is None
+    monkeypatch.setenv("ARTEFACT_CACHE_MAX", "2.5KB")
+    assert cache.max_size() == 2500
+    monkeypatch.setenv("ARTEFACT_CACHE_MAX", "lots")
+    with pytest.raises(ValueError, match="ARTEFACT_CACHE_MAX='lots'"):
+        cache.max_size()
