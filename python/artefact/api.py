@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from . import config
 from .guards import normalize_exceptions
-from .store.backend import StoreBackend
+from .store.backend import StoreBackend, split_target_path
 from .validate import validate_artifact_type
 
 if TYPE_CHECKING:
@@ -127,14 +127,9 @@ class Api:
 
     def _parse(self, path: str) -> tuple[str, str, str]:
         """(entity, project, name[:alias]) from `[entity/][project/]name[:alias]`."""
-        head, sep, alias = path.partition(":")
-        parts = head.split("/")
-        if not 1 <= len(parts) <= 3 or not all(parts):
-            raise ValueError(f"Invalid artifact path: {path!r}")
-        name = parts[-1] + (sep + alias)
-        project = parts[-2] if len(parts) >= 2 else self._project
-        entity = parts[0] if len(parts) == 3 else self._entity
-        return entity, project, name
+        prefix, project, name, _ = split_target_path(path)
+        _, sep, alias = path.partition(":")
+        return prefix or self._entity, project or self._project, name + sep + alias
 
     @normalize_exceptions
     def artifact(self, name: str, type: Optional[str] = None) -> "Artifact":

@@ -81,10 +81,9 @@ def link_mode_from_env() -> str:
 
 
 class _Plan:
-    """What phase 3 prepares for phase 4."""
+    """What fetching references prepares for placing them."""
 
     def __init__(self) -> None:
-        self.place: list[tuple[str, str]] = []  # (source, dest) in the chosen mode
         self.copy: list[tuple[str, str]] = []  # (source, dest) always copied
         self.tasks: list[Callable[[], None]] = []  # fetches, run in parallel
         self.filling: set[str] = set()  # cache objects already being filled

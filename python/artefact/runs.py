@@ -20,7 +20,7 @@ from . import artifact_logged
 from .artifact import Artifact
 from .errors import Error
 from .staging import clean_staged_copies
-from .store.backend import StoreBackend
+from .store.backend import StoreBackend, split_target_path
 from .store.distributed import clear_patches, merged_patches, stage_patch
 from .validate import validate_aliases, validate_metadata, validate_tags
 
@@ -360,7 +360,7 @@ class Run:
         if artifact.is_draft() and not artifact._is_draft_save_started():
             self.log_artifact(artifact)
         artifact.wait()
-        prefix, project, name, alias = _split(target_path)
+        prefix, project, _name, _alias = split_target_path(target_path)
         if not project:
             target_path = f"{self.project}/{target_path}"
         if not prefix and not (project or "").startswith("wandb-registry-"):
@@ -398,12 +398,6 @@ class Run:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         self.finish(exit_code=1 if exc_type else 0)
         return False
-
-
-def _split(target_path: str) -> tuple:
-    from .store.backend import split_target_path
-
-    return split_target_path(target_path)
 
 
 def _publish_active(run: Optional[Run]) -> None:
