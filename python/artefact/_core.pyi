@@ -124,14 +124,14 @@ class Manifest:
         """The artifact digest: hex hash of "wandb-artifact-manifest-v1\\n" + sorted "path:digest\\n"."""
 
     def size(self) -> int: ...
-    def to_manifest_json(self) -> str:
-        """wandb's SDK dict (to_manifest_json) as a JSON string, insertion order."""
+    def to_manifest_json(self) -> bytes:
+        """wandb's SDK dict (to_manifest_json) as UTF-8 JSON, insertion order."""
 
     def to_wire_json(self, include_local_path: bool = False) -> bytes:
         """The manifest exactly as wandb-core encodes it for upload (Go json.Marshal)."""
 
     @staticmethod
-    def from_json(data: str) -> "Manifest":
+    def from_json(data: "bytes | str") -> "Manifest":
         """Parse either layout. Errors as wandb's from_manifest_json."""
 
     def copy(self) -> "Manifest": ...

@@ -114,8 +114,8 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                 extra.insert("alg".into(), Value::String("XXH128".into()));
             }
             let extra = Entry::extra_from(extra);
-            let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into_owned();
-            let entry = Entry { path: path.as_str().into(), digest, ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
+            let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into();
+            let entry = Entry { path: path.as_str().into(), digest: digest.into(), ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
             manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
                 ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
                 ManifestError::Invalid(m) => AddError::Io(io::Error::other(m)),
@@ -201,6 +201,6 @@ mod tests {
         assert!(matches!(add_dir(&mut m, d.path(), &opts, None), Err((_, AddError::Duplicate(_)))));
         opts.overwrite = true;
         add_dir(&mut m, d.path(), &opts, None).unwrap();
-        assert_eq!(m.entries["x.txt"].digest, crate::digest::hash_bytes(b"2", Algorithm::Xxh128));
+        assert_eq!(&*m.entries["x.txt"].digest, crate::digest::hash_bytes(b"2", Algorithm::Xxh128).as_str());
     }
 }

@@ -238,7 +238,7 @@ mod tests {
             fs::write(&src, data).unwrap();
             let digest = hash_bytes(data, Algorithm::Md5);
             put_object(&d.path().join("store"), &src, &digest, Algorithm::Md5, false).unwrap();
-            let e = Entry { path: (*path).into(), digest, size: Some(data.len() as u64), ..Entry::default() };
+            let e = Entry { path: (*path).into(), digest: digest.into(), size: Some(data.len() as u64), ..Entry::default() };
             m.add_entry(e, false).unwrap();
         }
         (d, m)

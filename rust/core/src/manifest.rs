@@ -24,13 +24,13 @@ const DIGEST_HEADER: &[u8] = b"wandb-artifact-manifest-v1\n";
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
     pub path: Arc<str>,
-    pub digest: String,
-    pub ref_: Option<String>,
-    pub birth_artifact_id: Option<String>,
+    pub digest: Box<str>,
+    pub ref_: Option<Box<str>>,
+    pub birth_artifact_id: Option<Box<str>>,
     pub size: Option<u64>,
     /// None when empty.
     pub extra: Option<Box<Map<String, Value>>>,
-    pub local_path: Option<String>,
+    pub local_path: Option<Box<str>>,
     pub skip_cache: bool,
 }
 
@@ -86,14 +86,18 @@ impl Manifest {
     /// wandb's `add_entry`: a path already present with another digest needs `overwrite`.
     /// A replaced entry keeps its position, as a Python dict does.
     pub fn add_entry(&mut self, entry: Entry, overwrite: bool) -> Result<(), ManifestError> {
-        if !overwrite {
-            if let Some(old) = self.entries.get(&*entry.path) {
-                if old.digest != entry.digest {
+        // One hash lookup per add: this runs a million times for a big manifest.
+        match self.entries.entry(Arc::clone(&entry.path)) {
+            indexmap::map::Entry::Occupied(mut o) => {
+                if !overwrite && o.get().digest != entry.digest {
                     return Err(ManifestError::DuplicatePath(entry.path.to_string()));
                 }
+                o.insert(entry);
+            }
+            indexmap::map::Entry::Vacant(v) => {
+                v.insert(entry);
             }
         }
-        self.entries.insert(Arc::clone(&entry.path), entry);
         Ok(())
     }
 
@@ -116,68 +120,89 @@ impl Manifest {
     /// The artifact digest: hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...)
     /// over paths in byte order. Only path and digest contribute.
     pub fn digest(&self, alg: Algorithm) -> String {
-        let mut keys: Vec<&Arc<str>> = self.entries.keys().collect();
-        sort_paths(&mut keys);
         let mut h = Hasher::new(alg);
         h.update(DIGEST_HEADER);
-        let mut line = Vec::with_capacity(128);
-        for k in keys {
-            line.clear();
-            line.extend_from_slice(k.as_bytes());
-            line.push(b':');
-            line.extend_from_slice(self.entries[&**k].digest.as_bytes());
-            line.push(b'\n');
-            h.update(&line);
+        // Lines are batched: one hasher call per 64 KiB, not per entry.
+        let mut buf = Vec::with_capacity(1 << 16);
+        for (path, e) in self.sorted_entries() {
+            buf.extend_from_slice(path.as_bytes());
+            buf.push(b':');
+            buf.extend_from_slice(e.digest.as_bytes());
+            buf.push(b'\n');
+            if buf.len() > (1 << 16) - 4096 {
+                h.update(&buf);
+                buf.clear();
+            }
         }
+        h.update(&buf);
         hex(&h.finish())
+    }
+
+    /// Entries in path byte order (= code point order), sorted in parallel when big.
+    fn sorted_entries(&self) -> Vec<(&str, &Entry)> {
+        use rayon::slice::ParallelSliceMut as _;
+        let mut v: Vec<(&str, &Entry)> = self.entries.iter().map(|(k, e)| (&**k, e)).collect();
+        if v.len() > 50_000 {
+            crate::pool::install(|| v.par_sort_unstable_by(|a, b| a.0.cmp(b.0)));
+        } else {
+            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
+        v
     }
 
     /// `to_manifest_json()` as a JSON string (SDK layout, insertion order).
     pub fn to_sdk_json(&self) -> String {
         let mut s = String::with_capacity(64 + self.entries.len() * 96);
-        s.push_str("{\"version\":1,\"storagePolicy\":\"");
-        s.push_str(STORAGE_POLICY);
-        s.push_str("\",\"storagePolicyConfig\":{");
+        self.write_sdk_json(&mut s);
+        s
+    }
+
+    /// The SDK layout into any sink; a `ByteCount` pass first lets a caller fill an
+    /// exact-size buffer (a 1M-entry manifest is 80 MB of JSON: never hold it twice).
+    pub fn write_sdk_json(&self, s: &mut impl JsonOut) {
+        s.put("{\"version\":1,\"storagePolicy\":\"");
+        s.put(STORAGE_POLICY);
+        s.put("\",\"storagePolicyConfig\":{");
         let mut first = true;
         if let Some(l) = &self.storage_layout {
-            s.push_str("\"storageLayout\":");
-            push_json_str(&mut s, l);
+            s.put("\"storageLayout\":");
+            push_json_str(s, l);
             first = false;
         }
         if let Some(r) = &self.storage_region {
             if !first {
-                s.push(',');
+                s.put(",");
             }
-            s.push_str("\"storageRegion\":");
-            push_json_str(&mut s, r);
+            s.put("\"storageRegion\":");
+            push_json_str(s, r);
         }
-        s.push_str("},\"contents\":{");
+        s.put("},\"contents\":{");
         for (i, (path, e)) in self.entries.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                s.put(",");
             }
-            push_json_str(&mut s, path);
-            s.push_str(":{\"digest\":");
-            push_json_str(&mut s, &e.digest);
+            push_json_str(s, path);
+            s.put(":{\"digest\":");
+            push_json_str(s, &e.digest);
             if let Some(r) = &e.ref_ {
-                s.push_str(",\"ref\":");
-                push_json_str(&mut s, r);
+                s.put(",\"ref\":");
+                push_json_str(s, r);
             }
             if let Some(b) = &e.birth_artifact_id {
-                s.push_str(",\"birthArtifactID\":");
-                push_json_str(&mut s, b);
+                s.put(",\"birthArtifactID\":");
+                push_json_str(s, b);
             }
             if let Some(n) = e.size {
-                let _ = write!(s, ",\"size\":{n}");
+                s.put(",\"size\":");
+                s.put(itoa_u64(n, &mut [0; 20]));
             }
             if let Some(extra) = &e.extra {
-                s.push_str(",\"extra\":");
-                let _ = serde_json::to_writer(unsafe_string_writer(&mut s), extra);
+                s.put(",\"extra\":");
+                let _ = serde_json::to_writer(IoOut(s), extra);
             }
-            s.push('}');
+            s.put("}");
         }
-        s.push_str("}}");
-        s
+        s.put("}}");
     }
 
     /// The manifest as wandb-core uploads it (Go `json.Marshal` of its Manifest struct).
@@ -192,10 +217,7 @@ impl Manifest {
             push_go_str(&mut s, r);
         }
         s.push_str("},\"contents\":{");
-        let mut keys: Vec<&Arc<str>> = self.entries.keys().collect();
-        sort_paths(&mut keys);
-        for (i, path) in keys.into_iter().enumerate() {
-            let e = &self.entries[&**path];
+        for (i, (path, e)) in self.sorted_entries().into_iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
@@ -232,7 +254,12 @@ impl Manifest {
     /// Parse either layout. `local_path` and `skip_cache` are read when present; unknown
     /// keys are ignored. Typed parsing: no JSON tree is built for a million entries.
     pub fn from_json(data: &str) -> Result<Self, ManifestError> {
-        let raw: RawManifest = serde_json::from_str(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
+        Self::from_slice(data.as_bytes())
+    }
+
+    /// `from_json` over UTF-8 bytes (a manifest file as read, without a decode copy).
+    pub fn from_slice(data: &[u8]) -> Result<Self, ManifestError> {
+        let raw: RawManifest = serde_json::from_slice(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
         raw.into_manifest()
     }
 
@@ -299,12 +326,12 @@ impl RawManifest {
             let path: Arc<str> = Arc::from(path);
             let entry = Entry {
                 path: Arc::clone(&path),
-                digest,
-                ref_: e.ref_,
-                birth_artifact_id: e.birth_artifact_id,
+                digest: digest.into(),
+                ref_: e.ref_.map(Into::into),
+                birth_artifact_id: e.birth_artifact_id.map(Into::into),
                 size,
                 extra: e.extra.and_then(Entry::extra_from),
-                local_path: e.local_path,
+                local_path: e.local_path.map(Into::into),
                 skip_cache: e.skip_cache.unwrap_or(false),
             };
             m.entries.insert(path, entry);
@@ -313,20 +340,83 @@ impl RawManifest {
     }
 }
 
-/// Byte order (= code point order), in parallel for big manifests.
-fn sort_paths(keys: &mut [&Arc<str>]) {
-    use rayon::slice::ParallelSliceMut as _;
-    if keys.len() > 50_000 {
-        crate::pool::install(|| keys.par_sort_unstable());
-    } else {
-        keys.sort_unstable();
+/// A JSON text sink: a String, a `ByteCount`, or a `SliceOut` of exactly counted size.
+pub trait JsonOut {
+    fn put(&mut self, s: &str);
+}
+
+impl JsonOut for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
     }
 }
 
+/// Counts the bytes that would be written.
+#[derive(Default)]
+pub struct ByteCount(pub usize);
+
+impl JsonOut for ByteCount {
+    fn put(&mut self, s: &str) {
+        self.0 += s.len();
+    }
+}
+
+/// Writes into a buffer sized by a `ByteCount` pass over the same data.
+pub struct SliceOut<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> SliceOut<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bytes written so far (equal to the buffer's length once the pass is done).
+    pub fn written(&self) -> usize {
+        self.pos
+    }
+}
+
+impl JsonOut for SliceOut<'_> {
+    fn put(&mut self, s: &str) {
+        let end = self.pos + s.len();
+        self.buf[self.pos..end].copy_from_slice(s.as_bytes());
+        self.pos = end;
+    }
+}
+
+/// serde_json writes bytes; they are always valid UTF-8 (it writes JSON).
+struct IoOut<'a, O: JsonOut>(&'a mut O);
+
+impl<O: JsonOut> std::io::Write for IoOut<'_, O> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.put(std::str::from_utf8(buf).map_err(std::io::Error::other)?);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decimal digits of `n` in `buf` (no allocation per entry).
+fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
 /// A JSON string literal with standard escapes (Python reads it back identically).
-fn push_json_str(s: &mut String, v: &str) {
+fn push_json_str(s: &mut impl JsonOut, v: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    s.push('"');
+    s.put("\"");
     let mut start = 0;
     for (i, b) in v.bytes().enumerate() {
         let esc: &str = match b {
@@ -338,33 +428,18 @@ fn push_json_str(s: &mut String, v: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        s.push_str(&v[start..i]);
+        s.put(&v[start..i]);
         if esc.is_empty() {
-            s.push_str("\\u00");
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 0xf) as usize] as char);
+            s.put("\\u00");
+            let hex = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
+            s.put(std::str::from_utf8(&hex).unwrap_or("00"));
         } else {
-            s.push_str(esc);
+            s.put(esc);
         }
         start = i + 1;
     }
-    s.push_str(&v[start..]);
-    s.push('"');
-}
-
-/// serde_json writes bytes; into a String they are always valid UTF-8 (it writes JSON).
-fn unsafe_string_writer(s: &mut String) -> impl std::io::Write + '_ {
-    struct W<'a>(&'a mut String);
-    impl std::io::Write for W<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.push_str(std::str::from_utf8(buf).map_err(std::io::Error::other)?);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    W(s)
+    s.put(&v[start..]);
+    s.put("\"");
 }
 
 /// A JSON string literal exactly as Go's encoding/json writes it.
@@ -486,6 +561,24 @@ mod tests {
         );
         let back = Manifest::from_json(&m.to_sdk_json()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn counted_slice_output_equals_string_output() {
+        let mut m = Manifest::new("V2", None);
+        let mut e = entry("q\"\u{1}é", "d", Some(1_234_567_890_123));
+        e.extra = Entry::extra_from(serde_json::json!({"n": 1.5, "s": "x\ny"}).as_object().unwrap().clone());
+        m.add_entry(e, false).unwrap();
+        m.add_entry(entry("b", "u", Some(0)), false).unwrap();
+        let text = m.to_sdk_json();
+        let mut n = ByteCount::default();
+        m.write_sdk_json(&mut n);
+        assert_eq!(n.0, text.len());
+        let mut buf = vec![0u8; n.0];
+        let mut out = SliceOut::new(&mut buf);
+        m.write_sdk_json(&mut out);
+        assert_eq!(out.written(), buf.len());
+        assert_eq!(buf, text.as_bytes());
     }
 
     #[test]

@@ -194,17 +194,17 @@ fn stage_file(py: Python<'_>, src: PathBuf, staging_dir: PathBuf, algorithm: &st
     Ok((d, n, p.to_string_lossy().into_owned()))
 }
 
-type EntryTuple = (String, String, Option<String>, Option<String>, Option<u64>, String, Option<String>, bool);
+type EntryTuple<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<u64>, String, Option<&'a str>, bool);
 
-fn entry_tuple(e: &Entry) -> EntryTuple {
+fn entry_tuple(e: &Entry) -> EntryTuple<'_> {
     (
-        e.path.to_string(),
-        e.digest.clone(),
-        e.ref_.clone(),
-        e.birth_artifact_id.clone(),
+        &e.path,
+        &e.digest,
+        e.ref_.as_deref(),
+        e.birth_artifact_id.as_deref(),
         e.size,
         e.extra.as_ref().map_or_else(|| "{}".to_owned(), |x| serde_json::to_string(x).unwrap_or_default()),
-        e.local_path.clone(),
+        e.local_path.as_deref(),
         e.skip_cache,
     )
 }
@@ -245,11 +245,11 @@ impl Manifest {
         self.inner.entries.keys().map(ToString::to_string).collect()
     }
 
-    fn get(&self, path: &str) -> Option<EntryTuple> {
+    fn get(&self, path: &str) -> Option<EntryTuple<'_>> {
         self.inner.entries.get(path).map(entry_tuple)
     }
 
-    fn entries(&self) -> Vec<EntryTuple> {
+    fn entries(&self) -> Vec<EntryTuple<'_>> {
         self.inner.entries.values().map(entry_tuple).collect()
     }
 
@@ -268,10 +268,25 @@ impl Manifest {
         skip_cache: bool,
         overwrite: bool,
     ) -> PyResult<()> {
-        let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(extra) else {
-            return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}")));
+        // "{}" is the common case: skip the parse.
+        let extra = if extra == "{}" {
+            None
+        } else {
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(extra) else {
+                return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}")));
+            };
+            Entry::extra_from(map)
         };
-        let e = Entry { path: path.into(), digest, ref_: r#ref, birth_artifact_id, size, extra: Entry::extra_from(extra), local_path, skip_cache };
+        let e = Entry {
+            path: path.into(),
+            digest: digest.into(),
+            ref_: r#ref.map(Into::into),
+            birth_artifact_id: birth_artifact_id.map(Into::into),
+            size,
+            extra,
+            local_path: local_path.map(Into::into),
+            skip_cache,
+        };
         self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))
     }
 
@@ -344,9 +359,19 @@ impl Manifest {
         self.inner.size()
     }
 
-    fn to_manifest_json(&self, py: Python<'_>) -> String {
+    /// UTF-8 bytes written straight into the Python object after a counting pass, so
+    /// the text exists once (1M entries: 80 MB, not 160).
+    fn to_manifest_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let m = &self.inner;
-        py.detach(|| m.to_sdk_json())
+        let len = py.detach(|| {
+            let mut n = manifest::ByteCount::default();
+            m.write_sdk_json(&mut n);
+            n.0
+        });
+        PyBytes::new_with(py, len, |buf| {
+            py.detach(|| m.write_sdk_json(&mut manifest::SliceOut::new(buf)));
+            Ok(())
+        })
     }
 
     #[pyo3(signature = (include_local_path = false))]
@@ -356,10 +381,17 @@ impl Manifest {
         PyBytes::new(py, &v)
     }
 
+    /// From JSON text as `bytes` (read from a file, no decode copy) or `str`.
     #[staticmethod]
-    fn from_json(py: Python<'_>, data: &str) -> PyResult<Self> {
-        let owned = data.to_owned();
-        py.detach(|| manifest::Manifest::from_json(&owned)).map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
+    fn from_json(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let parsed = if let Ok(b) = data.cast::<PyBytes>() {
+            let raw = b.as_bytes();
+            py.detach(|| manifest::Manifest::from_slice(raw))
+        } else {
+            let text = data.extract::<String>()?;
+            py.detach(|| manifest::Manifest::from_json(&text))
+        };
+        parsed.map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
     }
 
     fn copy(&self) -> Self {
