@@ -79,7 +79,7 @@ fn file(c: &mut Criterion) {
     g.sample_size(10);
     for (alg, name) in ALGORITHMS {
         g.bench_function(name, |b| {
-            b.iter(|| hash_file(black_box(&path), alg).expect("hash"))
+            b.iter(|| hash_file(black_box(&path), alg).expect("hash"));
         });
     }
     g.finish();

@@ -53,17 +53,17 @@ fn manifest(c: &mut Criterion) {
             || source.clone(),
             |v| black_box(build(v)),
             BatchSize::PerIteration,
-        )
+        );
     });
     g.bench_function("to_sdk_json", |b| b.iter(|| black_box(m.to_sdk_json())));
     g.bench_function("to_wire_json", |b| {
-        b.iter(|| black_box(m.to_wire_json(false)))
+        b.iter(|| black_box(m.to_wire_json(false)));
     });
     g.bench_function("from_json", |b| {
-        b.iter(|| Manifest::from_json(black_box(&sdk)).expect("parse"))
+        b.iter(|| Manifest::from_json(black_box(&sdk)).expect("parse"));
     });
     g.bench_function("digest_md5", |b| {
-        b.iter(|| black_box(m.digest(Algorithm::Md5)))
+        b.iter(|| black_box(m.digest(Algorithm::Md5)));
     });
     g.finish();
 }

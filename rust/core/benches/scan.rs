@@ -71,7 +71,7 @@ fn scan(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(10);
     group.bench_function("scan_dir", |b| {
-        b.iter(|| scan_dir(black_box(&tree), true).expect("scan"))
+        b.iter(|| scan_dir(black_box(&tree), true).expect("scan"));
     });
     group.bench_function("add_dir_immutable_md5", |b| {
         b.iter(|| {
