@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
+# One dir for wandb's own state in this session, removed when the session ends.
 _WANDB_ROOT = tempfile.mkdtemp(prefix="artefact-unit-wandb-")
+atexit.register(shutil.rmtree, _WANDB_ROOT, ignore_errors=True)
 _ISOLATED_VARS = (
     "ARTEFACT_DATA_DIR", "WANDB_DATA_DIR", "ARTEFACT_CACHE_DIR", "WANDB_CACHE_DIR",
     "ARTEFACT_ARTIFACT_DIR", "WANDB_ARTIFACT_DIR", "_WANDB_USE_V1_ARTIFACTS",
