@@ -131,8 +131,9 @@ class Manifest:
         """The manifest exactly as wandb-core encodes it for upload (Go json.Marshal)."""
 
     @staticmethod
-    def from_json(data: "bytes | str") -> "Manifest":
-        """Parse either layout. Errors as wandb's from_manifest_json."""
+    def from_json(data: "bytes | str", md5: Optional[str] = None) -> "Manifest":
+        """Parse either layout. Errors as wandb's from_manifest_json; with `md5`, the bytes must
+        hash to it (checked beside the parse; ValueError with `.kind` "corrupt")."""
 
     def copy(self) -> "Manifest": ...
     def download(
@@ -143,14 +144,14 @@ class Manifest:
         prefix: Optional[str] = None,
         mode: str = "copy",
         progress: Optional[Progress] = None,
-    ) -> tuple[list[str], int, int, list[tuple[str, str]]]:
+    ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
         files already there with the right content are kept (stat cache, else re-hash);
         others come from the cache, filled from `store_objects` (verified) on a miss, or
         straight from the store when cache_root is None. Every destination is checked to
         stay inside root before anything is written (ValueError, .kind == "escapes").
         A missing store object raises FileNotFoundError (.kind "missing"), a corrupt one
-        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped)."""
+        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped, objects added to the cache)."""
 
 # --- cache.rs ----------------------------------------------------------------
 def object_relpath(digest: str, algorithm: str = "MD5") -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import os
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Protocol
@@ -122,7 +121,7 @@ def download_entries(
     with ProgressLine("Downloading artifact files", 0, 0, enabled=None if show else False) as line:
         # Phases 1-4 for stored files happen in one core call; references come back.
         try:
-            refs, _present, placed, skipped = _download_files(
+            refs, _present, placed, skipped, filled = _download_files(
                 manifest, base, store, None if skip_cache else cache.root, path_prefix, mode, line
             )
         except PermissionError:
@@ -139,14 +138,15 @@ def download_entries(
             f" {root} (hardlinks). Editing them in place also changes the cached copy that"
             f" later downloads reuse; set {LINK_ENV}=copy to get independent copies."
         )
-    cache.enforce_cap()
+    if filled or refs:  # only a cache that grew can be over its cap (the check scans it)
+        cache.enforce_cap()
     return root
 
 
 def _download_files(
     manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
     path_prefix: Optional[str], mode: str, line: ProgressLine,
-) -> tuple[list[str], int, int, list[tuple[str, str]]]:
+) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
     """The core call, with its errors turned into the store's error classes."""
     if store is None and any(t[2] is None for t in manifest.entries()):
         raise MissingBlobError("no store to read the artifact's files from")
@@ -229,6 +229,8 @@ def _file_reference(
 ) -> Optional[str]:
     """The local file to copy for a `file://` entry, verified when it was added with
     checksum=True (the digest is then of the content, not of the path)."""
+    import urllib.request  # 20 ms to import: only when a file:// reference is placed
+
     assert entry.ref is not None
     local = urllib.request.url2pathname(urllib.parse.urlparse(entry.ref).path)
     if not os.path.isfile(local):

@@ -19,6 +19,24 @@ def make_files(tmp_path, n=64, size=64 * 1024):
 
 
 @pytest.mark.timeout(60)
+def test_stat_cache_loading_in_the_background_survives_a_fork(tmp_path):
+    paths = make_files(tmp_path, n=8)
+    sc = str(tmp_path / "statcache")
+    core.set_statcache(sc)
+    expected = [core.hash_file(p) for p in paths]
+    core.flush_statcache()
+    core.set_statcache(sc)  # starts its background read again: fork right away
+    pid = os.fork()
+    if pid == 0:  # the loader thread is the parent's; the child reads the file itself
+        code = 0 if [core.hash_file(p) for p in paths] == expected else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert [core.hash_file(p) for p in paths] == expected
+    core.set_statcache(None)
+
+
+@pytest.mark.timeout(60)
 def test_parallel_hashing_works_in_a_forked_child(tmp_path):
     paths = make_files(tmp_path)
     expected = core.hash_files(paths)  # builds the thread pool in the parent

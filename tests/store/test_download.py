@@ -67,6 +67,28 @@ def test_second_download_skips_unchanged_and_repairs_changed(store, cache, logge
     assert os.stat(os.path.join(root, "a.txt")).st_mtime_ns == mtime  # untouched
 
 
+def test_core_download_reports_what_it_added_to_the_cache(store, cache, logged, tmp_path):
+    _, m = logged
+    run = lambda root: m.download(str(root), store.objects_root, cache.root)  # noqa: E731
+    refs, present, placed, skipped, filled = run(tmp_path / "one")
+    assert (refs, present, placed, skipped, filled) == ([], 0, 3, [], 3)
+    assert run(tmp_path / "two")[1:] == (0, 3, [], 0), "warm cache: placed, nothing added"
+    assert run(tmp_path / "two")[1:] == (3, 0, [], 0), "already present"
+
+
+def test_download_that_adds_nothing_leaves_the_cache_alone(store, cache, logged, tmp_path, monkeypatch):
+    _, m = logged
+    root = str(tmp_path / "out")
+    download_entries(m, root, store, cache)
+    before = sorted(os.path.join(d, f) for d, _, fs in os.walk(cache.obj_dir) for f in fs)
+    monkeypatch.setenv("ARTEFACT_CACHE_MAX", "100B")  # lowered later: no scan until the cache grows
+    download_entries(m, root, store, cache)
+    assert sorted(os.path.join(d, f) for d, _, fs in os.walk(cache.obj_dir) for f in fs) == before
+    download_entries(m, str(tmp_path / "other"), store, cache)  # warm: copies, adds nothing
+    assert tree(str(tmp_path / "other")) == expected()
+    assert sorted(os.path.join(d, f) for d, _, fs in os.walk(cache.obj_dir) for f in fs) == before
+
+
 def test_path_prefix_is_a_raw_string_prefix(store, cache, logged, tmp_path):
     _, m = logged
     root = str(tmp_path / "out")

@@ -149,8 +149,10 @@ class StoreBackend:
 
     def download(self, artifact: "Artifact", root: str, allow_missing_references: bool,
                  skip_cache: Optional[bool], path_prefix: Optional[str], multipart: Optional[bool]) -> str:
+        from .. import statcache
         from ..download import download_entries
 
+        statcache.ensure()  # loads in the background while the manifest is fetched
         with artifact.manifest._lock:
             return download_entries(
                 artifact.manifest._core, root, self.store, self.cache, path_prefix=path_prefix,

@@ -159,17 +159,20 @@ class BlobStore:
         fsync_dir(os.path.dirname(path))
         return key
 
-    def read_manifest(self, key: str) -> bytes:
-        """Manifest bytes, checked against their key."""
+    def load_manifest(self, key: str) -> "_core.Manifest":
+        """The manifest stored under `key`, parsed while its MD5 is checked."""
         path = self.manifest_path(key)
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             raise MissingBlobError(f"manifest {path} is missing from the store") from None
-        if hashlib.md5(data).hexdigest() != key:
-            raise CorruptBlobError(f"manifest {path} is corrupt: its MD5 is not {key}")
-        return data
+        try:
+            return _core.Manifest.from_json(data, md5=key)
+        except ValueError as exc:
+            if getattr(exc, "kind", None) == "corrupt":
+                raise CorruptBlobError(f"manifest {path} is corrupt: {exc}") from None
+            raise
 
     # --- listing (for gc) -----------------------------------------------------------
     def iter_objects(self) -> Iterator[os.DirEntry]:

@@ -50,7 +50,7 @@ def merged_patches(store: "LocalStore", entity: str, project: str, name: str, di
     merged = _core.Manifest(storage_layout)
     markers = sorted(os.scandir(group), key=lambda e: e.stat().st_mtime_ns) if os.path.isdir(group) else []
     for marker in markers:
-        patch = _core.Manifest.from_json(store.blobs.read_manifest(marker.name))
+        patch = store.blobs.load_manifest(marker.name)
         for path, digest, ref, birth, size, extra, _local, skip in patch.entries():
             merged.insert(path, digest, ref, birth, size, extra, None, skip, overwrite=True)
     return merged

@@ -68,7 +68,7 @@ def referenced_objects(blobs: BlobStore, keys: Iterable[str]) -> set[str]:
     An unreadable manifest raises: gc must not guess what it referenced."""
     refs: set[str] = set()
     for key in keys:
-        manifest = _core.Manifest.from_json(blobs.read_manifest(key))
+        manifest = blobs.load_manifest(key)
         for _path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
             if ref is None:
                 refs.add(_core.object_relpath(digest, entry_algorithm(extra)))
@@ -141,7 +141,7 @@ def verify_store(store: "LocalStore", rehash: bool = False) -> list[str]:
     checks: list[tuple[str, str, str]] = []
     for key in sorted(keys):
         try:
-            manifest = _core.Manifest.from_json(store.blobs.read_manifest(key))
+            manifest = store.blobs.load_manifest(key)
         except (OSError, ValueError) as exc:
             problems.append(str(exc))
             continue

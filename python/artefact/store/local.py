@@ -189,7 +189,7 @@ class LocalStore:
 
     def load_manifest(self, record: VersionRecord) -> "_core.Manifest":
         """The version's manifest, read from the store (checked against its key)."""
-        return _core.Manifest.from_json(self.blobs.read_manifest(record.manifest_key))
+        return self.blobs.load_manifest(record.manifest_key)
 
     def blob_path(self, digest: str, algorithm: str = "MD5") -> str:
         """Path of the stored object for an entry digest (downloads read from here)."""

@@ -118,7 +118,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
             let entry = Entry { path: path.as_str().into(), digest: digest.into(), ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
             manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
                 ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
-                ManifestError::Invalid(m) => AddError::Io(io::Error::other(m)),
+                ManifestError::Invalid(m) | ManifestError::Corrupt(m) => AddError::Io(io::Error::other(m)),
             })?;
             Ok(path)
         });

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::cache::{is_hit, object_relpath, place_direct, put_object, Placement};
-use crate::digest::{hash_file_cached, Algorithm};
+use crate::digest::{hash_file_keyed, Algorithm};
 use crate::manifest::Manifest;
 use crate::paths::join_inside;
 use crate::progress::{tick, Progress};
@@ -39,6 +39,8 @@ pub struct DownloadReport {
     pub references: Vec<String>,
     pub present: u64,
     pub placed: u64,
+    /// Objects this call added to the cache (0: the cache did not grow).
+    pub filled: u64,
     /// (entry path, why) for entries skipped as wandb does: a directory in the way.
     pub skipped: Vec<(String, String)>,
 }
@@ -106,7 +108,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     let ready: Vec<Result<Ready, DownloadError>> = crate::pool::install(|| {
         jobs.par_iter()
             .map(|j| {
-                if j.dest.parent().is_some_and(|p| blocked.contains(p)) {
+                if !blocked.is_empty() && j.dest.parent().is_some_and(|p| blocked.contains(p)) {
                     return Ok(Ready::Skipped("a file is in the way of its directory".into()));
                 }
                 prepare(j, opts)
@@ -129,7 +131,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             .zip(ready.par_iter())
             .map(|(j, r)| {
                 let out = match r {
-                    Ready::Cached(obj) => place_direct(obj, &j.dest, opts.placement),
+                    Ready::Cached { obj, .. } => place_direct(obj, &j.dest, opts.placement),
                     Ready::Temp(tmp) => fs::rename(tmp, &j.dest),
                     Ready::Present | Ready::Skipped(_) => {
                         tick(progress, 1, j.size);
@@ -152,7 +154,11 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         }
         match r {
             Ready::Present => report.present += 1,
-            Ready::Cached(_) | Ready::Temp(_) => report.placed += 1,
+            Ready::Cached { filled, .. } => {
+                report.placed += 1;
+                report.filled += u64::from(filled);
+            }
+            Ready::Temp(_) => report.placed += 1,
             Ready::Skipped(why) => report.skipped.push((j.path.to_owned(), why)),
         }
     }
@@ -168,8 +174,8 @@ fn raw_digest(b64: &str) -> Option<[u8; 16]> {
 #[derive(Debug)]
 enum Ready {
     Present,
-    /// The verified cache object to copy or link from.
-    Cached(PathBuf),
+    /// The verified cache object to copy or link from; `filled` if this call put it there.
+    Cached { obj: PathBuf, filled: bool },
     /// A verified copy beside the destination (`skip_cache`), renamed in phase 2.
     Temp(PathBuf),
     Skipped(String),
@@ -178,9 +184,7 @@ enum Ready {
 fn prepare(j: &Job<'_>, opts: &DownloadOptions<'_>) -> Result<Ready, DownloadError> {
     match fs::metadata(&j.dest) {
         Ok(m) if m.is_dir() => return Ok(Ready::Skipped("a directory is in the way".into())),
-        Ok(m) if m.is_file() && m.len() == j.size && hash_file_cached(&j.dest, j.alg, opts.statcache).is_ok_and(|(d, _)| d == j.digest) => {
-            return Ok(Ready::Present);
-        }
+        Ok(m) if is_present(j, &m, opts.statcache) => return Ok(Ready::Present),
         _ => {}
     }
     let rel = object_relpath(j.digest, j.alg).map_err(DownloadError::Io)?;
@@ -193,13 +197,29 @@ fn prepare(j: &Job<'_>, opts: &DownloadOptions<'_>) -> Result<Ready, DownloadErr
     match opts.cache_root {
         Some(cache) => {
             let obj = cache.join(&rel);
-            if !is_hit(&obj, j.size) {
+            let filled = !is_hit(&obj, j.size);
+            if filled {
                 put_object(cache, &blob, j.digest, j.alg, false).map_err(store_err)?;
             }
-            Ok(Ready::Cached(obj))
+            Ok(Ready::Cached { obj, filled })
         }
         None => copy_verified(&blob, &j.dest, j.digest, j.alg).map(Ready::Temp).map_err(store_err),
     }
+}
+
+/// Whether the file at `j.dest` (stat `m`) already has the entry's content: the stat
+/// cache answers for an unchanged file (either way), else the file is hashed.
+fn is_present(j: &Job<'_>, m: &fs::Metadata, statcache: Option<&StatCache>) -> bool {
+    if !m.is_file() || m.len() != j.size {
+        return false;
+    }
+    let key = StatKey::of(m);
+    if let (Some(sc), Some(want)) = (statcache, raw_digest(j.digest)) {
+        if let Some(known) = sc.lookup_raw(&key, j.alg) {
+            return known == want;
+        }
+    }
+    hash_file_keyed(&j.dest, Some(key), j.alg, statcache).is_ok_and(|(d, _)| d == j.digest)
 }
 
 /// Copy `src` to a temp file beside `dest`, refusing content that does not hash to

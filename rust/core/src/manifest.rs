@@ -7,10 +7,12 @@
 //!   `json.Marshal` of its own struct (sorted map keys, HTML-safe escapes, `size` and
 //!   `skip_cache` always present, storageLayout forced to V2).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -57,13 +59,15 @@ pub enum ManifestError {
     DuplicatePath(String),
     /// A manifest document wandb would refuse; the message is wandb's.
     Invalid(String),
+    /// Bytes that do not match the content address they were stored under.
+    Corrupt(String),
 }
 
 impl std::fmt::Display for ManifestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::DuplicatePath(p) => write!(f, "Cannot add the same path twice: {p:?}"),
-            Self::Invalid(m) => f.write_str(m),
+            Self::Invalid(m) | Self::Corrupt(m) => f.write_str(m),
         }
     }
 }
@@ -257,26 +261,136 @@ impl Manifest {
         Self::from_slice(data.as_bytes())
     }
 
+    /// `from_slice` of a content-addressed file: its MD5 (hex) must be `md5_hex`. The
+    /// check runs beside the parse, on the other core.
+    pub fn from_slice_verified(data: &[u8], md5_hex: &str) -> Result<Self, ManifestError> {
+        let (sum, parsed) = crate::pool::install(|| {
+            rayon::join(
+                || {
+                    let mut h = Hasher::new(Algorithm::Md5);
+                    h.update(data);
+                    hex(&h.finish())
+                },
+                || Self::from_slice(data),
+            )
+        });
+        if sum != md5_hex {
+            return Err(ManifestError::Corrupt(format!("its MD5 is {sum}, not {md5_hex}")));
+        }
+        parsed
+    }
+
     /// `from_json` over UTF-8 bytes (a manifest file as read, without a decode copy).
     pub fn from_slice(data: &[u8]) -> Result<Self, ManifestError> {
-        let raw: RawManifest = serde_json::from_slice(data).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
-        raw.into_manifest()
+        // Entries usually take 70-150 bytes of JSON: pre-size once (smaller ones re-grow).
+        let seed = ManifestSeed { capacity: data.len() / 64 };
+        let mut de = serde_json::Deserializer::from_slice(data);
+        let raw = seed.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
+        raw.map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?.into_manifest()
     }
 
     pub fn from_value(v: &Value) -> Result<Self, ManifestError> {
-        let raw = RawManifest::deserialize(v).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
+        let raw = ManifestSeed { capacity: 0 }.deserialize(v).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
         raw.into_manifest()
     }
 }
 
-#[derive(Deserialize)]
+/// The top level of a manifest document, fields checked after the parse so the errors
+/// come in wandb's order.
+#[derive(Default)]
 struct RawManifest {
     version: Option<Value>,
-    #[serde(rename = "storagePolicy")]
     storage_policy: Option<String>,
-    #[serde(rename = "storagePolicyConfig")]
     config: Option<RawConfig>,
-    contents: Option<IndexMap<String, RawEntry>>,
+    contents: Option<Contents>,
+}
+
+/// `contents`, built straight into the manifest's map: no intermediate copy of a
+/// million entries. The first entry wandb would refuse is remembered, not raised at
+/// once, so serde's position suffix stays out of wandb's message.
+struct Contents {
+    entries: IndexMap<Arc<str>, Entry>,
+    error: Option<String>,
+}
+
+/// Parses a manifest document; `capacity` pre-sizes the entry map (an estimate).
+struct ManifestSeed {
+    capacity: usize,
+}
+
+/// Entry paths borrow from the input when they need no unescaping.
+#[derive(Deserialize)]
+struct RawKey<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de> DeserializeSeed<'de> for ManifestSeed {
+    type Value = RawManifest;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawManifest, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ManifestSeed {
+    type Value = RawManifest;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a manifest object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawManifest, A::Error> {
+        let mut raw = RawManifest::default();
+        while let Some(RawKey(key)) = map.next_key()? {
+            match &*key {
+                "version" => raw.version = map.next_value()?,
+                "storagePolicy" => raw.storage_policy = map.next_value()?,
+                "storagePolicyConfig" => raw.config = map.next_value()?,
+                "contents" => raw.contents = map.next_value_seed(ContentsSeed { capacity: self.capacity })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+struct ContentsSeed {
+    capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ContentsSeed {
+    type Value = Option<Contents>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Contents>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ContentsSeed {
+    type Value = Option<Contents>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of manifest entries")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut c = Contents { entries: IndexMap::with_capacity(map.size_hint().unwrap_or(self.capacity)), error: None };
+        while let Some(RawKey(path)) = map.next_key()? {
+            let raw: RawEntry = map.next_value()?;
+            match raw.into_entry(&path) {
+                Ok(e) => {
+                    c.entries.insert(Arc::clone(&e.path), e);
+                }
+                Err(msg) => {
+                    c.error.get_or_insert(msg);
+                }
+            }
+        }
+        Ok(Some(c))
+    }
 }
 
 #[derive(Deserialize)]
@@ -289,15 +403,36 @@ struct RawConfig {
 
 #[derive(Deserialize)]
 struct RawEntry {
-    digest: Option<String>,
+    digest: Option<Box<str>>,
     #[serde(rename = "ref")]
-    ref_: Option<String>,
+    ref_: Option<Box<str>>,
     #[serde(rename = "birthArtifactID")]
-    birth_artifact_id: Option<String>,
+    birth_artifact_id: Option<Box<str>>,
     size: Option<i64>,
     extra: Option<Map<String, Value>>,
-    local_path: Option<String>,
+    local_path: Option<Box<str>>,
     skip_cache: Option<bool>,
+}
+
+impl RawEntry {
+    /// The entry, or wandb's message for a field it would refuse.
+    fn into_entry(self, path: &str) -> Result<Entry, String> {
+        let digest = self.digest.ok_or_else(|| format!("contents.{path}.digest: Field required"))?;
+        let size = match self.size {
+            None => None,
+            Some(n) => Some(u64::try_from(n).map_err(|_| format!("contents.{path}.size: Input should be greater than or equal to 0"))?),
+        };
+        Ok(Entry {
+            path: Arc::from(path),
+            digest,
+            ref_: self.ref_,
+            birth_artifact_id: self.birth_artifact_id,
+            size,
+            extra: self.extra.and_then(Entry::extra_from),
+            local_path: self.local_path,
+            skip_cache: self.skip_cache.unwrap_or(false),
+        })
+    }
 }
 
 impl RawManifest {
@@ -312,31 +447,12 @@ impl RawManifest {
             return Err(ManifestError::Invalid(format!("Failed to find storage policy '{policy}'")));
         }
         let contents = self.contents.ok_or_else(|| invalid("contents: Field required"))?;
+        if let Some(msg) = contents.error {
+            return Err(ManifestError::Invalid(msg));
+        }
         let (layout, region) = self.config.map_or((None, None), |c| (c.storage_layout, c.storage_region));
         let trim = |s: Option<String>| s.map(|s| s.trim().to_owned());
-        let mut m = Manifest { storage_layout: trim(layout), storage_region: trim(region), entries: IndexMap::with_capacity(contents.len()) };
-        for (path, e) in contents {
-            let digest = e.digest.ok_or_else(|| ManifestError::Invalid(format!("contents.{path}.digest: Field required")))?;
-            let size = match e.size {
-                None => None,
-                Some(n) => Some(u64::try_from(n).map_err(|_| {
-                    ManifestError::Invalid(format!("contents.{path}.size: Input should be greater than or equal to 0"))
-                })?),
-            };
-            let path: Arc<str> = Arc::from(path);
-            let entry = Entry {
-                path: Arc::clone(&path),
-                digest: digest.into(),
-                ref_: e.ref_.map(Into::into),
-                birth_artifact_id: e.birth_artifact_id.map(Into::into),
-                size,
-                extra: e.extra.and_then(Entry::extra_from),
-                local_path: e.local_path.map(Into::into),
-                skip_cache: e.skip_cache.unwrap_or(false),
-            };
-            m.entries.insert(path, entry);
-        }
-        Ok(m)
+        Ok(Manifest { storage_layout: trim(layout), storage_region: trim(region), entries: contents.entries })
     }
 }
 
@@ -561,6 +677,19 @@ mod tests {
         );
         let back = Manifest::from_json(&m.to_sdk_json()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn verified_parse_checks_the_content_address() {
+        let mut m = Manifest::new("V2", None);
+        m.add_entry(entry("a", "d", Some(1)), false).unwrap();
+        let wire = m.to_wire_json(false);
+        let mut h = Hasher::new(Algorithm::Md5);
+        h.update(&wire);
+        let key = hex(&h.finish());
+        assert_eq!(Manifest::from_slice_verified(&wire, &key).unwrap().entries.len(), 1);
+        let wrong = "0".repeat(32);
+        assert!(matches!(Manifest::from_slice_verified(&wire, &wrong), Err(ManifestError::Corrupt(_))));
     }
 
     #[test]

@@ -11,13 +11,18 @@
 //! (temp file, rename) under an exclusive `flock`, merging what other processes wrote
 //! meanwhile. It is only a hint, so it is not fsynced: a file torn by a crash fails its
 //! trailer check and is read as empty, never as wrong digests.
+//!
+//! `open` reads the file on a background thread, so loading overlaps the caller's own
+//! work (a download parses its manifest meanwhile); the first lookup waits for it.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::digest::{b64, Algorithm};
@@ -43,11 +48,20 @@ fn racy_margin(key: &StatKey) -> i64 {
 type Key = (u64, u64, Algorithm);
 type Value = (u64, i64, i64, [u8; 16]);
 
+type Map = HashMap<Key, Value>;
+
 pub struct StatCache {
     path: PathBuf,
     max_entries: usize,
-    map: Mutex<HashMap<Key, Value>>,
-    fresh: Mutex<HashMap<Key, Value>>,
+    /// What the file held when opened: read-only, so lookups take no lock.
+    loaded: OnceLock<Map>,
+    /// The background read, and the pid that started it (a forked child has no thread).
+    loader: Mutex<Option<(u32, JoinHandle<Map>)>>,
+    /// Records made by this process (checked before `loaded`).
+    fresh: Mutex<Map>,
+    has_fresh: AtomicBool,
+    /// Fresh records not yet written.
+    unsaved: Mutex<Map>,
 }
 
 pub fn now_ns() -> i64 {
@@ -57,15 +71,54 @@ pub fn now_ns() -> i64 {
 impl StatCache {
     /// Load `path` (a missing or unreadable file is an empty cache: it is only a hint).
     pub fn open(path: &Path, max_entries: usize) -> Self {
-        let map = read_records(path).unwrap_or_default();
-        Self { path: path.to_owned(), max_entries, map: Mutex::new(map), fresh: Mutex::new(HashMap::new()) }
+        let owned = path.to_owned();
+        let loader = std::thread::Builder::new()
+            .name("artefact-statcache".into())
+            .spawn(move || read_records(&owned).unwrap_or_default())
+            .ok()
+            .map(|h| (std::process::id(), h));
+        Self {
+            path: path.to_owned(),
+            max_entries,
+            loaded: OnceLock::new(),
+            loader: Mutex::new(loader),
+            fresh: Mutex::new(HashMap::new()),
+            has_fresh: AtomicBool::new(false),
+            unsaved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The loaded records, waiting for the background read on first use.
+    fn loaded(&self) -> &Map {
+        self.loaded.get_or_init(|| {
+            let pending = self.loader.lock().ok().and_then(|mut l| l.take());
+            let read = match pending {
+                Some((pid, h)) if pid == std::process::id() => h.join().ok(),
+                Some((_, h)) => {
+                    std::mem::forget(h); // the parent's thread: nothing in this process to join
+                    None
+                }
+                None => None,
+            };
+            read.unwrap_or_else(|| read_records(&self.path).unwrap_or_default())
+        })
     }
 
     /// The base64 digest recorded for a file with exactly this key, if any.
     pub fn lookup(&self, key: &StatKey, alg: Algorithm) -> Option<String> {
-        let map = self.map.lock().ok()?;
-        let (size, mtime, ctime, raw) = map.get(&(key.dev, key.ino, alg))?;
-        (*size == key.size && *mtime == key.mtime_ns && *ctime == key.ctime_ns).then(|| b64(raw))
+        self.lookup_raw(key, alg).map(|raw| b64(&raw))
+    }
+
+    /// The raw digest recorded for exactly this key, if any.
+    pub fn lookup_raw(&self, key: &StatKey, alg: Algorithm) -> Option<[u8; 16]> {
+        let k = (key.dev, key.ino, alg);
+        let found = if self.has_fresh.load(Ordering::Acquire) {
+            self.fresh.lock().ok().and_then(|f| f.get(&k).copied())
+        } else {
+            None
+        };
+        let (size, mtime, ctime, raw) = found.or_else(|| self.loaded().get(&k).copied())?;
+        (size == key.size && mtime == key.mtime_ns && ctime == key.ctime_ns).then_some(raw)
     }
 
     /// Remember a digest computed at `hashed_at_ns`, unless the file is racily new.
@@ -76,17 +129,18 @@ impl StatCache {
         }
         let k = (key.dev, key.ino, alg);
         let v = (key.size, key.mtime_ns, key.ctime_ns, raw);
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(k, v);
-        }
         if let Ok(mut f) = self.fresh.lock() {
             f.insert(k, v);
+            self.has_fresh.store(true, Ordering::Release);
+        }
+        if let Ok(mut u) = self.unsaved.lock() {
+            u.insert(k, v);
         }
     }
 
     /// Write new records to disk, merged with what is there now. Nothing new: no IO.
     pub fn persist(&self) -> io::Result<()> {
-        let fresh = std::mem::take(&mut *self.fresh.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?);
+        let fresh = std::mem::take(&mut *self.unsaved.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?);
         if fresh.is_empty() {
             return Ok(());
         }
@@ -98,10 +152,11 @@ impl StatCache {
             return Err(io::Error::last_os_error());
         }
         let mut merged = read_records(&self.path).unwrap_or_default();
-        merged.extend(fresh);
+        merged.extend(fresh.iter().map(|(k, v)| (*k, *v)));
         if merged.len() > self.max_entries {
             // Over the cap: start again from this run's view rather than grow forever.
-            merged = self.map.lock().map(|m| m.clone()).unwrap_or_default();
+            merged.clone_from(self.loaded());
+            merged.extend(self.fresh.lock().map(|f| f.clone()).unwrap_or_default());
             if merged.len() > self.max_entries {
                 merged.clear();
             }
@@ -128,7 +183,7 @@ impl StatCache {
     }
 }
 
-fn read_records(path: &Path) -> io::Result<HashMap<Key, Value>> {
+fn read_records(path: &Path) -> io::Result<Map> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     if data.len() < 8 + TRAILER || &data[..8] != MAGIC || !(data.len() - 8 - TRAILER).is_multiple_of(RECORD) {
@@ -194,8 +249,8 @@ mod tests {
 
     #[test]
     fn persists_and_merges_across_instances() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("sc");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sc");
         let now = now_ns();
         let old = now - 10_000_000_000;
         let a = StatCache::open(&p, 100);

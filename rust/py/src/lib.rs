@@ -66,6 +66,14 @@ fn invalid_path(py: Python<'_>, norm: &str) -> PyErr {
     }
 }
 
+/// `err` with a `.kind` attribute callers can dispatch on.
+fn with_kind(py: Python<'_>, err: PyErr, kind: &str) -> PyErr {
+    match err.value(py).setattr("kind", kind) {
+        Ok(()) => err,
+        Err(e) => e,
+    }
+}
+
 fn manifest_err(py: Python<'_>, e: ManifestError) -> PyErr {
     match e {
         ManifestError::DuplicatePath(p) => match repr(py, &p) {
@@ -73,6 +81,7 @@ fn manifest_err(py: Python<'_>, e: ManifestError) -> PyErr {
             Err(e) => e,
         },
         ManifestError::Invalid(m) => PyValueError::new_err(m),
+        ManifestError::Corrupt(m) => with_kind(py, PyValueError::new_err(m), "corrupt"),
     }
 }
 
@@ -381,12 +390,20 @@ impl Manifest {
         PyBytes::new(py, &v)
     }
 
-    /// From JSON text as `bytes` (read from a file, no decode copy) or `str`.
+    /// From JSON text as `bytes` (read from a file, no decode copy) or `str`; with `md5`,
+    /// the bytes must hash to it (ValueError, `.kind` "corrupt").
     #[staticmethod]
-    fn from_json(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (data, md5 = None))]
+    fn from_json(py: Python<'_>, data: &Bound<'_, PyAny>, md5: Option<&str>) -> PyResult<Self> {
         let parsed = if let Ok(b) = data.cast::<PyBytes>() {
             let raw = b.as_bytes();
-            py.detach(|| manifest::Manifest::from_slice(raw))
+            match md5 {
+                Some(want) => py.detach(|| manifest::Manifest::from_slice_verified(raw, want)),
+                None => py.detach(|| manifest::Manifest::from_slice(raw)),
+            }
+        } else if let Some(want) = md5 {
+            let text = data.extract::<String>()?;
+            py.detach(|| manifest::Manifest::from_slice_verified(text.as_bytes(), want))
         } else {
             let text = data.extract::<String>()?;
             py.detach(|| manifest::Manifest::from_json(&text))
@@ -410,7 +427,7 @@ impl Manifest {
         prefix: Option<String>,
         mode: &str,
         progress: Option<&Bound<'_, Progress>>,
-    ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>)> {
+    ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
         let p = progress_arc(progress);
@@ -432,7 +449,7 @@ impl Manifest {
             r
         });
         match r {
-            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped)),
+            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled)),
             Err(e) => {
                 let msg = match &e {
                     DownloadError::Escapes(_) => format!("{e} {}", root.display()),
@@ -444,8 +461,7 @@ impl Manifest {
                     DownloadError::CorruptBlob { .. } => (PyValueError::new_err(msg), "corrupt"),
                     DownloadError::Io(e) => (io_err(e), "io"),
                 };
-                err.value(py).setattr("kind", kind)?;
-                Err(err)
+                Err(with_kind(py, err, kind))
             }
         }
     }
