@@ -4,7 +4,7 @@ Every function that reads files or hashes releases the GIL while it works.
 Algorithms are the strings "MD5" or "XXH128". Digests are base64 with padding.
 """
 
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 __version__: str
 
@@ -124,6 +124,10 @@ class Manifest:
         """The artifact digest: hex hash of "wandb-artifact-manifest-v1\\n" + sorted "path:digest\\n"."""
 
     def size(self) -> int: ...
+    def contents_dict(self) -> dict[str, dict[str, Any]]:
+        """`contents` of wandb's SDK dict, built directly: path -> {digest, ref,
+        birthArtifactID, size, extra} with defaults omitted, insertion order."""
+
     def to_manifest_json(self) -> bytes:
         """wandb's SDK dict (to_manifest_json) as UTF-8 JSON, insertion order."""
 

@@ -84,6 +84,9 @@ class Artifact(LoggedArtifactMixin):
         self._tmp_dir: Optional[tempfile.TemporaryDirectory] = None
         self._added_objs: dict[int, tuple[Any, ArtifactManifestEntry]] = {}
         self._added_local_paths: dict[str, str] = {}  # os.fspath(local path) -> logical path
+        # add_dir results not yet folded into _added_local_paths: rarely read, so a 100k-file
+        # add stores the core's list as is.
+        self._pending_local_paths: list[list[tuple[str, str]]] = []
         self._client_id = generate_fast_id(128)
         self._sequence_client_id = generate_fast_id(128)
         self._name = validate_artifact_name(name)  # includes the version once logged
@@ -382,7 +385,7 @@ class Artifact(LoggedArtifactMixin):
             name, digest, size=size, extra=self._local_extra(), local_path=upload_path, skip_cache=skip_cache
         )
         self.manifest.add_entry(entry, overwrite=overwrite)
-        self._added_local_paths[os.fspath(local_path)] = entry.path
+        self._pending_local_paths.append([(os.fspath(local_path), entry.path)])
         return entry
 
     @ensure_not_finalized
@@ -447,9 +450,8 @@ class Artifact(LoggedArtifactMixin):
         termlog("Done. %.1fs" % (time.monotonic() - start), prefix=False)
 
     def _record_added(self, manifest: ArtifactManifest, added: list[tuple[str, str]]) -> None:
-        manifest._invalidate([logical for _, logical in added])
-        for physical, logical in added:
-            self._added_local_paths[physical] = LogicalPath._trusted(logical)
+        manifest._invalidate(logical for _, logical in added)
+        self._pending_local_paths.append(added)
 
     @ensure_not_finalized
     def add_reference(
@@ -575,7 +577,12 @@ class Artifact(LoggedArtifactMixin):
 
     def get_added_local_path_name(self, local_path: str) -> Optional[str]:
         """The artifact path of a file added from exactly `local_path`, or None."""
-        return self._added_local_paths.get(local_path)
+        paths = self._added_local_paths
+        for added in self._pending_local_paths:  # in order: a later add wins
+            for physical, logical in added:
+                paths[physical] = LogicalPath._trusted(logical)
+        self._pending_local_paths.clear()
+        return paths.get(local_path)
 
     def _get_obj_entry(self, name: str) -> tuple[Optional[ArtifactManifestEntry], Any]:
         from .data_types import media_entry

@@ -12,7 +12,7 @@ import functools
 import json
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from . import _core
 from .enums import ALGORITHM_BY_NAME, NAME_BY_ALGORITHM, ArtifactDigestAlgorithm
@@ -454,8 +454,10 @@ class ArtifactManifestV1(ArtifactManifest):
         return isinstance(path, str) and self._core.remove(path)
 
     @_locked
-    def _invalidate(self, paths: Optional[list[str]] = None) -> None:
+    def _invalidate(self, paths: Optional[Iterable[str]] = None) -> None:
         """Forget cached entries (all, or `paths`) after a bulk change made in Rust."""
+        if not self._cache:
+            return
         for path in list(self._cache) if paths is None else paths:
             entry = self._cache.pop(path, None)
             if entry is not None:
@@ -518,10 +520,12 @@ class ArtifactManifestV1(ArtifactManifest):
         Entry fields are digest, ref, birthArtifactID, size, extra in that order; None
         fields and an empty `extra` are omitted, `size: 0` is kept.
         """
-        data = json.loads(self._core.to_manifest_json())
-        data["storagePolicy"] = self.storage_policy.name()
-        data["storagePolicyConfig"] = self.storage_policy.config()
-        return data
+        return {
+            "version": 1,
+            "storagePolicy": self.storage_policy.name(),
+            "storagePolicyConfig": self.storage_policy.config(),
+            "contents": self._core.contents_dict(),
+        }
 
     @_locked
     def hash_contents_with_md5(self) -> None:

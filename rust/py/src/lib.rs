@@ -12,7 +12,8 @@ use artefact_core::manifest::{Entry, ManifestError};
 use artefact_core::{manifest, paths, stage, walk};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::intern;
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -366,6 +367,37 @@ impl Manifest {
 
     fn size(&self) -> u64 {
         self.inner.size()
+    }
+
+    /// The `contents` of `to_manifest_json()` as a dict built directly (no JSON text in
+    /// between): path -> {digest, ref, birthArtifactID, size, extra}, defaults omitted.
+    fn contents_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let loads = if self.inner.entries.values().any(|e| e.extra.is_some()) {
+            Some(py.import("json")?.getattr("loads")?)
+        } else {
+            None
+        };
+        for (path, e) in &self.inner.entries {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "digest"), &*e.digest)?;
+            if let Some(r) = &e.ref_ {
+                d.set_item(intern!(py, "ref"), &**r)?;
+            }
+            if let Some(b) = &e.birth_artifact_id {
+                d.set_item(intern!(py, "birthArtifactID"), &**b)?;
+            }
+            if let Some(n) = e.size {
+                d.set_item(intern!(py, "size"), n)?;
+            }
+            if let (Some(extra), Some(loads)) = (&e.extra, &loads) {
+                // Rare: Python's own parser keeps its number types exactly.
+                let text = serde_json::to_string(extra).map_err(|x| PyValueError::new_err(x.to_string()))?;
+                d.set_item(intern!(py, "extra"), loads.call1((text,))?)?;
+            }
+            out.set_item(&**path, d)?;
+        }
+        Ok(out)
     }
 
     /// UTF-8 bytes written straight into the Python object after a counting pass, so
