@@ -119,19 +119,37 @@ pub fn hash_bytes(data: &[u8], alg: Algorithm) -> String {
 
 /// Hash everything `reader` yields; returns (raw digest, bytes read).
 pub fn hash_reader(reader: &mut impl Read, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
+    hash_reader_sized(reader, alg, None)
+}
+
+/// `hash_reader` that stops once `expect` bytes came in a short read: a file of the size
+/// its stat gave is done without the extra read(2) that would return 0 (a third of the
+/// syscalls for a small file). A file that grew meanwhile fails its after-stat check.
+fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>) -> io::Result<([u8; 16], u64)> {
     with_buffer(|buf| {
         let mut h = Hasher::new(alg);
         let mut total = 0u64;
         loop {
-            let n = read_full(reader, buf)?;
-            if n == 0 {
-                break;
-            }
+            let n = if expect.is_some() { read_once(reader, buf)? } else { read_full(reader, buf)? };
             h.update(&buf[..n]);
             total += n as u64;
+            // read_full is short only at end of file; read_once is done at the stat size.
+            if n == 0 || (expect.is_none() && n < buf.len()) || (n < buf.len() && expect == Some(total)) {
+                break;
+            }
         }
         Ok((h.finish(), total))
     })
+}
+
+/// One read(2), retried on EINTR.
+fn read_once(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// (base64 digest, size) of a file, in constant memory.
@@ -165,9 +183,11 @@ pub fn hash_file_keyed(
         return Ok((d, before.size));
     }
     let started = crate::statcache::now_ns();
-    let (raw, n) = hash_file_raw(path, alg)?;
-    // Only a file that did not change while it was read may be remembered.
-    if std::fs::metadata(path).is_ok_and(|m| crate::walk::StatKey::of(&m) == before) {
+    let mut f = File::open(path)?;
+    let (raw, n) = hash_reader_sized(&mut f, alg, Some(before.size))?;
+    // Only a file that did not change while it was read may be remembered. fstat of the
+    // file read (no second path walk): another inode at `path` shows as a changed key.
+    if f.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == before) {
         cache.record(&before, alg, raw, started);
     }
     Ok((b64(&raw), n))
@@ -269,6 +289,21 @@ mod tests {
                 let (d, n) = hash_file(&p, alg).unwrap();
                 assert_eq!(n, size as u64);
                 assert_eq!(d, hash_bytes(&data, alg), "size {size} alg {alg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sized_hash_reads_the_whole_file_whatever_the_stat_said() {
+        let dir = tempfile::tempdir().unwrap();
+        for &size in &[0usize, 1, 1024, BUF_SIZE, BUF_SIZE + 1, 3 * BUF_SIZE] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 253) as u8).collect();
+            let p = dir.path().join(format!("s{size}"));
+            std::fs::File::create(&p).unwrap().write_all(&data).unwrap();
+            // The right size, a stale smaller one (the file grew) and a stale larger one.
+            for expect in [size as u64, (size / 2) as u64, size as u64 + 10] {
+                let (raw, n) = hash_reader_sized(&mut std::fs::File::open(&p).unwrap(), Algorithm::Md5, Some(expect)).unwrap();
+                assert_eq!((b64(&raw), n), (hash_bytes(&data, Algorithm::Md5), size as u64), "size {size} expect {expect}");
             }
         }
     }

@@ -57,11 +57,10 @@ pub struct StatCache {
     loaded: OnceLock<Map>,
     /// The background read, and the pid that started it (a forked child has no thread).
     loader: Mutex<Option<(u32, JoinHandle<Map>)>>,
-    /// Records made by this process (checked before `loaded`).
-    fresh: Mutex<Map>,
+    /// Records made by this process (checked before `loaded`), each with whether it has
+    /// been written yet.
+    fresh: Mutex<HashMap<Key, (Value, bool)>>,
     has_fresh: AtomicBool,
-    /// Fresh records not yet written.
-    unsaved: Mutex<Map>,
 }
 
 pub fn now_ns() -> i64 {
@@ -84,7 +83,6 @@ impl StatCache {
             loader: Mutex::new(loader),
             fresh: Mutex::new(HashMap::new()),
             has_fresh: AtomicBool::new(false),
-            unsaved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,7 +111,7 @@ impl StatCache {
     pub fn lookup_raw(&self, key: &StatKey, alg: Algorithm) -> Option<[u8; 16]> {
         let k = (key.dev, key.ino, alg);
         let found = if self.has_fresh.load(Ordering::Acquire) {
-            self.fresh.lock().ok().and_then(|f| f.get(&k).copied())
+            self.fresh.lock().ok().and_then(|f| f.get(&k).map(|(v, _)| *v))
         } else {
             None
         };
@@ -130,17 +128,23 @@ impl StatCache {
         let k = (key.dev, key.ino, alg);
         let v = (key.size, key.mtime_ns, key.ctime_ns, raw);
         if let Ok(mut f) = self.fresh.lock() {
-            f.insert(k, v);
+            f.insert(k, (v, false));
             self.has_fresh.store(true, Ordering::Release);
-        }
-        if let Ok(mut u) = self.unsaved.lock() {
-            u.insert(k, v);
         }
     }
 
     /// Write new records to disk, merged with what is there now. Nothing new: no IO.
     pub fn persist(&self) -> io::Result<()> {
-        let fresh = std::mem::take(&mut *self.unsaved.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?);
+        let fresh: Map = {
+            let mut f = self.fresh.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?;
+            f.iter_mut()
+                .filter(|(_, (_, saved))| !*saved)
+                .map(|(k, (v, saved))| {
+                    *saved = true;
+                    (*k, *v)
+                })
+                .collect()
+        };
         if fresh.is_empty() {
             return Ok(());
         }
@@ -156,7 +160,9 @@ impl StatCache {
         if merged.len() > self.max_entries {
             // Over the cap: start again from this run's view rather than grow forever.
             merged.clone_from(self.loaded());
-            merged.extend(self.fresh.lock().map(|f| f.clone()).unwrap_or_default());
+            if let Ok(f) = self.fresh.lock() {
+                merged.extend(f.iter().map(|(k, (v, _))| (*k, *v)));
+            }
             if merged.len() > self.max_entries {
                 merged.clear();
             }
