@@ -137,6 +137,15 @@ def make_big_file(root: str, name: str, size: int) -> tuple[str, bool]:
     return path, True
 
 
+def fresh_bytecode(module: str) -> None:
+    """Compile `module`'s package as pip does at install, so imports in the measured
+    processes load bytecode even under PYTHONDONTWRITEBYTECODE (an editable install
+    would otherwise recompile every module in every process)."""
+    code = (f"import compileall, importlib.util, os; spec = importlib.util.find_spec({module!r}); "
+            "compileall.compile_dir(os.path.dirname(spec.origin), quiet=1)")
+    subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+
+
 def warm_page_cache(path: str) -> None:
     """Read every byte once so timed runs measure hashing, not the disk."""
     buf = bytearray(MiB)
