@@ -21,7 +21,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,9 +57,9 @@ pub struct StatCache {
     loaded: OnceLock<Map>,
     /// The background read, and the pid that started it (a forked child has no thread).
     loader: Mutex<Option<(u32, JoinHandle<Map>)>>,
-    /// Records made by this process (checked before `loaded`), each with whether it has
-    /// been written yet.
-    fresh: Mutex<HashMap<Key, (Value, bool)>>,
+    /// Records made by this process, each with whether it has been written yet. Checked
+    /// before `loaded`; lookups from every thread at once take only the read lock.
+    fresh: RwLock<HashMap<Key, (Value, bool)>>,
     has_fresh: AtomicBool,
 }
 
@@ -81,7 +81,7 @@ impl StatCache {
             max_entries,
             loaded: OnceLock::new(),
             loader: Mutex::new(loader),
-            fresh: Mutex::new(HashMap::new()),
+            fresh: RwLock::new(HashMap::new()),
             has_fresh: AtomicBool::new(false),
         }
     }
@@ -111,7 +111,7 @@ impl StatCache {
     pub fn lookup_raw(&self, key: &StatKey, alg: Algorithm) -> Option<[u8; 16]> {
         let k = (key.dev, key.ino, alg);
         let found = if self.has_fresh.load(Ordering::Acquire) {
-            self.fresh.lock().ok().and_then(|f| f.get(&k).map(|(v, _)| *v))
+            self.fresh.read().ok().and_then(|f| f.get(&k).map(|(v, _)| *v))
         } else {
             None
         };
@@ -127,7 +127,7 @@ impl StatCache {
         }
         let k = (key.dev, key.ino, alg);
         let v = (key.size, key.mtime_ns, key.ctime_ns, raw);
-        if let Ok(mut f) = self.fresh.lock() {
+        if let Ok(mut f) = self.fresh.write() {
             f.insert(k, (v, false));
             self.has_fresh.store(true, Ordering::Release);
         }
@@ -136,7 +136,7 @@ impl StatCache {
     /// Write new records to disk, merged with what is there now. Nothing new: no IO.
     pub fn persist(&self) -> io::Result<()> {
         let fresh: Map = {
-            let mut f = self.fresh.lock().map_err(|_| io::Error::other("stat cache lock poisoned"))?;
+            let mut f = self.fresh.write().map_err(|_| io::Error::other("stat cache lock poisoned"))?;
             f.iter_mut()
                 .filter(|(_, (_, saved))| !*saved)
                 .map(|(k, (v, saved))| {
@@ -160,7 +160,7 @@ impl StatCache {
         if merged.len() > self.max_entries {
             // Over the cap: start again from this run's view rather than grow forever.
             merged.clone_from(self.loaded());
-            if let Ok(f) = self.fresh.lock() {
+            if let Ok(f) = self.fresh.read() {
                 merged.extend(f.iter().map(|(k, (v, _))| (*k, *v)));
             }
             if merged.len() > self.max_entries {
