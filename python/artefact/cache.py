@@ -11,7 +11,8 @@ Root: `<cache dir>/artifacts`, the cache dir being `$ARTEFACT_CACHE_DIR`, else
 Objects are written atomically and verified while copying (`_core.put_object`). A hit
 is a regular file of the entry's size (wandb does not re-hash hits). Unlike wandb there
 is an optional size cap, `ARTEFACT_CACHE_MAX` (e.g. `10GB`, powers of 10), enforced
-least-recently-used first after each fill.
+least-recently-used first after a fill or download that added objects (the check scans
+the cache, so one that added nothing skips it).
 """
 
 from __future__ import annotations
