@@ -23,7 +23,7 @@ from .manifest import DIGEST_ALGORITHM_EXTRA_KEY, ArtifactManifest, ArtifactMani
 from .paths import LogicalPath, StrPath, logical_path, validate_artifact_path
 from .staging import get_staging_dir, stage_file
 from .storage_policy import make_storage_policy
-from .term import termerror, termlog, termwarn
+from .term import info_enabled, termerror, termlog, termwarn
 from .ttl import ArtifactTTL, TTLState
 from .validate import (
     validate_artifact_name,
@@ -426,9 +426,11 @@ class Artifact(LoggedArtifactMixin):
 
         skip_cache = check_field("skip_cache", skip_cache)
         import time
-        from pathlib import Path
 
-        termlog(f"Adding directory to artifact ({Path('.', local_path)})... ", newline=False)
+        if info_enabled():  # the message's Path costs a pathlib import otherwise
+            from pathlib import Path
+
+            termlog(f"Adding directory to artifact ({Path('.', local_path)})... ", newline=False)
 
         start = time.monotonic()
         manifest = self.manifest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from datetime import timedelta
@@ -430,3 +431,13 @@ def test_concurrent_adds_and_reads(tmp_path):
         thread.join()
     assert errors == []
     assert len(a.manifest) == 400
+
+
+def test_quiet_add_dir_logs_to_a_configured_logger(tmp_path, caplog):
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "f.txt").write_text("x")
+    a = Artifact("d", "t")
+    with caplog.at_level(logging.INFO, logger="artefact"):
+        a.add_dir(str(tmp_path / "tree"), policy="immutable")
+    lines = [r.getMessage() for r in caplog.records if r.name == "artefact"]
+    assert any(f"Adding directory to artifact ({tmp_path / 'tree'})" in line for line in lines), lines
