@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -96,7 +97,17 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         p.add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
     }
     // Parents once, up front: the parallel copies then only create files.
-    let parents: BTreeSet<&Path> = jobs.iter().filter_map(|j| j.dest.parent()).collect();
+    // Keyed by bytes: `Path` compares component by component, slow over 100k entries.
+    // Runs of one directory (the usual manifest order) are skipped before the set.
+    let mut parents: BTreeSet<&[u8]> = BTreeSet::new();
+    let mut last: &[u8] = &[];
+    for p in jobs.iter().filter_map(|j| j.dest.parent()).map(|p| p.as_os_str().as_bytes()) {
+        if p != last {
+            parents.insert(p);
+            last = p;
+        }
+    }
+    let parents = parents.into_iter().map(|b| Path::new(std::ffi::OsStr::from_bytes(b)));
     let mut blocked: BTreeSet<&Path> = BTreeSet::new();
     for dir in parents {
         if fs::create_dir_all(dir).is_err() && !dir.is_dir() {
