@@ -310,8 +310,8 @@ def run_download_round(work: cm.WorkDir, tree_b: str, sdk: str, timeout: float,
     os.makedirs(cache)
     # The store (ARTEFACT_STORE) stays; only the artifact file cache starts empty.
     env = {"ARTEFACT_CACHE_DIR": cache, "WANDB_CACHE_DIR": cache, "XDG_CACHE_HOME": cache}
-    # "present" runs right after "warm" placed root-2, so its files are too new for the stat
-    # cache to trust and are hashed once; "again" repeats it with the stat cache warm.
+    # "present" runs right after "warm" placed root-2: the stat cache holds the keys the
+    # placement recorded, less files written in its last 50 ms (too new); "again" repeats it.
     rows = (("download-cold", "root-1"), ("download-warm", "root-2"), ("download-present", "root-2"),
             ("download-again", "root-2"))
     for row, root in rows:
@@ -379,7 +379,7 @@ def build_rows(cases: list[str], size: dict, entries: int, procs: int, samples: 
         cp = limits.get("cp-r:B", [])
         for name in DOWNLOAD_ROWS:
             what = {"download-cold": "download B, cold cache", "download-warm": "download B, warm cache",
-                    "download-present": "download B, already present (just placed: hashed once)",
+                    "download-present": "download B, already present (right after placing it)",
                     "download-again": "download B, already present again (stat cache warm)"}[name]
             rows.append(Row(name, what, get(name, "artefact"), [], cp, "cp -r",
                             note="" if quick else f"wandb (issue, reference machine): {WANDB_DOWNLOAD_REFERENCE[name]:g} s"))
