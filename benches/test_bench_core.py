@@ -95,7 +95,7 @@ def test_manifest_insert(benchmark):
 
 def test_manifest_to_manifest_json(benchmark, manifest):
     text = benchmark(manifest.to_manifest_json)
-    assert text.startswith('{"version":1')
+    assert text.startswith(b'{"version":1')
     record_per_item_us(benchmark, ENTRIES, "entry")
 
 
