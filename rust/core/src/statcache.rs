@@ -8,10 +8,10 @@
 //! those that store whole seconds.
 //!
 //! On disk it is one file of fixed-size records sorted by (device, inode, algorithm) and
-//! an XXH3-128 trailer, rewritten whole
-//! (temp file, rename) under an exclusive `flock`, merging what other processes wrote
-//! meanwhile. It is only a hint, so it is not fsynced: a file torn by a crash fails its
-//! trailer check and is read as empty, never as wrong digests.
+//! an XXH3-128 trailer, rewritten whole (temp file, rename) under an exclusive `flock`,
+//! merging what other processes wrote meanwhile. It is only a hint, so it is not
+//! fsynced: a file torn by a crash fails its trailer check and is read as empty, never
+//! as wrong digests.
 //!
 //! `open` reads the file on a background thread, so loading overlaps the caller's own
 //! work (a download parses its manifest meanwhile); the first lookup waits for it. The
@@ -68,7 +68,8 @@ impl Hash for Key {
     }
 }
 
-/// Keeps inode order in the table: a walk meets files in roughly inode order, so
+/// For this process's records (a re-add looks up every file it just hashed): keeps
+/// inode order in the table, since a walk meets files in roughly inode order, so
 /// neighbouring lookups touch neighbouring memory (SipHash made every lookup a cache
 /// and TLB miss). The upper bits, which pick the in-group tag, are mixed; a multiple
 /// of each 64Ki block is added so that evenly spaced inodes do not pile up.
@@ -101,7 +102,6 @@ impl BuildHasher for InodeOrder {
         InodeHasher::default()
     }
 }
-
 
 /// The file as read: MAGIC, then `RECORD`-byte records sorted by `Key::order`.
 #[derive(Default)]
