@@ -19,7 +19,6 @@
 //! 200k records cost more (CPU, and fresh pages at 2 s/GiB here) than the lookups.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::io::AsRawFd;
@@ -51,55 +50,19 @@ fn racy_margin(key: &StatKey) -> i64 {
 }
 
 /// (device, inode, algorithm).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key(u64, u64, Algorithm);
 type Value = (u64, i64, i64, [u8; 16]);
+
+/// The algorithm's byte in a record.
+fn alg_tag(alg: Algorithm) -> u8 {
+    u8::from(alg == Algorithm::Xxh128)
+}
 
 impl Key {
     /// The on-disk sort order.
     fn order(&self) -> (u64, u64, u8) {
-        (self.0, self.1, u8::from(self.2 == Algorithm::Xxh128))
-    }
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.1 ^ self.0.rotate_left(40) ^ u64::from(self.2 == Algorithm::Xxh128) << 63);
-    }
-}
-
-/// For this process's records (a re-add looks up every file it just hashed): keeps
-/// inode order in the table, since a walk meets files in roughly inode order, so
-/// neighbouring lookups touch neighbouring memory (SipHash made every lookup a cache
-/// and TLB miss). The upper bits, which pick the in-group tag, are mixed; a multiple
-/// of each 64Ki block is added so that evenly spaced inodes do not pile up.
-#[derive(Clone, Copy, Default)]
-struct InodeOrder;
-
-#[derive(Default)]
-struct InodeHasher(u64);
-
-impl Hasher for InodeHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
-    }
-    fn finish(&self) -> u64 {
-        const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-        let x = self.0;
-        let place = x.wrapping_add((x >> 16).wrapping_mul(MIX));
-        (place & (u64::MAX >> 7)) | (x.wrapping_mul(MIX) & !(u64::MAX >> 7))
-    }
-}
-
-impl BuildHasher for InodeOrder {
-    type Hasher = InodeHasher;
-    fn build_hasher(&self) -> InodeHasher {
-        InodeHasher::default()
+        (self.0, self.1, alg_tag(self.2))
     }
 }
 
@@ -115,9 +78,20 @@ impl Records {
     fn at(&self, i: usize) -> (Key, Value) {
         let r = &self.0[8 + i * RECORD..8 + (i + 1) * RECORD];
         let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let alg = if r[40] == 1 { Algorithm::Xxh128 } else { Algorithm::Md5 };
+        let alg = if r[40] == alg_tag(Algorithm::Xxh128) { Algorithm::Xxh128 } else { Algorithm::Md5 };
         let raw: [u8; 16] = r[41..57].try_into().expect("16 bytes");
         (Key(u(&r[0..8]), u(&r[8..16]), alg), (u(&r[16..24]), u(&r[24..32]) as i64, u(&r[32..40]) as i64, raw))
+    }
+
+    /// Append one record in the layout `at` reads.
+    fn write(buf: &mut Vec<u8>, Key(dev, ino, alg): Key, (size, mtime, ctime, raw): Value) {
+        buf.extend_from_slice(&dev.to_le_bytes());
+        buf.extend_from_slice(&ino.to_le_bytes());
+        buf.extend_from_slice(&size.to_le_bytes());
+        buf.extend_from_slice(&mtime.to_le_bytes());
+        buf.extend_from_slice(&ctime.to_le_bytes());
+        buf.push(alg_tag(alg));
+        buf.extend_from_slice(&raw);
     }
 
     fn get(&self, k: &Key) -> Option<Value> {
@@ -169,7 +143,7 @@ pub struct StatCache {
     loader: Mutex<Option<(u32, JoinHandle<Records>)>>,
     /// Records made by this process, each with whether it has been written yet. Checked
     /// before `loaded`; lookups from every thread at once take only the read lock.
-    fresh: RwLock<HashMap<Key, (Value, bool), InodeOrder>>,
+    fresh: RwLock<HashMap<Key, (Value, bool)>>,
     has_fresh: AtomicBool,
 }
 
@@ -191,7 +165,7 @@ impl StatCache {
             max_entries,
             loaded: OnceLock::new(),
             loader: Mutex::new(loader),
-            fresh: RwLock::new(HashMap::default()),
+            fresh: RwLock::new(HashMap::new()),
             has_fresh: AtomicBool::new(false),
         }
     }
@@ -279,14 +253,8 @@ impl StatCache {
         let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
         let mut buf = Vec::with_capacity(8 + merged.len() * RECORD);
         buf.extend_from_slice(MAGIC);
-        for (Key(dev, ino, alg), (size, mtime, ctime, raw)) in &merged {
-            buf.extend_from_slice(&dev.to_le_bytes());
-            buf.extend_from_slice(&ino.to_le_bytes());
-            buf.extend_from_slice(&size.to_le_bytes());
-            buf.extend_from_slice(&mtime.to_le_bytes());
-            buf.extend_from_slice(&ctime.to_le_bytes());
-            buf.push(u8::from(*alg == Algorithm::Xxh128));
-            buf.extend_from_slice(raw);
+        for &(k, v) in &merged {
+            Records::write(&mut buf, k, v);
         }
         buf.extend_from_slice(&xxh3_128(&buf).to_le_bytes());
         File::create(&tmp)?.write_all(&buf)?;
@@ -336,25 +304,6 @@ mod tests {
         k.ino = 3;
         assert_eq!(c.lookup(&k, Algorithm::Md5), None, "another inode");
         assert_eq!(c.lookup(&key(5, old), Algorithm::Xxh128), None, "another algorithm");
-    }
-
-    fn place(ino: u64) -> u64 {
-        InodeOrder.hash_one(Key(66306, ino, Algorithm::Md5))
-    }
-
-    #[test]
-    fn neighbouring_inodes_get_neighbouring_slots_and_spaced_ones_spread() {
-        let mask = (1 << 20) - 1;
-        let base = place(5_000_000);
-        for i in 1..1000 {
-            assert_eq!(place(5_000_000 + i) & mask, (base + i) & mask, "inode order kept");
-        }
-        for step in [1u64 << 12, 1 << 16, 1 << 20, 1 << 24] {
-            let slots: std::collections::HashSet<u64> = (0..4096).map(|i| place(i * step) & mask).collect();
-            assert!(slots.len() > 4000, "inodes {step} apart share {} of 4096 slots", 4096 - slots.len());
-        }
-        let tags: std::collections::HashSet<u64> = (0..1000).map(|i| place(i) >> 57).collect();
-        assert!(tags.len() > 100, "the tag bits are mixed");
     }
 
     #[test]
