@@ -8,15 +8,14 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::cache::{is_hit, object_relpath, place_direct, put_object, Placement};
 use crate::digest::{hash_file_keyed, Algorithm};
-use crate::manifest::Manifest;
-use crate::paths::join_inside;
+use crate::manifest::{Entry, Manifest};
+use crate::paths::stays_inside;
 use crate::progress::{tick, Progress};
 use crate::stage::{copy_hashing, create_temp_in};
 use crate::statcache::StatCache;
@@ -70,62 +69,57 @@ impl std::fmt::Display for DownloadError {
 
 impl std::error::Error for DownloadError {}
 
-struct Job<'m> {
-    path: &'m str,
-    digest: &'m str,
-    size: u64,
-    alg: Algorithm,
-    dest: PathBuf,
-}
-
 /// Place every non-reference entry of `manifest` under `opts.root`.
 pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Option<&Progress>) -> Result<DownloadReport, DownloadError> {
     let mut report = DownloadReport::default();
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<&Entry> = Vec::with_capacity(manifest.entries.len());
     for e in manifest.entries.values() {
         if opts.prefix.is_some_and(|p| !e.path.starts_with(p)) {
             continue;
         }
-        let dest = join_inside(opts.root, &e.path).ok_or_else(|| DownloadError::Escapes(e.path.to_string()))?;
+        if !stays_inside(&e.path) {
+            return Err(DownloadError::Escapes(e.path.to_string()));
+        }
         if e.ref_.is_some() {
             report.references.push(e.path.to_string());
         } else {
-            jobs.push(Job { path: &e.path, digest: &e.digest, size: e.size.unwrap_or(0), alg: e.algorithm(), dest });
+            jobs.push(e);
         }
     }
     if let Some(p) = progress {
-        p.add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+        p.add_total(jobs.len() as u64, jobs.iter().map(|e| e.size.unwrap_or(0)).sum());
     }
-    // Parents once, up front: the parallel copies then only create files.
-    // Keyed by bytes: `Path` compares component by component, slow over 100k entries.
-    // Runs of one directory (the usual manifest order) are skipped before the set.
-    let mut parents: BTreeSet<&[u8]> = BTreeSet::new();
-    let mut last: &[u8] = &[];
-    for p in jobs.iter().filter_map(|j| j.dest.parent()).map(|p| p.as_os_str().as_bytes()) {
-        if p != last {
-            parents.insert(p);
-            last = p;
-        }
-    }
-    let parents = parents.into_iter().map(|b| Path::new(std::ffi::OsStr::from_bytes(b)));
-    let mut blocked: BTreeSet<&Path> = BTreeSet::new();
-    for dir in parents {
-        if fs::create_dir_all(dir).is_err() && !dir.is_dir() {
-            blocked.insert(dir); // a file where a directory should be: wandb skips with a warning
-        }
-    }
-    // Phase 1: what is present, and every missing source made ready and verified. A bad
-    // store object stops the download here, before anything is placed.
-    let ready: Vec<Result<Ready, DownloadError>> = crate::pool::install(|| {
+    let blocked = make_parents(&jobs, opts.root);
+    // Phase 1: what is already there. Most repeat downloads end here, so this pass
+    // allocates nothing per entry (one path buffer per thread).
+    let states: Vec<State> = crate::pool::install(|| {
         jobs.par_iter()
-            .map(|j| {
-                if !blocked.is_empty() && j.dest.parent().is_some_and(|p| blocked.contains(p)) {
-                    return Ok(Ready::Skipped("a file is in the way of its directory".into()));
+            .map_init(PathBuf::new, |dest, e| {
+                let state = if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
+                    State::Blocked
+                } else {
+                    dest.as_mut_os_string().clear();
+                    dest.push(opts.root);
+                    dest.push(&*e.path);
+                    check(e, dest, opts.statcache)
+                };
+                if state != State::Missing {
+                    tick(progress, 1, e.size.unwrap_or(0)); // done with: present or skipped
                 }
-                prepare(j, opts)
+                state
             })
             .collect()
     });
+    // Phase 2: every missing source made ready and verified. A bad store object stops
+    // the download here, before anything is placed.
+    let missing: Vec<(&Entry, PathBuf)> = jobs
+        .iter()
+        .zip(&states)
+        .filter(|(_, s)| **s == State::Missing)
+        .map(|(e, _)| (*e, opts.root.join(&*e.path)))
+        .collect();
+    let ready: Vec<Result<Ready, DownloadError>> =
+        crate::pool::install(|| missing.par_iter().map(|(e, dest)| prepare(e, dest, opts)).collect());
     if let Some(pos) = ready.iter().position(Result::is_err) {
         for r in &ready {
             if let Ok(Ready::Temp(tmp)) = r {
@@ -136,21 +130,18 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         return Err(ready.swap_remove(pos).expect_err("an error at pos"));
     }
     let ready: Vec<Ready> = ready.into_iter().map(|r| r.expect("no errors left")).collect();
-    // Phase 2: place everything, in parallel, noting each new file's stat key.
+    // Phase 3: place them, in parallel, noting each new file's stat key.
     let placed: Vec<io::Result<Option<StatKey>>> = crate::pool::install(|| {
-        jobs.par_iter()
+        missing
+            .par_iter()
             .zip(ready.par_iter())
-            .map(|(j, r)| {
+            .map(|((e, dest), r)| {
                 let out = match r {
-                    Ready::Cached { obj, .. } => place_direct(obj, &j.dest, opts.placement),
-                    Ready::Temp(tmp) => fs::rename(tmp, &j.dest),
-                    Ready::Present | Ready::Skipped(_) => {
-                        tick(progress, 1, j.size);
-                        return Ok(None);
-                    }
+                    Ready::Cached { obj, .. } => place_direct(obj, dest, opts.placement),
+                    Ready::Temp(tmp) => fs::rename(tmp, dest),
                 };
-                tick(progress, 1, j.size);
-                out.map(|()| fs::metadata(&j.dest).ok().map(|m| StatKey::of(&m)))
+                tick(progress, 1, e.size.unwrap_or(0));
+                out.map(|()| fs::metadata(dest).ok().map(|m| StatKey::of(&m)))
             })
             .collect()
     });
@@ -158,22 +149,55 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     // download into this root checks them with a stat instead of reading them. The stat
     // cache's racy rule drops those written in the last moments.
     let written_by = crate::statcache::now_ns();
-    for ((j, r), p) in jobs.iter().zip(ready).zip(placed) {
-        let key = p.map_err(|e| DownloadError::Io(crate::walk::with_path(e, &j.dest)))?;
-        if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(j.digest)) {
-            cache.record(&key, j.alg, raw, written_by);
+    for (((e, dest), r), p) in missing.iter().zip(ready).zip(placed) {
+        let key = p.map_err(|err| DownloadError::Io(crate::walk::with_path(err, dest)))?;
+        if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(&e.digest)) {
+            cache.record(&key, e.algorithm(), raw, written_by);
         }
-        match r {
-            Ready::Present => report.present += 1,
-            Ready::Cached { filled, .. } => {
-                report.placed += 1;
-                report.filled += u64::from(filled);
-            }
-            Ready::Temp(_) => report.placed += 1,
-            Ready::Skipped(why) => report.skipped.push((j.path.to_owned(), why)),
+        report.placed += 1;
+        if let Ready::Cached { filled: true, .. } = r {
+            report.filled += 1;
         }
     }
+    for (e, s) in jobs.iter().zip(&states) {
+        let why = match s {
+            State::Present => {
+                report.present += 1;
+                continue;
+            }
+            State::Missing => continue,
+            State::DirInWay => "a directory is in the way",
+            State::Blocked => "a file is in the way of its directory",
+        };
+        report.skipped.push((e.path.to_string(), why.to_owned()));
+    }
     Ok(report)
+}
+
+/// Parents once, up front: the parallel copies then only create files. Returns those
+/// that cannot be made (a file is in the way), whose entries wandb skips with a warning.
+fn make_parents<'m>(jobs: &[&'m Entry], root: &Path) -> BTreeSet<&'m str> {
+    // Runs of one directory (the usual manifest order) are skipped before the set.
+    let mut parents: BTreeSet<&str> = BTreeSet::new();
+    let mut last = None;
+    for dir in jobs.iter().map(|e| parent_of(&e.path)) {
+        if last != Some(dir) {
+            parents.insert(dir);
+            last = Some(dir);
+        }
+    }
+    parents
+        .into_iter()
+        .filter(|dir| {
+            let full = root.join(dir);
+            fs::create_dir_all(&full).is_err() && !full.is_dir()
+        })
+        .collect()
+}
+
+/// The directory part of a manifest path, as written ("" at the top level: the root).
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 fn raw_digest(b64: &str) -> Option<[u8; 16]> {
@@ -181,56 +205,70 @@ fn raw_digest(b64: &str) -> Option<[u8; 16]> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok()?.try_into().ok()
 }
 
-/// What phase 1 found or prepared for one entry.
-#[derive(Debug)]
-enum Ready {
+/// What phase 1 found at an entry's destination.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
     Present,
-    /// The verified cache object to copy or link from; `filled` if this call put it there.
-    Cached { obj: PathBuf, filled: bool },
-    /// A verified copy beside the destination (`skip_cache`), renamed in phase 2.
-    Temp(PathBuf),
-    Skipped(String),
+    Missing,
+    /// A directory where the file should be: wandb skips it with a warning.
+    DirInWay,
+    /// A file where one of its directories should be (skipped likewise).
+    Blocked,
 }
 
-fn prepare(j: &Job<'_>, opts: &DownloadOptions<'_>) -> Result<Ready, DownloadError> {
-    match fs::metadata(&j.dest) {
-        Ok(m) if m.is_dir() => return Ok(Ready::Skipped("a directory is in the way".into())),
-        Ok(m) if is_present(j, &m, opts.statcache) => return Ok(Ready::Present),
-        _ => {}
+/// What phase 2 prepared for a missing entry.
+#[derive(Debug)]
+enum Ready {
+    /// The verified cache object to copy or link from; `filled` if this call put it there.
+    Cached { obj: PathBuf, filled: bool },
+    /// A verified copy beside the destination (`skip_cache`), renamed in phase 3.
+    Temp(PathBuf),
+}
+
+fn check(e: &Entry, dest: &Path, statcache: Option<&StatCache>) -> State {
+    match fs::metadata(dest) {
+        Ok(m) if m.is_dir() => State::DirInWay,
+        Ok(m) if is_present(e, dest, &m, statcache) => State::Present,
+        _ => State::Missing,
     }
-    let rel = object_relpath(j.digest, j.alg).map_err(DownloadError::Io)?;
+}
+
+fn prepare(e: &Entry, dest: &Path, opts: &DownloadOptions<'_>) -> Result<Ready, DownloadError> {
+    let alg = e.algorithm();
+    let rel = object_relpath(&e.digest, alg).map_err(DownloadError::Io)?;
     let blob = opts.store_objects.join(&rel);
-    let store_err = |e: io::Error| match e.kind() {
-        io::ErrorKind::NotFound if !blob.exists() => DownloadError::MissingBlob { path: j.path.to_owned(), blob: blob.clone() },
-        io::ErrorKind::InvalidData => DownloadError::CorruptBlob { path: j.path.to_owned(), blob: blob.clone(), reason: e.to_string() },
-        _ => DownloadError::Io(e),
+    let store_err = |err: io::Error| match err.kind() {
+        io::ErrorKind::NotFound if !blob.exists() => DownloadError::MissingBlob { path: e.path.to_string(), blob: blob.clone() },
+        io::ErrorKind::InvalidData => DownloadError::CorruptBlob { path: e.path.to_string(), blob: blob.clone(), reason: err.to_string() },
+        _ => DownloadError::Io(err),
     };
     match opts.cache_root {
         Some(cache) => {
             let obj = cache.join(&rel);
-            let filled = !is_hit(&obj, j.size);
+            let filled = !is_hit(&obj, e.size.unwrap_or(0));
             if filled {
-                put_object(cache, &blob, j.digest, j.alg, false).map_err(store_err)?;
+                put_object(cache, &blob, &e.digest, alg, false).map_err(store_err)?;
             }
             Ok(Ready::Cached { obj, filled })
         }
-        None => copy_verified(&blob, &j.dest, j.digest, j.alg).map(Ready::Temp).map_err(store_err),
+        None => copy_verified(&blob, dest, &e.digest, alg).map(Ready::Temp).map_err(store_err),
     }
 }
 
-/// Whether the file at `j.dest` (stat `m`) already has the entry's content: the stat
+/// Whether the file at `dest` (stat `m`) already has the entry's content: the stat
 /// cache answers for an unchanged file (either way), else the file is hashed.
-fn is_present(j: &Job<'_>, m: &fs::Metadata, statcache: Option<&StatCache>) -> bool {
-    if !m.is_file() || m.len() != j.size {
+fn is_present(e: &Entry, dest: &Path, m: &fs::Metadata, statcache: Option<&StatCache>) -> bool {
+    if !m.is_file() || m.len() != e.size.unwrap_or(0) {
         return false;
     }
     let key = StatKey::of(m);
-    if let (Some(sc), Some(want)) = (statcache, raw_digest(j.digest)) {
-        if let Some(known) = sc.lookup_raw(&key, j.alg) {
+    let alg = e.algorithm();
+    if let (Some(sc), Some(want)) = (statcache, raw_digest(&e.digest)) {
+        if let Some(known) = sc.lookup_raw(&key, alg) {
             return known == want;
         }
     }
-    hash_file_keyed(&j.dest, Some(key), j.alg, statcache).is_ok_and(|(d, _)| d == j.digest)
+    hash_file_keyed(dest, Some(key), alg, statcache).is_ok_and(|(d, _)| *d == *e.digest)
 }
 
 /// Copy `src` to a temp file beside `dest`, refusing content that does not hash to
@@ -259,7 +297,6 @@ fn copy_verified(src: &Path, dest: &Path, digest: &str, alg: Algorithm) -> io::R
 mod tests {
     use super::*;
     use crate::digest::hash_bytes;
-    use crate::manifest::Entry;
 
     fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Manifest) {
         let d = tempfile::tempdir().unwrap();
@@ -291,6 +328,20 @@ mod tests {
         fs::write(root.join("a.txt"), b"z").unwrap();
         assert_eq!(download(&m, &opts(&store, &root, Some(&cache)), None).unwrap().placed, 1);
         assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"a");
+    }
+
+    #[test]
+    fn entries_blocked_by_a_directory_or_a_file_are_skipped_and_named() {
+        let (d, m) = setup(&[("a.txt", b"a"), ("x/y/b.txt", b"bb"), ("ok/c.txt", b"c")]);
+        let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+        fs::create_dir_all(root.join("a.txt/inside")).unwrap();
+        fs::write(root.join("x"), b"a file where a directory should be").unwrap();
+        let r = download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+        assert_eq!((r.placed, r.present), (1, 0));
+        let skipped: Vec<_> = r.skipped.iter().map(|(p, why)| (p.as_str(), why.as_str())).collect();
+        assert_eq!(skipped, [("a.txt", "a directory is in the way"), ("x/y/b.txt", "a file is in the way of its directory")]);
+        assert_eq!(fs::read(root.join("ok/c.txt")).unwrap(), b"c");
+        assert!(root.join("a.txt/inside").is_dir() && root.join("x").is_file(), "nothing in the way was touched");
     }
 
     #[test]

@@ -50,20 +50,28 @@ pub fn validate(original: &str) -> Result<String, String> {
     }
 }
 
-/// `root/path` for a manifest path, refusing anything that could land outside `root`
-/// (absolute paths, `..`, drive prefixes, NUL).
+/// Whether `root/path` stays inside `root` for a manifest path: no absolute path, `..`,
+/// drive prefix or NUL, and not empty. What `validate` refuses is refused too, without
+/// its allocations (a download checks every entry before writing anything).
+pub fn stays_inside(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\0')
+        && !has_windows_anchor(path) // also a leading `/`
+        && !path.split(['/', '\\']).any(|c| c == "..")
+        && !path.split('/').all(|c| c.is_empty() || c == ".") // normalises to "."
+}
+
+/// `root/path` for a manifest path, or None if it could land outside `root`
+/// (see `stays_inside`).
 pub fn join_inside(root: &Path, path: &str) -> Option<PathBuf> {
-    if path.is_empty() || path.contains('\0') || validate(path).is_err() {
+    if !stays_inside(path) {
         return None;
     }
-    let rel = Path::new(path);
-    if !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return None;
-    }
-    // Sized once: `join` grows the buffer on every push, 100k times in a download.
+    // Sized once: `join` grows the buffer on every push.
     let mut out = PathBuf::with_capacity(root.as_os_str().len() + 1 + path.len());
     out.push(root);
-    out.push(rel);
+    out.push(path);
+    debug_assert!(Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)));
     Some(out)
 }
 
@@ -117,6 +125,16 @@ mod tests {
         assert_eq!(join_inside(root, "a/b").unwrap(), Path::new("/r/a/b"));
         for bad in ["../../x", "/etc/passwd", "a/../../x", "", "x\0y", "C:x"] {
             assert!(join_inside(root, bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stays_inside_refuses_what_validate_refuses() {
+        let cases = ["a/b", "./a", "a//b", ".", "./", "//", "/a", "..", "a/..", "..a/b..", "a\\..\\b", "\\x", "C:x", "c:/x", "1:b", "é:b", "x\0y", "", "a/./b", " ", "~/x", ".a", "a/.", "./.", "...", "a\\b"];
+        for p in cases {
+            let by_validate = !p.is_empty() && !p.contains('\0') && validate(p).is_ok();
+            let by_components = Path::new(p).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            assert_eq!(stays_inside(p), by_validate && by_components, "{p:?}");
         }
     }
 }
