@@ -139,6 +139,11 @@ class Manifest:
         """Parse either layout. Errors as wandb's from_manifest_json; with `md5`, the bytes must
         hash to it (checked beside the parse; ValueError with `.kind` "corrupt")."""
 
+    @staticmethod
+    def read(path: str, md5: str) -> "Manifest":
+        """A stored manifest file, which must hash to `md5` (ValueError with `.kind`
+        "corrupt"; OSError if unreadable). Large ones are parsed on two cores."""
+
     def copy(self) -> "Manifest": ...
     def download(
         self,

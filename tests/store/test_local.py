@@ -118,6 +118,27 @@ def test_corrupt_manifest_is_detected(store, tmp_path):
         store.load_manifest(r)
 
 
+def test_large_stored_manifest_reads_as_written(tmp_path):
+    # Over the size at which the reader parses two halves on two cores.
+    m = _core.Manifest()
+    for i in range(6000):
+        m.insert(f"d{i % 7}/f{i:05}.bin", _core.hash_bytes(str(i).encode()), size=i)
+    data = m.to_wire_json()
+    assert len(data) > 256 * 1024
+    path = tmp_path / "m.json"
+    path.write_bytes(data)
+    key = hashlib.md5(data).hexdigest()
+    read = _core.Manifest.read(str(path), key)
+    assert read.to_manifest_json() == _core.Manifest.from_json(data).to_manifest_json()
+    assert read.digest("MD5") == m.digest("MD5") and len(read) == 6000
+    path.write_bytes(data.replace(b'"size":5999', b'"size":5998'))
+    with pytest.raises(ValueError, match=f"its MD5 is .*, not {key}") as exc:
+        _core.Manifest.read(str(path), key)
+    assert exc.value.kind == "corrupt"
+    with pytest.raises(FileNotFoundError, match="gone.json"):
+        _core.Manifest.read(str(tmp_path / "gone.json"), key)
+
+
 def test_log_fills_the_cache_like_wandb_core(store, cache, tmp_path):
     m = manifest_of(tmp_path / "data", {"a": "1", "b": "2"})
     m.insert("skipped", _core.hash_bytes(b"3"), size=1, skip_cache=True,

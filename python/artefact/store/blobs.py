@@ -163,12 +163,9 @@ class BlobStore:
         """The manifest stored under `key`, parsed while its MD5 is checked."""
         path = self.manifest_path(key)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            return _core.Manifest.read(path, key)
         except FileNotFoundError:
             raise MissingBlobError(f"manifest {path} is missing from the store") from None
-        try:
-            return _core.Manifest.from_json(data, md5=key)
         except ValueError as exc:
             if getattr(exc, "kind", None) == "corrupt":
                 raise CorruptBlobError(f"manifest {path} is corrupt: {exc}") from None

@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::digest::{hex, Algorithm, Hasher};
 
+mod read;
+
 pub const STORAGE_POLICY: &str = "wandb-storage-policy-v1";
 const DIGEST_HEADER: &[u8] = b"wandb-artifact-manifest-v1\n";
 
@@ -303,6 +305,8 @@ struct RawManifest {
     storage_policy: Option<String>,
     config: Option<RawConfig>,
     contents: Option<Contents>,
+    /// A key came after `contents` (the split parse then stands down).
+    after_contents: bool,
 }
 
 /// `contents`, built straight into the manifest's map: no intermediate copy of a
@@ -337,6 +341,7 @@ impl<'de> Visitor<'de> for ManifestSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawManifest, A::Error> {
         let mut raw = RawManifest::default();
         while let Some(RawKey(key)) = map.next_key()? {
+            raw.after_contents |= raw.contents.is_some();
             match &*key {
                 "version" => raw.version = map.next_value()?,
                 "storagePolicy" => raw.storage_policy = map.next_value()?,

@@ -443,6 +443,15 @@ impl Manifest {
         parsed.map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
     }
 
+    /// A stored manifest file, which must hash to `md5` (ValueError, `.kind` "corrupt").
+    /// Large ones are parsed in two halves on two cores (see `manifest/read.rs`).
+    #[staticmethod]
+    fn read(py: Python<'_>, path: PathBuf, md5: &str) -> PyResult<Self> {
+        let read = py.detach(|| std::fs::read(&path).map_err(|e| walk::with_path(e, &path)).map(|data| manifest::Manifest::read_verified(data, md5)));
+        let parsed = read.map_err(io_err)?;
+        parsed.map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
+    }
+
     fn copy(&self) -> Self {
         Self { inner: self.inner.clone() }
     }
