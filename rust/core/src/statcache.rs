@@ -7,20 +7,23 @@
 //! with sub-second timestamps (Linux's coarse clock ticks every 1-10 ms) and 2 s on
 //! those that store whole seconds.
 //!
-//! On disk it is one file of fixed-size records sorted by (device, inode, algorithm) and
-//! an XXH3-128 trailer, rewritten whole (temp file, rename) under an exclusive `flock`,
-//! merging what other processes wrote meanwhile. It is only a hint, so it is not
-//! fsynced: a file torn by a crash fails its trailer check and is read as empty, never
-//! as wrong digests.
+//! On disk it is one file: a base of fixed-size records sorted by (device, inode,
+//! algorithm) under an XXH3-128 checksum, then batches appended since, each under its
+//! own XXH3-64. Writers hold an exclusive `flock`. A process with few new records
+//! appends a batch, so a download that re-hashed a handful of files does not rewrite
+//! 200k records; once the batches hold more than a quarter of the base, the file is
+//! rewritten whole (temp file, rename), merged with what other processes wrote. It is
+//! only a hint, so it is not fsynced: a torn base reads as empty and a torn batch ends
+//! the file there, never giving wrong digests.
 //!
 //! `open` reads the file on a background thread, so loading overlaps the caller's own
 //! work (a download parses its manifest meanwhile); the first lookup waits for it. The
-//! records are looked up where they were read, by binary search: building a table of
-//! 200k records cost more (CPU, and fresh pages at 2 s/GiB here) than the lookups.
+//! base is looked up where it was read, by binary search: building a table of 200k
+//! records cost more (CPU, and fresh pages at 2 s/GiB here) than the lookups.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,10 +33,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::digest::{b64, Algorithm};
 use crate::walk::StatKey;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
 
-const MAGIC: &[u8; 8] = b"ARTSTAT4";
+const MAGIC: &[u8; 8] = b"ARTSTAT5";
+/// MAGIC and the base's record count.
+const HEADER: usize = 16;
 const TRAILER: usize = 16;
+/// A batch: its record count (u32), the records, an XXH3-64 of both.
+const BATCH_OVERHEAD: usize = 4 + 8;
 const RECORD: usize = 8 * 5 + 1 + 16;
 /// How much older than the hash a timestamp must be to be trusted.
 const RACY_MARGIN_FINE_NS: i64 = 50_000_000;
@@ -66,37 +73,48 @@ impl Key {
     }
 }
 
-/// The file as read: MAGIC, then `RECORD`-byte records sorted by `Key::order`.
+/// The file as read: the sorted base (binary-searched where it lies) and the records
+/// of the batches appended since, sorted, a later batch winning.
 #[derive(Default)]
-struct Records(Vec<u8>);
+struct Records {
+    bytes: Vec<u8>,
+    base: usize,
+    journal: Vec<(Key, Value)>,
+    /// Bytes up to the end of the last whole batch (0: no valid file).
+    valid_len: usize,
+    /// The file's own stat key: writers replace it or append to it, never edit it.
+    from: Option<StatKey>,
+}
+
+fn decode(r: &[u8]) -> (Key, Value) {
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let alg = if r[40] == alg_tag(Algorithm::Xxh128) { Algorithm::Xxh128 } else { Algorithm::Md5 };
+    let raw: [u8; 16] = r[41..57].try_into().expect("16 bytes");
+    (Key(u(&r[0..8]), u(&r[8..16]), alg), (u(&r[16..24]), u(&r[24..32]) as i64, u(&r[32..40]) as i64, raw))
+}
+
+/// One record in the layout `decode` reads.
+fn encode(Key(dev, ino, alg): Key, (size, mtime, ctime, raw): Value) -> [u8; RECORD] {
+    let mut r = [0; RECORD];
+    for (i, n) in [dev, ino, size, mtime as u64, ctime as u64].into_iter().enumerate() {
+        r[i * 8..(i + 1) * 8].copy_from_slice(&n.to_le_bytes());
+    }
+    r[40] = alg_tag(alg);
+    r[41..].copy_from_slice(&raw);
+    r
+}
 
 impl Records {
-    fn len(&self) -> usize {
-        self.0.len().saturating_sub(8) / RECORD
-    }
-
     fn at(&self, i: usize) -> (Key, Value) {
-        let r = &self.0[8 + i * RECORD..8 + (i + 1) * RECORD];
-        let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let alg = if r[40] == alg_tag(Algorithm::Xxh128) { Algorithm::Xxh128 } else { Algorithm::Md5 };
-        let raw: [u8; 16] = r[41..57].try_into().expect("16 bytes");
-        (Key(u(&r[0..8]), u(&r[8..16]), alg), (u(&r[16..24]), u(&r[24..32]) as i64, u(&r[32..40]) as i64, raw))
-    }
-
-    /// Append one record in the layout `at` reads.
-    fn write(buf: &mut Vec<u8>, Key(dev, ino, alg): Key, (size, mtime, ctime, raw): Value) {
-        buf.extend_from_slice(&dev.to_le_bytes());
-        buf.extend_from_slice(&ino.to_le_bytes());
-        buf.extend_from_slice(&size.to_le_bytes());
-        buf.extend_from_slice(&mtime.to_le_bytes());
-        buf.extend_from_slice(&ctime.to_le_bytes());
-        buf.push(alg_tag(alg));
-        buf.extend_from_slice(&raw);
+        decode(&self.bytes[HEADER + i * RECORD..HEADER + (i + 1) * RECORD])
     }
 
     fn get(&self, k: &Key) -> Option<Value> {
         let want = k.order();
-        let (mut lo, mut hi) = (0, self.len());
+        if let Ok(i) = self.journal.binary_search_by_key(&want, |(key, _)| key.order()) {
+            return Some(self.journal[i].1);
+        }
+        let (mut lo, mut hi) = (0, self.base);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (key, value) = self.at(mid);
@@ -109,28 +127,49 @@ impl Records {
         None
     }
 
+    /// The base's records, in order (the journal is separate).
     fn iter(&self) -> impl Iterator<Item = (Key, Value)> + '_ {
-        (0..self.len()).map(|i| self.at(i))
+        (0..self.base).map(|i| self.at(i))
     }
 }
 
-/// Two runs sorted by key, as one; `newer` wins where both have a key.
-fn merge_sorted(older: impl Iterator<Item = (Key, Value)>, newer: &[(Key, Value)]) -> Vec<(Key, Value)> {
-    let mut out = Vec::with_capacity(newer.len());
+/// Two runs sorted by key, as one, into `out`; `newer` wins where both have a key.
+/// Returns how many records went out.
+fn merge_sorted<E>(
+    older: impl Iterator<Item = (Key, Value)>,
+    newer: &[(Key, Value)],
+    mut out: impl FnMut(Key, Value) -> Result<(), E>,
+) -> Result<usize, E> {
+    let (mut n, mut last) = (0, None);
     let mut newer = newer.iter().copied().peekable();
     for (k, v) in older {
         while let Some(&(nk, nv)) = newer.peek() {
             if nk.order() > k.order() {
                 break;
             }
-            out.push((nk, nv));
+            out(nk, nv)?;
+            (n, last) = (n + 1, Some(nk));
             newer.next();
         }
-        if out.last().is_none_or(|(last, _)| *last != k) {
-            out.push((k, v));
+        if last != Some(k) {
+            out(k, v)?;
+            (n, last) = (n + 1, Some(k));
         }
     }
-    out.extend(newer);
+    for (nk, nv) in newer {
+        out(nk, nv)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `merge_sorted` of two runs into one.
+fn merged(older: &[(Key, Value)], newer: &[(Key, Value)]) -> Vec<(Key, Value)> {
+    let mut out = Vec::with_capacity(older.len() + newer.len());
+    let _ = merge_sorted(older.iter().copied(), newer, |k, v| {
+        out.push((k, v));
+        Ok::<(), ()>(())
+    });
     out
 }
 
@@ -240,43 +279,110 @@ impl StatCache {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut merged = merge_sorted(read_records(&self.path).unwrap_or_default().iter(), &fresh);
-        if merged.len() > self.max_entries {
+        // Unchanged since it was loaded: no need to read it again.
+        let on_disk = fs::metadata(&self.path).ok().map(|m| StatKey::of(&m));
+        let reread;
+        let mut cur = self.loaded();
+        if on_disk.is_none() || on_disk != cur.from {
+            reread = read_records(&self.path).unwrap_or_default();
+            cur = &reread;
+        }
+        let appendable = cur.valid_len > 0 && cur.base + cur.journal.len() + fresh.len() <= self.max_entries;
+        if appendable && cur.journal.len() + fresh.len() <= cur.base / 4 + 1024 {
+            let mut file = OpenOptions::new().write(true).open(&self.path)?;
+            file.set_len(cur.valid_len as u64)?; // drops a batch torn by a crash, if any
+            file.seek(io::SeekFrom::End(0))?;
+            let mut batch = Vec::with_capacity(BATCH_OVERHEAD + fresh.len() * RECORD);
+            batch.extend_from_slice(&(fresh.len() as u32).to_le_bytes());
+            for &(k, v) in &fresh {
+                batch.extend_from_slice(&encode(k, v));
+            }
+            batch.extend_from_slice(&xxh3_64(&batch).to_le_bytes());
+            file.write_all(&batch)?;
+            drop(lock);
+            return Ok(());
+        }
+        self.rewrite(cur, &fresh)?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Write `cur` (base and batches) and `fresh` as one sorted base, under the cap.
+    fn rewrite(&self, cur: &Records, fresh: &[(Key, Value)]) -> io::Result<()> {
+        let mut newer = merged(&cur.journal, fresh);
+        let mut base = cur;
+        let count = |base: &Records, newer: &[(Key, Value)]| merge_sorted(base.iter(), newer, |_, _| Ok::<(), ()>(())).unwrap_or(0);
+        let mut n = count(base, &newer);
+        if n > self.max_entries {
             // Over the cap: start again from this run's view rather than grow forever.
             let mut mine: Vec<(Key, Value)> = self.fresh.read().map(|f| f.iter().map(|(k, (v, _))| (*k, *v)).collect()).unwrap_or_default();
             mine.sort_unstable_by_key(|(k, _)| k.order());
-            merged = merge_sorted(self.loaded().iter(), &mine);
-            if merged.len() > self.max_entries {
-                merged.clear();
-            }
+            base = self.loaded();
+            newer = merged(&base.journal, &mine);
+            n = count(base, &newer);
         }
+        let keep = n <= self.max_entries;
+        // Streamed through a small buffer: no second copy of the whole file in memory.
         let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
-        let mut buf = Vec::with_capacity(8 + merged.len() * RECORD);
-        buf.extend_from_slice(MAGIC);
-        for &(k, v) in &merged {
-            Records::write(&mut buf, k, v);
+        let mut w = BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
+        let mut h = Xxh3::new();
+        let mut put = |b: &[u8]| {
+            h.update(b);
+            w.write_all(b)
+        };
+        put(MAGIC)?;
+        put(&(if keep { n as u64 } else { 0 }).to_le_bytes())?;
+        if keep {
+            merge_sorted(base.iter(), &newer, |k, v| put(&encode(k, v)))?;
         }
-        buf.extend_from_slice(&xxh3_128(&buf).to_le_bytes());
-        File::create(&tmp)?.write_all(&buf)?;
-        fs::rename(&tmp, &self.path)?;
-        drop(lock);
-        Ok(())
+        w.write_all(&h.digest128().to_le_bytes())?;
+        w.into_inner().map_err(io::IntoInnerError::into_error)?;
+        fs::rename(&tmp, &self.path)
     }
 }
 
 fn read_records(path: &Path) -> io::Result<Records> {
-    let mut data = Vec::new();
-    File::open(path)?.read_to_end(&mut data)?;
-    if data.len() < 8 + TRAILER || &data[..8] != MAGIC || !(data.len() - 8 - TRAILER).is_multiple_of(RECORD) {
-        return Ok(Records::default());
+    let mut file = File::open(path)?;
+    let from = Some(StatKey::of(&file.metadata()?));
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(parse(bytes, from).unwrap_or(Records { from, ..Records::default() }))
+}
+
+/// The base if whole (else None: start afresh rather than trust it), and every whole
+/// batch after it up to the first torn one.
+fn parse(bytes: Vec<u8>, from: Option<StatKey>) -> Option<Records> {
+    if bytes.len() < HEADER + TRAILER || &bytes[..8] != MAGIC {
+        return None;
     }
-    let (body, trailer) = data.split_at(data.len() - TRAILER);
+    let base = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().ok()?)).ok()?;
+    let base_end = base.checked_mul(RECORD)?.checked_add(HEADER)?;
+    let trailer = bytes.get(base_end..base_end + TRAILER)?;
     // A checksum against torn writes, not an adversary: XXH3 is 20x faster than MD5 here.
-    if xxh3_128(body).to_le_bytes() != trailer {
-        return Ok(Records::default()); // torn or damaged: start afresh rather than trust it
+    if xxh3_128(&bytes[..base_end]).to_le_bytes() != trailer {
+        return None;
     }
-    data.truncate(data.len() - TRAILER);
-    Ok(Records(data))
+    let (mut pos, mut journal) = (base_end + TRAILER, Vec::new());
+    while let Some(count) = bytes.get(pos..pos + 4) {
+        let count = u32::from_le_bytes(count.try_into().ok()?) as usize;
+        let end = pos + 4 + count * RECORD;
+        let Some(sum) = bytes.get(end..end + 8) else { break };
+        if xxh3_64(&bytes[pos..end]).to_le_bytes() != sum {
+            break;
+        }
+        journal.extend(bytes[pos + 4..end].chunks_exact(RECORD).map(decode));
+        pos = end + 8;
+    }
+    // Stable: among equal keys the later batch comes last, and is the one kept.
+    journal.sort_by_key(|(k, _)| k.order());
+    let mut kept: Vec<(Key, Value)> = Vec::with_capacity(journal.len());
+    for r in journal {
+        match kept.last_mut() {
+            Some(last) if last.0 == r.0 => *last = r,
+            _ => kept.push(r),
+        }
+    }
+    Some(Records { bytes, base, journal: kept, valid_len: pos, from })
 }
 
 #[cfg(test)]
@@ -350,6 +456,107 @@ mod tests {
             assert_eq!(c.lookup_raw(&at(ino, i % 2), Algorithm::Xxh128), Some([!(ino as u8); 16]));
         }
         assert_eq!(c.lookup_raw(&at(2003, 0), Algorithm::Md5), None);
+    }
+
+    #[test]
+    fn over_the_cap_a_process_keeps_its_own_view_or_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sc");
+        let now = now_ns();
+        let old = now - 10_000_000_000;
+        let at = |ino: u64| StatKey { dev: 1, ino, size: 1, mtime_ns: old, ctime_ns: old };
+        let (a, c) = (StatCache::open(&p, 3), StatCache::open(&p, 3));
+        assert_eq!(c.lookup_raw(&at(1), Algorithm::Md5), None); // c has loaded: an empty cache
+        for ino in [1, 2] {
+            a.record(&at(ino), Algorithm::Md5, [1; 16], now);
+        }
+        a.persist().unwrap();
+        for ino in [3, 4] {
+            c.record(&at(ino), Algorithm::Md5, [1; 16], now);
+        }
+        c.persist().unwrap(); // 4 merged > 3: c's own view (2) is kept
+        let d = StatCache::open(&p, 3);
+        let found = |s: &StatCache| (1..=8).filter(|&i| s.lookup_raw(&at(i), Algorithm::Md5).is_some()).collect::<Vec<_>>();
+        assert_eq!(found(&d), [3, 4]);
+        for ino in 5..=8 {
+            d.record(&at(ino), Algorithm::Md5, [1; 16], now);
+        }
+        d.persist().unwrap(); // even its own view is over: an empty, valid file
+        assert_eq!(found(&StatCache::open(&p, 3)), Vec::<u64>::new());
+        assert_eq!(fs::read(&p).unwrap().len(), HEADER + TRAILER);
+    }
+
+    fn at(ino: u64) -> StatKey {
+        let old = now_ns() / 1_000_000_000 * 1_000_000_000 - 10_000_000_123;
+        StatKey { dev: 1, ino, size: 1, mtime_ns: old, ctime_ns: old }
+    }
+
+    /// A cache at `p` holding inodes `inos`, written by its own process.
+    fn write_base(p: &Path, inos: std::ops::Range<u64>) -> u64 {
+        let a = StatCache::open(p, 1_000_000);
+        for ino in inos.clone() {
+            a.record(&at(ino), Algorithm::Md5, [1; 16], now_ns());
+        }
+        a.persist().unwrap();
+        let len = fs::metadata(p).unwrap().len();
+        assert_eq!(len as usize, HEADER + inos.count() * RECORD + TRAILER, "one sorted base, no batch");
+        len
+    }
+
+    #[test]
+    fn few_new_records_are_appended_and_a_torn_batch_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sc");
+        let base_len = write_base(&p, 0..8000);
+        // Another process re-hashed three files: one batch, the base untouched.
+        let b = StatCache::open(&p, 1_000_000);
+        for ino in [5, 9000, 9001] {
+            b.record(&at(ino), Algorithm::Md5, [2; 16], now_ns());
+        }
+        b.persist().unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), base_len + (BATCH_OVERHEAD + 3 * RECORD) as u64);
+        // A crash mid-append leaves part of a batch: ignored, then cut off by the next append.
+        let mut torn = OpenOptions::new().append(true).open(&p).unwrap();
+        torn.write_all(&[3, 0, 0, 0, 1, 2, 3]).unwrap();
+        drop(torn);
+        let c = StatCache::open(&p, 1_000_000);
+        assert_eq!(c.lookup_raw(&at(5), Algorithm::Md5), Some([2; 16]), "the later batch wins");
+        assert_eq!(c.lookup_raw(&at(9001), Algorithm::Md5), Some([2; 16]));
+        assert_eq!(c.lookup_raw(&at(7), Algorithm::Md5), Some([1; 16]));
+        c.record(&at(9002), Algorithm::Md5, [3; 16], now_ns());
+        c.persist().unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), base_len + (2 * BATCH_OVERHEAD + 4 * RECORD) as u64);
+        let d = StatCache::open(&p, 1_000_000);
+        for (ino, want) in [(5, [2; 16]), (9002, [3; 16]), (0, [1; 16]), (7999, [1; 16])] {
+            assert_eq!(d.lookup_raw(&at(ino), Algorithm::Md5), Some(want), "ino {ino}");
+        }
+        assert_eq!(d.lookup_raw(&at(8000), Algorithm::Md5), None);
+    }
+
+    #[test]
+    fn batches_past_a_quarter_of_the_base_are_merged_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sc");
+        let base_len = write_base(&p, 0..8000);
+        let b = StatCache::open(&p, 1_000_000);
+        for ino in 10_000..12_000 {
+            b.record(&at(ino), Algorithm::Md5, [2; 16], now_ns());
+        }
+        b.persist().unwrap(); // 2,000 <= 8,000 / 4 + 1,024: appended
+        assert_eq!(fs::metadata(&p).unwrap().len(), base_len + (BATCH_OVERHEAD + 2000 * RECORD) as u64);
+        let c = StatCache::open(&p, 1_000_000);
+        for ino in (20_000..21_500).chain([7]) {
+            c.record(&at(ino), Algorithm::Md5, [3; 16], now_ns());
+        }
+        c.persist().unwrap(); // 3,501 more than that: one base again
+        assert_eq!(fs::metadata(&p).unwrap().len() as usize, HEADER + 11_500 * RECORD + TRAILER);
+        let d = StatCache::open(&p, 1_000_000);
+        assert!(d.loaded().journal.is_empty());
+        let orders: Vec<_> = d.loaded().iter().map(|(k, _)| k.order()).collect();
+        assert!(orders.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        for (ino, want) in [(7, [3; 16]), (6, [1; 16]), (11_999, [2; 16]), (21_499, [3; 16])] {
+            assert_eq!(d.lookup_raw(&at(ino), Algorithm::Md5), Some(want), "ino {ino}");
+        }
     }
 
     #[test]
