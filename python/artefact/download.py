@@ -20,7 +20,6 @@ import errno
 import os
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Protocol
 
 from . import _core, statcache
@@ -230,6 +229,7 @@ def _file_reference(
     """The local file to copy for a `file://` entry, verified when it was added with
     checksum=True (the digest is then of the content, not of the path)."""
     import urllib.request  # 20 ms to import: only when a file:// reference is placed
+    from pathlib import Path  # likewise: a plain download never needs it
 
     assert entry.ref is not None
     local = urllib.request.url2pathname(urllib.parse.urlparse(entry.ref).path)

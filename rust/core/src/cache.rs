@@ -12,7 +12,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -47,12 +47,17 @@ pub fn is_hit(path: &Path, size: u64) -> bool {
 
 /// Create `<dir>/<tmp name>` with mode 0o666 less the umask (open(2) applies it).
 fn create_tmp(dir: &Path) -> io::Result<(File, PathBuf)> {
-    fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    let mut made = false;
     loop {
         let p = dir.join(crate::tmpname::tmp_name());
         match OpenOptions::new().write(true).create_new(true).mode(0o666).open(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            // Made on first need: checking it per object cost two syscalls each.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !made => {
+                fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+                made = true;
+            }
             Err(e) => return Err(with_path(e, dir)),
         }
     }
@@ -70,6 +75,13 @@ pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable
     if is_hit(&dest, expected) {
         return Ok((dest, false));
     }
+    fill_object(root, src, &dest, digest, alg, durable)?;
+    Ok((dest, true))
+}
+
+/// Copy `src` to the object path `dest` under `root` (a known miss), verifying its
+/// digest on the way: written in `root/tmp`, then renamed into place.
+pub fn fill_object(root: &Path, src: &Path, dest: &Path, digest: &str, alg: Algorithm, durable: bool) -> io::Result<()> {
     let mut input = File::open(src).map_err(|e| with_path(e, src))?;
     let (mut out, tmp) = create_tmp(&root.join("tmp"))?;
     let placed = (|| {
@@ -85,8 +97,14 @@ pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable
             out.sync_all()?;
         }
         let parent = dest.parent().expect("object paths have a parent");
-        fs::create_dir_all(parent)?;
-        fs::rename(&tmp, &dest)?;
+        // The object's directory is made on first need, not checked per object.
+        if let Err(e) = fs::rename(&tmp, dest) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            fs::create_dir_all(parent)?;
+            fs::rename(&tmp, dest)?;
+        }
         if durable {
             fsync_dir(parent)?;
         }
@@ -96,7 +114,7 @@ pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    Ok((dest, true))
+    Ok(())
 }
 
 /// Flush everything written under `dir` to disk: one `syncfs` instead of an fsync per
@@ -216,19 +234,39 @@ pub fn place(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
 
 /// Place `src` at `dst` directly, without a temp file: for download roots, where a file
 /// cut short by a crash is never taken for a good one (downloads check size and
-/// content before keeping a file). `dst` is unlinked first, so a hardlink to a cache
-/// object is replaced, never written through.
-pub fn place_direct(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
+/// content before keeping a file). Whatever is at `dst` is unlinked first, so a
+/// hardlink to a cache object is replaced, never written through. Returns the new
+/// file's metadata.
+pub fn place_direct(src: &Path, dst: &Path, how: Placement) -> io::Result<fs::Metadata> {
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("{} -> {}: {e}", src.display(), dst.display()));
+    if how == Placement::Copy {
+        // Usually nothing is there: create it, and unlink only if something was.
+        match copy_new(src, dst) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => return other.map_err(context),
+        }
+    }
     match fs::remove_file(dst) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(with_path(e, dst)),
     }
     match how {
-        Placement::Hardlink => fs::hard_link(src, dst).or_else(|_| fs::copy(src, dst).map(|_| ())),
-        Placement::Copy => fs::copy(src, dst).map(|_| ()),
+        Placement::Hardlink => fs::hard_link(src, dst).and_then(|()| fs::metadata(dst)).or_else(|_| copy_new(src, dst)),
+        Placement::Copy => copy_new(src, dst),
     }
-    .map_err(|e| io::Error::new(e.kind(), format!("{} -> {}: {e}", src.display(), dst.display())))
+    .map_err(context)
+}
+
+/// `fs::copy` to a path that must not exist yet (same permissions, kernel-side copy);
+/// the metadata comes from the open file, not another path lookup.
+fn copy_new(src: &Path, dst: &Path) -> io::Result<fs::Metadata> {
+    let mut input = File::open(src)?;
+    let perm = input.metadata()?.permissions();
+    let mut out = OpenOptions::new().write(true).create_new(true).mode(perm.mode()).open(dst)?;
+    out.set_permissions(perm)?; // exactly the source's mode, whatever the umask
+    io::copy(&mut input, &mut out)?;
+    out.metadata()
 }
 
 /// `place` every (source, destination) pair in parallel; the number placed.

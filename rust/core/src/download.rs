@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::cache::{is_hit, object_relpath, place_direct, put_object, Placement};
+use crate::cache::{fill_object, is_hit, object_relpath, place_direct, Placement};
 use crate::digest::{hash_file_keyed, Algorithm};
 use crate::manifest::{Entry, Manifest};
 use crate::paths::stays_inside;
@@ -137,11 +137,11 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             .zip(ready.par_iter())
             .map(|((e, dest), r)| {
                 let out = match r {
-                    Ready::Cached { obj, .. } => place_direct(obj, dest, opts.placement),
-                    Ready::Temp(tmp) => fs::rename(tmp, dest),
+                    Ready::Cached { obj, .. } => place_direct(obj, dest, opts.placement).map(|m| Some(StatKey::of(&m))),
+                    Ready::Temp(tmp) => fs::rename(tmp, dest).map(|()| fs::metadata(dest).ok().map(|m| StatKey::of(&m))),
                 };
                 tick(progress, 1, e.size.unwrap_or(0));
-                out.map(|()| fs::metadata(dest).ok().map(|m| StatKey::of(&m)))
+                out
             })
             .collect()
     });
@@ -247,7 +247,7 @@ fn prepare(e: &Entry, dest: &Path, opts: &DownloadOptions<'_>) -> Result<Ready, 
             let obj = cache.join(&rel);
             let filled = !is_hit(&obj, e.size.unwrap_or(0));
             if filled {
-                put_object(cache, &blob, &e.digest, alg, false).map_err(store_err)?;
+                fill_object(cache, &blob, &obj, &e.digest, alg, false).map_err(store_err)?;
             }
             Ok(Ready::Cached { obj, filled })
         }
@@ -296,6 +296,7 @@ fn copy_verified(src: &Path, dest: &Path, digest: &str, alg: Algorithm) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::put_object;
     use crate::digest::hash_bytes;
 
     fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Manifest) {
