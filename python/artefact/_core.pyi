@@ -160,7 +160,7 @@ class Manifest:
         straight from the store when cache_root is None. Every destination is checked to
         stay inside root before anything is written (ValueError, .kind == "escapes").
         A missing store object raises FileNotFoundError (.kind "missing"), a corrupt one
-        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped, objects added to the cache)."""
+        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped, bytes added to the cache)."""
 
 # --- cache.rs ----------------------------------------------------------------
 def object_relpath(digest: str, algorithm: str = "MD5") -> str:
@@ -193,7 +193,12 @@ def materialize(
 
 def cleanup(root: str, target_size: int) -> tuple[int, int]:
     """Delete objects under root/obj, least recently used first, until the total is
-    at most target_size. Returns (bytes freed, bytes remaining)."""
+    at most target_size. Returns (bytes freed, bytes remaining); the running total
+    (root/usage) is set to what remains."""
+
+def enforce_cap(root: str, cap: int, added: int) -> tuple[int, int]:
+    """After a fill of `added` bytes: `cleanup(root, cap)` if the running total may be
+    over `cap` (or is unknown), else only raise the total. (bytes freed, bytes remaining)."""
 
 def verify_files(items: list[tuple[str, str, str]], progress: Optional[Progress] = None) -> list[Optional[str]]:
     """For each (path, digest, algorithm) return None if the file matches, else a

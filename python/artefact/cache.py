@@ -11,8 +11,9 @@ Root: `<cache dir>/artifacts`, the cache dir being `$ARTEFACT_CACHE_DIR`, else
 Objects are written atomically and verified while copying (`_core.put_object`). A hit
 is a regular file of the entry's size (wandb does not re-hash hits). Unlike wandb there
 is an optional size cap, `ARTEFACT_CACHE_MAX` (e.g. `10GB`, powers of 10), enforced
-least-recently-used first after a fill or download that added objects (the check scans
-the cache, so one that added nothing skips it).
+least-recently-used first after a fill or download that added objects. A running total
+(`usage`, raised by each fill) tells when the cache may be over it, so the whole cache
+is scanned only then, not after every download.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class ArtifactCache:
         upload: entries with a local path, no ref and not `skip_cache`. A file that changed
         since it was added is reported and skipped. Returns how many objects were added."""
         todo: dict[str, tuple[str, str, str]] = {}
+        sizes: dict[str, int] = {}
         for entry in manifest.entries():
             _path, digest, ref, _b, size, extra, local_path, skip_cache = entry
             if ref is not None or not local_path or skip_cache:
@@ -147,21 +149,22 @@ class ArtifactCache:
             target = self.object_path(digest, algorithm)
             if target not in todo and not self.is_hit(target, size):
                 todo[target] = (local_path, digest, algorithm)
+                sizes[target] = size or 0
         if not todo:
             return 0
 
-        def put(item: tuple[str, str, str]) -> int:
+        def put(target: str) -> int:
             try:
-                self.put(*item)
-                return 1
+                self.put(*todo[target])
+                return sizes[target]
             except (OSError, ValueError) as exc:
-                termerror(f"could not add {item[0]} to the artifact cache: {exc}")
-                return 0
+                termerror(f"could not add {todo[target][0]} to the artifact cache: {exc}")
+                return -1
 
         with ThreadPoolExecutor(min(_PUT_WORKERS, len(todo))) as pool:
-            added = sum(pool.map(put, todo.values()))
-        self.enforce_cap()
-        return added
+            added = [n for n in pool.map(put, todo) if n >= 0]
+        self.enforce_cap(sum(added))
+        return len(added)
 
     # --- size management ---------------------------------------------------------------
     def cleanup(
@@ -221,10 +224,15 @@ class ArtifactCache:
         except ValueError as exc:
             raise ValueError(f"{CACHE_MAX_ENV}={value!r}: {exc}") from None
 
-    def enforce_cap(self) -> int:
-        """Evict least recently used objects down to the cap (if one is set); bytes freed."""
+    def enforce_cap(self, added: Optional[int] = None) -> int:
+        """Evict least recently used objects down to the cap (if one is set); bytes freed.
+        `added`: bytes the caller just put in, checked against the running total (the
+        cache is scanned only if it may be over); None counts the cache now."""
         cap = self.max_size()
         if cap is None:
             return 0
-        freed, _ = _core.cleanup(self.root, cap)
+        if added is None:
+            freed, _ = _core.cleanup(self.root, cap)
+        else:
+            freed, _ = _core.enforce_cap(self.root, cap, added)
         return freed

@@ -120,7 +120,7 @@ def download_entries(
     with ProgressLine("Downloading artifact files", 0, 0, enabled=None if show else False) as line:
         # Phases 1-4 for stored files happen in one core call; references come back.
         try:
-            refs, _present, placed, skipped, filled = _download_files(
+            refs, _present, placed, skipped, filled_bytes = _download_files(
                 manifest, base, store, None if skip_cache else cache.root, path_prefix, mode, line
             )
         except PermissionError:
@@ -137,8 +137,9 @@ def download_entries(
             f" {root} (hardlinks). Editing them in place also changes the cached copy that"
             f" later downloads reuse; set {LINK_ENV}=copy to get independent copies."
         )
-    if filled or refs:  # only a cache that grew can be over its cap (the check scans it)
-        cache.enforce_cap()
+    if filled_bytes or refs:  # only a cache that grew can be over its cap
+        ref_bytes = sum(manifest.get(path)[4] or 0 for path in refs)  # at most what was fetched
+        cache.enforce_cap(filled_bytes + ref_bytes)
     return root
 
 

@@ -70,8 +70,8 @@ def test_second_download_skips_unchanged_and_repairs_changed(store, cache, logge
 def test_core_download_reports_what_it_added_to_the_cache(store, cache, logged, tmp_path):
     _, m = logged
     run = lambda root: m.download(str(root), store.objects_root, cache.root)  # noqa: E731
-    refs, present, placed, skipped, filled = run(tmp_path / "one")
-    assert (refs, present, placed, skipped, filled) == ([], 0, 3, [], 3)
+    refs, present, placed, skipped, filled_bytes = run(tmp_path / "one")
+    assert (refs, present, placed, skipped, filled_bytes) == ([], 0, 3, [], sum(e[4] for e in m.entries()))
     assert run(tmp_path / "two")[1:] == (0, 3, [], 0), "warm cache: placed, nothing added"
     assert run(tmp_path / "two")[1:] == (3, 0, [], 0), "already present"
 
@@ -87,6 +87,19 @@ def test_download_that_adds_nothing_leaves_the_cache_alone(store, cache, logged,
     download_entries(m, str(tmp_path / "other"), store, cache)  # warm: copies, adds nothing
     assert tree(str(tmp_path / "other")) == expected()
     assert sorted(os.path.join(d, f) for d, _, fs in os.walk(cache.obj_dir) for f in fs) == before
+
+
+def test_download_over_the_cap_evicts_down_to_it(store, cache, logged, tmp_path, monkeypatch):
+    _, m = logged
+    total = sum(e[4] for e in m.entries())
+    cached = lambda: sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache.obj_dir) for f in fs)  # noqa: E731
+    download_entries(m, str(tmp_path / "one"), store, cache)
+    assert cached() == total
+    cache.cleanup(0)  # empty again, and the running total knows it
+    monkeypatch.setenv("ARTEFACT_CACHE_MAX", f"{total - 1}B")
+    download_entries(m, str(tmp_path / "two"), store, cache)
+    assert tree(str(tmp_path / "two")) == expected()
+    assert 0 < cached() <= total - 1
 
 
 def test_path_prefix_is_a_raw_string_prefix(store, cache, logged, tmp_path):

@@ -11,7 +11,7 @@
 //! partial or wrong object, and a crash leaves only a stray temp file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -284,25 +284,94 @@ pub fn materialize(pairs: &[(PathBuf, PathBuf)], how: Placement, progress: Optio
     Ok(pairs.len())
 }
 
+/// The running total of bytes under `obj/`, so that the cap check after a fill scans
+/// the cache only when it may be over: rewritten by every count (a cleanup) and raised
+/// by every fill that reports what it added, under `usage.lock`. It runs high when
+/// objects go behind its back (the next check then scans sooner), and low only by fills
+/// of a process that died before reporting them (the cap is a soft one).
+const USAGE: &str = "usage";
+
+/// An exclusive lock on the cache's usage total (released on drop); None if the cache
+/// does not exist (nothing in it to count).
+fn lock_usage(root: &Path) -> io::Result<Option<File>> {
+    let lock = match OpenOptions::new().create(true).truncate(false).write(true).open(root.join("usage.lock")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(with_path(e, root)),
+    };
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Some(lock))
+}
+
+fn read_usage(root: &Path) -> Option<u64> {
+    fs::read_to_string(root.join(USAGE)).ok()?.trim().parse().ok()
+}
+
+fn write_usage(root: &Path, total: u64) -> io::Result<()> {
+    let (mut f, tmp) = create_tmp(&root.join("tmp"))?;
+    let written = f.write_all(format!("{total}\n").as_bytes()).and_then(|()| fs::rename(&tmp, root.join(USAGE)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// Evict objects under `root/obj`, least recently used (atime) first, until at most
 /// `target` bytes remain. Returns (bytes freed, bytes remaining).
 pub fn cleanup(root: &Path, target: u64) -> io::Result<(u64, u64)> {
+    let Some(_lock) = lock_usage(root)? else { return Ok((0, 0)) };
+    let (freed, left) = evict(root, target)?;
+    write_usage(root, left)?;
+    Ok((freed, left))
+}
+
+/// After a fill that added `added` bytes: `cleanup` down to `cap` if the running total
+/// says the cache may be over it (or is unknown); else only the total is raised.
+pub fn enforce_cap(root: &Path, cap: u64, added: u64) -> io::Result<(u64, u64)> {
+    let Some(_lock) = lock_usage(root)? else { return Ok((0, 0)) };
+    if let Some(total) = read_usage(root).map(|t| t.saturating_add(added)) {
+        if total <= cap {
+            write_usage(root, total)?;
+            return Ok((0, total));
+        }
+    }
+    let (freed, left) = evict(root, cap)?;
+    write_usage(root, left)?;
+    Ok((freed, left))
+}
+
+/// (atime ns, size, path) of every file under `dir`, one `lstat` each.
+fn objects(dir: &Path) -> io::Result<Vec<(i64, u64, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    for ent in fs::read_dir(dir).map_err(|e| with_path(e, dir))? {
+        let ent = ent.map_err(|e| with_path(e, dir))?;
+        // A file another process removed meanwhile is simply not counted.
+        let Ok(m) = ent.metadata() else { continue };
+        if m.is_dir() {
+            subdirs.push(ent.path());
+        } else {
+            files.push((m.atime() * 1_000_000_000 + m.atime_nsec(), m.len(), ent.path()));
+        }
+    }
+    let nested: Vec<Vec<_>> = subdirs.par_iter().map(|d| objects(d)).collect::<io::Result<_>>()?;
+    files.extend(nested.into_iter().flatten());
+    Ok(files)
+}
+
+fn evict(root: &Path, target: u64) -> io::Result<(u64, u64)> {
     let obj = root.join("obj");
     if !obj.is_dir() {
         return Ok((0, 0));
     }
-    let files = crate::walk::scan_dir(&obj, false)?;
-    // The scan does not keep atime: stat again, in parallel (100k objects per download).
-    let mut items: Vec<(i64, u64, PathBuf)> = crate::pool::install(|| {
-        files
-            .into_par_iter()
-            .filter_map(|f| {
-                let m = fs::symlink_metadata(&f.abs).ok()?;
-                Some((m.atime() * 1_000_000_000 + m.atime_nsec(), m.len(), f.abs))
-            })
-            .collect()
-    });
+    let mut items = crate::pool::install(|| objects(&obj))?;
     let mut total: u64 = items.iter().map(|i| i.1).sum();
+    if total <= target {
+        return Ok((0, total));
+    }
     items.sort_unstable_by_key(|i| i.0);
     let mut freed = 0;
     for (_, size, path) in items {
@@ -440,6 +509,31 @@ mod tests {
         let (freed, left) = cleanup(root, 8).unwrap();
         assert_eq!((freed, left), (4, 8));
         assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
+    }
+
+    #[test]
+    fn the_cap_check_scans_only_when_the_running_total_may_be_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |data: &[u8]| {
+            let src = root.join("src");
+            fs::write(&src, data).unwrap();
+            put_object(root, &src, &hash_bytes(data, Algorithm::Md5), Algorithm::Md5, false).unwrap().0
+        };
+        let a = put(b"aaaa");
+        assert_eq!(enforce_cap(root, 10, 4).unwrap(), (0, 4), "no total yet: counted");
+        // Objects that arrive unreported are not seen until the total says to look.
+        let b = put(b"bbbbbb");
+        assert_eq!(enforce_cap(root, 10, 0).unwrap(), (0, 4));
+        assert!(a.exists() && b.exists());
+        let long_ago = libc::timespec { tv_sec: 1_000, tv_nsec: 0 };
+        let path = std::ffi::CString::new(a.to_str().unwrap()).unwrap();
+        unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), [long_ago, long_ago].as_ptr(), 0) };
+        let c_obj = put(b"cc");
+        assert_eq!(enforce_cap(root, 10, 2).unwrap(), (0, 6), "4 + 2 reported: under the cap");
+        assert_eq!(enforce_cap(root, 10, 5).unwrap(), (4, 8), "11 may be over: counted, oldest evicted");
+        assert!(!a.exists() && b.exists() && c_obj.exists());
+        assert_eq!(fs::read_to_string(root.join(USAGE)).unwrap(), "8\n");
     }
 
     #[test]

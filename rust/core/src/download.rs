@@ -39,8 +39,8 @@ pub struct DownloadReport {
     pub references: Vec<String>,
     pub present: u64,
     pub placed: u64,
-    /// Objects this call added to the cache (0: the cache did not grow).
-    pub filled: u64,
+    /// Bytes this call added to the cache (0: the cache did not grow).
+    pub filled_bytes: u64,
     /// (entry path, why) for entries skipped as wandb does: a directory in the way.
     pub skipped: Vec<(String, String)>,
 }
@@ -156,7 +156,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         }
         report.placed += 1;
         if let Ready::Cached { filled: true, .. } = r {
-            report.filled += 1;
+            report.filled_bytes += e.size.unwrap_or(0);
         }
     }
     for (e, s) in jobs.iter().zip(&states) {

@@ -486,9 +486,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap().len(), HEADER + TRAILER);
     }
 
+    /// A file unchanged since long ago (not on a whole second: a fine-grained filesystem).
     fn at(ino: u64) -> StatKey {
-        let old = now_ns() / 1_000_000_000 * 1_000_000_000 - 10_000_000_123;
-        StatKey { dev: 1, ino, size: 1, mtime_ns: old, ctime_ns: old }
+        const OLD: i64 = 1_700_000_000_000_000_123;
+        StatKey { dev: 1, ino, size: 1, mtime_ns: OLD, ctime_ns: OLD }
     }
 
     /// A cache at `p` holding inodes `inos`, written by its own process.

@@ -490,7 +490,7 @@ impl Manifest {
             r
         });
         match r {
-            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled)),
+            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled_bytes)),
             Err(e) => {
                 let msg = match &e {
                     DownloadError::Escapes(_) => format!("{e} {}", root.display()),
@@ -564,6 +564,11 @@ fn cleanup(py: Python<'_>, root: PathBuf, target_size: u64) -> PyResult<(u64, u6
 }
 
 #[pyfunction]
+fn enforce_cap(py: Python<'_>, root: PathBuf, cap: u64, added: u64) -> PyResult<(u64, u64)> {
+    py.detach(|| cache::enforce_cap(&root, cap, added)).map_err(io_err)
+}
+
+#[pyfunction]
 #[pyo3(signature = (items, progress = None))]
 fn verify_files(py: Python<'_>, items: Vec<(PathBuf, String, String)>, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<Option<String>>> {
     let items = items.into_iter().map(|(p, d, a)| Ok((p, d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
@@ -601,6 +606,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(put_objects, m)?)?;
     m.add_function(wrap_pyfunction!(materialize, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup, m)?)?;
+    m.add_function(wrap_pyfunction!(enforce_cap, m)?)?;
     m.add_function(wrap_pyfunction!(verify_files, m)?)?;
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     Ok(())
