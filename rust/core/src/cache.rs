@@ -261,12 +261,46 @@ pub fn place_direct(src: &Path, dst: &Path, how: Placement) -> io::Result<fs::Me
 /// `fs::copy` to a path that must not exist yet (same permissions, kernel-side copy);
 /// the metadata comes from the open file, not another path lookup.
 fn copy_new(src: &Path, dst: &Path) -> io::Result<fs::Metadata> {
-    let mut input = File::open(src)?;
-    let perm = input.metadata()?.permissions();
-    let mut out = OpenOptions::new().write(true).create_new(true).mode(perm.mode()).open(dst)?;
-    out.set_permissions(perm)?; // exactly the source's mode, whatever the umask
-    io::copy(&mut input, &mut out)?;
+    let input = File::open(src)?;
+    let meta = input.metadata()?;
+    let mut out = OpenOptions::new().write(true).create_new(true).mode(meta.permissions().mode()).open(dst)?;
+    out.set_permissions(meta.permissions())?; // exactly the source's mode, whatever the umask
+    copy_len(&input, &mut out, meta.len())?;
     out.metadata()
+}
+
+/// Copy `len` bytes kernel-side with `copy_file_range`: with the length known, no call
+/// is spent finding the end, nor on `io::copy`'s probing of both files. Falls back to
+/// `io::copy` where the kernel or filesystem cannot.
+#[cfg(target_os = "linux")]
+fn copy_len(input: &File, out: &mut File, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let mut done = 0u64;
+    while done < len {
+        let want = usize::try_from(len - done).unwrap_or(usize::MAX).min(1 << 30);
+        // SAFETY: two descriptors we own; null offsets use (and advance) the file positions.
+        let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), want, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if done == 0 => {
+                    return io::copy(&mut &*input, out).map(|_| ());
+                }
+                _ => return Err(e),
+            }
+        }
+        if n == 0 {
+            break; // the source is shorter than it was: what there is has been copied
+        }
+        done += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn copy_len(input: &File, out: &mut File, _len: u64) -> io::Result<()> {
+    io::copy(&mut &*input, out).map(|_| ())
 }
 
 /// `place` every (source, destination) pair in parallel; the number placed.
@@ -489,6 +523,25 @@ mod tests {
         assert_eq!(fs::read(d.path().join("out/a/x")).unwrap(), b"abc");
         place(&src, &d.path().join("out/link"), Placement::Hardlink).unwrap();
         assert_eq!(fs::metadata(d.path().join("out/link")).unwrap().ino(), fs::metadata(&src).unwrap().ino());
+    }
+
+    #[test]
+    fn place_direct_copies_whole_files_with_their_mode_and_replaces_what_is_there() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &data).unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
+        let dst = d.path().join("dst");
+        let m = place_direct(&src, &dst, Placement::Copy).unwrap();
+        assert_eq!((m.len(), m.permissions().mode() & 0o777), (3_000_000, 0o640));
+        assert_eq!(fs::read(&dst).unwrap(), data);
+        fs::write(&dst, b"stale, and shorter").unwrap();
+        let other = d.path().join("other");
+        fs::hard_link(&dst, &other).unwrap(); // as if linked from a cache: never written through
+        place_direct(&src, &dst, Placement::Copy).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), data);
+        assert_eq!(fs::read(&other).unwrap(), b"stale, and shorter");
     }
 
     #[test]

@@ -49,12 +49,12 @@ pub fn copy_hashing(input: &mut impl Read, out: &mut impl Write, alg: Algorithm)
         let mut total = 0u64;
         loop {
             let n = read_full(input, buf)?;
-            if n == 0 {
-                break;
-            }
             h.update(&buf[..n]);
             out.write_all(&buf[..n])?;
             total += n as u64;
+            if n < buf.len() {
+                break; // read_full is short only at the end: no read just to see it
+            }
         }
         Ok((h.finish(), total))
     })
