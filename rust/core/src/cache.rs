@@ -328,16 +328,11 @@ const USAGE: &str = "usage";
 /// An exclusive lock on the cache's usage total (released on drop); None if the cache
 /// does not exist (nothing in it to count).
 fn lock_usage(root: &Path) -> io::Result<Option<File>> {
-    let lock = match OpenOptions::new().create(true).truncate(false).write(true).open(root.join("usage.lock")) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(with_path(e, root)),
-    };
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
-        return Err(io::Error::last_os_error());
+    match crate::lockfile::lock_exclusive(&root.join("usage.lock")) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(with_path(e, root)),
     }
-    Ok(Some(lock))
 }
 
 fn read_usage(root: &Path) -> Option<u64> {
@@ -357,9 +352,7 @@ fn write_usage(root: &Path, total: u64) -> io::Result<()> {
 /// `target` bytes remain. Returns (bytes freed, bytes remaining).
 pub fn cleanup(root: &Path, target: u64) -> io::Result<(u64, u64)> {
     let Some(_lock) = lock_usage(root)? else { return Ok((0, 0)) };
-    let (freed, left) = evict(root, target)?;
-    write_usage(root, left)?;
-    Ok((freed, left))
+    evict(root, target)
 }
 
 /// After a fill that added `added` bytes: `cleanup` down to `cap` if the running total
@@ -372,9 +365,7 @@ pub fn enforce_cap(root: &Path, cap: u64, added: u64) -> io::Result<(u64, u64)> 
             return Ok((0, total));
         }
     }
-    let (freed, left) = evict(root, cap)?;
-    write_usage(root, left)?;
-    Ok((freed, left))
+    evict(root, cap)
 }
 
 /// (atime ns, size, path) of every file under `dir`, one `lstat` each.
@@ -396,14 +387,14 @@ fn objects(dir: &Path) -> io::Result<Vec<(i64, u64, PathBuf)>> {
     Ok(files)
 }
 
+/// Count the objects, evict down to `target`, and make what remains the running total.
+/// The caller holds the usage lock.
 fn evict(root: &Path, target: u64) -> io::Result<(u64, u64)> {
     let obj = root.join("obj");
-    if !obj.is_dir() {
-        return Ok((0, 0));
-    }
-    let mut items = crate::pool::install(|| objects(&obj))?;
+    let mut items = if obj.is_dir() { crate::pool::install(|| objects(&obj))? } else { Vec::new() };
     let mut total: u64 = items.iter().map(|i| i.1).sum();
     if total <= target {
+        write_usage(root, total)?;
         return Ok((0, total));
     }
     items.sort_unstable_by_key(|i| i.0);
@@ -421,6 +412,7 @@ fn evict(root: &Path, target: u64) -> io::Result<(u64, u64)> {
         total -= size;
         freed += size;
     }
+    write_usage(root, total)?;
     Ok((freed, total))
 }
 
@@ -544,19 +536,28 @@ mod tests {
         assert_eq!(fs::read(&other).unwrap(), b"stale, and shorter");
     }
 
+    /// `data` filed as an object under `root`; its path.
+    fn put_bytes(root: &Path, data: &[u8]) -> PathBuf {
+        let src = root.join("src");
+        fs::write(&src, data).unwrap();
+        put_object(root, &src, &hash_bytes(data, Algorithm::Md5), Algorithm::Md5, false).unwrap().0
+    }
+
+    /// Set a file's atime (and mtime) to `secs` after the epoch: its place in LRU order.
+    fn used_at(path: &Path, secs: u64) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_times(fs::FileTimes::new().set_accessed(t).set_modified(t)).unwrap();
+    }
+
     #[test]
     fn cleanup_evicts_least_recently_used_first() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         let mut paths = vec![];
         for (i, data) in [b"aaaa", b"bbbb", b"cccc"].iter().enumerate() {
-            let src = root.join(format!("s{i}"));
-            fs::write(&src, data).unwrap();
-            let (p, _) = put_object(root, &src, &hash_bytes(*data, Algorithm::Md5), Algorithm::Md5, false).unwrap();
-            let t = libc::timespec { tv_sec: 1_000 + i as i64, tv_nsec: 0 };
-            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-            let times = [t, t];
-            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+            let p = put_bytes(root, *data);
+            used_at(&p, 1_000 + i as u64);
             paths.push(p);
         }
         let (freed, left) = cleanup(root, 8).unwrap();
@@ -568,21 +569,14 @@ mod tests {
     fn the_cap_check_scans_only_when_the_running_total_may_be_over() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let put = |data: &[u8]| {
-            let src = root.join("src");
-            fs::write(&src, data).unwrap();
-            put_object(root, &src, &hash_bytes(data, Algorithm::Md5), Algorithm::Md5, false).unwrap().0
-        };
-        let a = put(b"aaaa");
+        let a = put_bytes(root, b"aaaa");
         assert_eq!(enforce_cap(root, 10, 4).unwrap(), (0, 4), "no total yet: counted");
         // Objects that arrive unreported are not seen until the total says to look.
-        let b = put(b"bbbbbb");
+        let b = put_bytes(root, b"bbbbbb");
         assert_eq!(enforce_cap(root, 10, 0).unwrap(), (0, 4));
         assert!(a.exists() && b.exists());
-        let long_ago = libc::timespec { tv_sec: 1_000, tv_nsec: 0 };
-        let path = std::ffi::CString::new(a.to_str().unwrap()).unwrap();
-        unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), [long_ago, long_ago].as_ptr(), 0) };
-        let c_obj = put(b"cc");
+        used_at(&a, 1_000);
+        let c_obj = put_bytes(root, b"cc");
         assert_eq!(enforce_cap(root, 10, 2).unwrap(), (0, 6), "4 + 2 reported: under the cap");
         assert_eq!(enforce_cap(root, 10, 5).unwrap(), (4, 8), "11 may be over: counted, oldest evicted");
         assert!(!a.exists() && b.exists() && c_obj.exists());

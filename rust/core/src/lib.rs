@@ -2,13 +2,14 @@
 //!
 //! Each module is one concept: `digest` (MD5/XXH128/ETag), `paths` (logical-path rules),
 //! `walk` (directory scan), `stage` (copy-and-hash), `manifest` (entries and both JSON
-//! layouts), `cache` (content-addressed objects), `pool` (a fork-safe thread pool) and
+//! layouts), `cache` (content-addressed objects), `pool` (a fork-safe thread pool), `lockfile` (one writer at a time) and
 //! `progress` (counters a caller can watch).
 
 pub mod add_dir;
 pub mod cache;
 pub mod digest;
 pub mod download;
+pub mod lockfile;
 pub mod manifest;
 pub mod paths;
 pub mod pool;

@@ -24,7 +24,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, RwLock};
@@ -274,11 +273,7 @@ impl StatCache {
         fresh.sort_unstable_by_key(|(k, _)| k.order());
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
         fs::create_dir_all(dir)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(self.path.with_extension("lock"))?;
-        // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let lock = crate::lockfile::lock_exclusive(&self.path.with_extension("lock"))?;
         // Unchanged since it was loaded: no need to read it again.
         let on_disk = fs::metadata(&self.path).ok().map(|m| StatKey::of(&m));
         let reread;
@@ -446,9 +441,7 @@ mod tests {
         b.record(&at(5, 1), Algorithm::Md5, [0xAB; 16], now); // replaces a's record for this key
         b.persist().unwrap();
         let c = StatCache::open(&p, 100_000);
-        let recs = c.loaded();
-        let orders: Vec<_> = recs.iter().map(|(k, _)| k.order()).collect();
-        assert!(orders.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert_sorted_base(c.loaded());
         for i in 0..2000u64 {
             let ino = (i * 7919) % 2003;
             let want = if (ino, i % 2) == (5, 1) { [0xAB; 16] } else { [ino as u8; 16] };
@@ -463,8 +456,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sc");
         let now = now_ns();
-        let old = now - 10_000_000_000;
-        let at = |ino: u64| StatKey { dev: 1, ino, size: 1, mtime_ns: old, ctime_ns: old };
         let (a, c) = (StatCache::open(&p, 3), StatCache::open(&p, 3));
         assert_eq!(c.lookup_raw(&at(1), Algorithm::Md5), None); // c has loaded: an empty cache
         for ino in [1, 2] {
@@ -484,6 +475,11 @@ mod tests {
         d.persist().unwrap(); // even its own view is over: an empty, valid file
         assert_eq!(found(&StatCache::open(&p, 3)), Vec::<u64>::new());
         assert_eq!(fs::read(&p).unwrap().len(), HEADER + TRAILER);
+    }
+
+    fn assert_sorted_base(recs: &Records) {
+        let orders: Vec<_> = recs.iter().map(|(k, _)| k.order()).collect();
+        assert!(orders.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
     }
 
     /// A file unchanged since long ago (not on a whole second: a fine-grained filesystem).
@@ -553,8 +549,7 @@ mod tests {
         assert_eq!(fs::metadata(&p).unwrap().len() as usize, HEADER + 11_500 * RECORD + TRAILER);
         let d = StatCache::open(&p, 1_000_000);
         assert!(d.loaded().journal.is_empty());
-        let orders: Vec<_> = d.loaded().iter().map(|(k, _)| k.order()).collect();
-        assert!(orders.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert_sorted_base(d.loaded());
         for (ino, want) in [(7, [3; 16]), (6, [1; 16]), (11_999, [2; 16]), (21_499, [3; 16])] {
             assert_eq!(d.lookup_raw(&at(ino), Algorithm::Md5), Some(want), "ino {ino}");
         }
