@@ -286,15 +286,21 @@ impl Manifest {
     pub fn from_slice(data: &[u8]) -> Result<Self, ManifestError> {
         // Entries usually take 70-150 bytes of JSON: pre-size once (smaller ones re-grow).
         let seed = ManifestSeed { capacity: data.len() / 64 };
-        let mut de = serde_json::Deserializer::from_slice(data);
-        let raw = seed.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
-        raw.map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?.into_manifest()
+        parse_whole(data, seed).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?.into_manifest()
     }
 
     pub fn from_value(v: &Value) -> Result<Self, ManifestError> {
         let raw = ManifestSeed { capacity: 0 }.deserialize(v).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
         raw.into_manifest()
     }
+}
+
+/// `seed` over all of `data`: trailing bytes other than whitespace are an error.
+fn parse_whole<'de, S: DeserializeSeed<'de>>(data: &'de [u8], seed: S) -> Result<S::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// The top level of a manifest document, fields checked after the parse so the errors

@@ -11,9 +11,7 @@
 //! unexpected (no cut, keys after `contents`, any error) parses the original bytes
 //! serially instead, which also gives wandb's messages in wandb's order.
 
-use serde::de::DeserializeSeed;
-
-use super::{Contents, ContentsSeed, Manifest, ManifestError, ManifestSeed, RawManifest};
+use super::{parse_whole, Contents, ContentsSeed, Manifest, ManifestError, ManifestSeed, RawManifest};
 use crate::digest::{hex, Algorithm, Hasher};
 
 /// Smaller files are parsed serially: splitting would not pay for itself.
@@ -90,18 +88,13 @@ fn cut_points(data: &[u8]) -> Option<(usize, usize, usize)> {
 
 /// A whole document (the first half, closed by the braces written at the cut).
 fn document(data: &[u8], capacity: usize) -> Option<RawManifest> {
-    let mut de = serde_json::Deserializer::from_slice(data);
-    let raw = ManifestSeed { capacity }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
+    let raw = parse_whole(data, ManifestSeed { capacity }).ok()?;
     raw.contents.is_some().then_some(raw)
 }
 
 /// A run of entries as one JSON object.
 fn contents(data: &[u8], capacity: usize) -> Option<Contents> {
-    let mut de = serde_json::Deserializer::from_slice(data);
-    let c = ContentsSeed { capacity }.deserialize(&mut de).ok()??;
-    de.end().ok()?;
-    Some(c)
+    parse_whole(data, ContentsSeed { capacity }).ok()?
 }
 
 #[cfg(test)]
