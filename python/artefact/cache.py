@@ -139,8 +139,7 @@ class ArtifactCache:
         """Copy the logged files of `manifest` into the cache, as wandb-core does after an
         upload: entries with a local path, no ref and not `skip_cache`. A file that changed
         since it was added is reported and skipped. Returns how many objects were added."""
-        todo: dict[str, tuple[str, str, str]] = {}
-        sizes: dict[str, int] = {}
+        todo: dict[str, tuple[str, str, str, int]] = {}  # target: (source, digest, algorithm, size)
         for entry in manifest.entries():
             _path, digest, ref, _b, size, extra, local_path, skip_cache = entry
             if ref is not None or not local_path or skip_cache:
@@ -148,21 +147,21 @@ class ArtifactCache:
             algorithm = entry_algorithm(extra)
             target = self.object_path(digest, algorithm)
             if target not in todo and not self.is_hit(target, size):
-                todo[target] = (local_path, digest, algorithm)
-                sizes[target] = size or 0
+                todo[target] = (local_path, digest, algorithm, size or 0)
         if not todo:
             return 0
 
-        def put(target: str) -> int:
+        def put(item: tuple[str, str, str, int]) -> Optional[int]:
+            source, digest, algorithm, size = item
             try:
-                self.put(*todo[target])
-                return sizes[target]
+                self.put(source, digest, algorithm)
+                return size
             except (OSError, ValueError) as exc:
-                termerror(f"could not add {todo[target][0]} to the artifact cache: {exc}")
-                return -1
+                termerror(f"could not add {source} to the artifact cache: {exc}")
+                return None
 
         with ThreadPoolExecutor(min(_PUT_WORKERS, len(todo))) as pool:
-            added = [n for n in pool.map(put, todo) if n >= 0]
+            added = [n for n in pool.map(put, todo.values()) if n is not None]
         self.enforce_cap(sum(added))
         return len(added)
 
