@@ -310,8 +310,9 @@ def run_download_round(work: cm.WorkDir, tree_b: str, sdk: str, timeout: float,
     os.makedirs(cache)
     # The store (ARTEFACT_STORE) stays; only the artifact file cache starts empty.
     env = {"ARTEFACT_CACHE_DIR": cache, "WANDB_CACHE_DIR": cache, "XDG_CACHE_HOME": cache}
-    # "present" runs right after "warm" placed root-2: the stat cache holds the keys the
-    # placement recorded, less files written in its last 50 ms (too new); "again" repeats it.
+    # "present" runs right after "warm" placed root-2 (its writeback still in flight): the
+    # stat cache holds the keys the placement recorded, its last racy files included when
+    # it waited them out; "again" repeats it.
     rows = (("download-cold", "root-1"), ("download-warm", "root-2"), ("download-present", "root-2"),
             ("download-again", "root-2"))
     for row, root in rows:

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::cache::{fill_object, is_hit, object_relpath, place_direct, Placement};
 use crate::digest::{hash_file_keyed, Algorithm};
+use crate::dirstat::{DirStat, Found};
 use crate::manifest::{Entry, Manifest};
 use crate::paths::stays_inside;
 use crate::progress::{tick, Progress};
@@ -91,17 +92,14 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     }
     let blocked = make_parents(&jobs, opts.root);
     // Phase 1: what is already there. Most repeat downloads end here, so this pass
-    // allocates nothing per entry (one path buffer per thread).
+    // allocates nothing per entry, and stats each file relative to its open directory.
     let states: Vec<State> = crate::pool::install(|| {
         jobs.par_iter()
-            .map_init(PathBuf::new, |dest, e| {
+            .map_init(DirStat::default, |dirs, e| {
                 let state = if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
                     State::Blocked
                 } else {
-                    dest.as_mut_os_string().clear();
-                    dest.push(opts.root);
-                    dest.push(&*e.path);
-                    check(e, dest, opts.statcache)
+                    check(e, dirs.stat(opts.root, &e.path), opts)
                 };
                 if state != State::Missing {
                     tick(progress, 1, e.size.unwrap_or(0)); // done with: present or skipped
@@ -146,18 +144,24 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             .collect()
     });
     // The files just written have known content: remember them, so that the next
-    // download into this root checks them with a stat instead of reading them. The stat
-    // cache's racy rule drops those written in the last moments.
+    // download into this root checks them with a stat instead of reading them. Those
+    // written in the last moments are racy: the stat cache may settle them.
     let written_by = crate::statcache::now_ns();
+    let mut racy = Vec::new();
     for (((e, dest), r), p) in missing.iter().zip(ready).zip(placed) {
         let key = p.map_err(|err| DownloadError::Io(crate::walk::with_path(err, dest)))?;
         if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(&e.digest)) {
-            cache.record(&key, e.algorithm(), raw, written_by);
+            if !cache.record(&key, e.algorithm(), raw, written_by) {
+                racy.push((dest.as_path(), key, e.algorithm(), raw));
+            }
         }
         report.placed += 1;
         if let Ready::Cached { filled: true, .. } = r {
             report.filled_bytes += e.size.unwrap_or(0);
         }
+    }
+    if let Some(cache) = opts.statcache {
+        cache.settle_written(&racy);
     }
     for (e, s) in jobs.iter().zip(&states) {
         let why = match s {
@@ -225,10 +229,10 @@ enum Ready {
     Temp(PathBuf),
 }
 
-fn check(e: &Entry, dest: &Path, statcache: Option<&StatCache>) -> State {
-    match fs::metadata(dest) {
-        Ok(m) if m.is_dir() => State::DirInWay,
-        Ok(m) if is_present(e, dest, &m, statcache) => State::Present,
+fn check(e: &Entry, found: io::Result<Found>, opts: &DownloadOptions<'_>) -> State {
+    match found {
+        Ok(f) if f.is_dir => State::DirInWay,
+        Ok(f) if is_present(e, opts.root, f, opts.statcache) => State::Present,
         _ => State::Missing,
     }
 }
@@ -255,20 +259,19 @@ fn prepare(e: &Entry, dest: &Path, opts: &DownloadOptions<'_>) -> Result<Ready, 
     }
 }
 
-/// Whether the file at `dest` (stat `m`) already has the entry's content: the stat
+/// Whether the entry's file under `root` (stat `f`) already has its content: the stat
 /// cache answers for an unchanged file (either way), else the file is hashed.
-fn is_present(e: &Entry, dest: &Path, m: &fs::Metadata, statcache: Option<&StatCache>) -> bool {
-    if !m.is_file() || m.len() != e.size.unwrap_or(0) {
+fn is_present(e: &Entry, root: &Path, f: Found, statcache: Option<&StatCache>) -> bool {
+    if !f.is_file || f.key.size != e.size.unwrap_or(0) {
         return false;
     }
-    let key = StatKey::of(m);
     let alg = e.algorithm();
     if let (Some(sc), Some(want)) = (statcache, raw_digest(&e.digest)) {
-        if let Some(known) = sc.lookup_raw(&key, alg) {
+        if let Some(known) = sc.lookup_raw(&f.key, alg) {
             return known == want;
         }
     }
-    hash_file_keyed(dest, Some(key), alg, statcache).is_ok_and(|(d, _)| *d == *e.digest)
+    hash_file_keyed(&root.join(&*e.path), Some(f.key), alg, statcache).is_ok_and(|(d, _)| *d == *e.digest)
 }
 
 /// Copy `src` to a temp file beside `dest`, refusing content that does not hash to

@@ -8,6 +8,7 @@
 pub mod add_dir;
 pub mod cache;
 pub mod digest;
+pub mod dirstat;
 pub mod download;
 pub mod lockfile;
 pub mod manifest;
