@@ -142,7 +142,8 @@ class Manifest:
     @staticmethod
     def read(path: str, md5: str) -> "Manifest":
         """A stored manifest file, which must hash to `md5` (ValueError with `.kind`
-        "corrupt"; OSError if unreadable). Large ones are parsed on two cores."""
+        "corrupt"; OSError if unreadable). Large ones are parsed on two cores; one the
+        stat cache knows unchanged since it matched is not hashed again."""
 
     def copy(self) -> "Manifest": ...
     def download(

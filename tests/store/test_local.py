@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,25 @@ def test_corrupt_manifest_is_detected(store, tmp_path):
         f.write(b" ")
     with pytest.raises(CorruptBlobError, match="manifest .* is corrupt"):
         store.load_manifest(r)
+
+
+def test_a_manifest_changed_after_a_verified_read_is_still_caught(store, tmp_path):
+    # A verified read is remembered by the stat cache; a change to the file must end that.
+    _core.set_statcache(str(tmp_path / "sc.bin"))
+    try:
+        r = store.log_version("ent", "proj", "ds", "dataset", manifest_of(tmp_path / "d", {"a": "1"}))
+        time.sleep(0.06)  # older than the racy margin (50 ms), so the read is remembered
+        first = store.load_manifest(r).to_manifest_json()
+        assert store.load_manifest(r).to_manifest_json() == first
+        path = store.blobs.manifest_path(r.manifest_key)
+        with open(path, "r+b") as f:  # same length, one byte changed
+            data = f.read()
+            f.seek(0)
+            f.write(data.replace(b'"size":1', b'"size":2'))
+        with pytest.raises(CorruptBlobError, match="manifest .* is corrupt"):
+            store.load_manifest(r)
+    finally:
+        _core.set_statcache(None)
 
 
 def test_large_stored_manifest_reads_as_written(tmp_path):

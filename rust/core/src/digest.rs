@@ -111,6 +111,20 @@ pub fn hex(raw: &[u8]) -> String {
     s
 }
 
+/// 16 bytes from 32 hex digits (either case); None for anything else.
+pub fn unhex16(s: &str) -> Option<[u8; 16]> {
+    let s = s.as_bytes();
+    if s.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0; 16];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 pub fn hash_bytes(data: &[u8], alg: Algorithm) -> String {
     let mut h = Hasher::new(alg);
     h.update(data);

@@ -12,6 +12,7 @@ pub mod dirstat;
 pub mod download;
 pub mod lockfile;
 pub mod manifest;
+pub mod mapped;
 pub mod paths;
 pub mod pool;
 pub mod progress;

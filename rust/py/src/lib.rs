@@ -444,10 +444,12 @@ impl Manifest {
     }
 
     /// A stored manifest file, which must hash to `md5` (ValueError, `.kind` "corrupt").
-    /// Large ones are parsed in two halves on two cores (see `manifest/read.rs`).
+    /// Large ones are parsed in two halves on two cores (see `manifest/read.rs`); one
+    /// the stat cache knows unchanged since it matched is not hashed again.
     #[staticmethod]
     fn read(py: Python<'_>, path: PathBuf, md5: &str) -> PyResult<Self> {
-        let read = py.detach(|| std::fs::read(&path).map_err(|e| walk::with_path(e, &path)).map(|data| manifest::Manifest::read_verified(data, md5)));
+        let sc = statcache();
+        let read = py.detach(|| manifest::Manifest::read_file(&path, md5, sc.as_deref()).map_err(|e| walk::with_path(e, &path)));
         let parsed = read.map_err(io_err)?;
         parsed.map(|inner| Self { inner }).map_err(|e| manifest_err(py, e))
     }
