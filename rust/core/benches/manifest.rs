@@ -22,11 +22,9 @@ fn entry_count() -> usize {
 /// Entries shaped like `add_dir` output: nested paths, MD5 digests, sizes.
 fn entries(n: usize) -> Vec<Entry> {
     (0..n)
-        .map(|i| Entry {
-            path: format!("data/d{:04}/file{i:07}.bin", i / 1000).into(),
-            digest: hash_bytes(&(i as u64).to_le_bytes(), Algorithm::Md5).into(),
-            size: Some((i as u64 * 7919) % 1_000_003),
-            ..Entry::default()
+        .map(|i| {
+            let path = format!("data/d{:04}/file{i:07}.bin", i / 1000);
+            Entry::new(&path, &hash_bytes(&(i as u64).to_le_bytes(), Algorithm::Md5), Some((i as u64 * 7919) % 1_000_003))
         })
         .collect()
 }

@@ -113,9 +113,10 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
             if opts.algorithm == Algorithm::Xxh128 {
                 extra.insert("alg".into(), Value::String("XXH128".into()));
             }
-            let extra = Entry::extra_from(extra);
             let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into();
-            let entry = Entry { path: path.as_str().into(), digest: digest.into(), ref_: None, birth_artifact_id: None, size: Some(size), extra, local_path: Some(local_path), skip_cache: opts.skip_cache };
+            let mut entry = Entry::new(&path, &digest, Some(size)).with_rare(None, None, Some(extra));
+            entry.local_path = Some(local_path);
+            entry.skip_cache = opts.skip_cache;
             manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
                 ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
                 ManifestError::Invalid(m) | ManifestError::Corrupt(m) => AddError::Io(io::Error::other(m)),
@@ -196,7 +197,7 @@ mod tests {
         let mut m = Manifest::new("V2", None);
         let mut opts = AddDirOptions { name: None, algorithm: Algorithm::Xxh128, staging_dir: None, skip_cache: true, overwrite: false, statcache: None };
         add_dir(&mut m, d.path(), &opts, None).unwrap();
-        assert_eq!(m.entries["x.txt"].extra.as_ref().unwrap()["alg"], "XXH128");
+        assert_eq!(m.entries["x.txt"].extra().unwrap()["alg"], "XXH128");
         fs::write(d.path().join("x.txt"), b"2").unwrap();
         assert!(matches!(add_dir(&mut m, d.path(), &opts, None), Err((_, AddError::Duplicate(_)))));
         opts.overwrite = true;

@@ -23,35 +23,68 @@ mod read;
 pub const STORAGE_POLICY: &str = "wandb-storage-policy-v1";
 const DIGEST_HEADER: &[u8] = b"wandb-artifact-manifest-v1\n";
 
-/// One manifest entry. Compact on purpose (a million of them must fit in a few hundred
-/// MB): the path is shared with the map key, and `extra` is boxed, usually absent.
+/// One manifest entry. Compact on purpose (80 bytes: a million of them must fit in a
+/// few hundred MB, and a repeat download parses 100k into fresh memory): the path is
+/// shared with the map key, and the fields most entries lack share one box.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
     pub path: Arc<str>,
     pub digest: Box<str>,
-    pub ref_: Option<Box<str>>,
-    pub birth_artifact_id: Option<Box<str>>,
     pub size: Option<u64>,
-    /// None when empty.
-    pub extra: Option<Box<Map<String, Value>>>,
     pub local_path: Option<Box<str>>,
+    /// None when `ref`, `birthArtifactID` and `extra` are all absent (see `set_rare`).
+    rare: Option<Box<Rare>>,
     pub skip_cache: bool,
 }
 
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Rare {
+    ref_: Option<Box<str>>,
+    birth_artifact_id: Option<Box<str>>,
+    /// None when empty.
+    extra: Option<Map<String, Value>>,
+}
+
 impl Entry {
+    /// An entry with no reference, `extra`, local path or birth artifact.
+    pub fn new(path: &str, digest: &str, size: Option<u64>) -> Self {
+        Self { path: path.into(), digest: digest.into(), size, ..Self::default() }
+    }
+
     /// The hash used for this entry's bytes: `extra.alg`, MD5 when absent or unknown.
     pub fn algorithm(&self) -> Algorithm {
-        self.extra
-            .as_ref()
+        self.extra()
             .and_then(|x| x.get("alg"))
             .and_then(Value::as_str)
             .and_then(Algorithm::parse)
             .unwrap_or(Algorithm::Md5)
     }
 
-    /// `extra` from a map, None when it is empty.
-    pub fn extra_from(map: Map<String, Value>) -> Option<Box<Map<String, Value>>> {
-        (!map.is_empty()).then(|| Box::new(map))
+    pub fn ref_(&self) -> Option<&str> {
+        self.rare.as_ref()?.ref_.as_deref()
+    }
+
+    pub fn birth_artifact_id(&self) -> Option<&str> {
+        self.rare.as_ref()?.birth_artifact_id.as_deref()
+    }
+
+    /// `extra`, None when empty.
+    pub fn extra(&self) -> Option<&Map<String, Value>> {
+        self.rare.as_ref()?.extra.as_ref()
+    }
+
+    /// Set `ref`, `birthArtifactID` and `extra` (an empty `extra` is none).
+    pub fn set_rare(&mut self, ref_: Option<Box<str>>, birth_artifact_id: Option<Box<str>>, extra: Option<Map<String, Value>>) {
+        let extra = extra.filter(|x| !x.is_empty());
+        self.rare = (ref_.is_some() || birth_artifact_id.is_some() || extra.is_some())
+            .then(|| Box::new(Rare { ref_, birth_artifact_id, extra }));
+    }
+
+    /// `set_rare`, for building.
+    #[must_use]
+    pub fn with_rare(mut self, ref_: Option<Box<str>>, birth_artifact_id: Option<Box<str>>, extra: Option<Map<String, Value>>) -> Self {
+        self.set_rare(ref_, birth_artifact_id, extra);
+        self
     }
 }
 
@@ -190,11 +223,11 @@ impl Manifest {
             push_json_str(s, path);
             s.put(":{\"digest\":");
             push_json_str(s, &e.digest);
-            if let Some(r) = &e.ref_ {
+            if let Some(r) = e.ref_() {
                 s.put(",\"ref\":");
                 push_json_str(s, r);
             }
-            if let Some(b) = &e.birth_artifact_id {
+            if let Some(b) = e.birth_artifact_id() {
                 s.put(",\"birthArtifactID\":");
                 push_json_str(s, b);
             }
@@ -202,7 +235,7 @@ impl Manifest {
                 s.put(",\"size\":");
                 s.put(itoa_u64(n, &mut [0; 20]));
             }
-            if let Some(extra) = &e.extra {
+            if let Some(extra) = e.extra() {
                 s.put(",\"extra\":");
                 let _ = serde_json::to_writer(IoOut(s), extra);
             }
@@ -230,7 +263,7 @@ impl Manifest {
             push_go_str(&mut s, path);
             s.push_str(":{\"digest\":");
             push_go_str(&mut s, &e.digest);
-            if let Some(r) = &e.ref_ {
+            if let Some(r) = e.ref_() {
                 s.push_str(",\"ref\":");
                 push_go_str(&mut s, r);
             }
@@ -241,13 +274,13 @@ impl Manifest {
                     push_go_str(&mut s, lp);
                 }
             }
-            if let Some(b) = &e.birth_artifact_id {
+            if let Some(b) = e.birth_artifact_id() {
                 s.push_str(",\"birthArtifactID\":");
                 push_go_str(&mut s, b);
             }
             s.push_str(",\"skip_cache\":");
             s.push_str(if e.skip_cache { "true" } else { "false" });
-            if let Some(extra) = &e.extra {
+            if let Some(extra) = e.extra() {
                 s.push_str(",\"extra\":");
                 push_go_map(&mut s, extra);
             }
@@ -441,15 +474,11 @@ impl RawEntry {
             None => None,
             Some(n) => Some(u64::try_from(n).map_err(|_| format!("contents.{path}.size: Input should be greater than or equal to 0"))?),
         };
-        Ok(Entry {
-            path: Arc::from(path),
-            digest,
-            ref_: self.ref_,
-            birth_artifact_id: self.birth_artifact_id,
-            size,
-            extra: self.extra.and_then(Entry::extra_from),
-            local_path: self.local_path,
-            skip_cache: self.skip_cache.unwrap_or(false),
+        let e = Entry { path: Arc::from(path), digest, size, local_path: self.local_path, rare: None, skip_cache: self.skip_cache.unwrap_or(false) };
+        Ok(if self.ref_.is_some() || self.birth_artifact_id.is_some() || self.extra.is_some() {
+            e.with_rare(self.ref_, self.birth_artifact_id, self.extra)
+        } else {
+            e
         })
     }
 }
@@ -658,8 +687,17 @@ fn push_go_number(s: &mut String, f: f64) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_entry_stays_compact() {
+        // 100k of them are parsed into fresh memory on every repeat download.
+        assert!(std::mem::size_of::<Entry>() <= 80, "{} bytes", std::mem::size_of::<Entry>());
+        let mut e = Entry::new("p", "d", None);
+        e.set_rare(None, None, Some(Map::new()));
+        assert_eq!(e, Entry::new("p", "d", None), "an empty extra is no extra");
+    }
+
     fn entry(path: &str, digest: &str, size: Option<u64>) -> Entry {
-        Entry { path: path.into(), digest: digest.into(), size, ..Entry::default() }
+        Entry::new(path, digest, size)
     }
 
     #[test]
@@ -686,8 +724,7 @@ mod tests {
     fn sdk_json_field_order_and_defaults() {
         let mut m = Manifest::new("V2", Some("r1".into()));
         let mut e = entry("z", "d", Some(0));
-        e.ref_ = Some("file:///x".into());
-        e.extra = Entry::extra_from(serde_json::json!({"alg": "XXH128"}).as_object().unwrap().clone());
+        e.set_rare(Some("file:///x".into()), None, serde_json::json!({"alg": "XXH128"}).as_object().cloned());
         m.add_entry(e, false).unwrap();
         m.add_entry(entry("a", "u", None), false).unwrap();
         assert_eq!(
@@ -715,7 +752,7 @@ mod tests {
     fn counted_slice_output_equals_string_output() {
         let mut m = Manifest::new("V2", None);
         let mut e = entry("q\"\u{1}é", "d", Some(1_234_567_890_123));
-        e.extra = Entry::extra_from(serde_json::json!({"n": 1.5, "s": "x\ny"}).as_object().unwrap().clone());
+        e.set_rare(None, None, serde_json::json!({"n": 1.5, "s": "x\ny"}).as_object().cloned());
         m.add_entry(e, false).unwrap();
         m.add_entry(entry("b", "u", Some(0)), false).unwrap();
         let text = m.to_sdk_json();
@@ -736,7 +773,7 @@ mod tests {
         let mut x = Map::new();
         x.insert("z".into(), Value::from(1));
         x.insert("a".into(), Value::from(1e21));
-        e.extra = Entry::extra_from(x);
+        e.set_rare(None, None, Some(x));
         e.local_path = Some("/tmp/s".into());
         m.add_entry(e, false).unwrap();
         m.add_entry(entry("a\u{2028}\u{1}\n", "e", Some(5)), false).unwrap();

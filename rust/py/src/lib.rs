@@ -210,10 +210,10 @@ fn entry_tuple(e: &Entry) -> EntryTuple<'_> {
     (
         &e.path,
         &e.digest,
-        e.ref_.as_deref(),
-        e.birth_artifact_id.as_deref(),
+        e.ref_(),
+        e.birth_artifact_id(),
         e.size,
-        e.extra.as_ref().map_or_else(|| "{}".to_owned(), |x| serde_json::to_string(x).unwrap_or_default()),
+        e.extra().map_or_else(|| "{}".to_owned(), |x| serde_json::to_string(x).unwrap_or_default()),
         e.local_path.as_deref(),
         e.skip_cache,
     )
@@ -285,18 +285,11 @@ impl Manifest {
             let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(extra) else {
                 return Err(PyValueError::new_err(format!("extra must be a JSON object, got {extra:?}")));
             };
-            Entry::extra_from(map)
+            Some(map)
         };
-        let e = Entry {
-            path: path.into(),
-            digest: digest.into(),
-            ref_: r#ref.map(Into::into),
-            birth_artifact_id: birth_artifact_id.map(Into::into),
-            size,
-            extra,
-            local_path: local_path.map(Into::into),
-            skip_cache,
-        };
+        let mut e = Entry::new(&path, &digest, size).with_rare(r#ref.map(Into::into), birth_artifact_id.map(Into::into), extra);
+        e.local_path = local_path.map(Into::into);
+        e.skip_cache = skip_cache;
         self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))
     }
 
@@ -373,7 +366,7 @@ impl Manifest {
     /// between): path -> {digest, ref, birthArtifactID, size, extra}, defaults omitted.
     fn contents_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        let loads = if self.inner.entries.values().any(|e| e.extra.is_some()) {
+        let loads = if self.inner.entries.values().any(|e| e.extra().is_some()) {
             Some(py.import("json")?.getattr("loads")?)
         } else {
             None
@@ -381,16 +374,16 @@ impl Manifest {
         for (path, e) in &self.inner.entries {
             let d = PyDict::new(py);
             d.set_item(intern!(py, "digest"), &*e.digest)?;
-            if let Some(r) = &e.ref_ {
-                d.set_item(intern!(py, "ref"), &**r)?;
+            if let Some(r) = e.ref_() {
+                d.set_item(intern!(py, "ref"), r)?;
             }
-            if let Some(b) = &e.birth_artifact_id {
-                d.set_item(intern!(py, "birthArtifactID"), &**b)?;
+            if let Some(b) = e.birth_artifact_id() {
+                d.set_item(intern!(py, "birthArtifactID"), b)?;
             }
             if let Some(n) = e.size {
                 d.set_item(intern!(py, "size"), n)?;
             }
-            if let (Some(extra), Some(loads)) = (&e.extra, &loads) {
+            if let (Some(extra), Some(loads)) = (e.extra(), &loads) {
                 // Rare: Python's own parser keeps its number types exactly.
                 let text = serde_json::to_string(extra).map_err(|x| PyValueError::new_err(x.to_string()))?;
                 d.set_item(intern!(py, "extra"), loads.call1((text,))?)?;
