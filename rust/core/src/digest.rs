@@ -1,8 +1,10 @@
 //! Entry digests: MD5 and XXH128 as base64 (wandb's entry format), and S3 multipart ETags.
 //!
 //! Files are streamed through a fixed per-thread buffer, so memory stays constant for
-//! any size. Reading on a second thread to overlap it with hashing measured no faster on
-//! this machine (its two vCPUs share a core), so reads are plain and sequential.
+//! any size. A large file is read on a second thread while this one hashes
+//! (`hash_reader_pipelined`): the copy out of the page cache is about a tenth of MD5's
+//! time here, and overlapped it brings a 2 GiB `add_file` from 0.90 to 0.97 of the
+//! in-memory MD5 rate.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -156,6 +158,56 @@ fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>
     })
 }
 
+/// Files at least this large are hashed with `hash_reader_pipelined`.
+const PIPELINE_MIN: u64 = 32 << 20;
+const PIPELINE_CHUNK: usize = 1 << 20;
+
+/// An open file whose stat gave `size`: a large one pipelined, else `hash_reader_sized`.
+/// Not inside the thread pool: there every core is already hashing a file of its own,
+/// and the extra threads measured 3% slower (4 × 256 MiB on 2 cores).
+fn hash_open_file(f: &mut File, alg: Algorithm, size: u64) -> io::Result<([u8; 16], u64)> {
+    if size >= PIPELINE_MIN && rayon::current_thread_index().is_none() {
+        hash_reader_pipelined(f, alg, size)
+    } else {
+        hash_reader_sized(f, alg, Some(size))
+    }
+}
+
+/// `hash_reader_sized` with the reads on a second thread, three 1 MiB buffers passed
+/// back and forth, so reading overlaps hashing. Memory stays constant.
+fn hash_reader_pipelined<R: Read + Send>(reader: &mut R, alg: Algorithm, expect: u64) -> io::Result<([u8; 16], u64)> {
+    use std::sync::mpsc::sync_channel;
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(3);
+    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(3);
+    for _ in 0..3 {
+        free_tx.send(vec![0; PIPELINE_CHUNK]).expect("room for three");
+    }
+    std::thread::scope(|s| {
+        let read = s.spawn(move || -> io::Result<()> {
+            let mut total = 0u64;
+            while let Ok(mut buf) = free_rx.recv() {
+                let n = read_once(reader, &mut buf)?;
+                total += n as u64;
+                // As hash_reader_sized: done at end of file, or at the stat size.
+                let last = n == 0 || (n < buf.len() && total == expect);
+                if full_tx.send((buf, n)).is_err() || last {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut h = Hasher::new(alg);
+        let mut total = 0u64;
+        for (buf, n) in full_rx {
+            h.update(&buf[..n]);
+            total += n as u64;
+            let _ = free_tx.send(buf);
+        }
+        read.join().map_err(|_| io::Error::other("the reading thread panicked"))??;
+        Ok((h.finish(), total))
+    })
+}
+
 /// One read(2), retried on EINTR.
 fn read_once(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
@@ -173,7 +225,9 @@ pub fn hash_file(path: &Path, alg: Algorithm) -> io::Result<(String, u64)> {
 
 /// (raw digest, size) of a file, in constant memory.
 pub fn hash_file_raw(path: &Path, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
-    hash_reader(&mut File::open(path)?, alg)
+    let mut f = File::open(path)?;
+    let size = f.metadata()?.len();
+    hash_open_file(&mut f, alg, size)
 }
 
 /// Like `hash_file`, but consult and feed a stat cache: an unchanged file is not read.
@@ -198,7 +252,7 @@ pub fn hash_file_keyed(
     }
     let started = crate::statcache::now_ns();
     let mut f = File::open(path)?;
-    let (raw, n) = hash_reader_sized(&mut f, alg, Some(before.size))?;
+    let (raw, n) = hash_open_file(&mut f, alg, before.size)?;
     // Only a file that did not change while it was read may be remembered. fstat of the
     // file read (no second path walk): another inode at `path` shows as a changed key.
     if f.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == before) {
@@ -320,6 +374,27 @@ mod tests {
                 assert_eq!((b64(&raw), n), (hash_bytes(&data, Algorithm::Md5), size as u64), "size {size} expect {expect}");
             }
         }
+    }
+
+    #[test]
+    fn pipelined_hash_equals_the_plain_one_at_every_chunk_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = PIPELINE_CHUNK;
+        for &size in &[0usize, 1, c - 1, c, c + 1, 3 * c, 3 * c + 5, 7 * c + 3] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+            let p = dir.path().join(format!("p{size}"));
+            std::fs::write(&p, &data).unwrap();
+            for alg in [Algorithm::Md5, Algorithm::Xxh128] {
+                // The right size, a stale smaller one (the file grew) and a stale larger one.
+                for expect in [size as u64, (size / 2) as u64, size as u64 + 10] {
+                    let (raw, n) = hash_reader_pipelined(&mut std::fs::File::open(&p).unwrap(), alg, expect).unwrap();
+                    assert_eq!((b64(&raw), n), (hash_bytes(&data, alg), size as u64), "size {size} expect {expect} {alg:?}");
+                }
+            }
+        }
+        let a_dir = dir.path().join("d");
+        std::fs::create_dir(&a_dir).unwrap();
+        assert!(hash_reader_pipelined(&mut std::fs::File::open(&a_dir).unwrap(), Algorithm::Md5, 1).is_err(), "a read error comes back");
     }
 
     #[test]

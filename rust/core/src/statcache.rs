@@ -285,8 +285,8 @@ impl StatCache {
     /// Files this process has just written that `record` refused as racy: (path, stat
     /// after the write, algorithm, digest). Waits until they are safely old, when that
     /// is sooner than re-hashing them at the next check would take, then records those
-    /// whose stat is unchanged. It must run before the caller returns: an edit made
-    /// after it in the same tick as the write would go unseen.
+    /// whose stat is unchanged. Call it before handing the files over: an edit made
+    /// after that, in the same tick as the write, would leave the stat unchanged.
     pub fn settle_written(&self, racy: &[Written<'_>]) {
         let Some(wait) = settle_wait(racy, now_ns()) else { return };
         std::thread::sleep(wait);
