@@ -24,7 +24,7 @@ fn entries(n: usize) -> Vec<Entry> {
     (0..n)
         .map(|i| {
             let path = format!("data/d{:04}/file{i:07}.bin", i / 1000);
-            Entry::new(&path, &hash_bytes(&(i as u64).to_le_bytes(), Algorithm::Md5), Some((i as u64 * 7919) % 1_000_003))
+            Entry::new(path, hash_bytes(&(i as u64).to_le_bytes(), Algorithm::Md5), Some((i as u64 * 7919) % 1_000_003))
         })
         .collect()
 }

@@ -114,7 +114,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                 extra.insert("alg".into(), Value::String("XXH128".into()));
             }
             let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into();
-            let mut entry = Entry::new(&path, &digest, Some(size)).with_rare(None, None, Some(extra));
+            let mut entry = Entry::new(path.as_str(), digest, Some(size)).with_rare(None, None, Some(extra));
             entry.local_path = Some(local_path);
             entry.skip_cache = opts.skip_cache;
             manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {

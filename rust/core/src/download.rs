@@ -310,7 +310,7 @@ mod tests {
             fs::write(&src, data).unwrap();
             let digest = hash_bytes(data, Algorithm::Md5);
             put_object(&d.path().join("store"), &src, &digest, Algorithm::Md5, false).unwrap();
-            let e = Entry::new(path, &digest, Some(data.len() as u64));
+            let e = Entry::new(*path, digest, Some(data.len() as u64));
             m.add_entry(e, false).unwrap();
         }
         (d, m)
@@ -352,7 +352,7 @@ mod tests {
     fn escaping_path_writes_nothing() {
         let (d, mut m) = setup(&[("a.txt", b"a")]);
         let digest = m.entries["a.txt"].digest.clone();
-        m.add_entry(Entry::new("../../x", &digest, Some(1)), false).unwrap();
+        m.add_entry(Entry::new("../../x", digest, Some(1)), false).unwrap();
         let (store, root) = (d.path().join("store"), d.path().join("r/root"));
         assert!(matches!(download(&m, &opts(&store, &root, None), None), Err(DownloadError::Escapes(_))));
         assert!(!root.exists());

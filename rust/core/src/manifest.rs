@@ -46,9 +46,10 @@ struct Rare {
 }
 
 impl Entry {
-    /// An entry with no reference, `extra`, local path or birth artifact.
-    pub fn new(path: &str, digest: &str, size: Option<u64>) -> Self {
-        Self { path: path.into(), digest: digest.into(), size, ..Self::default() }
+    /// An entry with no reference, `extra`, local path or birth artifact. Takes owned
+    /// strings where the caller has them: a million inserts should not copy twice.
+    pub fn new(path: impl Into<Arc<str>>, digest: impl Into<Box<str>>, size: Option<u64>) -> Self {
+        Self { path: path.into(), digest: digest.into(), size, local_path: None, rare: None, skip_cache: false }
     }
 
     /// The hash used for this entry's bytes: `extra.alg`, MD5 when absent or unknown.

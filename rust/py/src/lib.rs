@@ -287,7 +287,7 @@ impl Manifest {
             };
             Some(map)
         };
-        let mut e = Entry::new(&path, &digest, size).with_rare(r#ref.map(Into::into), birth_artifact_id.map(Into::into), extra);
+        let mut e = Entry::new(path, digest, size).with_rare(r#ref.map(Into::into), birth_artifact_id.map(Into::into), extra);
         e.local_path = local_path.map(Into::into);
         e.skip_cache = skip_cache;
         self.inner.add_entry(e, overwrite).map_err(|e| manifest_err(py, e))

@@ -153,7 +153,7 @@ mod tests {
         let mut m = Manifest::new("V2", None);
         for i in 0..n {
             let path = format!("d{}/f{i:06}.bin", i % 7);
-            let e = Entry::new(&path, "QJl5fH61scapNH4YBrwAMw==", Some(i as u64));
+            let e = Entry::new(path, "QJl5fH61scapNH4YBrwAMw==", Some(i as u64));
             m.add_entry(e, false).unwrap();
         }
         m
