@@ -57,6 +57,16 @@ impl Mapped {
     }
 }
 
+impl Mapped {
+    /// The map will be read once, front to back: read ahead, drop pages behind.
+    pub fn advise_sequential(&self) {
+        if self.0.len > 0 {
+            // SAFETY: advice on exactly the mapped region; it changes no contents.
+            unsafe { libc::madvise(self.0.ptr, self.0.len, libc::MADV_SEQUENTIAL) };
+        }
+    }
+}
+
 impl Default for Mapped {
     fn default() -> Self {
         Self(Region { ptr: std::ptr::null_mut(), len: 0 })
