@@ -1,6 +1,10 @@
 """The stat cache never serves a stale digest, and does skip unchanged files."""
 
+import base64
+import hashlib
 import os
+import subprocess
+import sys
 import time
 
 import artefact._core as core
@@ -52,9 +56,6 @@ def test_a_file_written_in_the_same_tick_as_its_hash_is_rehashed(tmp_path):
 
 
 def test_add_dir_uses_the_cache_across_processes(tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
     data = tmp_path / "d"
     data.mkdir()
     for i in range(50):
@@ -74,3 +75,25 @@ def test_add_dir_uses_the_cache_across_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("ARTEFACT_STATCACHE", "0")
     third = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True)
     assert third.stdout == second.stdout
+
+
+def test_hashing_a_large_file_keeps_resident_memory_small(tmp_path):
+    # Large files are hashed through a map, a window at a time: mapped pages count as
+    # resident memory, so a whole-file map of 256 MiB would show as 256 MiB of RSS.
+    big = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    with open(big, "wb") as f:
+        for _ in range(256):
+            f.write(block)
+    code = (
+        "import resource, sys, artefact._core as core\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "digest, size = core.hash_file(sys.argv[1])\n"
+        "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(digest, size, grew // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(big)], capture_output=True, text=True, check=True)
+    digest, size, grew_mib = out.stdout.split()
+    want = base64.b64encode(hashlib.md5(block * 256).digest()).decode()
+    assert digest == want and int(size) == 256 << 20
+    assert int(grew_mib) < 64, f"peak RSS grew by {grew_mib} MiB while hashing 256 MiB"

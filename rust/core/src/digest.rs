@@ -3,8 +3,8 @@
 //! Files are streamed through a fixed per-thread buffer, so memory stays constant for
 //! any size. Large ones are hashed through a read-only map instead, as wandb 0.31.0's
 //! `hashutil._file_hasher` does: the copy out of the page cache costs about a tenth of
-//! MD5's time here, so `add_file` of 2 GiB went from 0.90 to about 1.0 of the in-memory
-//! MD5 rate. As in wandb, a file cut short by another process while it is being hashed
+//! MD5's time here. Unlike wandb, the map is a window at a time, so resident memory stays
+//! small. As in wandb, a file cut short by another process while it is being hashed
 //! ends the process (SIGBUS); the immutable policy is the promise that it will not be.
 
 use std::fs::File;
@@ -162,6 +162,9 @@ fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>
 /// Files at least this large are hashed through a map (smaller ones cost more to map
 /// and unmap than to copy).
 const MAP_MIN: u64 = 4 << 20;
+/// Mapped a window at a time, each unmapped once hashed: mapped pages count as the
+/// process's resident memory, and a whole 2 GiB file mapped would be 2 GiB of RSS.
+const MAP_WINDOW: usize = 8 << 20;
 
 /// An open file whose stat gave `size`: a large one through a map, else
 /// `hash_reader_sized`. Returns (raw digest, bytes hashed).
@@ -174,16 +177,25 @@ fn hash_open_file(f: &mut File, alg: Algorithm, size: u64) -> io::Result<([u8; 1
     hash_reader_sized(f, alg, Some(size))
 }
 
-/// The whole file through a map of its current length, then any bytes appended since
-/// by reading; None where it cannot be mapped (wandb reads then, and so do we).
+/// The file's current length through maps, a window at a time, then any bytes
+/// appended since by reading; None where it cannot be mapped (wandb reads then, and so
+/// do we).
 fn hash_mapped(f: &mut File, alg: Algorithm) -> io::Result<Option<([u8; 16], u64)>> {
     use std::io::{Seek, SeekFrom};
     let len = f.metadata()?.len();
-    let Ok(map) = crate::mapped::Mapped::of(f, usize::try_from(len).unwrap_or(usize::MAX)) else { return Ok(None) };
-    map.advise_sequential();
     let mut h = Hasher::new(alg);
-    h.update(&map);
-    drop(map);
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from(len - at).map_or(MAP_WINDOW, |left| left.min(MAP_WINDOW));
+        let map = match crate::mapped::Mapped::at(f, at, n) {
+            Ok(map) => map,
+            Err(_) if at == 0 => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        map.advise_sequential();
+        h.update(&map);
+        at += n as u64;
+    }
     f.seek(SeekFrom::Start(len))?;
     let mut total = len;
     with_buffer(|buf| loop {
@@ -368,7 +380,7 @@ mod tests {
     fn a_mapped_hash_equals_the_read_one_whatever_the_stat_said() {
         let dir = tempfile::tempdir().unwrap();
         let m = MAP_MIN as usize;
-        for &size in &[m, m + 1, m + BUF_SIZE + 7] {
+        for &size in &[m, m + 1, m + BUF_SIZE + 7, MAP_WINDOW, 2 * MAP_WINDOW + 4099] {
             let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
             let p = dir.path().join(format!("p{size}"));
             std::fs::write(&p, &data).unwrap();

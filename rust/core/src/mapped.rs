@@ -18,12 +18,13 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    fn map(file: &File, len: usize, prot: libc::c_int, flags: libc::c_int) -> io::Result<Self> {
+    fn map(file: &File, offset: u64, len: usize, prot: libc::c_int, flags: libc::c_int) -> io::Result<Self> {
         if len == 0 {
             return Ok(Self { ptr: std::ptr::null_mut(), len: 0 });
         }
+        let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: a fresh mapping of an open file, owned by the returned value.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), offset) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -53,7 +54,12 @@ pub struct Mapped(Region);
 
 impl Mapped {
     pub fn of(file: &File, len: usize) -> io::Result<Self> {
-        Region::map(file, len, libc::PROT_READ, libc::MAP_SHARED).map(Self)
+        Self::at(file, 0, len)
+    }
+
+    /// `len` bytes from `offset`, a multiple of the page size.
+    pub fn at(file: &File, offset: u64, len: usize) -> io::Result<Self> {
+        Region::map(file, offset, len, libc::PROT_READ, libc::MAP_SHARED).map(Self)
     }
 }
 
@@ -88,7 +94,7 @@ impl MappedCopy {
     /// `len`: the file's length, as its stat gave it.
     pub fn of(file: &File, len: u64) -> io::Result<Self> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
-        Region::map(file, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE).map(Self)
+        Region::map(file, 0, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE).map(Self)
     }
 }
 
