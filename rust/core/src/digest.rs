@@ -134,17 +134,20 @@ pub fn hash_bytes(data: &[u8], alg: Algorithm) -> String {
     b64(&h.finish())
 }
 
-/// Hash everything `reader` yields; returns (raw digest, bytes read).
-pub fn hash_reader(reader: &mut impl Read, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
-    hash_reader_sized(reader, alg, None)
+/// Hash what `reader` yields, stopping once `expect` bytes came in a short read: a file
+/// of the size its stat gave is done without the extra read(2) that would return 0 (a
+/// third of the syscalls for a small file). A file that grew meanwhile fails its
+/// after-stat check. Returns (raw digest, bytes read).
+fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>) -> io::Result<([u8; 16], u64)> {
+    let mut h = Hasher::new(alg);
+    let total = feed(reader, &mut h, expect)?;
+    Ok((h.finish(), total))
 }
 
-/// `hash_reader` that stops once `expect` bytes came in a short read: a file of the size
-/// its stat gave is done without the extra read(2) that would return 0 (a third of the
-/// syscalls for a small file). A file that grew meanwhile fails its after-stat check.
-fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>) -> io::Result<([u8; 16], u64)> {
+/// Feed what `reader` yields to `h` (to the end of the file, or as `hash_reader_sized`
+/// with `expect`); returns the bytes read.
+fn feed(reader: &mut impl Read, h: &mut Hasher, expect: Option<u64>) -> io::Result<u64> {
     with_buffer(|buf| {
-        let mut h = Hasher::new(alg);
         let mut total = 0u64;
         loop {
             let n = if expect.is_some() { read_once(reader, buf)? } else { read_full(reader, buf)? };
@@ -152,10 +155,9 @@ fn hash_reader_sized(reader: &mut impl Read, alg: Algorithm, expect: Option<u64>
             total += n as u64;
             // read_full is short only at end of file; read_once is done at the stat size.
             if n == 0 || (expect.is_none() && n < buf.len()) || (n < buf.len() && expect == Some(total)) {
-                break;
+                return Ok(total);
             }
         }
-        Ok((h.finish(), total))
     })
 }
 
@@ -197,15 +199,8 @@ fn hash_mapped(f: &mut File, alg: Algorithm) -> io::Result<Option<([u8; 16], u64
         at += n as u64;
     }
     f.seek(SeekFrom::Start(len))?;
-    let mut total = len;
-    with_buffer(|buf| loop {
-        let n = read_full(f, buf)?;
-        h.update(&buf[..n]);
-        total += n as u64;
-        if n < buf.len() {
-            return Ok(Some((h.finish(), total)));
-        }
-    })
+    let appended = feed(f, &mut h, None)?;
+    Ok(Some((h.finish(), len + appended)))
 }
 
 /// One read(2), retried on EINTR.

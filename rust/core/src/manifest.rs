@@ -310,9 +310,7 @@ impl Manifest {
                 || Self::from_slice(data),
             )
         });
-        if sum != md5_hex {
-            return Err(ManifestError::Corrupt(format!("its MD5 is {sum}, not {md5_hex}")));
-        }
+        md5_matches(&sum, md5_hex)?;
         parsed
     }
 
@@ -326,6 +324,15 @@ impl Manifest {
     pub fn from_value(v: &Value) -> Result<Self, ManifestError> {
         let raw = ManifestSeed { capacity: 0 }.deserialize(v).map_err(|e| ManifestError::Invalid(format!("Invalid manifest JSON: {e}")))?;
         raw.into_manifest()
+    }
+}
+
+/// A content-addressed file's MD5 (hex) against the one it was stored under.
+fn md5_matches(sum: &str, want: &str) -> Result<(), ManifestError> {
+    if sum == want {
+        Ok(())
+    } else {
+        Err(ManifestError::Corrupt(format!("its MD5 is {sum}, not {want}")))
     }
 }
 
@@ -475,12 +482,10 @@ impl RawEntry {
             None => None,
             Some(n) => Some(u64::try_from(n).map_err(|_| format!("contents.{path}.size: Input should be greater than or equal to 0"))?),
         };
-        let e = Entry { path: Arc::from(path), digest, size, local_path: self.local_path, rare: None, skip_cache: self.skip_cache.unwrap_or(false) };
-        Ok(if self.ref_.is_some() || self.birth_artifact_id.is_some() || self.extra.is_some() {
-            e.with_rare(self.ref_, self.birth_artifact_id, self.extra)
-        } else {
-            e
-        })
+        let mut e = Entry::new(path, digest, size).with_rare(self.ref_, self.birth_artifact_id, self.extra);
+        e.local_path = self.local_path;
+        e.skip_cache = self.skip_cache.unwrap_or(false);
+        Ok(e)
     }
 }
 

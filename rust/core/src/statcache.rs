@@ -669,13 +669,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sc");
         let now = now_ns();
-        let old = now - 10_000_000_000;
-        let at = |ino: u64| StatKey { dev: 1, ino, size: 1, mtime_ns: old, ctime_ns: old };
-        let first = StatCache::open(&p, 100_000);
-        for ino in 0..100 {
-            first.record(&at(ino), Algorithm::Md5, [1; 16], now);
-        }
-        first.persist().unwrap();
+        write_base(&p, 0..100);
         let reader = StatCache::open(&p, 100_000);
         assert_eq!(reader.lookup_raw(&at(5), Algorithm::Md5), Some([1; 16]), "mapped base");
         let writer = StatCache::open(&p, 100_000);

@@ -11,7 +11,7 @@
 //! unexpected (no cut, keys after `contents`, any error) parses the original bytes
 //! serially instead, which also gives wandb's messages in wandb's order.
 
-use super::{parse_whole, Contents, ContentsSeed, Manifest, ManifestError, ManifestSeed, RawManifest};
+use super::{md5_matches, parse_whole, Contents, ContentsSeed, Manifest, ManifestError, ManifestSeed, RawManifest};
 use crate::digest::{hex, unhex16, Algorithm, Hasher};
 use crate::mapped::MappedCopy;
 use crate::statcache::{now_ns, StatCache};
@@ -91,8 +91,8 @@ fn parse_halves(data: &mut [u8], (a, b, end): (usize, usize, usize), md5_hex: Op
         )
     });
     if let (Some(sum), Some(want)) = (sum, md5_hex) {
-        if sum != want {
-            return Some(Err(ManifestError::Corrupt(format!("its MD5 is {sum}, not {want}"))));
+        if let Err(e) = md5_matches(&sum, want) {
+            return Some(Err(e));
         }
     }
     if let (Some(mut raw), Some(mid), Some(rest)) = (first, mid, rest) {
