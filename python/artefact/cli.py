@@ -4,6 +4,7 @@
     artefact get mnist:best --root ./mnist
     artefact ls | versions mnist | verify mnist:latest --root ./mnist
     artefact cache cleanup 10GB | gc
+    artefact ui [--port N] [--open]
 
 Long transfers draw a progress line on stderr; `--quiet` (or ARTEFACT_QUIET) turns it off.
 """
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="drop versions past their TTL and unreferenced blobs")
     gc.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this (seconds)")
+
+    from .ui.serve import add_parser as add_ui_parser
+
+    add_ui_parser(sub)
     return parser
 
 
@@ -136,6 +141,12 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from .ui.serve import run
+
+    return run(args)
+
+
 def _gc(args: argparse.Namespace) -> int:
     from .store.local import LocalStore
 
@@ -147,7 +158,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
-             "cache": _cache, "gc": _gc}
+             "cache": _cache, "gc": _gc, "ui": _ui}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

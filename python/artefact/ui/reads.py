@@ -1,0 +1,147 @@
+"""Read-only catalog queries the pages need and the store's public API does not offer:
+the list of projects, one page of a collection's versions, per-collection totals.
+
+Each runs in one read transaction of the store's own `Catalog` and builds records with
+the store's own row readers, so a page never loads a whole 10,000-version collection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..store import LocalStore
+from ..store.queries import collection_row, project_id, version_records
+from ..store.records import COMMITTED, CollectionRecord, VersionRecord, decode_id
+
+__all__ = ["ProjectRow", "CollectionSummary", "VersionPage", "list_projects",
+           "collection_summaries", "version_page"]
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    """A project with how many live collections it holds."""
+
+    entity: str
+    name: str
+    collections: int
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """A collection with its version count, total size and `alias -> v<N>` pairs."""
+
+    record: CollectionRecord
+    versions: int
+    size: int
+    aliases: tuple[tuple[str, int], ...]  # (alias, version index), latest first
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """One page of a collection's committed versions, newest first."""
+
+    versions: list[VersionRecord]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the collection has (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_projects(store: LocalStore) -> list[ProjectRow]:
+    """Every project of the store, by entity then name."""
+    with store.catalog.transaction(write=False) as conn:
+        rows = conn.execute(
+            "SELECT p.entity, p.name, COUNT(c.id) FROM projects p"
+            " LEFT JOIN collections c ON c.project_id = p.id AND c.deleted_at IS NULL"
+            " GROUP BY p.id ORDER BY p.entity, p.name"
+        ).fetchall()
+    return [ProjectRow(r[0], r[1], int(r[2])) for r in rows]
+
+
+def collection_summaries(
+    store: LocalStore, entity: str, project: str, type: Optional[str] = None
+) -> list[CollectionSummary]:
+    """Collections of a project (optionally one type) with counts, sizes and aliases,
+    in three queries whatever the number of collections."""
+    collections = store.list_collections(entity, project, type=type)
+    if not collections:
+        return []
+    pks = [c.pk for c in collections]
+    marks = ",".join("?" * len(pks))
+    with store.catalog.transaction(write=False) as conn:
+        totals = {
+            r[0]: (int(r[1]), int(r[2] or 0))
+            for r in conn.execute(
+                "SELECT m.collection_id, COUNT(*), SUM(v.size) FROM memberships m"
+                " JOIN versions v ON v.id = m.version_id"
+                f" WHERE m.collection_id IN ({marks}) AND v.state = ? GROUP BY m.collection_id",
+                (*pks, COMMITTED),
+            )
+        }
+        aliases: dict[int, list[tuple[str, int]]] = {pk: [] for pk in pks}
+        for coll, alias, index in conn.execute(
+            "SELECT a.collection_id, a.alias, m.version_index FROM aliases a"
+            " JOIN memberships m ON m.collection_id = a.collection_id AND m.version_id = a.version_id"
+            f" WHERE a.collection_id IN ({marks}) ORDER BY m.version_index DESC, a.alias",
+            pks,
+        ):
+            aliases[coll].append((alias, int(index)))
+    return [
+        CollectionSummary(c, *totals.get(c.pk, (0, 0)), tuple(aliases[c.pk]))
+        for c in collections
+    ]
+
+
+def version_page(
+    store: LocalStore, entity: str, project: str, name: str, page: int, per_page: int
+) -> VersionPage:
+    """Page `page` (1-based) of the committed versions of `name`, newest index first.
+    Raises the store's ProjectNotFoundError / ArtifactNotFoundError."""
+    collection = store.get_collection(entity, project, name)
+    page = max(1, page)
+    with store.catalog.transaction(write=False) as conn:
+        total = conn.execute(
+            "SELECT COUNT(*) FROM memberships m JOIN versions v ON v.id = m.version_id"
+            " WHERE m.collection_id = ? AND v.state = ?",
+            (collection.pk, COMMITTED),
+        ).fetchone()[0]
+        indices = [
+            r[0]
+            for r in conn.execute(
+                "SELECT m.version_index FROM memberships m JOIN versions v ON v.id = m.version_id"
+                " WHERE m.collection_id = ? AND v.state = ?"
+                " ORDER BY m.version_index DESC LIMIT ? OFFSET ?",
+                (collection.pk, COMMITTED, per_page, (page - 1) * per_page),
+            )
+        ]
+        versions: list[VersionRecord] = []
+        if indices:
+            marks = ",".join("?" * len(indices))
+            versions = version_records(
+                conn,
+                f"m.collection_id = ? AND m.version_index IN ({marks}) AND v.state = ?",
+                (collection.pk, *indices, COMMITTED),
+            )
+    return VersionPage(versions, int(total), page, per_page)
+
+
+def collection_of(store: LocalStore, record: VersionRecord) -> CollectionRecord:
+    """The collection a version record was fetched through."""
+    return store.get_collection(record.entity, record.project, record.collection)
+
+
+def collection_exists(store: LocalStore, entity: str, project: str, name: str) -> bool:
+    """True if `entity/project` has a live collection `name`."""
+    with store.catalog.transaction(write=False) as conn:
+        pid = project_id(conn, entity, project)
+        return pid is not None and collection_row(conn, pid, name) is not None
+
+
+def collection_pk(record: VersionRecord) -> Optional[int]:
+    """The integer key of the collection `record` was fetched through."""
+    return decode_id(record.collection_id, "ArtifactCollection")
