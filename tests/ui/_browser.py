@@ -31,8 +31,7 @@ def login(driver, base: str, key: str, next_path: str = "/") -> None:
     """Log in through the login page with `key`."""
     driver.get(f"{base}/login?next={next_path}")
     driver.find_element(By.ID, "api-key").send_keys(key)
-    driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url or d.find_elements(By.ID, "login-error"))
+    click_and_load(driver, driver.find_element(By.ID, "login"))
 
 
 def no_script_ran(driver) -> None:
@@ -45,3 +44,10 @@ def no_script_ran(driver) -> None:
         ".filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name))"
     )
     assert handlers == []
+
+
+def click_and_load(driver, element, timeout: float = 10) -> None:
+    """Click something that loads a new page, and wait until the old one is gone."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, timeout).until(EC.staleness_of(old))

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from selenium.webdriver.common.by import By
 
 from . import _store
-from ._browser import login, no_script_ran, shot, wait_for
+from ._browser import click_and_load, login, no_script_ran, shot, wait_for
 
 P = f"/p/{_store.ENTITY}/{_store.PROJECT}"
 
@@ -59,10 +59,10 @@ def test_login_page_screenshot(browser, keyed):
 def test_click_through_projects_to_a_file_preview(browser, keyed):
     login(browser, keyed.url, "reader-key")
     browser.get(keyed.url + "/")
-    browser.find_element(By.LINK_TEXT, "vision").click()
-    browser.find_element(By.LINK_TEXT, "dataset").click()
-    browser.find_element(By.LINK_TEXT, "digits").click()
-    browser.find_element(By.LINK_TEXT, "v0").click()
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "vision"))
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "dataset"))
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "digits"))
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "v0"))
     wait_for(browser, "#tree")
     # Subdirectories are fetched only when opened.
     train = browser.find_element(By.XPATH, "//details[summary/span[@class='name'][text()='train/']]")
@@ -70,7 +70,7 @@ def test_click_through_projects_to_a_file_preview(browser, keyed):
     train.find_element(By.TAG_NAME, "summary").click()
     link = wait_for(browser, "a[data-path='train/labels.csv']")
     shot(browser, "version-tree-open")
-    link.click()
+    click_and_load(browser, link)
     pre = wait_for(browser, "#preview pre")
     assert pre.text.startswith("id,label")
     assert browser.current_url.endswith("/c/digits/v0/file?path=" + quote("train/labels.csv", safe=""))
@@ -83,7 +83,7 @@ def test_diff_of_two_versions_from_the_collection_page(browser, keyed):
     form = browser.find_element(By.ID, "compare-form")
     form.find_element(By.NAME, "a").send_keys("best")
     form.find_element(By.NAME, "b").send_keys("candidate")
-    form.find_element(By.TAG_NAME, "button").click()
+    click_and_load(browser, form.find_element(By.TAG_NAME, "button"))
     counts = wait_for(browser, "#diff-counts").text
     assert "a=v0&b=v1" in browser.current_url  # aliases redirect to the stable version URL
     assert "1 added" in counts and "1 removed" in counts and "1 changed" in counts
