@@ -9,5 +9,6 @@ PY=${PYTHON:-python3}
 # Builds the Rust extension (maturin, release profile) and installs the wheel.
 .venv/bin/python -m pip install -q ".[test]"
 cargo test -p artefact-core --quiet
+bash scripts/install-chromium.sh  # headless Chromium + chromedriver for the web UI's browser tests
 # The package lives in python/, so tests import the installed wheel, not the source tree.
 .venv/bin/python -m pytest -q "$@"

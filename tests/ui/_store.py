@@ -8,7 +8,6 @@ names, aliases, description, metadata, file names and file contents are hostile 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -83,7 +82,7 @@ def build(base: Path) -> dict:
         art.add_dir(str(src1))
         run.log_artifact(art, aliases=["candidate"])
     with wandb.init(entity=ENTITY, project=PROJECT, job_type="train", name="train-model") as run:
-        used = run.use_artifact("digits:v0")
+        run.use_artifact("digits:v0")
         model_dir = base / "model"
         _write(model_dir, {"model.bin": bytes(range(256)) * 4, "config.json": '{"lr": 0.1}'})
         model = wandb.Artifact("classifier", type="model", metadata={"accuracy": 0.93})

@@ -72,9 +72,8 @@ def diff_versions(
             keep("added", new._entry(j))
             j += 1
         else:
-            x, y = old._entry(i), new._entry(j)
-            if (x.digest, x.ref) != (y.digest, y.ref):
-                keep("changed", FileChange(x, y))
+            if old.content_key(i) != new.content_key(j):
+                keep("changed", FileChange(old._entry(i), new._entry(j)))
             else:
                 out.counts["same"] += 1
             i += 1

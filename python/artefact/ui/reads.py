@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..store import LocalStore
-from ..store.queries import collection_row, project_id, version_records
-from ..store.records import COMMITTED, CollectionRecord, VersionRecord, decode_id
+from ..store.queries import version_records
+from ..store.records import COMMITTED, CollectionRecord, VersionRecord
 
 __all__ = ["ProjectRow", "CollectionSummary", "VersionPage", "list_projects",
            "collection_summaries", "version_page"]
@@ -128,20 +128,3 @@ def version_page(
                 (collection.pk, *indices, COMMITTED),
             )
     return VersionPage(versions, int(total), page, per_page)
-
-
-def collection_of(store: LocalStore, record: VersionRecord) -> CollectionRecord:
-    """The collection a version record was fetched through."""
-    return store.get_collection(record.entity, record.project, record.collection)
-
-
-def collection_exists(store: LocalStore, entity: str, project: str, name: str) -> bool:
-    """True if `entity/project` has a live collection `name`."""
-    with store.catalog.transaction(write=False) as conn:
-        pid = project_id(conn, entity, project)
-        return pid is not None and collection_row(conn, pid, name) is not None
-
-
-def collection_pk(record: VersionRecord) -> Optional[int]:
-    """The integer key of the collection `record` was fetched through."""
-    return decode_id(record.collection_id, "ArtifactCollection")

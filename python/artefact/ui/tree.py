@@ -89,6 +89,11 @@ class FileIndex:
         path, digest, ref, _birth, size, extra, *_ = self._entries[i]
         return FileEntry(path, digest, int(size or 0), ref, entry_algorithm(extra))
 
+    def content_key(self, i: int) -> tuple:
+        """What decides whether entry `i` changed: its digest and reference."""
+        entry = self._entries[i]
+        return entry[1], entry[2]
+
     def _span(self, prefix: str) -> tuple[int, int]:
         # Paths under `prefix` ("a/b/") sort together: ["a/b/", "a/b0") since "0" follows "/".
         return bisect_left(self.paths, prefix), bisect_left(self.paths, prefix[:-1] + "0")
