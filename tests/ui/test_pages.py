@@ -64,6 +64,11 @@ def test_click_through_projects_to_a_file_preview(browser, keyed):
     click_and_load(browser, browser.find_element(By.LINK_TEXT, "digits"))
     click_and_load(browser, browser.find_element(By.LINK_TEXT, "v0"))
     wait_for(browser, "#tree")
+    copy = browser.find_element(By.CSS_SELECTOR, "button.copy")
+    copy.click()  # the clipboard, or (where the browser refuses it) the snippet selected
+    assert copy.text in ("Copied", "Selected: press Ctrl+C")
+    if copy.text.startswith("Selected"):
+        assert "use_artifact" in browser.execute_script("return window.getSelection().toString()")
     # Subdirectories are fetched only when opened.
     train = browser.find_element(By.XPATH, "//details[summary/span[@class='name'][text()='train/']]")
     assert "labels.csv" not in train.get_attribute("innerHTML")
