@@ -85,8 +85,12 @@ class Sessions:
     def start(self, api_key: str) -> str:
         """A new session for `api_key`; returns its token."""
         token = new_token()
+        now = time.monotonic()
         with self._lock:
-            self._keys[token] = (api_key, time.monotonic())
+            # Forget idle sessions here, so abandoned ones do not pile up.
+            for old in [t for t, (_, seen) in self._keys.items() if now - seen > self._idle]:
+                del self._keys[old]
+            self._keys[token] = (api_key, now)
         return token
 
     def key(self, token: Optional[str]) -> Optional[str]:

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from ..store import LocalStore
 from .auth import CSRF_COOKIE, SESSION_COOKIE, Principal, as_principal, new_token, same_token
 
-__all__ = ["LoginRequired", "Forbidden", "Links", "principal", "render", "check_csrf", "store_of"]
+__all__ = ["LoginRequired", "Forbidden", "BadRequest", "Links", "principal", "render", "check_csrf", "store_of"]
 
 
 class LoginRequired(Exception):

@@ -4,8 +4,6 @@ bytes (images), and the diff of two versions of a collection."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -153,5 +151,4 @@ def diff_page(request: Request) -> Response:
     diff = diff_versions(file_index(store, old), file_index(store, new), old.metadata, new.metadata)
     return render(request, "diff.html", who=who, entity=p["entity"], project=p["project"],
                   collection=collection, old=old, new=new, diff=diff,
-                  description_changed=(old.description or "") != (new.description or ""),
-                  json=json)
+                  description_changed=(old.description or "") != (new.description or ""))
