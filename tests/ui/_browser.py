@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -47,7 +48,10 @@ def no_script_ran(driver) -> None:
 
 
 def click_and_load(driver, element, timeout: float = 10) -> None:
-    """Click something that loads a new page, and wait until the old one is gone."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    """Click something that loads a new page, and wait until the new document is there
+    (a mark left on the old one is gone; errors while the page changes are retried)."""
+    driver.execute_script("window.__testPage = 'old'")
     element.click()
-    WebDriverWait(driver, timeout).until(EC.staleness_of(old))
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return document.readyState === 'complete' && window.__testPage === undefined")
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from . import _store
 from ._browser import click_and_load, login, no_script_ran, shot, wait_for
@@ -66,6 +67,7 @@ def test_click_through_projects_to_a_file_preview(browser, keyed):
     wait_for(browser, "#tree")
     copy = browser.find_element(By.CSS_SELECTOR, "button.copy")
     copy.click()  # the clipboard, or (where the browser refuses it) the snippet selected
+    WebDriverWait(browser, 10).until(lambda d: copy.text != "Copy")
     assert copy.text in ("Copied", "Selected: press Ctrl+C")
     if copy.text.startswith("Selected"):
         assert "use_artifact" in browser.execute_script("return window.getSelection().toString()")
@@ -99,6 +101,12 @@ def test_diff_of_two_versions_from_the_collection_page(browser, keyed):
             for r in browser.find_elements(By.CSS_SELECTOR, "#diff-metadata tbody tr")}
     assert meta == {"rows": "changed", "split": "removed", "version": "added"}
     shot(browser, "diff-from-form")
+    # From a version page: "compare with" this version.
+    browser.get(keyed.url + f"{P}/c/digits/v1")
+    browser.find_element(By.CSS_SELECTOR, "#version-compare input[name=a]").send_keys("v0")
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "#version-compare button"))
+    assert "1 added" in wait_for(browser, "#diff-counts").text
+    assert browser.current_url.endswith("/diff/digits?a=v0&b=v1")
 
 
 def test_large_directory_pages_in_the_tree(browser, keyed, tmp_path):
