@@ -5,6 +5,7 @@ sanitised, and previews never reach outside the version."""
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from urllib.parse import quote
 
@@ -114,15 +115,34 @@ def test_cross_origin_post_is_refused(keyed):
     """A page elsewhere posting to the UI (even with the cookies) is refused by origin."""
     opener, csrf = _session(keyed, "writer-key", with_csrf=True)
     body = f"csrf={csrf}&op=add&alias=evil".encode()
-    req = urllib.request.Request(f"{keyed.url}/p/{_store.ENTITY}/{_store.PROJECT}/c/metrics/v3/aliases",
-                                 data=body, headers={"Origin": "http://evil.example"})
-    try:
-        opener.open(req)
-        raise AssertionError("cross-origin POST accepted")
-    except urllib.error.HTTPError as e:
-        assert e.code == 403
+    for origin in ("http://evil.example", "null", keyed.url.replace("127.0.0.1", "localhost")):
+        req = urllib.request.Request(f"{keyed.url}/p/{_store.ENTITY}/{_store.PROJECT}/c/metrics/v3/aliases",
+                                     data=body, headers={"Origin": origin})
+        try:
+            opener.open(req)
+            raise AssertionError(f"cross-origin POST from {origin} accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403
     names = {a for r in keyed.store.list_versions(_store.ENTITY, _store.PROJECT, "metrics") for a in r.aliases}
     assert "evil" not in names
+
+
+def test_login_never_redirects_to_another_site(keyed):
+    """`next` after login stays on this site, whatever tricks it carries."""
+    import http.cookiejar
+
+    for target in ("//evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example",
+                   "https://evil.example/", "javascript:alert(1)"):
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
+        with opener.open(f"{keyed.url}/login") as r:
+            csrf = r.read().decode().split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        body = urllib.parse.urlencode({"csrf": csrf, "api_key": "reader-key", "next": target}).encode()
+        try:
+            opener.open(f"{keyed.url}/login", data=body)
+            raise AssertionError("login did not redirect")
+        except urllib.error.HTTPError as e:
+            assert e.code == 303 and e.headers["location"] == "/", (target, e.headers["location"])
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -94,7 +94,9 @@ async def tag_action(request: Request) -> Response:
 def _next(request: Request, raw: str) -> str:
     """Where to go after login: a path of this app only (never another site)."""
     root = Links(request).root
-    if raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+    # Browsers drop tabs and newlines from URLs and read "\\" as "/": "/\t/evil" is "//evil".
+    plain = all(" " < c and c != "\\" for c in raw)
+    if plain and raw.startswith("/") and not raw.startswith("//"):
         return raw
     return root + "/"
 

@@ -8,7 +8,7 @@ inside `artefact server`.
 from __future__ import annotations
 
 from typing import Any, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -79,9 +79,9 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, form: dict[str, str]) -> None:
     """Refuse a POST whose token does not match its cookie, or from another origin."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        if origin != expected:
+    if origin is not None:
+        # Host only, not scheme: behind a TLS-terminating proxy the app sees http.
+        if origin == "null" or urlsplit(origin).netloc != request.headers.get("host", ""):
             raise Forbidden(f"cross-origin request from {origin!r} refused")
     if not same_token(request.cookies.get(CSRF_COOKIE), form.get("csrf")):
         raise Forbidden("missing or stale form token; reload the page and try again")

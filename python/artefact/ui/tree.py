@@ -20,7 +20,7 @@ from ..store.records import VersionRecord
 
 __all__ = ["FileEntry", "DirEntry", "Listing", "FileIndex", "file_index"]
 
-_CACHED = 8  # manifests kept; a 100,000-file index is about 30 MB
+_CACHED = 4  # manifests kept (a diff needs two); a 100,000-file index is about 40 MB
 _cache: "OrderedDict[str, FileIndex]" = OrderedDict()
 _lock = threading.Lock()
 
