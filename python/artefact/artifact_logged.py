@@ -387,7 +387,16 @@ class LoggedArtifactMixin(LocalFilesMixin):
 
     @normalize_exceptions
     def _update(self) -> None:
-        self._require_store("save").update(self)
+        store = self._require_store("save")
+        # Everything written is checked first, lists edited in place included, so a
+        # refused value stores nothing (wandb refuses it too, after adding aliases).
+        aliases = validate_aliases(list(self._aliases))
+        tags = validate_tags(list(self._tags))
+        metadata = validate_metadata(self._metadata)
+        if self._description is not None and not isinstance(self._description, str):
+            raise ValueError(f"description must be a string or None, got {self._description!r}")
+        self._aliases, self._tags, self._metadata = aliases, tags, metadata
+        store.update(self)
         self._ttl.changed = False
 
     def wait(self, timeout: Optional[int] = None) -> "Artifact":

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from .table_types import AnyType, InvalidType, TypedDictType, optional_type, type_from_dtype, type_of
+from .table_types import is_timestamp, timestamp_json, timestamp_rows
 
 if TYPE_CHECKING:
     from .artifact import Artifact
@@ -238,6 +239,8 @@ def _is_dataframe(value: Any) -> bool:
 
 def _cell_json(value: Any) -> Any:
     """wandb's `_json_helper` for scalar cells: numpy -> Python, NaN -> None."""
+    if is_timestamp(value):
+        return timestamp_json(value)
     if hasattr(value, "tolist"):
         return _cell_json(value.tolist())
     if hasattr(value, "item"):
@@ -388,7 +391,7 @@ class Table(Media):
     @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Table":
         """The Table that `to_json` wrote (columns and rows of scalar cells)."""
-        return cls(columns=json_obj["columns"], data=json_obj["data"])
+        return cls(columns=json_obj["columns"], data=timestamp_rows(json_obj, json_obj["data"]))
 
     def to_json(self, run_or_artifact: Any) -> dict:
         """The JSON body wandb writes for this table inside an artifact."""

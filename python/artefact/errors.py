@@ -13,7 +13,13 @@ __all__ = [
     "Error",
     "CommError",
     "UsageError",
+    "AuthenticationError",
+    "UnsupportedError",
+    "WandbCoreNotAvailableError",
     "WaitTimeoutError",
+    "ConfigError",
+    "TooFewItemsError",
+    "TooManyItemsError",
     "ArtifactStatusError",
     "ArtifactNotLoggedError",
     "ArtifactFinalizedError",
@@ -41,6 +47,30 @@ class CommError(Error):
 
 class UsageError(Error):
     """Raised when an invalid usage of the SDK API is detected."""
+
+
+class AuthenticationError(CommError):
+    """Raised when authentication fails (wandb's class; the embedded store has no login)."""
+
+
+class UnsupportedError(UsageError):
+    """Raised when trying to use a feature that is not supported."""
+
+
+class WandbCoreNotAvailableError(Error):
+    """Raised when wandb-core is not available (wandb's class; artefact never needs it)."""
+
+
+class ConfigError(Error):
+    """Raised when a run config value would change without `allow_val_change=True`."""
+
+
+class TooFewItemsError(ValueError):
+    """Raised when there are fewer items than expected in a collection."""
+
+
+class TooManyItemsError(ValueError):
+    """Raised when there are more items than expected in a collection."""
 
 
 class WaitTimeoutError(Error):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from . import _core
@@ -258,7 +258,7 @@ class _EntriesView(MutableMapping):
             raise KeyError(path)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        return iter(self._paths())
 
     def __len__(self) -> int:
         return len(self._manifest)
@@ -268,16 +268,21 @@ class _EntriesView(MutableMapping):
         with manifest._lock:
             return isinstance(path, str) and path in manifest._core
 
-    def values(self) -> list[ArtifactManifestEntry]:  # type: ignore[override]
-        return [entry for _, entry in self.items()]
-
-    def items(self) -> list[tuple[str, ArtifactManifestEntry]]:  # type: ignore[override]
-        return self._manifest._all_entries()
-
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def _paths(self) -> list[str]:
         manifest = self._manifest
         with manifest._lock:
             return manifest._core.paths()
+
+    # Live views, as a dict's: `entries.keys() == {"a.txt"}` compares as a set, and a
+    # view created before a change sees it. They iterate in one pass over the core.
+    def keys(self) -> "_KeysView":  # type: ignore[override]
+        return _KeysView(self)
+
+    def values(self) -> "_ValuesView":  # type: ignore[override]
+        return _ValuesView(self)
+
+    def items(self) -> "_ItemsView":  # type: ignore[override]
+        return _ItemsView(self)
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
@@ -286,6 +291,51 @@ class _EntriesView(MutableMapping):
         if isinstance(other, (dict, _EntriesView)):
             return dict(self.items()) == dict(other.items())
         return NotImplemented
+
+
+class _KeysView(KeysView):
+    """`entries.keys()`: a set-like live view of the paths, in insertion order."""
+
+    _mapping: _EntriesView
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping._paths())
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._mapping._paths())
+
+    def __repr__(self) -> str:
+        return f"dict_keys({self._mapping._paths()!r})"
+
+
+class _ItemsView(ItemsView):
+    """`entries.items()`: a set-like live view of (path, entry) pairs."""
+
+    _mapping: _EntriesView
+
+    def __iter__(self) -> Iterator[tuple[str, ArtifactManifestEntry]]:
+        return iter(self._mapping._manifest._all_entries())
+
+    def __reversed__(self) -> Iterator[tuple[str, ArtifactManifestEntry]]:
+        return reversed(self._mapping._manifest._all_entries())
+
+    def __repr__(self) -> str:
+        return f"dict_items({self._mapping._manifest._all_entries()!r})"
+
+
+class _ValuesView(ValuesView):
+    """`entries.values()`: a live view of the entries, in insertion order."""
+
+    _mapping: _EntriesView
+
+    def __iter__(self) -> Iterator[ArtifactManifestEntry]:
+        return iter([entry for _, entry in self._mapping._manifest._all_entries()])
+
+    def __reversed__(self) -> Iterator[ArtifactManifestEntry]:
+        return reversed([entry for _, entry in self._mapping._manifest._all_entries()])
+
+    def __repr__(self) -> str:
+        return f"dict_values({[e for _, e in self._mapping._manifest._all_entries()]!r})"
 
 
 class ArtifactManifest:

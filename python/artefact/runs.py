@@ -14,11 +14,13 @@ import os
 import secrets
 import string
 import threading
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from . import artifact_logged
 from .artifact import Artifact
 from .errors import Error
+from .history_values import history_row
+from .run_config import RunConfig, RunSummary
 from .staging import clean_staged_copies
 from .store.backend import StoreBackend, split_target_path
 from .store.distributed import clear_patches, merged_patches, stage_patch
@@ -35,6 +37,28 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
 
 
+def _raise_if_finished(method: Any) -> Any:
+    """wandb's guard: a finished run refuses the call with UsageError."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: "Run", *args: Any, **kwargs: Any) -> Any:
+        if self._finished:
+            _refuse_finished(self, method.__name__)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _refuse_finished(run: "Run", name: str) -> None:
+    from .errors import UsageError
+
+    raise UsageError(
+        f"Run ({run.id}) is finished. The call to `{name}` will be ignored."
+        " Please make sure that you are using an active run."
+    )
+
+
 class _Saved:
     """The save handle of a logged artifact: logging already committed, so wait is instant."""
 
@@ -45,46 +69,6 @@ class _Saved:
         return self.artifact_id
 
 
-class _PersistedDict(dict):
-    """A dict that writes itself to the store on every change (run.config / run.summary)."""
-
-    def __init__(self, initial: dict, save: Any) -> None:
-        super().__init__(initial)
-        self._save = save
-
-    def _changed(self) -> None:
-        self._save(dict(self))
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._changed()
-
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        self._changed()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        super().update(*args, **kwargs)
-        self._changed()
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        value = super().setdefault(key, default)
-        self._changed()
-        return value
-
-    def __getattr__(self, name: str) -> Any:  # wandb's config allows run.config.lr
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-
 class Run:
     """A run in the embedded store. Use it as a context manager, or call `finish()`."""
 
@@ -93,10 +77,11 @@ class Run:
         self._record = record
         self._dir = dir
         self._step = 0
+        self._logged_history = False  # history_step stays None until a row is logged
         self._finished = False
         store = backend.store
-        self.config = _PersistedDict(record.config or {}, lambda d: store.set_config(self._record, d))
-        self.summary = _PersistedDict(record.summary or {}, lambda d: store.set_summary(self._record, d))
+        self.config = RunConfig(self, record.config or {}, lambda d: store.set_config(self._record, d))
+        self.summary = RunSummary(self, record.summary or {}, lambda d: store.set_summary(self._record, d))
 
     # --- identity ----------------------------------------------------------------------
 
@@ -148,19 +133,25 @@ class Run:
 
     # --- metrics -----------------------------------------------------------------------
 
+    @_raise_if_finished
     def log(self, data: dict, step: Optional[int] = None, commit: Optional[bool] = None) -> None:
         """Store one history row (and update the summary with its values)."""
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             raise TypeError("wandb.log must be passed a dictionary")
+        if any(not isinstance(key, str) for key in data):
+            raise TypeError("Key values passed to `wandb.log` must be strings.")
         if step is not None:
             self._step = int(step)
-        self._backend.store.log_row(self._record, self._step, data)
-        self.summary.update(data)
+        row = history_row(self, data, self._step)
+        self._backend.store.log_row(self._record, self._step, row)
+        self.summary._update_stored(row)
+        self._logged_history = True
         if commit is not False:
             self._step += 1
 
     # --- artifacts ---------------------------------------------------------------------
 
+    @_raise_if_finished
     def log_artifact(
         self,
         artifact_or_path: Union[Artifact, str, os.PathLike],
@@ -212,7 +203,7 @@ class Run:
                 ttl_inherited=ttl.is_inherited,
                 run=None if user_created else self._record,
                 base_version_id=artifact._base_id,
-                history_step=self._step,
+                history_step=self._step if self._logged_history else None,
                 storage_region=manifest.storage_policy.config().get("storageRegion"),
                 cache=backend.cache,
             )
@@ -263,6 +254,7 @@ class Run:
             raise TypeError(f"Cannot {verb} artifact unless run is in a group or distributed_id is provided")
         return distributed_id if distributed_id is not None else (self.group or "")
 
+    @_raise_if_finished
     def upsert_artifact(
         self,
         artifact_or_path: Union[Artifact, str, os.PathLike],
@@ -286,6 +278,7 @@ class Run:
             clean_staged_copies(manifest._core)
         return artifact
 
+    @_raise_if_finished
     def finish_artifact(
         self,
         artifact_or_path: Union[Artifact, str, os.PathLike],
@@ -312,11 +305,14 @@ class Run:
         clear_patches(store, self.entity, self.project, collection, dist)
         return logged
 
+    @_raise_if_finished
     def log_model(self, path: Union[str, os.PathLike], name: Optional[str] = None,
-                  aliases: Optional[list[str]] = None) -> Artifact:
-        """Log a model file or directory as an artifact of type "model"."""
-        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+                  aliases: Optional[list[str]] = None) -> None:
+        """Log a model file or directory as an artifact of type "model" (returns None,
+        as wandb's does)."""
+        self._log_artifact(path, name, "model", aliases, None)
 
+    @_raise_if_finished
     def use_artifact(
         self,
         artifact_or_name: Union[str, Artifact],
@@ -346,13 +342,28 @@ class Run:
         self._backend.store.record_use(self._record, artifact._record, use_as)
         return artifact
 
+    @_raise_if_finished
     def use_model(self, name: str) -> str:
-        """Use a model artifact and download it; returns the local path."""
-        artifact = self.use_artifact(name)
-        if "model" not in artifact.type:
-            raise AssertionError("You can only use this method for 'model' artifacts.")
-        return artifact.download()
+        """Use a model artifact and download it. Returns the path of its file when the
+        version holds exactly one, else the directory.
 
+        Raises:
+            AssertionError: if the artifact's type does not contain "model".
+        """
+        artifact = self.use_artifact(artifact_or_name=name)
+        if "model" not in str(artifact.type.lower()):
+            raise AssertionError(
+                "You can only use this method for 'model' artifacts."
+                " For an artifact to be a 'model' artifact, its type property"
+                " must contain the substring 'model'."
+            )
+        path = artifact.download()
+        listing = os.listdir(path)
+        if len(listing) == 1:
+            return os.path.join(path, listing[0])
+        return path
+
+    @_raise_if_finished
     def link_artifact(self, artifact: Artifact, target_path: str,
                       aliases: Optional[list[str]] = None) -> Artifact:
         """Link an artifact (logged first if it is a draft) into a collection such as
@@ -367,13 +378,57 @@ class Run:
             target_path = f"{self.entity}/{target_path}"
         return artifact.link(target_path, aliases)
 
+    @_raise_if_finished
     def link_model(self, path: Union[str, os.PathLike], registered_model_name: str,
                    name: Optional[str] = None, aliases: Optional[list[str]] = None) -> Artifact:
-        """Log a model (unless already logged under `name`) and link it to the model registry."""
-        if "/" in registered_model_name:
-            raise AssertionError("Please provide only the name of the registered model.")
-        artifact = self.log_model(path, name=name)
-        return self.link_artifact(artifact, f"{self.entity}/model-registry/{registered_model_name}", aliases)
+        """Log `path` as a model (a new version of `name` unless its content is unchanged)
+        and link it to `model-registry/<registered_model_name>`; returns the link.
+
+        Raises:
+            AssertionError: if `registered_model_name` is a path, or `name` exists with a
+                type not containing "model".
+        """
+        from .errors import CommError
+
+        if len(registered_model_name.split("/")) != 1:
+            raise AssertionError(
+                "Please provide only the name of the registered model."
+                " Do not append the entity or project name."
+            )
+        target_path = f"{self.entity}/model-registry/{registered_model_name}"
+        try:
+            existing = self._public_api()._artifact(name=f"{name}:latest")
+            if "model" not in str(existing.type.lower()):
+                raise AssertionError(
+                    "You can only use this method for 'model' artifacts."
+                    " For an artifact to be a 'model' artifact, its type"
+                    " property must contain the substring 'model'."
+                )
+            artifact = self._log_artifact(path, name, existing.type, None, None)
+        except (ValueError, CommError):
+            artifact = self._log_artifact(path, name, "model", None, None)
+        return self.link_artifact(artifact=artifact, target_path=target_path, aliases=aliases)
+
+    def _public_api(self) -> Any:
+        from .api import Api
+
+        return Api(overrides={"entity": self.entity, "project": self.project})
+
+    def _config_artifact(self, key: str, value: Any) -> Artifact:
+        """An artifact put in `run.config` (an Artifact, a `wandb-artifact://` string, or
+        the stored `artifactVersion` dict): used by this run, as wandb does."""
+        api = self._public_api()
+        if isinstance(value, dict):
+            return self.use_artifact(api._artifact_from_id(value["id"]))
+        if isinstance(value, str):
+            text = value[len("wandb-artifact://"):]
+            parts = text.split("/")
+            if parts[0] == "_id":
+                return self.use_artifact(api._artifact_from_id(parts[1]))
+            if len(parts) < 3:
+                raise ValueError(f"Invalid artifact string: {value}")
+            return self.use_artifact(api._artifact(name="/".join(parts[:3])))
+        return self.use_artifact(value)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -429,6 +484,10 @@ def init(
         previous = _active
     if previous is not None:
         previous.finish()
+    from .run_config import is_artifact_representation
+
+    config = dict(config or {})
+    artifacts = {k: config.pop(k) for k in list(config) if is_artifact_representation(config[k])}
     backend = StoreBackend.default()
     record = backend.store.create_run(
         entity or cfg.default_entity(),
@@ -437,10 +496,15 @@ def init(
         name=name,
         job_type=job_type,
         group=group,
-        config=dict(config or {}),
+        config=config,
         resume=bool(resume),
     )
     run = Run(backend, record, dir=dir)
+    # A resumed run's stored artifactVersion dicts read back as Artifacts, and artifacts
+    # given in `config` are put in once the run exists: both used by the run, as wandb.
+    stored = {k: v for k, v in run.config.items() if is_artifact_representation(v)}
+    if stored or artifacts:
+        run.config.update({**stored, **artifacts}, allow_val_change=True)
     with _active_lock:
         _active = run
     _publish_active(run)

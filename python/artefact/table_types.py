@@ -8,6 +8,7 @@ wandb's, because `Table.to_json` must produce the same bytes.
 
 from __future__ import annotations
 
+import datetime
 import math
 import sys
 from typing import Any, Optional
@@ -231,6 +232,8 @@ def _numpy_type(cls: type) -> Optional[type]:
         return None
     if cls is np.bool_:
         return BooleanType
+    if cls is np.datetime64:
+        return TimestampType
     for name in _NUMPY_NUMBER_NAMES:
         if getattr(np, name, None) is cls:
             return NumberType
@@ -273,3 +276,66 @@ def type_from_dtype(dtype: Any) -> WBType:
     if handler is None:
         raise TypeError(f"artefact.Table does not support dtype {dtype!r} yet")
     return handler()
+
+
+# --- timestamps: datetime/date cells, stored as epoch milliseconds as wandb does --------
+
+
+class TimestampType(WBType):
+    """wandb's `TimestampType` (`datetime.datetime`, `datetime.date`, `numpy.datetime64`)."""
+
+    name = "timestamp"
+
+
+_TYPE_BY_CLASS.update({datetime.datetime: TimestampType, datetime.date: TimestampType})
+
+
+def is_timestamp(value: Any) -> bool:
+    """True for the cells wandb types as timestamps."""
+    return isinstance(value, datetime.date) or value.__class__.__name__ == "datetime64"
+
+
+def timestamp_json(value: Any) -> Any:
+    """A datetime/date/datetime64 cell as wandb's `_json_helper` writes it (epoch ms; a
+    naive datetime counts as UTC); any other value is returned unchanged."""
+    if value.__class__.__name__ == "datetime64" and hasattr(value, "tolist"):
+        value = value.tolist()
+        if isinstance(value, int):  # nanoseconds
+            return value / int(1e6)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return int(value.timestamp() * 1000)
+    if isinstance(value, datetime.date):
+        midnight = datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.timezone.utc)
+        return int(midnight.timestamp() * 1000)
+    return value
+
+
+def timestamp_columns(json_obj: dict) -> set[int]:
+    """Indices of the columns `column_types` marks as timestamps (alone or in a union)."""
+    type_map = ((json_obj.get("column_types") or {}).get("params") or {}).get("type_map") or {}
+    columns = json_obj.get("columns") or []
+    found = set()
+    for name, col in type_map.items():
+        kinds = [col.get("wb_type")]
+        if col.get("wb_type") == "union":
+            kinds = [t.get("wb_type") for t in col.get("params", {}).get("allowed_types", [])]
+        if "timestamp" in kinds and name in columns:
+            found.add(columns.index(name))
+    return found
+
+
+def timestamp_rows(json_obj: dict, rows: list) -> list:
+    """`rows` with the timestamp columns' numbers turned back into UTC datetimes, as
+    wandb's `Table.from_json` does."""
+    indices = timestamp_columns(json_obj)
+    if not indices:
+        return rows
+    utc = datetime.timezone.utc
+    return [
+        [datetime.datetime.fromtimestamp(cell / 1000, tz=utc)
+         if i in indices and isinstance(cell, (int, float)) and not isinstance(cell, bool) else cell
+         for i, cell in enumerate(row)]
+        for row in rows
+    ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .. import config
 from ..cache import ArtifactCache
+from ..paginator import SizedPaginator, check_page_vars, paged
 from .local import LocalStore
 from .records import VersionRecord
 
@@ -104,6 +105,33 @@ class ArtifactFile:
         return f"<File {self.name} ({self.size} bytes)>"
 
 
+class ArtifactFiles(SizedPaginator[ArtifactFile]):
+    """The files of a logged artifact (all, or those in `names`), a page at a time, in
+    manifest order (wandb's `ArtifactFiles`)."""
+
+    def __init__(self, artifact: "Artifact", names: Optional[list[str]] = None,
+                 per_page: int = 50, start: Optional[str] = None) -> None:
+        per_page, _ = check_page_vars("_ArtifactFilesVars", per_page)
+        self.artifact = artifact
+
+        def wanted() -> list[str]:
+            entries = artifact.manifest.entries
+            return [n for n in names if n in entries] if names is not None else list(entries)
+
+        def items_at(offset: int, limit: int) -> list:
+            return [ArtifactFile(artifact, artifact.get_entry(n)) for n in wanted()[offset:offset + limit]]
+
+        super().__init__(paged(items_at, lambda: len(wanted())), per_page, start)
+
+    @property
+    def path(self) -> list[str]:
+        """`[entity, project, name]` of the artifact."""
+        return [self.artifact.entity, self.artifact.project, self.artifact.name]
+
+    def __repr__(self) -> str:
+        return f"<ArtifactFiles {'/'.join(self.path)} ({len(self)})>"
+
+
 class StoreBackend:
     """The `_store` of every artifact logged to or fetched from a `LocalStore`."""
 
@@ -176,15 +204,9 @@ class StoreBackend:
         with open(os.path.join(root, entry.path), encoding="utf-8") as f:
             return media_class.from_json(json.load(f), artifact)
 
-    def files(self, artifact: "Artifact", names: Optional[list[str]], per_page: int, start: Optional[str]) -> list:
-        entries = artifact.manifest.entries
-        wanted = names if names is not None else list(entries)
-        out = []
-        for name in wanted:
-            if name in entries:
-                entry = artifact.get_entry(name)
-                out.append(ArtifactFile(artifact, entry))
-        return out
+    def files(self, artifact: "Artifact", names: Optional[list[str]], per_page: int,
+              start: Optional[str]) -> "ArtifactFiles":
+        return ArtifactFiles(artifact, names, per_page, start)
 
     # --- edits -----------------------------------------------------------------------
 
@@ -237,6 +259,10 @@ class StoreBackend:
 
         run = self.store.logged_by(self._record(artifact))
         return PublicRun(self, run) if run is not None else None
+
+    def source_artifact(self, artifact: "Artifact") -> "Artifact":
+        """The version a link points to, fetched through its own sequence."""
+        return self.artifact(self.store.version_by_id(self._record(artifact).id))
 
     def linked_artifacts(self, artifact: "Artifact") -> list["Artifact"]:
         rec = self._record(artifact)

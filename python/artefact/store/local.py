@@ -212,6 +212,19 @@ class LocalStore:
         `-field`) says otherwise; `tags` keeps versions that have all of them."""
         return self.catalog.list_versions(entity, project, name, order=order, tags=tags)
 
+    def version_page(self, entity: str, project: str, name: str, **page: Any) -> tuple[list[VersionRecord], int]:
+        """One page of a collection's committed versions and their total (keywords:
+        offset, limit, order), for the paginated listings."""
+        return self.catalog.version_page(entity, project, name, **page)
+
+    def collection_page(self, entity: str, project: str, **page: Any) -> tuple[list[CollectionRecord], int]:
+        """One page of a project's collections and their total (keywords: type, offset, limit)."""
+        return self.catalog.collection_page(entity, project, **page)
+
+    def lineage_page(self, run: RunRecord, mode: str, **page: Any) -> tuple[list[VersionRecord], int]:
+        """One page of the versions a run logged (`mode` "logged") or used ("used"), and their total."""
+        return self.catalog.lineage_page(run, mode, **page)
+
     def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
         """A collection (sequence or portfolio) by name."""
         return self.catalog.get_collection(entity, project, name)

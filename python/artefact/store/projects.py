@@ -10,8 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Optional
 
 from .errors import ArtifactNotFoundError, ProjectNotFoundError
-from .queries import collection_record, collection_row, project_id
-from .records import COMMITTED, UNSET, CollectionRecord
+from .queries import collection_record, collection_row, order_clause, project_id, version_records
+from .records import COMMITTED, UNSET, CollectionRecord, VersionRecord
 
 
 class ProjectsMixin:
@@ -46,6 +46,58 @@ class ProjectsMixin:
                 params.append(kind)
             rows = conn.execute(sql + " ORDER BY id", params).fetchall()
             return [collection_record(conn, row) for row in rows]
+
+    def version_page(
+        self,
+        entity: str,
+        project: str,
+        name: str,
+        *,
+        offset: int = 0,
+        limit: Optional[int] = None,
+        order: Optional[str] = None,
+    ) -> tuple[list[VersionRecord], int]:
+        """One page of the committed versions of collection `name` (newest index first
+        unless `order`), and how many there are in all."""
+        with self.transaction(write=False) as conn:
+            coll = self._existing_collection(conn, entity, project, name)
+            where = "m.collection_id = ? AND v.state = ?"
+            params = (coll["id"], COMMITTED)
+            total = conn.execute(
+                "SELECT COUNT(*) FROM memberships m JOIN versions v ON v.id = m.version_id"
+                f" WHERE {where}",
+                params,
+            ).fetchone()[0]
+            records = version_records(conn, where, params, order_clause(order), limit, offset)
+        return records, int(total)
+
+    def collection_page(
+        self,
+        entity: str,
+        project: str,
+        *,
+        type: Optional[str] = None,
+        offset: int = 0,
+        limit: Optional[int] = None,
+    ) -> tuple[list[CollectionRecord], int]:
+        """One page of a project's collections (optionally of one type), oldest first,
+        and how many there are in all."""
+        with self.transaction(write=False) as conn:
+            pid = project_id(conn, entity, project)
+            if pid is None:
+                raise ProjectNotFoundError(entity, project)
+            where = "project_id = ? AND deleted_at IS NULL"
+            params: list[Any] = [pid]
+            if type is not None:
+                where += " AND type = ?"
+                params.append(type)
+            total = conn.execute(f"SELECT COUNT(*) FROM collections WHERE {where}", params).fetchone()[0]
+            sql = f"SELECT * FROM collections WHERE {where} ORDER BY id"
+            if limit is not None:
+                sql += " LIMIT ? OFFSET ?"
+                params += [limit, offset]
+            rows = conn.execute(sql, params).fetchall()
+            return [collection_record(conn, row) for row in rows], int(total)
 
     def list_types(self, entity: str, project: str) -> list[str]:
         """The artifact types used in a project, sorted."""

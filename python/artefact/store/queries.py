@@ -96,11 +96,20 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def version_records(
-    conn: sqlite3.Connection, where: str, params: Sequence[Any], order: str = "m.version_index DESC"
+    conn: sqlite3.Connection,
+    where: str,
+    params: Sequence[Any],
+    order: str = "m.version_index DESC",
+    limit: Optional[int] = None,
+    offset: int = 0,
 ) -> list[VersionRecord]:
     """VersionRecords for the membership rows matching `where` (aliases and tags fetched
-    in batches, not per row)."""
-    rows = conn.execute(f"{_VERSION_SELECT} WHERE {where} ORDER BY {order}", params).fetchall()
+    in batches, not per row); `limit`/`offset` select one page of them."""
+    sql = f"{_VERSION_SELECT} WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = (*params, limit, offset)
+    rows = conn.execute(sql, params).fetchall()
     if not rows:
         return []
     aliases: dict[tuple[int, int], list[str]] = defaultdict(list)

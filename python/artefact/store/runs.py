@@ -169,6 +169,24 @@ class RunsMixin:
         """Versions the run used."""
         return self._lineage(run, "run_inputs")
 
+    def lineage_page(
+        self, run: RunRecord, mode: str, *, offset: int = 0, limit: Optional[int] = None
+    ) -> tuple[list[VersionRecord], int]:
+        """One page of the versions the run logged (`mode` "logged") or used ("used"),
+        oldest first, and how many there are in all."""
+        table = {"logged": "run_outputs", "used": "run_inputs"}[mode]
+        where = (
+            f"m.collection_id = v.collection_id AND v.id IN"
+            f" (SELECT version_id FROM {table} WHERE run_pk = ?)"
+        )
+        with self.transaction(write=False) as conn:
+            total = conn.execute(
+                f"SELECT COUNT(*) FROM memberships m JOIN versions v ON v.id = m.version_id WHERE {where}",
+                (run.pk,),
+            ).fetchone()[0]
+            records = version_records(conn, where, (run.pk,), "v.id", limit, offset)
+        return records, int(total)
+
     def _lineage(self, run: RunRecord, table: str) -> list[VersionRecord]:
         with self.transaction(write=False) as conn:
             return version_records(

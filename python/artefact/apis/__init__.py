@@ -1,0 +1,1 @@
+"""`wandb.apis`: the public API under wandb's package path (see `artefact.sdk`)."""

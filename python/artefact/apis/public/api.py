@@ -1,0 +1,5 @@
+"""`wandb.apis.public.api`: the `Api` class."""
+
+from ...api import Api
+
+__all__ = ["Api"]

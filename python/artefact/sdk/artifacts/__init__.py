@@ -1,0 +1,1 @@
+"""`wandb.sdk.artifacts`: the artifact classes under wandb's package path."""

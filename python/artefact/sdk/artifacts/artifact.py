@@ -1,0 +1,5 @@
+"""`wandb.sdk.artifacts.artifact`: the `Artifact` class."""
+
+from ...artifact import Artifact
+
+__all__ = ["Artifact"]

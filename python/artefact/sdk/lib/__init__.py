@@ -1,0 +1,1 @@
+"""`wandb.sdk.lib`: the helper modules artifact code imports from."""
