@@ -65,7 +65,7 @@ def sqlite_error(exc: sqlite3.Error, path: str, write: bool) -> "BaseException |
     (None: leave it as is, e.g. a constraint or programming error)."""
     text = str(exc).lower()
     doing = "write" if write else "read"
-    if "database or disk is full" in text:
+    if "database or disk is full" in text or ("disk i/o error" in text and _full(path)):
         return OSError(errno.ENOSPC, f"No space left on device to {doing} the store's catalog", path)
     if "readonly" in text or "read-only" in text:
         return ReadOnlyStoreError(errno.EROFS, "the store is read-only; cannot change its catalog", path)
@@ -76,6 +76,16 @@ def sqlite_error(exc: sqlite3.Error, path: str, write: bool) -> "BaseException |
     if "malformed" in text or "not a database" in text:
         return StoreError(f"the store's catalog {path} is damaged ({exc}); restore it from a backup")
     return None
+
+
+def _full(path: str) -> bool:
+    """True if the filesystem holding `path` has no free blocks (SQLite reports some
+    failed writes on a full disk as a generic I/O error)."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
 
 
 def _unwritable(directory: str, path: str) -> bool:
@@ -103,6 +113,7 @@ class Database:
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self.read_only = False
+        self._full = False
         self._conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -112,7 +123,8 @@ class Database:
         try:
             return self._connect_writable()
         except sqlite3.Error as exc:
-            if not _unwritable(parent, self.path):
+            self._full = _full(self.path)  # then reads still work; writes say the disk is full
+            if not (self._full or _unwritable(parent, self.path)):
                 if _is_locked(exc):  # migrating or switching to WAL mode
                     raise self._locked_error() from exc
                 mapped = sqlite_error(exc, self.path, write=True)
@@ -193,6 +205,8 @@ class Database:
         waiting up to `ARTEFACT_LOCK_TIMEOUT`), a deferred `BEGIN` for a consistent read
         snapshot. Rolls back on any exception; SQLite errors come out as OSErrors naming
         the catalog (see `sqlite_error`)."""
+        if write and self.read_only and self._full:
+            raise OSError(errno.ENOSPC, "No space left on device to write the store's catalog", self.path)
         if write and self.read_only:
             raise ReadOnlyStoreError(
                 errno.EROFS,
