@@ -177,6 +177,23 @@ def _gc(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _where(args: argparse.Namespace, e: OSError) -> str:
+    """For an OSError that names no file (e.g. ENOSPC from the core): the directories
+    the command was writing, so the user knows which disk to look at."""
+    if e.filename is not None or str(e).count("/") > 0:
+        return ""
+    from . import config
+
+    dirs = {"put": [("store", config.store_root()), ("staging", config.staging_dir_path()),
+                    ("cache", config.artifacts_cache_dir())],
+            "get": [("root", args.root if args.command == "get" and args.root else "./artifacts"),
+                    ("cache", config.artifacts_cache_dir())],
+            "cache": [("cache", config.artifacts_cache_dir())],
+            "gc": [("store", config.store_root())]}.get(args.command, [])
+    named = ", ".join(f"{what} {os.path.abspath(path)}" for what, path in dirs)
+    return f" (while writing: {named})" if named else ""
+
+
 _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
              "cache": _cache, "gc": _gc}
 
@@ -200,7 +217,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("artefact: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, LookupError, OSError) as e:
+    except OSError as e:
+        print(f"artefact: error: {e}{_where(args, e)}", file=sys.stderr)
+        return 1
+    except (ValueError, LookupError) as e:
         print(f"artefact: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # CommError and friends carry a message worth showing as is

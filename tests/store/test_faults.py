@@ -183,3 +183,13 @@ def test_closed_pipe_ends_quietly(data):
         done = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=60)
         assert done.stdout == "done\n"
         assert done.stderr == "", done.stderr
+
+
+def test_full_cache_disk_during_get_names_the_directories(tmp_path, monkeypatch):
+    big = write_tree(tmp_path / "big", {"blob.bin": os.urandom(3 << 20)})
+    assert cli("--quiet", "put", big, "--name", "big", "--type", "dataset").returncode == 0
+    with tmpfs(str(tmp_path / "small"), "1m") as mnt:
+        cache = os.path.join(mnt, "cache")
+        done = cli("--quiet", "get", "big", "--root", str(tmp_path / "root"),
+                   env={"ARTEFACT_CACHE_DIR": cache})
+        assert_clean_error(done, "No space left on device", os.path.join(cache, "artifacts"))
