@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.store._mounts import fill, remount_read_only, tmpfs
-from tests.store.conftest import write_tree
+from ._mounts import fill, remount_read_only, tmpfs
+from .conftest import write_tree
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from tests.store.test_faults import assert_clean_error, cli
-from tests.store.conftest import write_tree
+from .test_faults import assert_clean_error, cli
+from .conftest import write_tree
 
 
 def _put(tmp_path, name: str, files: dict) -> None:
