@@ -40,6 +40,7 @@ ETAG_SCHEMES = ("http", "https", "s3", "gs")  # references cached by (URL, ETag)
 _MAX_TARGET = (1 << 63) - 1
 _PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)
 
+
 def from_human_size(size: str) -> int:
     """wandb's `util.from_human_size` (`10`, `10B`, `1.5 GB`), parsed strictly: the whole
     string, powers of 10 or of 2 (`10GiB`), range-checked (settings.parse_size)."""
