@@ -5,16 +5,16 @@ losing its aliases and links; its row stays so `v<N>` is never reused. Then ever
 object or manifest that no COMMITTED version references is deleted, provided it is
 older than the grace period (`ARTEFACT_GC_GRACE_SECONDS`, default 3600).
 
+A damaged manifest does not stop gc: one that still parses keeps what it names; one
+that cannot be read at all means gc cannot know what it references, so that run
+deletes no objects (everything else goes ahead) and says which version is at fault.
+
 Why that is safe next to a running logger: the deletion pass holds the catalog's write
 lock, so no version commits while gc decides; and a logger re-checks its content under
 that same lock just before inserting its version, putting back anything collected
 since it wrote it (local.py). So a committed version never lacks content, whatever the
 grace; the grace only spares a running logger from re-copying its files. Temp files of interrupted writes are removed once they have not
 changed for the grace period, and never sooner than TEMP_MIN_AGE.
-
-A damaged manifest does not stop gc: one that still parses keeps what it names; one
-that cannot be read at all means gc cannot know what it references, so that run
-deletes no objects (everything else goes ahead) and says which version is at fault.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ class GcReport:
     """What one `collect_garbage` run did."""
 
     expired: list[VersionRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # damaged manifests, skipped work
     objects_deleted: int = 0
     manifests_deleted: int = 0
     temp_deleted: int = 0
     bytes_freed: int = 0
     kept_in_grace: int = 0  # unreferenced, but too young to delete
-    problems: list[str] = field(default_factory=list)  # damaged manifests, skipped work
 
 
 def grace_period() -> float:
