@@ -1,5 +1,8 @@
 """Every knob, read from the environment at call time (never cached at import).
 
+Numbers and sizes are parsed whole and range-checked (settings.py); a bad value is
+refused with an error naming the variable before any work starts (`check_settings`).
+
 Each artefact variable wins over its wandb twin, so existing wandb setups keep working:
 
 | what | variables, first set wins | default |
@@ -7,14 +10,11 @@ Each artefact variable wins over its wandb twin, so existing wandb setups keep w
 | data dir (staging lives in `<data>/artifacts/staging`) | ARTEFACT_DATA_DIR, WANDB_DATA_DIR | user data dir, e.g. `~/.local/share/artefact` |
 | cache dir (objects in `<cache>/artifacts/obj/...`) | ARTEFACT_CACHE_DIR, WANDB_CACHE_DIR | user cache dir, e.g. `~/.cache/artefact` |
 | download roots | ARTEFACT_ARTIFACT_DIR, WANDB_ARTIFACT_DIR | `./artifacts` |
-| storage layout V1 | _WANDB_USE_V1_ARTIFACTS (any non-empty value, even "false") | V2 |
-| quiet (no progress or log lines) | ARTEFACT_QUIET, WANDB_SILENT (true/1/yes/on) | off |
 | cache cap | ARTEFACT_CACHE_MAX (`10GB`, `10GiB`, `1e9`; `off`) | 100GB |
 | worker threads | ARTEFACT_THREADS (1..MAX_THREADS; more is clamped) | one per core |
 | catalog lock wait | ARTEFACT_LOCK_TIMEOUT (seconds) | 120 |
-
-Numbers and sizes are parsed whole and range-checked (settings.py); a bad value is
-refused with an error naming the variable before any work starts (`check_settings`).
+| storage layout V1 | _WANDB_USE_V1_ARTIFACTS (any non-empty value, even "false") | V2 |
+| quiet (no progress or log lines) | ARTEFACT_QUIET, WANDB_SILENT (true/1/yes/on) | off |
 """
 
 from __future__ import annotations
@@ -97,50 +97,6 @@ def statcache_path() -> Optional[str]:
     return os.path.join(cache_dir(), "statcache.bin")
 
 
-def data_dir() -> str:
-    """The data dir; staged copies of added files go to `<data_dir>/artifacts/staging`."""
-    return _first_env(DATA_DIR_VARS) or _user_dir("data")
-
-
-def cache_dir() -> str:
-    """The cache dir; the artifact file cache is `<cache_dir>/artifacts`."""
-    return _first_env(CACHE_DIR_VARS) or _user_dir("cache")
-
-
-def artifacts_cache_dir() -> str:
-    """Root of the content-addressed artifact file cache (wandb's layout under it)."""
-    return os.path.join(cache_dir(), "artifacts")
-
-
-def artifact_dir() -> str:
-    """Absolute default parent of download roots (`./artifacts` unless configured)."""
-    return os.path.abspath(_first_env(ARTIFACT_DIR_VARS) or os.path.join(".", "artifacts"))
-
-
-def staging_dir_path() -> str:
-    """Where the staging dir is (not created)."""
-    return os.path.join(data_dir(), "artifacts", "staging")
-
-
-def use_v1_artifacts() -> bool:
-    """True if `_WANDB_USE_V1_ARTIFACTS` is set to any non-empty string (even "false")."""
-    return bool(os.environ.get(USE_V1_ARTIFACTS_VAR))
-
-
-def storage_layout() -> str:
-    """The storage layout new artifacts get: "V1" or "V2"."""
-    return "V1" if use_v1_artifacts() else "V2"
-
-
-def quiet() -> bool:
-    """True if progress and log lines are off (ARTEFACT_QUIET or WANDB_SILENT is truthy)."""
-    for name in QUIET_VARS:
-        value = os.environ.get(name)
-        if value is not None and value.strip().lower() in _TRUE_STRINGS:
-            return True
-    return False
-
-
 CACHE_MAX_ENV = "ARTEFACT_CACHE_MAX"
 DEFAULT_CACHE_MAX = "100GB"  # wandb has no cap; ours keeps a forgotten cache bounded
 THREADS_ENV = "ARTEFACT_THREADS"
@@ -187,3 +143,48 @@ def check_settings() -> None:
 
 
 _warned: dict[str, str] = {}
+
+
+def data_dir() -> str:
+    """The data dir; staged copies of added files go to `<data_dir>/artifacts/staging`."""
+    return _first_env(DATA_DIR_VARS) or _user_dir("data")
+
+
+def cache_dir() -> str:
+    """The cache dir; the artifact file cache is `<cache_dir>/artifacts`."""
+    return _first_env(CACHE_DIR_VARS) or _user_dir("cache")
+
+
+def artifacts_cache_dir() -> str:
+    """Root of the content-addressed artifact file cache (wandb's layout under it)."""
+    return os.path.join(cache_dir(), "artifacts")
+
+
+def artifact_dir() -> str:
+    """Absolute default parent of download roots (`./artifacts` unless configured)."""
+    return os.path.abspath(_first_env(ARTIFACT_DIR_VARS) or os.path.join(".", "artifacts"))
+
+
+def staging_dir_path() -> str:
+    """Where the staging dir is (not created)."""
+    return os.path.join(data_dir(), "artifacts", "staging")
+
+
+def use_v1_artifacts() -> bool:
+    """True if `_WANDB_USE_V1_ARTIFACTS` is set to any non-empty string (even "false")."""
+    return bool(os.environ.get(USE_V1_ARTIFACTS_VAR))
+
+
+def storage_layout() -> str:
+    """The storage layout new artifacts get: "V1" or "V2"."""
+    return "V1" if use_v1_artifacts() else "V2"
+
+
+def quiet() -> bool:
+    """True if progress and log lines are off (ARTEFACT_QUIET or WANDB_SILENT is truthy)."""
+    for name in QUIET_VARS:
+        value = os.environ.get(name)
+        if value is not None and value.strip().lower() in _TRUE_STRINGS:
+            return True
+    return False
+

@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 from .. import config as _config
 from .errors import CatalogLockedError, ReadOnlyStoreError, StoreError
-from .migrations import MIGRATIONS, Step, apply_migrations, schema_version
+from .migrations import MIGRATIONS, Step, apply_migrations
 
 __all__ = ["Database", "DEFAULT_TIMEOUT", "LOCK_NOTICE_AFTER"]
 
@@ -141,6 +141,8 @@ class Database:
             )
         from urllib.parse import quote
 
+        from .migrations import schema_version
+
         uri = "file:" + quote(self.path)
         last: Optional[sqlite3.Error] = None
         # `mode=ro` reads a live WAL; on a read-only mount without a -shm file only
@@ -201,10 +203,11 @@ class Database:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """A transaction: `BEGIN IMMEDIATE` for writes (takes the write lock up front,
-        waiting up to `ARTEFACT_LOCK_TIMEOUT`), a deferred `BEGIN` for a consistent read
-        snapshot. Rolls back on any exception; SQLite errors come out as OSErrors naming
-        the catalog (see `sqlite_error`)."""
+        """A transaction: `BEGIN IMMEDIATE` for writes (takes the write lock up front),
+        a deferred `BEGIN` for a consistent read snapshot. Rolls back on any exception."""
+        conn = self.conn
+        # The write lock is waited for up to ARTEFACT_LOCK_TIMEOUT (_begin_immediate);
+        # SQLite errors come out as OSErrors naming the catalog (sqlite_error).
         if write and self.read_only and self._full:
             raise OSError(errno.ENOSPC, "No space left on device to write the store's catalog", self.path)
         if write and self.read_only:
@@ -214,7 +217,6 @@ class Database:
                 " cannot change its catalog",
                 self.path,
             )
-        conn = self.conn
         with self._lock:
             try:
                 if write:
