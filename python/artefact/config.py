@@ -187,4 +187,3 @@ def quiet() -> bool:
         if value is not None and value.strip().lower() in _TRUE_STRINGS:
             return True
     return False
-
