@@ -79,7 +79,8 @@ def test_loggers_downloaders_gc_and_cleanup_at_once(tmp_path, monkeypatch):
     # A download that returned must be complete. (Concurrent downloads into one shared
     # root and downloads racing cache eviction are issue 11 items 1 and 8.)
     false_success = [r for r in downloads if "error" not in r and r["incomplete"]]
-    assert not false_success, false_success[:3]
+    # In a private root only this process writes: a false success there is never a race.
+    assert not [r for r in false_success if not r["shared"]], false_success[:3]
 
     # Every listed version downloads and verifies.
     import artefact as wandb
@@ -108,21 +109,25 @@ def test_loggers_downloaders_gc_and_cleanup_at_once(tmp_path, monkeypatch):
     assert set(os.listdir(work)) <= {"roots", "src"}
     assert set(os.listdir(work / "roots")) <= {"shared"} | {f"own{i}" for i in range(4)}
 
-    # No download may fail either. Until issue 11 items 1 and 8 are merged (helper
-    # hard-dl's branch: every file written to a temp name and renamed; a cache object
-    # evicted before its copy refilled from the store), downloads into one shared root
-    # fail with "File exists" and downloads racing eviction with "No such file or
-    # directory". Only those two symptoms are tolerated, and only as an expected
-    # failure: REMOVE this xfail once hard-dl's branch is merged.
+    # No download may fail, and none into a shared root may return incomplete. Until
+    # issue 11 items 1 and 8 are merged (helper hard-dl's branch: every file written to
+    # a temp name and renamed; a cache object evicted before its copy refilled from the
+    # store), downloads into one shared root fail with "File exists" or return with a
+    # file another process is still writing, and downloads racing eviction fail with
+    # "No such file or directory". Only those symptoms are tolerated, and only as an
+    # expected failure: REMOVE this xfail once hard-dl's branch is merged.
     failed = [r for r in downloads if "error" in r]
+    failed += [{"error": "; ".join(r["incomplete"]), "shared_false_success": True} for r in false_success]
     # `cache cleanup` crashing on temp files that vanish during its scan is item 8 too.
-    assert not cleanup_failed or _known_race(errors["cleanup"]), errors["cleanup"][-3000:]
-    if cleanup_failed:
-        failed.append({"error": errors["cleanup"].strip().splitlines()[-1]})
-    if failed and all(_known_race(r["error"]) for r in failed):
+    cleanup_errors = [line for line in errors["cleanup"].splitlines() if "artefact: error:" in line]
+    assert len(cleanup_errors) == len(cleanup_failed), errors["cleanup"][-3000:]
+    failed += [{"error": line} for line in cleanup_errors]
+    if failed and all(r.get("shared_false_success") or _known_race(r["error"]) for r in failed):
         pytest.xfail(f"{len(failed)} of {len(downloads)} downloads hit the races of issue 11"
                      f" items 1/8 (fixed on hard-dl's branch), e.g. {failed[0]['error'][-200:]}")
-    assert not failed, failed[:3]
+    unknown = [r["error"][-400:] for r in failed
+               if not (r.get("shared_false_success") or _known_race(r["error"]))]
+    assert not failed, (unknown[:3], failed[:2])
 
 
 def _known_race(error: str) -> bool:
