@@ -15,6 +15,7 @@ import string
 from typing import TYPE_CHECKING, IO, Any, Iterator, Literal, Optional, Union
 
 from . import _core, instance_cache, statcache
+from .config import check_settings
 from .artifact_logged import LoggedArtifactMixin
 from .enums import ALGORITHM_BY_NAME, NAME_BY_ALGORITHM, ArtifactDigestAlgorithm, ArtifactState
 from .errors import ArtifactNotLoggedError
@@ -92,6 +93,7 @@ class Artifact(LoggedArtifactMixin):
         self._name = validate_artifact_name(name)  # includes the version once logged
         self._source_name = name
         self._type = validate_artifact_type(type, name)
+        check_settings()  # a bad ARTEFACT_THREADS/CACHE_MAX fails before any hashing
         self._description = description
         self._metadata = validate_metadata(metadata)
         self._ttl = TTLState()

@@ -19,7 +19,6 @@ is scanned only then, not after every download.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,30 +27,24 @@ from urllib.parse import urlparse
 
 from . import _core
 from . import config as _config
+from . import settings as _settings
 from .progress import human_size
 from .store.blobs import entry_algorithm, files_under
 from .term import termerror, termwarn
 
 __all__ = ["ArtifactCache", "from_human_size", "CACHE_MAX_ENV", "ETAG_SCHEMES"]
 
-DEFAULT_CACHE_MAX = "100GB"  # wandb has no cap; ours keeps a forgotten cache bounded
-CACHE_MAX_ENV = "ARTEFACT_CACHE_MAX"
+DEFAULT_CACHE_MAX = _config.DEFAULT_CACHE_MAX
+CACHE_MAX_ENV = _config.CACHE_MAX_ENV
 ETAG_SCHEMES = ("http", "https", "s3", "gs")  # references cached by (URL, ETag); azure is https
 _MAX_TARGET = (1 << 63) - 1
 _PUT_WORKERS = min(32, (os.cpu_count() or 1) * 4)
 
-_POW_10_BYTES = [("B", 10**0), ("KB", 10**3), ("MB", 10**6), ("GB", 10**9),
-                 ("TB", 10**12), ("PB", 10**15), ("EB", 10**18)]
-
 
 def from_human_size(size: str) -> int:
-    """wandb's `util.from_human_size`: `10`, `10B`, `1.5 GB` (case-insensitive, powers of 10)."""
-    units = {unit: value for unit, value in _POW_10_BYTES}
-    match = re.match(r"(\d+\.?\d*)\s*({})?".format("|".join(units)), size, re.IGNORECASE)
-    if not match:
-        raise ValueError("size must be of the form `10`, `10B` or `10 B`.")
-    unit = units[match.group(2).upper()] if match.group(2) else 1
-    return int(float(match.group(1)) * unit)
+    """wandb's `util.from_human_size` (`10`, `10B`, `1.5 GB`), parsed strictly: the whole
+    string, powers of 10 or of 2 (`10GiB`), range-checked (settings.parse_size)."""
+    return _settings.parse_size(size, "size")
 
 
 class ArtifactCache:
@@ -215,13 +208,7 @@ class ArtifactCache:
 
     def max_size(self) -> Optional[int]:
         """The cap: `ARTEFACT_CACHE_MAX` (e.g. `10GB`), default 100GB; `off` or `0` means none."""
-        value = os.environ.get(CACHE_MAX_ENV, "").strip() or DEFAULT_CACHE_MAX
-        if value.lower() in ("off", "none", "0"):
-            return None
-        try:
-            return from_human_size(value)
-        except ValueError as exc:
-            raise ValueError(f"{CACHE_MAX_ENV}={value!r}: {exc}") from None
+        return _config.cache_max()
 
     def enforce_cap(self, added: Optional[int] = None) -> int:
         """Evict least recently used objects down to the cap (if one is set); bytes freed.

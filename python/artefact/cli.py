@@ -2,9 +2,12 @@
 
     artefact put ./data --name mnist --type dataset --alias best
     artefact get mnist:best --root ./mnist
-    artefact ls | versions mnist | verify mnist:latest --root ./mnist
+    artefact ls | versions mnist | verify mnist:latest --root ./mnist | verify --store
     artefact cache cleanup 10GB | gc
     artefact ui [--port N] [--open]
+
+Errors print one line naming the file or setting at fault (exit 1; 2 for bad usage);
+a closed pipe (`artefact versions x | head -1`) ends the command quietly.
 
 Long transfers draw a progress line on stderr; `--quiet` (or ARTEFACT_QUIET) turns it off.
 """
@@ -51,9 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     versions.add_argument("name")
     _project_arg(versions)
 
-    verify = sub.add_parser("verify", help="check a downloaded copy against its manifest")
-    verify.add_argument("name")
+    verify = sub.add_parser(
+        "verify", help="check a downloaded copy against its manifest, or (--store) the whole store"
+    )
+    verify.add_argument("name", nargs="?")
     verify.add_argument("--root")
+    verify.add_argument(
+        "--store", action="store_true",
+        help="re-hash every object and manifest of the store and report what is wrong",
+    )
     _project_arg(verify)
 
     cache = sub.add_parser("cache", help="manage the artifact file cache")
@@ -127,10 +136,30 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.store:
+        return _verify_store(args)
+    if not args.name:
+        print("artefact: error: verify needs an artifact name (or --store)", file=sys.stderr)
+        return 2
     artifact = _api(args).artifact(args.name)
     artifact.verify(root=args.root)
     print(f"{artifact.source_qualified_name}: OK")
     return 0
+
+
+def _verify_store(args: argparse.Namespace) -> int:
+    from .store.local import LocalStore
+    from .store.verify import check_store, format_check
+
+    if args.name or args.root:
+        print("artefact: error: verify --store takes no artifact name or --root", file=sys.stderr)
+        return 2
+    store = LocalStore.shared()
+    report = check_store(store)
+    for problem in report.problems:
+        print(f"artefact: {problem}", file=sys.stderr)
+    print(format_check(report, store.root))
+    return 1 if report.problems else 0
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -154,7 +183,26 @@ def _gc(args: argparse.Namespace) -> int:
     print(f"expired {len(report.expired)} versions, deleted {report.objects_deleted} objects and"
           f" {report.manifests_deleted} manifests ({report.bytes_freed} bytes);"
           f" {report.kept_in_grace} unreferenced objects kept within the grace period")
-    return 0
+    for problem in report.problems:
+        print(f"artefact: gc: {problem}", file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+def _where(args: argparse.Namespace, e: OSError) -> str:
+    """For an OSError that names no file (e.g. ENOSPC from the core): the directories
+    the command was writing, so the user knows which disk to look at."""
+    if e.filename is not None or str(e).count("/") > 0:
+        return ""
+    from . import config
+
+    dirs = {"put": [("store", config.store_root()), ("staging", config.staging_dir_path()),
+                    ("cache", config.artifacts_cache_dir())],
+            "get": [("root", args.root if args.command == "get" and args.root else "./artifacts"),
+                    ("cache", config.artifacts_cache_dir())],
+            "cache": [("cache", config.artifacts_cache_dir())],
+            "gc": [("store", config.store_root())]}.get(args.command, [])
+    named = ", ".join(f"{what} {os.path.abspath(path)}" for what, path in dirs)
+    return f" (while writing: {named})" if named else ""
 
 
 _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
@@ -166,14 +214,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.quiet:
         os.environ["ARTEFACT_QUIET"] = "1"
     try:
-        return _COMMANDS[args.command](args)
-    except (ValueError, LookupError, OSError) as e:
+        from .config import check_settings
+
+        check_settings()  # a bad ARTEFACT_* number fails here, before any work
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, as coreutils do on SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print("artefact: interrupted", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"artefact: error: {e}{_where(args, e)}", file=sys.stderr)
+        return 1
+    except (ValueError, LookupError) as e:
         print(f"artefact: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # CommError and friends carry a message worth showing as is
         from .errors import Error
+        from .store.errors import StoreError
 
-        if isinstance(e, Error):
+        if isinstance(e, (Error, StoreError)):
             print(f"artefact: error: {e}", file=sys.stderr)
             return 1
         raise

@@ -1,5 +1,8 @@
 """Every knob, read from the environment at call time (never cached at import).
 
+Numbers and sizes are parsed whole and range-checked (settings.py); a bad value is
+refused with an error naming the variable before any work starts (`check_settings`).
+
 Each artefact variable wins over its wandb twin, so existing wandb setups keep working:
 
 | what | variables, first set wins | default |
@@ -7,6 +10,9 @@ Each artefact variable wins over its wandb twin, so existing wandb setups keep w
 | data dir (staging lives in `<data>/artifacts/staging`) | ARTEFACT_DATA_DIR, WANDB_DATA_DIR | user data dir, e.g. `~/.local/share/artefact` |
 | cache dir (objects in `<cache>/artifacts/obj/...`) | ARTEFACT_CACHE_DIR, WANDB_CACHE_DIR | user cache dir, e.g. `~/.cache/artefact` |
 | download roots | ARTEFACT_ARTIFACT_DIR, WANDB_ARTIFACT_DIR | `./artifacts` |
+| cache cap | ARTEFACT_CACHE_MAX (`10GB`, `10GiB`, `1e9`; `off`) | 100GB |
+| worker threads | ARTEFACT_THREADS (1..MAX_THREADS; more is clamped) | one per core |
+| catalog lock wait | ARTEFACT_LOCK_TIMEOUT (seconds) | 120 |
 | storage layout V1 | _WANDB_USE_V1_ARTIFACTS (any non-empty value, even "false") | V2 |
 | quiet (no progress or log lines) | ARTEFACT_QUIET, WANDB_SILENT (true/1/yes/on) | off |
 """
@@ -16,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import Optional
+
+from .settings import MAX_THREADS, parse_seconds, parse_size, parse_threads
 
 APP_NAME = "artefact"
 DATA_DIR_VARS = ("ARTEFACT_DATA_DIR", "WANDB_DATA_DIR")
@@ -87,6 +95,54 @@ def statcache_path() -> Optional[str]:
     if value in ("0", "false", "off", "no"):
         return None
     return os.path.join(cache_dir(), "statcache.bin")
+
+
+CACHE_MAX_ENV = "ARTEFACT_CACHE_MAX"
+DEFAULT_CACHE_MAX = "100GB"  # wandb has no cap; ours keeps a forgotten cache bounded
+THREADS_ENV = "ARTEFACT_THREADS"
+LOCK_TIMEOUT_ENV = "ARTEFACT_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 120.0
+
+
+def cache_max() -> Optional[int]:
+    """The cache cap in bytes from `ARTEFACT_CACHE_MAX` (default 100GB); None for
+    `off`/`none`/`0`. ValueError naming the variable for anything else unparsable."""
+    value = os.environ.get(CACHE_MAX_ENV, "").strip() or DEFAULT_CACHE_MAX
+    if value.lower() in ("off", "none", "0"):
+        return None
+    return parse_size(value, CACHE_MAX_ENV)
+
+
+def threads() -> Optional[int]:
+    """`ARTEFACT_THREADS` as a worker count (clamped to MAX_THREADS), or None
+    when unset (one per core). ValueError for 0, negatives and non-integers."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    return parse_threads(value, THREADS_ENV) if value else None
+
+
+def lock_timeout() -> float:
+    """Seconds a catalog writer waits for another process's write lock
+    (`ARTEFACT_LOCK_TIMEOUT`, default 120)."""
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    return parse_seconds(value, LOCK_TIMEOUT_ENV) if value else DEFAULT_LOCK_TIMEOUT
+
+
+def check_settings() -> None:
+    """Refuse bad numeric settings up front (ValueError naming the variable), so a
+    typo fails before a download or log starts rather than after; warns once when
+    `ARTEFACT_THREADS` is clamped."""
+    cache_max()
+    lock_timeout()
+    value = os.environ.get(THREADS_ENV, "").strip()
+    count = threads()
+    if count is not None and int(value) > count and _warned.get(THREADS_ENV) != value:
+        from .term import termwarn
+
+        _warned[THREADS_ENV] = value
+        termwarn(f"{THREADS_ENV}={value!r} is more than artefact uses; using {count} threads")
+
+
+_warned: dict[str, str] = {}
 
 
 def data_dir() -> str:

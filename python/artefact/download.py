@@ -322,7 +322,10 @@ def _run_all(tasks: list[Callable[[], None]], line: ProgressLine) -> None:
 # --- verify and checkout ---------------------------------------------------------------
 def verify_root(manifest: "_core.Manifest", root: str, name: str) -> None:
     """wandb's `Artifact.verify`: every file under `root` must be an entry and every
-    non-reference entry must hash to its digest. References are skipped (warned)."""
+    non-reference entry must hash to its digest. References are skipped (warned).
+    A file that cannot be read raises its OSError naming it, as wandb's hashing would."""
+    from .store.verify import is_mismatch, read_failure
+
     for full_path in files_not_in(manifest, root)[:1]:
         raise ValueError(f"Found file {full_path} which is not a member of artifact {name}")
     checks, ref_count = [], 0
@@ -336,6 +339,8 @@ def verify_root(manifest: "_core.Manifest", root: str, name: str) -> None:
     for (path, (dest, _, _)), reason in zip(checks, results):
         if reason == "missing":
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", dest)
+        if reason is not None and not is_mismatch(reason):  # unreadable, not different
+            raise read_failure(dest, reason, f"verifying entry {path!r}")
         if reason is not None:
             raise ValueError(f"Digest mismatch for file: {path}")
     if ref_count > 0:

@@ -181,7 +181,10 @@ class Run:
         artifact.finalize()
         if artifact.incremental:
             self._merge_latest_into(artifact)
-        alias_list = list(set(aliases or ["latest"]) | {"latest"})
+        try:  # wandb's util._resolve_aliases
+            alias_list = list(set(aliases or ["latest"]) | {"latest"})
+        except TypeError as exc:
+            raise ValueError("`aliases` must be Iterable or None") from exc
         artifact._metadata = validate_metadata(artifact.metadata)
         ttl = artifact._ttl
         manifest = artifact.manifest

@@ -74,14 +74,34 @@ def validate_artifact_type(typ: str, name: str) -> str:
 
 
 def validate_aliases(aliases: Union[Iterable[str], str]) -> list[str]:
-    """Aliases as a list; `/` and `:` are forbidden. A single string becomes `[string]`."""
+    """Aliases as a list; `/` and `:` are forbidden. A single string becomes `[string]`.
+
+    A `v<N>` alias passes, as in wandb, but is never stored: wandb's client reads every
+    such alias as the version index (`util.alias_is_version_index`, and `Artifact`'s
+    "Expected at most one version alias"), so `name:v7` always means version 7. It is
+    dropped with a warning rather than silently.
+    """
     aliases_list = _always_list(aliases)
     if any(ARTIFACT_SEP_CHARS.intersection(name) for name in aliases_list):
         raise ValueError(
             "Aliases must not contain any of the following characters: "
             f"{_repr_join(sorted(ARTIFACT_SEP_CHARS))}"
         )
+    versions = [a for a in aliases_list if _is_version_index(a)]
+    if versions:
+        from .term import termwarn
+
+        termwarn(
+            f"alias{'es' if len(versions) > 1 else ''} {_repr_join(versions)} not set:"
+            " `v<N>` always names version N of an artifact (as in wandb), so it cannot be"
+            " an alias; choose another name"
+        )
     return aliases_list
+
+
+def _is_version_index(alias: object) -> bool:
+    """wandb's `alias_is_version_index` (`v` then digits), False for non-strings."""
+    return isinstance(alias, str) and len(alias) >= 2 and alias[0] == "v" and alias[1:].isnumeric()
 
 
 def validate_tags(tags: Union[Iterable[str], str]) -> list[str]:

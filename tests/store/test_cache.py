@@ -102,13 +102,13 @@ def test_cleanup_counts_temp_files_and_removes_them_on_request(cache, tmp_path, 
     assert os.listdir(cache.tmp_dir) == []
 
 
-def test_from_human_size_is_wandbs():
+def test_from_human_size_reads_wandbs_forms_strictly():
     assert from_human_size("10") == 10
     assert from_human_size("10B") == 10
     assert from_human_size("10 kb") == 10_000
     assert from_human_size("1.5GB") == 1_500_000_000
     assert from_human_size("2TB") == 2 * 10**12
-    with pytest.raises(ValueError, match="size must be of the form"):
+    with pytest.raises(ValueError, match="'lots' is not a size"):
         from_human_size("lots")
 
 

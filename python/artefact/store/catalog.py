@@ -29,6 +29,7 @@ from .queries import (
     is_version_alias,
     order_clause,
     project_id,
+    version_index,
     version_records,
 )
 from .projects import ProjectsMixin
@@ -160,8 +161,11 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
             if coll is None:
                 raise not_found
             if is_version_alias(alias):
+                index = version_index(alias)
+                if index is None:  # v½, or past any index SQLite can hold: no such version
+                    raise not_found
                 where = "m.collection_id = ? AND m.version_index = ?"
-                params: tuple = (coll["id"], int(alias[1:]))
+                params: tuple = (coll["id"], index)
             else:
                 where = (
                     "m.collection_id = ? AND m.version_id ="

@@ -16,6 +16,8 @@ __all__ = [
     "MissingBlobError",
     "CorruptBlobError",
     "StoreVersionError",
+    "CatalogLockedError",
+    "ReadOnlyStoreError",
 ]
 
 
@@ -61,3 +63,11 @@ class CorruptBlobError(StoreError, ValueError):
 
 class StoreVersionError(StoreError, RuntimeError):
     """The catalog was written by a newer artefact (its schema is ahead of ours)."""
+
+
+class CatalogLockedError(StoreError, TimeoutError):
+    """Another process held the catalog's write lock past `ARTEFACT_LOCK_TIMEOUT`."""
+
+
+class ReadOnlyStoreError(StoreError, PermissionError):
+    """A write to a store that is opened read-only (read-only mount or permissions)."""

@@ -5,6 +5,10 @@ losing its aliases and links; its row stays so `v<N>` is never reused. Then ever
 object or manifest that no COMMITTED version references is deleted, provided it is
 older than the grace period (`ARTEFACT_GC_GRACE_SECONDS`, default 3600).
 
+A damaged manifest does not stop gc: one that still parses keeps what it names; one
+that cannot be read at all means gc cannot know what it references, so that run
+deletes no objects (everything else goes ahead) and says which version is at fault.
+
 Why that is safe next to a running logger: the deletion pass holds the catalog's write
 lock, so no version commits while gc decides; and a logger re-checks its content under
 that same lock just before inserting its version, putting back anything collected
@@ -16,6 +20,7 @@ changed for the grace period, and never sooner than TEMP_MIN_AGE.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
@@ -23,7 +28,9 @@ from typing import TYPE_CHECKING, Iterable, Optional
 from .. import _core
 from .distributed import pending_manifest_keys
 from .blobs import BlobStore, entry_algorithm
-from .records import VersionRecord
+from .errors import CorruptBlobError, MissingBlobError
+from .queries import version_records
+from .records import COMMITTED, VersionRecord
 
 if TYPE_CHECKING:
     from .local import LocalStore
@@ -42,6 +49,7 @@ class GcReport:
     """What one `collect_garbage` run did."""
 
     expired: list[VersionRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # damaged manifests, skipped work
     objects_deleted: int = 0
     manifests_deleted: int = 0
     temp_deleted: int = 0
@@ -75,6 +83,48 @@ def referenced_objects(blobs: BlobStore, keys: Iterable[str]) -> set[str]:
     return refs
 
 
+def _tolerant_refs(
+    store: "LocalStore", keys: Iterable[str], report: GcReport, conn: "Optional[sqlite3.Connection]" = None
+) -> tuple[set[str], bool]:
+    """`referenced_objects`, going on past damaged manifests (noted in `report`).
+    Returns the refs and whether all of them are known."""
+    blobs = store.blobs
+    refs: set[str] = set()
+    complete = True
+    for key in sorted(keys):
+        try:
+            refs |= referenced_objects(blobs, [key])
+            continue
+        except (CorruptBlobError, MissingBlobError, OSError, ValueError) as exc:
+            problem = str(exc)
+        try:  # a damaged but parsable manifest still says what it references
+            with open(blobs.manifest_path(key), "rb") as f:
+                manifest = _core.Manifest.from_json(f.read())
+            refs |= {
+                _core.object_relpath(d, entry_algorithm(x))
+                for _p, d, r, _b, _s, x, _l, _k in manifest.entries() if r is None
+            }
+            report.problems.append(f"{problem} ({_users(store, key, conn)}); the objects it names were kept")
+        except (OSError, ValueError):
+            complete = False
+            report.problems.append(
+                f"{problem} ({_users(store, key, conn)}); no objects were deleted, since what it"
+                " references is unknown: delete that version or restore the manifest"
+            )
+    return refs, complete
+
+
+def _users(store: "LocalStore", key: str, conn: "Optional[sqlite3.Connection]") -> str:
+    where = "m.collection_id = v.collection_id AND v.manifest_key = ? AND v.state = ?"
+    if conn is not None:  # inside gc's write transaction
+        records = version_records(conn, where, (key, COMMITTED))
+    else:
+        with store.catalog.transaction(write=False) as c:
+            records = version_records(c, where, (key, COMMITTED))
+    names = sorted(r.source_qualified_name for r in records)
+    return "version " + ", ".join(names) if names else "no committed version"
+
+
 def collect_garbage(
     store: "LocalStore", *, grace_seconds: Optional[float] = None, now: Optional[float] = None
 ) -> GcReport:
@@ -87,13 +137,15 @@ def collect_garbage(
     # committed since are added (deletes only shrink the set, so this is a superset).
     keys, top = store.catalog.live_manifest_keys()
     keys |= pending_manifest_keys(store)
-    refs = referenced_objects(blobs, keys)
+    refs, complete = _tolerant_refs(store, keys, report)
     with store.catalog.transaction(write=True) as conn:
         new_keys, _ = store.catalog.live_manifest_keys(conn, after_pk=top)
-        refs |= referenced_objects(blobs, new_keys - keys)
+        new_refs, new_complete = _tolerant_refs(store, new_keys - keys, report, conn)
+        refs |= new_refs
+        complete = complete and new_complete
         keys |= new_keys
         cutoff = time.time() - grace
-        for entry in blobs.iter_objects():
+        for entry in blobs.iter_objects() if complete else ():
             rel = os.path.relpath(entry.path, blobs.objects_root).replace(os.sep, "/")
             if rel not in refs:
                 _delete_if_old(entry.path, cutoff, report, "objects_deleted")

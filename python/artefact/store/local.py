@@ -8,15 +8,19 @@ A process killed anywhere leaves at worst unreferenced objects or manifests, whi
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 
 from .. import _core
+from .. import config as _config
 from ..progress import ProgressLine
-from .blobs import BlobStore, default_store_root, entry_algorithm
+from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
 from .failpoints import failpoint
+from .verify import read_failure
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
 
 if TYPE_CHECKING:
@@ -46,6 +50,13 @@ class LocalStore:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        _config.check_settings()
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise NotADirectoryError(
+                errno.ENOTDIR,
+                f"the artefact store must be a directory (set {STORE_ENV} to one), but this is a file",
+                self.root,
+            )
         self.blobs = BlobStore(self.root)
         self.catalog = Catalog(os.path.join(self.root, "catalog.db"))
 
@@ -144,10 +155,12 @@ class LocalStore:
         files, carried, total = _split_entries(manifest)
         self.blobs.require_objects(carried)
         with ProgressLine(f"Storing {name}", len(files), total) as progress:
-            self.blobs.put_files(files, progress.core)
+            with _naming(self.blobs.objects_root, "storing the files of", name):
+                self.blobs.put_files(files, progress.core)
         failpoint("after_blobs")
         wire = manifest.to_wire_json()
-        key = self.blobs.put_manifest(wire)
+        with _naming(self.blobs.manifests_root, "storing the manifest of", name):
+            key = self.blobs.put_manifest(wire)
         failpoint("after_manifest")
 
         def recheck_content() -> None:
@@ -342,6 +355,20 @@ class LocalStore:
         from .gc import collect_garbage
 
         return collect_garbage(self, grace_seconds=grace_seconds)
+
+
+@contextmanager
+def _naming(directory: str, doing: str, name: str) -> Iterator[None]:
+    """Give an OSError that names no file (ENOSPC from a write, say) the store
+    directory it happened in, so the message says where space or access is lacking."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        if exc.errno is None:  # the core's message carries the errno: "... (os error 28)"
+            raise read_failure(directory, str(exc), f"{doing} {name!r} in the store") from exc
+        raise OSError(exc.errno, f"{exc.strerror} (while {doing} {name!r} in the store)", directory) from exc
 
 
 def _split_entries(

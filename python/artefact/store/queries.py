@@ -52,6 +52,16 @@ def is_version_alias(alias: str) -> bool:
     return len(alias) >= 2 and alias[0] == "v" and alias[1:].isnumeric()
 
 
+def version_index(alias: str) -> Optional[int]:
+    """The N of a `v<N>` alias, or None if N is no integer (`v½` passes wandb's
+    isnumeric test) or is past what SQLite's INTEGER holds."""
+    try:
+        index = int(alias[1:])
+    except ValueError:
+        return None
+    return index if index < 1 << 63 else None
+
+
 def order_clause(order: Optional[str]) -> str:
     """SQL ORDER BY for `+field`/`-field` (default: newest index first)."""
     if not order:
