@@ -385,8 +385,11 @@ pub fn hash_file_keyed(
     Ok((b64(&raw), n))
 }
 
-/// Fill `buf` as far as the reader allows; 0 only at end of file.
+/// Fill `buf` as far as the reader allows; 0 only at end of file. Every copy and hash
+/// loop reads through here, so a cancelled operation (`progress::watching`) stops at
+/// its next buffer.
 pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    crate::progress::check_current()?;
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

@@ -25,7 +25,7 @@ use crate::beneath::{create_temp_at, cstr, key_of, lstat_at, named, open_regular
 use crate::cache::{copy_len, object_relpath, Placement};
 use crate::digest::{hash_open_keyed, Algorithm};
 use crate::manifest::{Entry, Manifest};
-use crate::objdir::ObjDir;
+use crate::objdir::{is_temps_removed, ObjDir};
 use crate::paths::stays_inside;
 use crate::progress::{check, tick, watching, Progress};
 use crate::stage::copy_hashing;
@@ -382,19 +382,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Copy the store object into the cache, verified.
-    fn fill(&self, cache: &ObjDir, e: &Entry, rel: &str) -> Result<(), DownloadError> {
+    /// Copy the store object into the cache, verified: Ok(false) if the cache could not
+    /// keep it (its temp files were removed by a cleanup loop each time).
+    fn fill(&self, cache: &ObjDir, e: &Entry, rel: &str) -> Result<bool, DownloadError> {
         let blob = self.blob(rel);
-        cache.fill(&blob, rel, &e.digest, e.algorithm(), false).map_err(|err| Self::store_err(e, &blob, err))
+        match cache.fill(&blob, rel, &e.digest, e.algorithm(), false) {
+            Ok(()) => Ok(true),
+            Err(err) if is_temps_removed(&err) => Ok(false),
+            Err(err) => Err(Self::store_err(e, &blob, err)),
+        }
     }
 
     fn prepare(&self, e: &Entry, rel: &str, cur: &mut Cursor<'_>) -> Result<Ready, DownloadError> {
         check(self.progress).map_err(DownloadError::Io)?;
         if let Some(cache) = self.cache {
-            let filled = !cache.is_hit(rel, e.size.unwrap_or(0));
-            if filled {
-                self.fill(cache, e, rel)?;
-            }
+            let missing = !cache.is_hit(rel, e.size.unwrap_or(0));
+            // Not kept (a cleanup loop): phase 3 copies it from the store instead.
+            let filled = missing && self.fill(cache, e, rel)?;
             return Ok(Ready::Cached { filled });
         }
         let fd = match cur.dir(parent_of(&e.path)) {
@@ -439,6 +443,11 @@ impl Ctx<'_> {
                 _ => Err(DownloadError::Io(named(err, &dest()))),
             };
         }
+        if written.is_none() && matches!(r, Ready::Cached { .. }) {
+            // A link onto a link of the same object (another process placed it): rename(2)
+            // then succeeds without doing anything, and the temp name remains.
+            unlink_at(fd, &tmp);
+        }
         // The key after the rename (which changes the file's ctime).
         let key = match written {
             Some(f) => f.metadata().ok().map(|m| StatKey::of(&m)),
@@ -456,15 +465,20 @@ impl Ctx<'_> {
         let mut attempts = 0;
         let obj = loop {
             match cache.open_object(rel, size).map_err(DownloadError::Io)? {
-                Some(f) => break f,
-                None if attempts < 3 => {
-                    // Evicted (a cleanup, another process's cap) since it was found: again from the store.
+                Some(f) => break Some(f),
+                // Evicted (a cleanup, another process's cap) since it was found: again from the store.
+                None if attempts < 3 && self.fill(cache, e, rel)? => {
                     attempts += 1;
-                    self.fill(cache, e, rel)?;
                     refilled = true;
                 }
-                None => return Err(DownloadError::Io(io::Error::other(format!("cache object {} keeps vanishing", cache.join(rel).display())))),
+                None => break None,
             }
+        };
+        let Some(obj) = obj else {
+            // The cache cannot keep it (cleared in a loop): straight from the store, verified.
+            let blob = self.blob(rel);
+            let tmp = copy_verified(&blob, dir, &e.digest, e.algorithm()).map_err(|err| Self::store_err(e, &blob, err))?;
+            return Ok((tmp, None, false));
         };
         let meta = obj.metadata().map_err(DownloadError::Io)?;
         if self.opts.placement == Placement::Hardlink {

@@ -18,6 +18,23 @@ use crate::digest::{b64, Algorithm};
 use crate::stage::copy_hashing;
 use crate::walk::with_path;
 
+/// `fill` gave up: its temp file was removed before every rename (a cleanup loop).
+#[derive(Debug)]
+pub struct TempsRemoved(pub PathBuf);
+
+impl std::fmt::Display for TempsRemoved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: its temp files keep being removed while it is written", self.0.display())
+    }
+}
+
+impl std::error::Error for TempsRemoved {}
+
+/// Whether `e` is `fill` giving up because its temp files were removed.
+pub fn is_temps_removed(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<TempsRemoved>())
+}
+
 /// An object root (holding `obj/` and `tmp/`), opened.
 pub struct ObjDir {
     root: Root,
@@ -116,7 +133,19 @@ impl ObjDir {
 
     /// Copy `src` to the object `rel` (its shard `prepare`d), verifying its digest on
     /// the way: written in `tmp/`, optionally fsynced, then renamed over whatever is there.
+    /// A temp file removed before its rename (`cache cleanup --remove-temp` in another
+    /// process) is written again.
     pub fn fill(&self, src: &Path, rel: &str, digest: &str, alg: Algorithm, durable: bool) -> io::Result<()> {
+        for _ in 0..4 {
+            if self.fill_once(src, rel, digest, alg, durable)? {
+                return Ok(());
+            }
+        }
+        Err(io::Error::other(TempsRemoved(self.join(rel))))
+    }
+
+    /// One attempt at `fill`: false if the temp file vanished before its rename.
+    fn fill_once(&self, src: &Path, rel: &str, digest: &str, alg: Algorithm, durable: bool) -> io::Result<bool> {
         let mut input = File::open(src).map_err(|e| with_path(e, src))?;
         let tmp_dir = self.tmp_dir()?;
         let (mut out, tmp) = crate::beneath::create_temp_at(tmp_dir.as_raw_fd(), 0o666).map_err(|e| named(e, &self.join("tmp")))?;
@@ -130,13 +159,26 @@ impl ObjDir {
                 out.sync_all()?;
             }
             let to = Self::rel_c(rel)?;
-            rename_at(tmp_dir.as_raw_fd(), &tmp, self.root.fd().as_raw_fd(), &to).map_err(|e| named(e, &self.join(rel)))?;
+            let mut renamed = rename_at(tmp_dir.as_raw_fd(), &tmp, self.root.fd().as_raw_fd(), &to);
+            if let Err(e) = &renamed {
+                if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::ENOTEMPTY | libc::EEXIST)) {
+                    // A directory where the object should be: never ours (no symlink is followed).
+                    let _ = std::fs::remove_dir_all(self.join(rel));
+                    renamed = rename_at(tmp_dir.as_raw_fd(), &tmp, self.root.fd().as_raw_fd(), &to);
+                }
+            }
+            if let Err(e) = renamed {
+                if e.raw_os_error() == Some(libc::ENOENT) && lstat_at(tmp_dir.as_raw_fd(), &tmp).is_err() {
+                    return Ok(false);
+                }
+                return Err(named(e, &self.join(rel)));
+            }
             if durable {
                 File::open(self.join(shard_of(rel)))?.sync_all()?;
             }
-            Ok(())
+            Ok(true)
         })();
-        if placed.is_err() {
+        if !matches!(placed, Ok(true)) {
             unlink_at(tmp_dir.as_raw_fd(), &tmp);
         }
         placed
