@@ -260,13 +260,25 @@ fn read_usage(root: &Path) -> Option<u64> {
     fs::read_to_string(root.join(USAGE)).ok()?.trim().parse().ok()
 }
 
+/// A temp file removed before its rename (`cache cleanup --remove-temp` elsewhere) is
+/// written again; if that keeps happening the total is dropped, so the next check counts.
 fn write_usage(root: &Path, total: u64) -> io::Result<()> {
-    let (mut f, tmp) = create_tmp(&root.join("tmp"))?;
-    let written = f.write_all(format!("{total}\n").as_bytes()).and_then(|()| fs::rename(&tmp, root.join(USAGE)));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
+    for _ in 0..4 {
+        let (mut f, tmp) = create_tmp(&root.join("tmp"))?;
+        let written = f.write_all(format!("{total}\n").as_bytes()).and_then(|()| fs::rename(&tmp, root.join(USAGE)));
+        match written {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !tmp.exists() => {}
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(with_path(e, &root.join(USAGE)));
+            }
+        }
     }
-    written
+    match fs::remove_file(root.join(USAGE)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, &root.join(USAGE))),
+        _ => Ok(()),
+    }
 }
 
 /// Evict objects under `root/obj`, least recently used (atime) first, until at most
