@@ -107,6 +107,7 @@ pub fn md5_backend() -> Md5Backend {
 
 /// MD5 throughput of `backend` in bytes per second over `len` bytes in memory: the best
 /// of `rounds` (the least disturbed by other work on the machine).
+#[allow(clippy::cast_precision_loss)] // a rate, not a count
 pub fn md5_rate(backend: Md5Backend, len: usize, rounds: u32) -> f64 {
     let data: Vec<u8> = (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761) as u8).collect();
     let mut best = f64::INFINITY;

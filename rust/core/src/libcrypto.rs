@@ -93,6 +93,7 @@ impl Md5 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::Digest as _;
 
     #[test]
     fn matches_the_md5_crate_where_libcrypto_exists() {
@@ -100,7 +101,6 @@ mod tests {
         let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
         h.update(&data[..7]);
         h.update(&data[7..]);
-        use md5::Digest as _;
         assert_eq!(h.finish(), <[u8; 16]>::from(md5::Md5::digest(&data)));
     }
 }

@@ -150,7 +150,7 @@ mod sigbus {
         // SAFETY: sigaction queries and installs with properly initialised structs.
         unsafe {
             let mut cur: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut cur) != 0 {
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &raw mut cur) != 0 {
                 return false;
             }
             if cur.sa_sigaction == on_sigbus as *const () as usize {
@@ -163,12 +163,12 @@ mod sigbus {
             let mut ours: libc::sigaction = std::mem::zeroed();
             ours.sa_sigaction = on_sigbus as *const () as usize;
             ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-            libc::sigemptyset(&mut ours.sa_mask);
+            libc::sigemptyset(&raw mut ours.sa_mask);
             // The previous handler is kept where the signal handler can read it without a lock.
             let boxed = Box::leak(Box::new(cur));
             PREVIOUS_COPY.store(std::ptr::from_mut(boxed) as usize, Ordering::Release);
             *prev = Some(cur);
-            libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) == 0
+            libc::sigaction(libc::SIGBUS, &raw const ours, std::ptr::null_mut()) == 0
         }
     }
 
@@ -215,7 +215,7 @@ mod sigbus {
             // The default: returning re-runs the faulting access, which now kills the process.
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &raw const dfl, std::ptr::null_mut());
         }
     }
 }

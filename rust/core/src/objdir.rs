@@ -32,7 +32,7 @@ impl std::error::Error for TempsRemoved {}
 
 /// Whether `e` is `fill` giving up because its temp files were removed.
 pub fn is_temps_removed(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|x| x.is::<TempsRemoved>())
+    e.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<TempsRemoved>)
 }
 
 /// An object root (holding `obj/` and `tmp/`), opened.
