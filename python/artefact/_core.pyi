@@ -28,6 +28,10 @@ def hash_file(path: str, algorithm: str = "MD5") -> tuple[str, int]:
 def hash_bytes(data: bytes, algorithm: str = "MD5") -> str:
     """base64 digest of a byte string."""
 
+def md5_info(size: int = 64 << 20, rounds: int = 3) -> tuple[str, Optional[str], float, float]:
+    """(MD5 backend in use: "openssl" or "rust", libcrypto loaded or None, rust rate,
+    openssl rate), the rates in bytes per second over `size` bytes in memory."""
+
 def hash_files(
     paths: list[str], algorithm: str = "MD5", progress: Optional[Progress] = None
 ) -> list[tuple[str, int]]:

@@ -19,6 +19,7 @@ is scanned only then, not after every download.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from . import _core
 from . import config as _config
 from . import settings as _settings
 from .progress import human_size
-from .store.blobs import entry_algorithm, files_under
+from .store.blobs import entry_algorithm
 from .term import termerror, termwarn
 
 __all__ = ["ArtifactCache", "from_human_size", "CACHE_MAX_ENV", "ETAG_SCHEMES"]
@@ -78,13 +79,16 @@ class ArtifactCache:
         return None
 
     def is_hit(self, path: str, size: Optional[int]) -> bool:
-        """A regular file of `size or 0` bytes. A hit's access time is refreshed so the
-        LRU cleanup sees it as used even on `relatime`/`noatime` mounts."""
+        """A regular file of `size or 0` bytes, itself and its shard directory checked
+        without following symlinks (a symlink or directory in the cache is a miss). A
+        hit's access time is refreshed so the LRU cleanup sees it as used even on
+        `relatime`/`noatime` mounts."""
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
+            shard = os.lstat(os.path.dirname(path))
         except OSError:
             return False
-        if not os.path.isfile(path) or st.st_size != (size or 0):
+        if not stat.S_ISREG(st.st_mode) or not stat.S_ISDIR(shard.st_mode) or st.st_size != (size or 0):
             return False
         try:
             os.utime(path, (time.time(), st.st_mtime))
@@ -179,13 +183,14 @@ class ArtifactCache:
             raise ValueError("target_fraction must be between 0 and 1")
 
         reclaimed, temp_size = 0, 0
-        for entry in files_under(self.tmp_dir):
-            size = entry.stat().st_size
+        for path, size in _temp_files(self.tmp_dir):
             if remove_temp:
                 try:
-                    os.remove(entry.path)
+                    os.remove(path)
                     reclaimed += size
                     continue
+                except FileNotFoundError:
+                    continue  # renamed into place or removed by its writer meanwhile
                 except OSError:
                     pass
             temp_size += size
@@ -222,3 +227,23 @@ class ArtifactCache:
         else:
             freed, _ = _core.enforce_cap(self.root, cap, added)
         return freed
+
+
+def _temp_files(root: str) -> Iterable[tuple[str, int]]:
+    """(path, size) of the regular files under `root` (symlinks not followed). Temp files
+    come and go while this runs (other processes finish their writes): one that vanishes
+    between the listing and its stat is skipped, as is a directory that vanishes."""
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    yield entry.path, entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue

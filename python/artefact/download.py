@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, NamedTuple, Optional, Protocol
@@ -362,12 +363,19 @@ def checkout_root(
 
 
 def files_not_in(manifest: "_core.Manifest", root: str) -> list[str]:
-    """Full paths of the files under `root` that are not entries of `manifest`."""
+    """Full paths of the files under `root` that are not entries of `manifest`. The
+    temp files of downloads in progress (another process placing files into the same
+    root: `.artefact-tmpXXXXXXXX`, renamed into place when complete) are not counted."""
     paths = set(manifest.paths())
     return [
         os.path.join(dirpath, file)
         for dirpath, _dirs, files in os.walk(root)
         for file in files
-        if os.path.relpath(os.path.join(dirpath, file), start=root) not in paths
+        if not _IN_FLIGHT.match(file)
+        and os.path.relpath(os.path.join(dirpath, file), start=root) not in paths
     ]
+
+
+# The core's temp names for files being placed (see rust/core/src/beneath.rs).
+_IN_FLIGHT = re.compile(r"\.artefact-tmp[a-z0-9_]{8}\Z")
 

@@ -77,8 +77,17 @@ type Hashed = Option<io::Result<(String, u64, Option<PathBuf>)>>;
 /// As in wandb (one task per file), a file that fails does not stop the others: every
 /// file that can be added is added, then the first failure (in path order) is returned
 /// with the files that did go in.
+///
+/// A FIFO, device or socket in the tree (itself or through a symlink, such as a link to
+/// `/dev/zero`) is refused before anything is read: wandb 0.31.0 would open it and wait
+/// forever (or read forever).
 pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Added, (Added, AddError)> {
     let files = scan_dir(root, true).map_err(|e| (Vec::new(), AddError::Io(e)))?;
+    if let Some(f) = files.iter().find(|f| f.special.is_some()) {
+        let what = f.special.unwrap_or("not a regular file");
+        let msg = format!("{} is {what}; only regular files can be added (remove it from the directory or add the files one by one)", f.abs.display());
+        return Err((Vec::new(), AddError::Io(io::Error::new(io::ErrorKind::InvalidInput, msg))));
+    }
     let logical: Vec<Result<String, AddError>> = files
         .iter()
         .map(|f| paths::validate(&paths::normalize(&join_name(opts.name, &f.rel))).map_err(AddError::InvalidPath))
@@ -92,10 +101,13 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
             .zip(logical.par_iter())
             .map(|(f, path)| {
                 path.as_ref().ok()?;
-                let r = match opts.staging_dir {
+                if let Err(e) = crate::progress::check(progress) {
+                    return Some(Err(e));
+                }
+                let r = crate::progress::watching(progress, || match opts.staging_dir {
                     Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
                     None => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
-                };
+                });
                 if let Ok((_, n, _)) = &r {
                     tick(progress, 1, *n);
                 }
@@ -203,5 +215,28 @@ mod tests {
         opts.overwrite = true;
         add_dir(&mut m, d.path(), &opts, None).unwrap();
         assert_eq!(&*m.entries["x.txt"].digest, crate::digest::hash_bytes(b"2", Algorithm::Xxh128).as_str());
+    }
+
+    #[test]
+    fn fifos_and_device_links_are_refused_before_anything_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.txt"), b"a").unwrap();
+        let fifo = d.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let opts = AddDirOptions { name: None, algorithm: Algorithm::Md5, staging_dir: None, skip_cache: false, overwrite: false, statcache: None };
+        let mut m = Manifest::new("V2", None);
+        match add_dir(&mut m, d.path(), &opts, None) {
+            Err((added, AddError::Io(e))) => {
+                assert!(added.is_empty());
+                assert!(e.to_string().contains("pipe") && e.to_string().contains("FIFO"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        fs::remove_file(&fifo).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("zero")).unwrap();
+        let e = add_dir(&mut m, d.path(), &opts, None).unwrap_err().1;
+        assert!(e.to_string().contains("zero") && e.to_string().contains("character device"), "{e}");
+        assert!(m.entries.is_empty());
     }
 }

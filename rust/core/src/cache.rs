@@ -12,13 +12,14 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::{b64, b64_to_hex, hex, Algorithm};
+use crate::objdir::ObjDir;
 use crate::progress::{tick, Progress};
 use crate::stage::copy_hashing;
 use crate::walk::with_path;
@@ -40,11 +41,6 @@ pub fn etag_relpath(url: &str, etag: &str) -> String {
     format!("obj/etag/{}/{}", &x[..2], &x[2..])
 }
 
-/// A cache hit is a regular file of the expected size (content is trusted, as in wandb).
-pub fn is_hit(path: &Path, size: u64) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
-}
-
 /// Create `<dir>/<tmp name>` with mode 0o666 less the umask (open(2) applies it).
 fn create_tmp(dir: &Path) -> io::Result<(File, PathBuf)> {
     let mut made = false;
@@ -63,58 +59,19 @@ fn create_tmp(dir: &Path) -> io::Result<(File, PathBuf)> {
     }
 }
 
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// File `src` under `root` by `digest`, verifying it on the way in.
-/// Returns (object path, whether it was written now). An existing object is kept.
+/// Returns (object path, whether it was written now). An existing object is kept; one
+/// that is not a regular file (a symlink, a directory) is a miss and is replaced.
 pub fn put_object(root: &Path, src: &Path, digest: &str, alg: Algorithm, durable: bool) -> io::Result<(PathBuf, bool)> {
-    let dest = root.join(object_relpath(digest, alg)?);
+    let rel = object_relpath(digest, alg)?;
+    let objs = ObjDir::open(root)?;
+    objs.prepare([rel.as_str()])?;
     let expected = fs::metadata(src).map_err(|e| with_path(e, src))?.len();
-    if is_hit(&dest, expected) {
-        return Ok((dest, false));
+    if objs.is_hit(&rel, expected) {
+        return Ok((objs.join(&rel), false));
     }
-    fill_object(root, src, &dest, digest, alg, durable)?;
-    Ok((dest, true))
-}
-
-/// Copy `src` to the object path `dest` under `root` (a known miss), verifying its
-/// digest on the way: written in `root/tmp`, then renamed into place.
-pub fn fill_object(root: &Path, src: &Path, dest: &Path, digest: &str, alg: Algorithm, durable: bool) -> io::Result<()> {
-    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
-    let (mut out, tmp) = create_tmp(&root.join("tmp"))?;
-    let placed = (|| {
-        let (raw, _) = copy_hashing(&mut input, &mut out, alg)?;
-        let found = b64(&raw);
-        if found != digest {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("digest mismatch for {}: expected {digest}, found {found}", src.display()),
-            ));
-        }
-        if durable {
-            out.sync_all()?;
-        }
-        let parent = dest.parent().expect("object paths have a parent");
-        // The object's directory is made on first need, not checked per object.
-        if let Err(e) = fs::rename(&tmp, dest) {
-            if e.kind() != io::ErrorKind::NotFound {
-                return Err(e);
-            }
-            fs::create_dir_all(parent)?;
-            fs::rename(&tmp, dest)?;
-        }
-        if durable {
-            fsync_dir(parent)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = placed {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(())
+    objs.fill(src, &rel, digest, alg, durable)?;
+    Ok((objs.join(&rel), true))
 }
 
 /// Flush everything written under `dir` to disk: one `syncfs` instead of an fsync per
@@ -147,20 +104,24 @@ fn touch(path: &Path) -> bool {
 /// was written; on a bad item, nothing new is placed and its index comes with the error.
 pub fn put_objects(root: &Path, items: &[(PathBuf, String, Algorithm)], progress: Option<&Progress>) -> Result<Vec<bool>, (usize, io::Error)> {
     let tmp_dir = root.join("tmp");
-    fs::create_dir_all(&tmp_dir).map_err(|e| (0, with_path(e, &tmp_dir)))?;
+    let rels: Vec<String> = items.iter().map(|(_, d, a)| object_relpath(d, *a)).collect::<io::Result<_>>().map_err(|e| (0, e))?;
+    let objs = ObjDir::open(root).map_err(|e| (0, e))?;
+    objs.prepare(rels.iter().map(String::as_str).chain(["tmp/x"])).map_err(|e| (0, e))?;
     let staged: Vec<io::Result<Option<(PathBuf, PathBuf)>>> = crate::pool::install(|| {
         items
             .par_iter()
-            .map(|(src, digest, alg)| {
-                let dest = root.join(object_relpath(digest, *alg)?);
+            .zip(&rels)
+            .map(|((src, digest, alg), rel)| {
+                crate::progress::check(progress)?;
+                let dest = objs.join(rel);
                 let size = fs::metadata(src).map_err(|e| with_path(e, src))?.len();
-                if is_hit(&dest, size) && touch(&dest) {
+                if objs.is_hit(rel, size) && touch(&dest) {
                     tick(progress, 1, 0);
                     return Ok(None);
                 }
                 let mut input = File::open(src).map_err(|e| with_path(e, src))?;
                 let (mut out, tmp) = create_tmp(&tmp_dir)?;
-                let checked = copy_hashing(&mut input, &mut out, *alg).and_then(|(raw, _)| {
+                let checked = crate::progress::watching(progress, || copy_hashing(&mut input, &mut out, *alg)).and_then(|(raw, _)| {
                     let found = b64(&raw);
                     if &found == digest {
                         Ok(())
@@ -189,19 +150,15 @@ pub fn put_objects(root: &Path, items: &[(PathBuf, String, Algorithm)], progress
     if !moves.is_empty() {
         sync_filesystem(root).map_err(|e| (0, e))?;
         crate::pool::install(|| {
-            moves.par_iter().try_for_each(|(tmp, dest)| {
-                let parent = dest.parent().expect("object paths have a parent");
-                fs::create_dir_all(parent)?;
-                fs::rename(tmp, dest)
-            })
+            // Shards were made real directories by `prepare`.
+            moves.par_iter().try_for_each(|(tmp, dest)| fs::rename(tmp, dest).map_err(|e| with_path(e, dest)))
         })
         .map_err(|e| (0, e))?;
         sync_filesystem(root).map_err(|e| (0, e))?;
     }
     let mut out = Vec::with_capacity(items.len());
-    for (_, digest, alg) in items {
-        let dest = root.join(object_relpath(digest, *alg).map_err(|e| (0, e))?);
-        out.push(written.contains(dest.as_path()));
+    for rel in &rels {
+        out.push(written.contains(objs.join(rel).as_path()));
     }
     Ok(out)
 }
@@ -232,48 +189,11 @@ pub fn place(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
     Ok(())
 }
 
-/// Place `src` at `dst` directly, without a temp file: for download roots, where a file
-/// cut short by a crash is never taken for a good one (downloads check size and
-/// content before keeping a file). Whatever is at `dst` is unlinked first, so a
-/// hardlink to a cache object is replaced, never written through. Returns the new
-/// file's metadata.
-pub fn place_direct(src: &Path, dst: &Path, how: Placement) -> io::Result<fs::Metadata> {
-    let context = |e: io::Error| io::Error::new(e.kind(), format!("{} -> {}: {e}", src.display(), dst.display()));
-    if how == Placement::Copy {
-        // Usually nothing is there: create it, and unlink only if something was.
-        match copy_new(src, dst) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            other => return other.map_err(context),
-        }
-    }
-    match fs::remove_file(dst) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(with_path(e, dst)),
-    }
-    match how {
-        Placement::Hardlink => fs::hard_link(src, dst).and_then(|()| fs::metadata(dst)).or_else(|_| copy_new(src, dst)),
-        Placement::Copy => copy_new(src, dst),
-    }
-    .map_err(context)
-}
-
-/// `fs::copy` to a path that must not exist yet (same permissions, kernel-side copy);
-/// the metadata comes from the open file, not another path lookup.
-fn copy_new(src: &Path, dst: &Path) -> io::Result<fs::Metadata> {
-    let input = File::open(src)?;
-    let meta = input.metadata()?;
-    let mut out = OpenOptions::new().write(true).create_new(true).mode(meta.permissions().mode()).open(dst)?;
-    out.set_permissions(meta.permissions())?; // exactly the source's mode, whatever the umask
-    copy_len(&input, &mut out, meta.len())?;
-    out.metadata()
-}
-
 /// Copy `len` bytes kernel-side with `copy_file_range`: with the length known, no call
 /// is spent finding the end, nor on `io::copy`'s probing of both files. Falls back to
 /// `io::copy` where the kernel or filesystem cannot.
 #[cfg(target_os = "linux")]
-fn copy_len(input: &File, out: &mut File, len: u64) -> io::Result<()> {
+pub(crate) fn copy_len(input: &File, out: &mut File, len: u64) -> io::Result<()> {
     use std::os::unix::io::AsRawFd;
     let mut done = 0u64;
     while done < len {
@@ -299,7 +219,7 @@ fn copy_len(input: &File, out: &mut File, len: u64) -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn copy_len(input: &File, out: &mut File, _len: u64) -> io::Result<()> {
+pub(crate) fn copy_len(input: &File, out: &mut File, _len: u64) -> io::Result<()> {
     io::copy(&mut &*input, out).map(|_| ())
 }
 
@@ -310,6 +230,7 @@ pub fn materialize(pairs: &[(PathBuf, PathBuf)], how: Placement, progress: Optio
     }
     crate::pool::install(|| {
         pairs.par_iter().try_for_each(|(s, d)| {
+            crate::progress::check(progress)?;
             place(s, d, how)?;
             tick(progress, 1, 0);
             Ok::<_, io::Error>(())
@@ -339,13 +260,25 @@ fn read_usage(root: &Path) -> Option<u64> {
     fs::read_to_string(root.join(USAGE)).ok()?.trim().parse().ok()
 }
 
+/// A temp file removed before its rename (`cache cleanup --remove-temp` elsewhere) is
+/// written again; if that keeps happening the total is dropped, so the next check counts.
 fn write_usage(root: &Path, total: u64) -> io::Result<()> {
-    let (mut f, tmp) = create_tmp(&root.join("tmp"))?;
-    let written = f.write_all(format!("{total}\n").as_bytes()).and_then(|()| fs::rename(&tmp, root.join(USAGE)));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
+    for _ in 0..4 {
+        let (mut f, tmp) = create_tmp(&root.join("tmp"))?;
+        let written = f.write_all(format!("{total}\n").as_bytes()).and_then(|()| fs::rename(&tmp, root.join(USAGE)));
+        match written {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !tmp.exists() => {}
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(with_path(e, &root.join(USAGE)));
+            }
+        }
     }
-    written
+    match fs::remove_file(root.join(USAGE)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, &root.join(USAGE))),
+        _ => Ok(()),
+    }
 }
 
 /// Evict objects under `root/obj`, least recently used (atime) first, until at most
@@ -369,11 +302,17 @@ pub fn enforce_cap(root: &Path, cap: u64, added: u64) -> io::Result<(u64, u64)> 
 }
 
 /// (atime ns, size, path) of every file under `dir`, one `lstat` each.
+/// A directory removed by another process during the scan is simply empty.
 fn objects(dir: &Path) -> io::Result<Vec<(i64, u64, PathBuf)>> {
     let mut files = Vec::new();
     let mut subdirs = Vec::new();
-    for ent in fs::read_dir(dir).map_err(|e| with_path(e, dir))? {
-        let ent = ent.map_err(|e| with_path(e, dir))?;
+    let listing = match fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(with_path(e, dir)),
+    };
+    for ent in listing {
+        let Ok(ent) = ent else { continue }; // vanished while listed
         // A file another process removed meanwhile is simply not counted.
         let Ok(m) = ent.metadata() else { continue };
         if m.is_dir() {
@@ -422,7 +361,10 @@ pub fn verify_files(items: &[(PathBuf, String, Algorithm)], progress: Option<&Pr
         items
             .par_iter()
             .map(|(p, want, alg)| {
-                let r = match crate::digest::hash_file(p, *alg) {
+                if crate::progress::check(progress).is_err() {
+                    return Some("interrupted".to_owned());
+                }
+                let r = match crate::progress::watching(progress, || crate::digest::hash_file(p, *alg)) {
                     Ok((found, n)) => {
                         tick(progress, 1, n);
                         (found != *want).then(|| format!("digest mismatch: expected {want}, found {found}"))
@@ -484,7 +426,7 @@ mod tests {
         let (at, e) = put_objects(&root, &bad, None).unwrap_err();
         assert_eq!(at, 7);
         assert!(e.to_string().contains("s7"), "{e}");
-        assert!(!root.join("obj").exists(), "nothing placed");
+        assert!(objects(&root.join("obj")).unwrap().is_empty(), "nothing placed");
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         assert!(put_objects(&root, &items, None).unwrap().iter().all(|w| *w));
         assert!(put_objects(&root, &items, None).unwrap().iter().all(|w| !*w));
@@ -515,25 +457,6 @@ mod tests {
         assert_eq!(fs::read(d.path().join("out/a/x")).unwrap(), b"abc");
         place(&src, &d.path().join("out/link"), Placement::Hardlink).unwrap();
         assert_eq!(fs::metadata(d.path().join("out/link")).unwrap().ino(), fs::metadata(&src).unwrap().ino());
-    }
-
-    #[test]
-    fn place_direct_copies_whole_files_with_their_mode_and_replaces_what_is_there() {
-        let d = tempfile::tempdir().unwrap();
-        let src = d.path().join("src");
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        fs::write(&src, &data).unwrap();
-        fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
-        let dst = d.path().join("dst");
-        let m = place_direct(&src, &dst, Placement::Copy).unwrap();
-        assert_eq!((m.len(), m.permissions().mode() & 0o777), (3_000_000, 0o640));
-        assert_eq!(fs::read(&dst).unwrap(), data);
-        fs::write(&dst, b"stale, and shorter").unwrap();
-        let other = d.path().join("other");
-        fs::hard_link(&dst, &other).unwrap(); // as if linked from a cache: never written through
-        place_direct(&src, &dst, Placement::Copy).unwrap();
-        assert_eq!(fs::read(&dst).unwrap(), data);
-        assert_eq!(fs::read(&other).unwrap(), b"stale, and shorter");
     }
 
     /// `data` filed as an object under `root`; its path.

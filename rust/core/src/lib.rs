@@ -6,13 +6,15 @@
 //! `progress` (counters a caller can watch).
 
 pub mod add_dir;
+pub mod beneath;
 pub mod cache;
 pub mod digest;
-pub mod dirstat;
 pub mod download;
+pub mod libcrypto;
 pub mod lockfile;
 pub mod manifest;
 pub mod mapped;
+pub mod objdir;
 pub mod paths;
 pub mod pool;
 pub mod progress;

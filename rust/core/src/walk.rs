@@ -43,6 +43,25 @@ pub struct FileInfo {
     pub abs: PathBuf,
     /// None for a broken symlink.
     pub key: Option<StatKey>,
+    /// What it is if it is not a regular file (a FIFO, a device, a socket), itself or
+    /// through a symlink: `add_dir` refuses these rather than wait on them forever.
+    pub special: Option<&'static str>,
+}
+
+/// None for a regular file or directory, else what kind of file it is.
+pub fn special_kind(ft: fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if ft.is_char_device() {
+        Some("a character device")
+    } else if ft.is_block_device() {
+        Some("a block device")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
 }
 
 impl FileInfo {
@@ -88,13 +107,13 @@ fn scan_rec(dir: &Path, rel: &str, ancestors: &[(u64, u64)], follow: bool) -> io
                         subdirs.push((path, child_rel, (m.dev(), m.ino())));
                     }
                 }
-                Ok(m) => files.push(FileInfo { rel: child_rel, abs: path, key: Some(StatKey::of(&m)) }),
-                Err(_) => files.push(FileInfo { rel: child_rel, abs: path, key: None }),
+                Ok(m) => files.push(FileInfo { rel: child_rel, abs: path, key: Some(StatKey::of(&m)), special: special_kind(m.file_type()) }),
+                Err(_) => files.push(FileInfo { rel: child_rel, abs: path, key: None, special: None }),
             }
             continue;
         }
         let m = ent.metadata().map_err(|e| with_path(e, &path))?;
-        files.push(FileInfo { rel: child_rel, abs: path, key: Some(StatKey::of(&m)) });
+        files.push(FileInfo { rel: child_rel, abs: path, key: Some(StatKey::of(&m)), special: special_kind(ft) });
     }
     let nested: Vec<Vec<FileInfo>> = subdirs
         .par_iter()

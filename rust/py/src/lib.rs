@@ -121,20 +121,83 @@ fn progress_arc(p: Option<&Bound<'_, Progress>>) -> Option<Arc<artefact_core::pr
     p.map(|p| Arc::clone(&p.get().inner))
 }
 
+/// The caller's progress counters, or fresh ones: every long call needs one to be
+/// cancelled through.
+fn progress_or_new(p: Option<&Bound<'_, Progress>>) -> Arc<artefact_core::progress::Progress> {
+    progress_arc(p).unwrap_or_default()
+}
+
+/// Run `work` (with the GIL released) on a helper thread while this thread runs
+/// Python's signal handlers every 50 ms, so Ctrl-C works during long core calls: on a
+/// KeyboardInterrupt (or any exception a handler raises) `progress` is cancelled, the
+/// core stops at its next file or buffer, and the exception is raised once it has.
+fn interruptible<T: Send>(py: Python<'_>, progress: &artefact_core::progress::Progress, work: impl FnOnce() -> T + Send) -> PyResult<T> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let caller = std::thread::current();
+        let done = &done;
+        let handle = s.spawn(move || {
+            let r = work();
+            done.store(true, Ordering::Release);
+            caller.unpark();
+            r
+        });
+        loop {
+            py.detach(|| {
+                if !done.load(Ordering::Acquire) {
+                    std::thread::park_timeout(std::time::Duration::from_millis(50));
+                }
+            });
+            if done.load(Ordering::Acquire) {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                progress.cancel();
+                let _ = py.detach(|| handle.join());
+                return Err(e);
+            }
+        }
+        py.detach(|| handle.join()).map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("artefact core worker panicked"))
+    })
+}
+
+/// Files at least this large are hashed interruptibly by `hash_file` (smaller ones
+/// take less time than the thread it would need).
+const INTERRUPTIBLE_MIN: u64 = 32 << 20;
+
 #[pyfunction]
 #[pyo3(signature = (path, algorithm = "MD5"))]
 fn hash_file(py: Python<'_>, path: PathBuf, algorithm: &str) -> PyResult<(String, u64)> {
     let a = alg(algorithm)?;
     let sc = statcache();
-    py.detach(|| digest::hash_file_cached(&path, a, sc.as_deref()).map_err(|e| walk::with_path(e, &path))).map_err(io_err)
+    let hash = || digest::hash_file_cached(&path, a, sc.as_deref()).map_err(|e| walk::with_path(e, &path));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= INTERRUPTIBLE_MIN) {
+        let p = artefact_core::progress::Progress::default();
+        return interruptible(py, &p, || artefact_core::progress::watching(Some(&p), hash))?.map_err(io_err);
+    }
+    py.detach(hash).map_err(io_err)
 }
 
 #[pyfunction]
 #[pyo3(signature = (data, algorithm = "MD5"))]
 fn hash_bytes(py: Python<'_>, data: &[u8], algorithm: &str) -> PyResult<String> {
     let a = alg(algorithm)?;
-    let owned = data.to_vec();
-    Ok(py.detach(move || digest::hash_bytes(&owned, a)))
+    // `bytes` are immutable: hashed in place, with the GIL released.
+    Ok(py.detach(|| digest::hash_bytes(data, a)))
+}
+
+/// The MD5 implementation in use ("openssl" or "rust"), the libcrypto it would load (or
+/// None), and both measured rates in bytes per second over `size` bytes in memory.
+#[pyfunction]
+#[pyo3(signature = (size = 64 << 20, rounds = 3))]
+fn md5_info(py: Python<'_>, size: usize, rounds: u32) -> (&'static str, Option<&'static str>, f64, f64) {
+    py.detach(|| {
+        let chosen = digest::md5_backend().name();
+        let rust = digest::md5_rate(digest::Md5Backend::Rust, size, rounds);
+        let openssl = digest::md5_rate(digest::Md5Backend::OpenSsl, size, rounds);
+        (chosen, artefact_core::libcrypto::library(), rust, openssl)
+    })
 }
 
 #[pyfunction]
@@ -142,22 +205,23 @@ fn hash_bytes(py: Python<'_>, data: &[u8], algorithm: &str) -> PyResult<String> 
 fn hash_files(py: Python<'_>, paths: Vec<PathBuf>, algorithm: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<(String, u64)>> {
     use rayon::prelude::*;
     let a = alg(algorithm)?;
-    let p = progress_arc(progress);
+    let p = progress_or_new(progress);
     let sc = statcache();
-    py.detach(|| {
+    interruptible(py, &p, || {
         artefact_core::pool::install(|| {
             paths
                 .par_iter()
                 .map(|f| {
-                    let r = digest::hash_file_cached(f, a, sc.as_deref()).map_err(|e| walk::with_path(e, f));
-                    if let (Ok((_, n)), Some(p)) = (&r, &p) {
+                    artefact_core::progress::check(Some(&p))?;
+                    let r = artefact_core::progress::watching(Some(&p), || digest::hash_file_cached(f, a, sc.as_deref())).map_err(|e| walk::with_path(e, f));
+                    if let Ok((_, n)) = &r {
                         p.done(1, *n);
                     }
                     r
                 })
                 .collect::<io::Result<Vec<_>>>()
         })
-    })
+    })?
     .map_err(io_err)
 }
 
@@ -321,18 +385,18 @@ impl Manifest {
             "immutable" => None,
             other => return Err(PyValueError::new_err(format!("Invalid policy {other:?}. Policy may only be `mutable` or `immutable`."))),
         };
-        let p = progress_arc(progress);
+        let p = progress_or_new(progress);
         let sc = statcache();
         let inner = &mut self.inner;
-        let r = py.detach(|| {
+        let r = interruptible(py, &p, || {
             let opts = AddDirOptions { name: name.as_deref(), algorithm: a, staging_dir: staging.as_deref(), skip_cache, overwrite, statcache: sc.as_deref() };
-            let r = artefact_core::add_dir::add_dir(inner, &root, &opts, p.as_deref());
+            let r = artefact_core::add_dir::add_dir(inner, &root, &opts, Some(&p));
             if let Some(c) = &sc {
                 // A failed flush only costs a re-hash next time.
                 let _ = c.persist();
             }
             r
-        });
+        })?;
         let pairs = |v: Vec<(PathBuf, String)>| -> Vec<(String, String)> {
             v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()
         };
@@ -466,10 +530,10 @@ impl Manifest {
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
-        let p = progress_arc(progress);
+        let p = progress_or_new(progress);
         let sc = statcache();
         let m = &self.inner;
-        let r = py.detach(|| {
+        let r = interruptible(py, &p, || {
             let opts = DownloadOptions {
                 root: &root,
                 store_objects: &store_objects,
@@ -478,12 +542,12 @@ impl Manifest {
                 placement,
                 statcache: sc.as_deref(),
             };
-            let r = download(m, &opts, p.as_deref());
+            let r = download(m, &opts, Some(&p));
             if let Some(c) = &sc {
                 let _ = c.persist();
             }
             r
-        });
+        })?;
         match r {
             Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled_bytes)),
             Err(e) => {
@@ -492,7 +556,7 @@ impl Manifest {
                     _ => e.to_string(),
                 };
                 let (err, kind) = match e {
-                    DownloadError::Escapes(_) => (PyValueError::new_err(msg), "escapes"),
+                    DownloadError::Escapes(_) | DownloadError::Symlink(_) => (PyValueError::new_err(msg), "escapes"),
                     DownloadError::MissingBlob { .. } => (pyo3::exceptions::PyFileNotFoundError::new_err(msg), "missing"),
                     DownloadError::CorruptBlob { .. } => (PyValueError::new_err(msg), "corrupt"),
                     DownloadError::Io(e) => (io_err(e), "io"),
@@ -534,8 +598,8 @@ fn put_object(py: Python<'_>, root: PathBuf, src: PathBuf, digest: &str, algorit
 #[pyo3(signature = (root, items, progress = None))]
 fn put_objects(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, String)>, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<bool>> {
     let items = items.into_iter().map(|(p, d, a)| Ok((p, d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
-    let p = progress_arc(progress);
-    match py.detach(|| cache::put_objects(&root, &items, p.as_deref())) {
+    let p = progress_or_new(progress);
+    match interruptible(py, &p, || cache::put_objects(&root, &items, Some(&p)))? {
         Ok(v) => Ok(v),
         Err((index, e)) => {
             let err = io_err(e);
@@ -549,8 +613,8 @@ fn put_objects(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, Strin
 #[pyo3(signature = (pairs, mode = "copy", progress = None))]
 fn materialize(py: Python<'_>, pairs: Vec<(PathBuf, PathBuf)>, mode: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<usize> {
     let how = placement(mode)?;
-    let p = progress_arc(progress);
-    py.detach(|| cache::materialize(&pairs, how, p.as_deref())).map_err(io_err)
+    let p = progress_or_new(progress);
+    interruptible(py, &p, || cache::materialize(&pairs, how, Some(&p)))?.map_err(io_err)
 }
 
 #[pyfunction]
@@ -567,8 +631,8 @@ fn enforce_cap(py: Python<'_>, root: PathBuf, cap: u64, added: u64) -> PyResult<
 #[pyo3(signature = (items, progress = None))]
 fn verify_files(py: Python<'_>, items: Vec<(PathBuf, String, String)>, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<Option<String>>> {
     let items = items.into_iter().map(|(p, d, a)| Ok((p, d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
-    let p = progress_arc(progress);
-    Ok(py.detach(|| cache::verify_files(&items, p.as_deref())))
+    let p = progress_or_new(progress);
+    interruptible(py, &p, || cache::verify_files(&items, Some(&p)))
 }
 
 #[pyfunction]
@@ -587,6 +651,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(flush_statcache, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
     m.add_function(wrap_pyfunction!(hash_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(md5_info, m)?)?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(s3_multipart_etag, m)?)?;
     m.add_function(wrap_pyfunction!(multipart_part_size, m)?)?;
