@@ -109,27 +109,12 @@ def test_loggers_downloaders_gc_and_cleanup_at_once(tmp_path, monkeypatch):
     assert set(os.listdir(work)) <= {"roots", "src"}
     assert set(os.listdir(work / "roots")) <= {"shared"} | {f"own{i}" for i in range(4)}
 
-    # No download may fail, and none into a shared root may return incomplete. Until
-    # issue 11 items 1 and 8 are merged (helper hard-dl's branch: every file written to
-    # a temp name and renamed; a cache object evicted before its copy refilled from the
-    # store), downloads into one shared root fail with "File exists" or return with a
-    # file another process is still writing, and downloads racing eviction fail with
-    # "No such file or directory". Only those symptoms are tolerated, and only as an
-    # expected failure: REMOVE this xfail once hard-dl's branch is merged.
+    # No download may fail, and none into a shared root may return incomplete.
     failed = [r for r in downloads if "error" in r]
     failed += [{"error": "; ".join(r["incomplete"]), "shared_false_success": True} for r in false_success]
     # `cache cleanup` crashing on temp files that vanish during its scan is item 8 too.
     cleanup_errors = [line for line in errors["cleanup"].splitlines() if "artefact: error:" in line]
     assert len(cleanup_errors) == len(cleanup_failed), errors["cleanup"][-3000:]
     failed += [{"error": line} for line in cleanup_errors]
-    if failed and all(r.get("shared_false_success") or _known_race(r["error"]) for r in failed):
-        pytest.xfail(f"{len(failed)} of {len(downloads)} downloads hit the races of issue 11"
-                     f" items 1/8 (fixed on hard-dl's branch), e.g. {failed[0]['error'][-200:]}")
-    unknown = [r["error"][-400:] for r in failed
-               if not (r.get("shared_false_success") or _known_race(r["error"]))]
-    assert not failed, (unknown[:3], failed[:2])
+    assert not failed, [r["error"][-400:] for r in failed[:3]]
 
-
-def _known_race(error: str) -> bool:
-    """The symptoms of issue 11 items 1 and 8 (see the end of the load test)."""
-    return "File exists" in error or "No such file or directory" in error
