@@ -8,6 +8,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # Builds the Rust extension (maturin, release profile) and installs the wheel.
 .venv/bin/python -m pip install -q ".[test]"
+bash scripts/install-postgresql.sh  # Debian PostgreSQL for tests/server (clusters made per run)
 cargo test -p artefact-core --quiet
 # The package lives in python/, so tests import the installed wheel, not the source tree.
 .venv/bin/python -m pytest -q "$@"

@@ -1,4 +1,7 @@
-"""The SQLite connection under the catalog: pragmas, migrations, transactions.
+"""The SQL connection under the catalog: pragmas, migrations, transactions.
+
+A `postgresql://` location opens PostgreSQL instead, through the dialect layer in
+postgres.py; the catalog's code is the same for both.
 
 WAL mode lets readers run while one writer writes; every write transaction starts with
 `BEGIN IMMEDIATE`, so writers from many processes queue on the lock (for up to
@@ -13,9 +16,10 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 from .migrations import MIGRATIONS, Step, apply_migrations
+from .postgres import PostgresEngine, is_postgres_url
 
 __all__ = ["Database", "DEFAULT_TIMEOUT"]
 
@@ -52,6 +56,11 @@ class Database:
     def __init__(
         self, path: str, *, timeout: float = DEFAULT_TIMEOUT, steps: Sequence[Step] = MIGRATIONS
     ) -> None:
+        self._pg: "Optional[PostgresEngine]" = None
+        if is_postgres_url(path):
+            self.path = path
+            self._pg = PostgresEngine(path, timeout=timeout, steps=steps)
+            return
         self.path = os.path.abspath(path)
         self._timeout = timeout
         self._steps = steps
@@ -97,6 +106,10 @@ class Database:
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction: `BEGIN IMMEDIATE` for writes (takes the write lock up front),
         a deferred `BEGIN` for a consistent read snapshot. Rolls back on any exception."""
+        if self._pg is not None:
+            with self._pg.transaction(write) as pg_conn:
+                yield pg_conn  # type: ignore[misc]
+            return
         conn = self.conn
         with self._lock:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -111,6 +124,9 @@ class Database:
 
     def close(self) -> None:
         """Close the connection (only this process's)."""
+        if self._pg is not None:
+            self._pg.close()
+            return
         if os.getpid() == self._pid:
             with self._lock:
                 self._conn.close()
