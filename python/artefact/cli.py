@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="drop versions past their TTL and unreferenced blobs")
     gc.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this (seconds)")
+
+    from .remote import login as _login
+    from .server import cli as _server_cli
+
+    _server_cli.add_parser(sub)
+    _login.add_parser(sub)
     return parser
 
 
@@ -146,8 +152,21 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server(args: argparse.Namespace) -> int:
+    from .server.cli import run
+
+    return run(args)
+
+
+def _login(args: argparse.Namespace) -> int:
+    from .remote.login import run
+
+    return run(args)
+
+
 _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
-             "cache": _cache, "gc": _gc}
+             "cache": _cache, "gc": _gc, "server": _server, "login": _login}
+
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,6 +9,7 @@ from typing import Iterator
 import pytest
 
 from ._postgres import PostgresCluster
+from ._server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,24 @@ def catalog_location(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "catalog.db")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, tmp_path) -> Iterator[ServerProcess]:
+    """A running `artefact server` on each catalog engine (local-dir blobs)."""
+    catalog = str(tmp_path / "server" / "catalog.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    os.makedirs(tmp_path / "server", exist_ok=True)
+    proc = ServerProcess(catalog, str(tmp_path / "server" / "blobs"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def remote(server, monkeypatch) -> ServerProcess:
+    """The SDK pointed at `server` with a writer key for entity `tester` (all projects)."""
+    monkeypatch.setenv("ARTEFACT_BASE_URL", server.url)
+    monkeypatch.setenv("ARTEFACT_API_KEY", server.make_key("tester", "writer"))
+    monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+    return server
