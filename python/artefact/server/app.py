@@ -50,6 +50,10 @@ class TooLarge(OverflowError):
     """A body over its limit (413)."""
 
 
+class AlreadyStored(FileExistsError):
+    """A PUT URL replayed after its blob was stored (409: refused, nothing written)."""
+
+
 def _status(exc: BaseException) -> int:
     if isinstance(exc, Unauthorized):
         return 401
@@ -58,7 +62,7 @@ def _status(exc: BaseException) -> int:
     if isinstance(exc, (store_errors.ArtifactNotFoundError, store_errors.ProjectNotFoundError,
                         store_errors.RunNotFoundError)):
         return 404
-    if isinstance(exc, (store_errors.MissingBlobError, store_errors.DeleteRefusedError)):
+    if isinstance(exc, (store_errors.MissingBlobError, store_errors.DeleteRefusedError, AlreadyStored)):
         return 409
     if isinstance(exc, OverflowError):
         return 413
@@ -186,7 +190,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         dest = state.store.blobs.object_path(digest, algorithm)
         have = await run_in_threadpool(have_blobs, state, grant.project_pk, [(algorithm, digest)])
         if (algorithm, digest) in have:  # create-only: a replay after the blob was stored writes nothing
-            raise PermissionError(f"blob {digest} is already stored; byte URL not reusable")
+            raise AlreadyStored(f"blob {digest} is already stored; this byte URL cannot write again")
         writer = BlobWriter(state, algorithm, digest, grant.size, durable=True)
         try:
             async for chunk in request.stream():

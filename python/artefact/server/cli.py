@@ -8,7 +8,8 @@
 
 `keys` works on the catalog directly (whoever can reach the database is its admin), so
 the first admin key can be made before any key exists. Every option has an environment
-variable (ARTEFACT_SERVER_CATALOG, _BLOBS, _HOST, _PORT, _PUBLIC_URL, _DIR, _SECRET).
+variable (ARTEFACT_SERVER_CATALOG, _BLOBS, _HOST, _PORT, _PUBLIC_URL, _DIR, _SECRET, _URL_TTL,
+_MAX_BODY_BYTES).
 """
 
 from __future__ import annotations
@@ -63,7 +64,14 @@ def _catalog_args(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, public_url: str = ""):  # noqa: ANN202
     from .state import ServerConfig
 
-    return ServerConfig(catalog=args.catalog, blobs=args.blobs, public_url=public_url or "http://127.0.0.1:8080")
+    ttl = _env("URL_TTL", "900")
+    if not ttl.isdigit() or int(ttl) < 1:
+        raise ValueError(f"ARTEFACT_SERVER_URL_TTL={ttl!r}: expected a positive number of seconds")
+    limit = _env("MAX_BODY_BYTES", str(256 * 2**20))
+    if not limit.isdigit():
+        raise ValueError(f"ARTEFACT_SERVER_MAX_BODY_BYTES={limit!r}: expected a number of bytes")
+    return ServerConfig(catalog=args.catalog, blobs=args.blobs, public_url=public_url or "http://127.0.0.1:8080",
+                        url_ttl=int(ttl), max_json_bytes=int(limit), max_batch_bytes=int(limit))
 
 
 def run(args: argparse.Namespace) -> int:
