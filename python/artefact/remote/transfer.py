@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from ..store.records import VersionRecord
     from .client import Client
 
-__all__ = ["upload_missing", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV"]
+__all__ = ["upload_missing", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
 
 SMALL_ENV = "ARTEFACT_BATCH_FILE_SIZE"
 CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
+RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
 _RESOLVE_BATCH = 5000
 
 
@@ -50,6 +51,14 @@ def _concurrency() -> int:
         return max(1, int(value))
     except ValueError:
         raise ValueError(f"{CONCURRENCY_ENV}={value!r}: expected a number") from None
+
+
+def _retries() -> int:
+    value = os.environ.get(RETRIES_ENV, "8")
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValueError(f"{RETRIES_ENV}={value!r}: expected a number") from None
 
 
 def _headers(client: "Client") -> list[tuple[str, str]]:
@@ -104,12 +113,12 @@ def upload_missing(client: "Client", entity: str, project: str, manifest: "_core
         for part in (small[:half], small[half:]):
             if part:
                 results = _core.transfer_post_batch(
-                    url, [(p, a, d, s) for p, a, d, s, _ in part], headers=headers, progress=line.core)
+                    url, [(p, a, d, s) for p, a, d, s, _ in part], headers=headers, retries=_retries(), progress=line.core)
                 _raise_failures(results, [s[0] for s in part], "upload")
             failpoint("during_blobs")
     if large:
         results = _core.transfer_put([(p, u, s) for p, _a, _d, s, u in large],
-                                     concurrency=_concurrency(), progress=line.core)
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
         _raise_failures(results, [g[0] for g in large], "upload")
     return len(lacking)
 
@@ -156,7 +165,7 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         results = _core.transfer_fetch_batch(
             f"{client.base_url}/api/v1/blobs/fetch", record_json,
             [(dest, alg, digest, size) for alg, digest, size, _p, dest in small],
-            headers=headers, progress=line.core)
+            headers=headers, retries=_retries(), progress=line.core)
         _raise_failures(results, [t[3] for t in small], "download")
     for i in range(0, len(large), _RESOLVE_BATCH):
         chunk = large[i : i + _RESOLVE_BATCH]
@@ -164,6 +173,6 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
                                 body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
         urls = {(a, d): u for a, d, u in answer["urls"]}
         results = _core.transfer_get([(urls[(t[0], t[1])], t[4], t[1], t[0]) for t in chunk],
-                                     concurrency=_concurrency(), progress=line.core)
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
         _raise_failures(results, [t[3] for t in chunk], "download")
     return len(todo)

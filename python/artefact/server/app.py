@@ -88,8 +88,8 @@ def _error(exc: BaseException) -> JSONResponse:
         return JSONResponse(error_body("ServiceUnavailable", f"catalog unavailable: {exc}"), 503,
                             headers={"Retry-After": "1"})
     name = type(exc).__name__
-    if isinstance(exc, Unauthorized):
-        name = "PermissionError"
+    if isinstance(exc, (Unauthorized, Forbidden, AlreadyStored)):
+        name = "PermissionError" if not isinstance(exc, AlreadyStored) else "AlreadyStored"
     elif isinstance(exc, json.JSONDecodeError):
         name = "ValueError"
     message = str(exc) if not isinstance(exc, KeyError) else f"missing field {exc}"
