@@ -35,7 +35,8 @@ def free_port() -> int:
 class PostgresCluster:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; `url()` hands out fresh databases."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for tests (speed); on for benchmarks (as deployed)
         self.root = tempfile.mkdtemp(prefix="artefact-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = free_port()
@@ -54,8 +55,8 @@ class PostgresCluster:
             raise RuntimeError(f"{' '.join(full)} failed:\n{done.stdout}\n{done.stderr}")
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-                " -c max_connections=200")
+        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+                f" -c fsync={'on' if self.fsync else 'off'} -c max_connections=200")
         self._run(_bin("pg_ctl"), "-D", self.data, "-l", os.path.join(self.root, "log"), "-o", opts, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:

@@ -36,7 +36,8 @@ from starlette.routing import Route
 from ..store import errors as store_errors
 from . import keys as keymod
 from .auth import Forbidden, Unauthorized, check_key, require
-from .blob_io import BlobWriter, receive_batch, stream_batch, syncfs
+from ..store.blobs import fsync_dir
+from .blob_io import BlobWriter, receive_batch, stream_batch
 from .protocol import (commit, have_blobs, lacking, locate, patches, project_pk, readable_blobs, record_blobs,
                        stage_patch)
 from .rpc import call
@@ -199,7 +200,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
             writer.abort()
             raise
         await run_in_threadpool(writer.finish)
-        await run_in_threadpool(syncfs, os.path.dirname(dest))
+        await run_in_threadpool(fsync_dir, os.path.dirname(dest))
         await run_in_threadpool(record_blobs, state, grant.project_pk, [(algorithm, digest, grant.size)])
         return JSONResponse({"stored": 1}, 201)
 
