@@ -26,10 +26,11 @@ def cli(*args: str, env: Optional[dict] = None) -> str:
 class ServerProcess:
     """One server process over `catalog` and `blobs`; `url` is where it listens."""
 
-    def __init__(self, catalog: str, blobs: str, port: Optional[int] = None, log: Optional[str] = None) -> None:
-        self.catalog, self.blobs = catalog, blobs
+    def __init__(self, catalog: str, blobs: str, port: Optional[int] = None, log: Optional[str] = None,
+                 tls: Optional[tuple[str, str]] = None) -> None:
+        self.catalog, self.blobs, self.tls = catalog, blobs, tls
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = log or os.path.join(blobs + "-server-%d.log" % self.port)
         self.proc: Optional[subprocess.Popen] = None
         self.start()
@@ -40,7 +41,8 @@ class ServerProcess:
                if not k.startswith(("ARTEFACT_BASE_URL", "ARTEFACT_API_KEY", "WANDB_BASE_URL", "WANDB_API_KEY"))}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "artefact", "server", "--catalog", self.catalog, "--blobs", self.blobs,
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", "127.0.0.1", "--port", str(self.port),
+             *(["--ssl-keyfile", self.tls[0], "--ssl-certfile", self.tls[1]] if self.tls else [])],
             stdout=out, stderr=subprocess.STDOUT, env=env)
         out.close()
         deadline = time.monotonic() + 60
@@ -48,7 +50,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{open(self.log).read()[-3000:]}")
             try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=2, verify=self.tls[1] if self.tls else True).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass

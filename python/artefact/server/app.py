@@ -192,7 +192,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         have = await run_in_threadpool(have_blobs, state, grant.project_pk, [(algorithm, digest)])
         if (algorithm, digest) in have:  # create-only: a replay after the blob was stored writes nothing
             raise AlreadyStored(f"blob {digest} is already stored; this byte URL cannot write again")
-        writer = BlobWriter(state, algorithm, digest, grant.size, durable=True)
+        writer = BlobWriter(state, algorithm, digest, grant.size, durable=state.config.fsync)
         try:
             async for chunk in request.stream():
                 writer.write(chunk)
@@ -200,7 +200,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
             writer.abort()
             raise
         await run_in_threadpool(writer.finish)
-        await run_in_threadpool(fsync_dir, os.path.dirname(dest))
+        if state.config.fsync:
+            await run_in_threadpool(fsync_dir, os.path.dirname(dest))
         await run_in_threadpool(record_blobs, state, grant.project_pk, [(algorithm, digest, grant.size)])
         return JSONResponse({"stored": 1}, 201)
 

@@ -9,7 +9,7 @@
 `keys` works on the catalog directly (whoever can reach the database is its admin), so
 the first admin key can be made before any key exists. Every option has an environment
 variable (ARTEFACT_SERVER_CATALOG, _BLOBS, _HOST, _PORT, _PUBLIC_URL, _DIR, _SECRET, _URL_TTL,
-_MAX_BODY_BYTES).
+_MAX_BODY_BYTES, _FSYNC).
 """
 
 from __future__ import annotations
@@ -70,8 +70,12 @@ def _config(args: argparse.Namespace, public_url: str = ""):  # noqa: ANN202
     limit = _env("MAX_BODY_BYTES", str(256 * 2**20))
     if not limit.isdigit():
         raise ValueError(f"ARTEFACT_SERVER_MAX_BODY_BYTES={limit!r}: expected a number of bytes")
+    fsync = _env("FSYNC", "1").strip().lower()
+    if fsync not in ("0", "1", "true", "false", "on", "off"):
+        raise ValueError(f"ARTEFACT_SERVER_FSYNC={fsync!r}: expected 1 or 0")
     return ServerConfig(catalog=args.catalog, blobs=args.blobs, public_url=public_url or "http://127.0.0.1:8080",
-                        url_ttl=int(ttl), max_json_bytes=int(limit), max_batch_bytes=int(limit))
+                        url_ttl=int(ttl), max_json_bytes=int(limit), max_batch_bytes=int(limit),
+                        fsync=fsync in ("1", "true", "on"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ class ServerConfig:
     url_ttl: int = DEFAULT_TTL
     max_json_bytes: int = 256 * 2**20
     max_batch_bytes: int = 256 * 2**20
+    fsync: bool = True  # blobs fsynced before the catalog records them (power-loss safe)
 
     def resolved(self) -> "ServerConfig":
         data = default_data_dir()
@@ -52,7 +53,7 @@ class ServerConfig:
         if not is_postgres_url(catalog) and "://" in catalog:
             raise ValueError(f"--catalog {catalog!r}: expected a SQLite file path or a postgresql:// URL")
         return ServerConfig(catalog, os.path.abspath(blobs), self.public_url, self.url_ttl,
-                            self.max_json_bytes, self.max_batch_bytes)
+                            self.max_json_bytes, self.max_batch_bytes, self.fsync)
 
 
 class ServerStore(LocalStore):

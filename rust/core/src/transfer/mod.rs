@@ -7,7 +7,8 @@
 //!   downloads, so that 10,000 small files cost a handful of requests;
 //! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed.
 //!
-//! Plain HTTP/1.1 through `ureq` (blocking, keep-alive pool, no async runtime). No
+//! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
+//! pool, no async runtime. No
 //! PyO3 here: the bindings call these with the GIL released.
 
 mod batch;
@@ -31,6 +32,13 @@ pub(crate) fn agent(opts: &Options) -> ureq::Agent {
         .timeout_send_body(Some(opts.io_timeout))
         .max_idle_connections(opts.concurrency.max(1) * 2)
         .max_idle_connections_per_host(opts.concurrency.max(1) * 2)
+        // https through the system's OpenSSL and trust store (SSL_CERT_FILE is honoured)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::NativeTls)
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .build()
         .into()
 }
