@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Debian's PostgreSQL for the team-tier tests (a throwaway cluster is made by the tests
-# themselves with initdb/pg_ctl). Idempotent: does nothing when initdb is already there.
+# Debian packages the team tier needs, installed only where missing (idempotent):
+# - postgresql: the tests make throwaway clusters of it with initdb/pg_ctl;
+# - libssl-dev + pkg-config: the Rust core's https transfers link the system OpenSSL.
 set -euo pipefail
-if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    exit 0
+need=()
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
 fi
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if ! pkg-config --exists openssl 2>/dev/null; then
+    need+=(libssl-dev)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-    echo "install-postgresql.sh: PostgreSQL is missing; run as root to apt-get install it" >&2
+    echo "install-postgresql.sh: missing ${need[*]}; run as root to apt-get install them" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q postgresql
+apt-get install -y -q "${need[@]}"

@@ -247,3 +247,62 @@ pub fn fetch_batches(
     let inner = Options { concurrency: 1, ..opts.clone() };
     parallel(groups.len(), opts.concurrency, |i| fetch_batch(url, request_json, &groups[i], &inner, progress))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::hash_bytes;
+
+    fn blob(dir: &std::path::Path, name: &str, data: &[u8]) -> BatchBlob {
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        BatchBlob { path, algorithm: Algorithm::Md5, digest: hash_bytes(data, Algorithm::Md5), size: data.len() as u64 }
+    }
+
+    #[test]
+    fn batch_body_is_header_then_bytes_per_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = vec![blob(dir.path(), "a", b"alpha"), blob(dir.path(), "b", b""), blob(dir.path(), "c", b"gamma!")];
+        let mut reader = BatchReader { blobs: &blobs, next: 0, header: Vec::new(), header_pos: 0, file: None };
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body).unwrap();
+        let expected = format!("MD5 {} 5\nalphaMD5 {} 0\nMD5 {} 6\ngamma!", blobs[0].digest, blobs[1].digest, blobs[2].digest);
+        assert_eq!(String::from_utf8(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_file_that_changed_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = blob(dir.path(), "a", b"alpha");
+        b.size = 4;
+        let blobs = [b];
+        let mut reader = BatchReader { blobs: &blobs, next: 0, header: Vec::new(), header_pos: 0, file: None };
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("expected 4"), "{err}");
+    }
+
+    #[test]
+    fn groups_respect_count_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs: Vec<_> = (0..10).map(|i| blob(dir.path(), &i.to_string(), &[b'x'; 100])).collect();
+        let sizes: Vec<usize> = group_blobs(blobs.clone(), 4, 1000).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+        let sizes: Vec<usize> = group_blobs(blobs, 100, 250).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn only_content_matching_its_digest_is_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("obj/ab/cdef");
+        let good = hash_bytes(b"content", Algorithm::Md5);
+        let err = write_verified(&mut &b"tampered"[..], &dest, &good, Algorithm::Md5, None).unwrap_err();
+        assert!(err.message.contains("hashes to"), "{}", err.message);
+        assert!(!dest.exists());
+        let err = write_verified(&mut &b"conte"[..], &dest, &good, Algorithm::Md5, Some(7)).unwrap_err();
+        assert!(err.message.contains("truncated"), "{}", err.message);
+        assert_eq!(write_verified(&mut &b"content"[..], &dest, &good, Algorithm::Md5, Some(7)).unwrap(), 7);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"content");
+        assert_eq!(std::fs::read_dir(dest.parent().unwrap()).unwrap().count(), 1, "no temp file left");
+    }
+}
