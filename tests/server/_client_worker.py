@@ -19,6 +19,17 @@ def log(project: str, name: str, seed: str, count: int, wait_for: str = "") -> N
         while not os.path.exists(wait_for):
             time.sleep(0.005)
     with wandb.init(project=project) as run:
+        # Equal content from two clients is one version. Logged first: a dedupe moves the
+        # aliases it is given, `latest` included, to the existing version (as the embedded
+        # store does), so the last log of every client creates a version and `latest` ends
+        # on the newest.
+        if seed == "0" or seed == "1":  # equal content from two clients: one version
+            data = tempfile.mkdtemp(prefix="same-")
+            with open(os.path.join(data, "same.txt"), "w") as f:
+                f.write("identical\n")
+            art = wandb.Artifact(name, "dataset")
+            art.add_dir(data)
+            print("same", run.log_artifact(art).wait().version[1:], flush=True)
         for i in range(count):
             data = tempfile.mkdtemp(prefix=f"c{seed}-{i}-")
             for j in range(3):
@@ -31,13 +42,6 @@ def log(project: str, name: str, seed: str, count: int, wait_for: str = "") -> N
             logged = run.log_artifact(art, aliases=[f"s{seed}"])
             logged.wait()
             print(logged.version[1:], flush=True)
-        if seed == "0" or seed == "1":  # equal content from two clients: one version
-            data = tempfile.mkdtemp(prefix="same-")
-            with open(os.path.join(data, "same.txt"), "w") as f:
-                f.write("identical\n")
-            art = wandb.Artifact(name, "dataset")
-            art.add_dir(data)
-            print("same", run.log_artifact(art).wait().version[1:], flush=True)
 
 
 def get(project: str, name: str, root: str) -> None:
