@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+bash scripts/install-postgresql.sh  # Debian PostgreSQL (tests/server) and OpenSSL headers (https transfers)
 # Builds the Rust extension (maturin, release profile) and installs the wheel.
 .venv/bin/python -m pip install -q ".[test]"
 cargo test -p artefact-core --quiet

@@ -220,3 +220,33 @@ def flush_statcache() -> None:
 
 def join_inside(root: str, path: str) -> str:
     """root/path, or ValueError if the manifest path would escape root."""
+
+# --- transfer/ (the team server's bytes) -------------------------------------------
+def transfer_put(
+    items: list[tuple[str, str, int]], concurrency: int = 16, retries: int = 5, timeout: float = 300.0,
+    headers: list[tuple[str, str]] = [], progress: Optional[Progress] = None,
+) -> list[Optional[str]]:
+    """PUT each (path, signed url, size); None per item done (a 409, already stored, counts
+    as done), else the error. Parallel, retried, with the GIL released."""
+
+def transfer_get(
+    items: list[tuple[str, str, str, str]], concurrency: int = 16, retries: int = 5, timeout: float = 300.0,
+    headers: list[tuple[str, str]] = [], progress: Optional[Progress] = None,
+) -> list[Optional[str]]:
+    """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
+    streaming; renamed to dest only if it matches. None per item done, else the error."""
+
+def transfer_post_batch(
+    url: str, items: list[tuple[str, str, str, int]], max_count: int = 1000, max_bytes: int = 16 << 20,
+    concurrency: int = 4, retries: int = 5, timeout: float = 300.0, headers: list[tuple[str, str]] = [],
+    progress: Optional[Progress] = None,
+) -> list[Optional[str]]:
+    """POST (path, algorithm, digest, size) blobs framed many to a request body."""
+
+def transfer_fetch_batch(
+    url: str, record_json: str, items: list[tuple[str, str, str, int]], max_count: int = 1000,
+    max_bytes: int = 16 << 20, concurrency: int = 4, retries: int = 5, timeout: float = 300.0,
+    headers: list[tuple[str, str]] = [], progress: Optional[Progress] = None,
+) -> list[Optional[str]]:
+    """Fetch (dest, algorithm, digest, size) blobs of one version many to a response,
+    each verified before it is renamed to dest."""

@@ -74,9 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     gc = sub.add_parser("gc", help="drop versions past their TTL and unreferenced blobs")
     gc.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this (seconds)")
 
+    from .remote import login as _login
+    from .server import cli as _server_cli
     from .ui.serve import add_parser as add_ui_parser
 
     add_ui_parser(sub)
+    _server_cli.add_parser(sub)
+    _login.add_parser(sub)
     return parser
 
 
@@ -205,8 +209,20 @@ def _where(args: argparse.Namespace, e: OSError) -> str:
     return f" (while writing: {named})" if named else ""
 
 
+def _server(args: argparse.Namespace) -> int:
+    from .server.cli import run
+
+    return run(args)
+
+
+def _login(args: argparse.Namespace) -> int:
+    from .remote.login import run
+
+    return run(args)
+
+
 _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify": _verify,
-             "cache": _cache, "gc": _gc, "ui": _ui}
+             "cache": _cache, "gc": _gc, "ui": _ui, "server": _server, "login": _login}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

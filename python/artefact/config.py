@@ -15,6 +15,9 @@ Each artefact variable wins over its wandb twin, so existing wandb setups keep w
 | catalog lock wait | ARTEFACT_LOCK_TIMEOUT (seconds) | 120 |
 | storage layout V1 | _WANDB_USE_V1_ARTIFACTS (any non-empty value, even "false") | V2 |
 | quiet (no progress or log lines) | ARTEFACT_QUIET, WANDB_SILENT (true/1/yes/on) | off |
+| team server (remote backend) | ARTEFACT_BASE_URL, WANDB_BASE_URL, then `artefact login`'s settings file | none: the embedded store |
+| API key for the server | ARTEFACT_API_KEY, WANDB_API_KEY, then the settings file | none |
+| settings file dir | ARTEFACT_CONFIG_DIR, WANDB_CONFIG_DIR | `~/.config/artefact` |
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ CACHE_DIR_VARS = ("ARTEFACT_CACHE_DIR", "WANDB_CACHE_DIR")
 ARTIFACT_DIR_VARS = ("ARTEFACT_ARTIFACT_DIR", "WANDB_ARTIFACT_DIR")
 USE_V1_ARTIFACTS_VAR = "_WANDB_USE_V1_ARTIFACTS"
 QUIET_VARS = ("ARTEFACT_QUIET", "WANDB_SILENT")
+BASE_URL_VARS = ("ARTEFACT_BASE_URL", "WANDB_BASE_URL")
+API_KEY_VARS = ("ARTEFACT_API_KEY", "WANDB_API_KEY")
+CONFIG_DIR_VARS = ("ARTEFACT_CONFIG_DIR", "WANDB_CONFIG_DIR")
 
 _TRUE_STRINGS = frozenset({"y", "yes", "t", "true", "on", "1"})
 
@@ -78,6 +84,10 @@ def default_entity() -> str:
     value = _first_env(("ARTEFACT_ENTITY", "WANDB_ENTITY"))
     if value:
         return value
+    if base_url():  # a team server: the entity `artefact login` recorded for the key
+        saved = login_settings().get("entity")
+        if saved:
+            return saved
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -187,3 +197,35 @@ def quiet() -> bool:
         if value is not None and value.strip().lower() in _TRUE_STRINGS:
             return True
     return False
+
+
+def settings_path() -> str:
+    """The file `artefact login` writes: `<ARTEFACT_CONFIG_DIR or ~/.config/artefact>/settings`."""
+    base = _first_env(CONFIG_DIR_VARS) or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".config"), APP_NAME
+    )
+    return os.path.join(base, "settings")
+
+
+def login_settings() -> dict:
+    """`base_url`, `api_key`, `entity` from the settings file (empty if there is none)."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(settings_path(), encoding="utf-8")
+    except configparser.Error:
+        return {}
+    return dict(parser["default"]) if parser.has_section("default") else {}
+
+
+def base_url() -> Optional[str]:
+    """The team server's URL (`ARTEFACT_BASE_URL`, `WANDB_BASE_URL`, then `artefact login`'s
+    file), or None for the embedded store."""
+    value = _first_env(BASE_URL_VARS) or login_settings().get("base_url")
+    return value.rstrip("/") if value else None
+
+
+def api_key() -> Optional[str]:
+    """The API key for the team server (`ARTEFACT_API_KEY`, `WANDB_API_KEY`, then the file)."""
+    return _first_env(API_KEY_VARS) or login_settings().get("api_key") or None

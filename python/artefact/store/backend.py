@@ -143,7 +143,30 @@ class StoreBackend:
 
     @classmethod
     def default(cls) -> "StoreBackend":
+        """The team server when `ARTEFACT_BASE_URL` (or `WANDB_BASE_URL`, or `artefact
+        login`) names one, else the embedded store."""
+        url = config.base_url()
+        if url:
+            from ..remote import remote_store
+
+            return cls(remote_store(url, config.api_key()), ArtifactCache())  # type: ignore[arg-type]
         return cls(LocalStore.shared(), ArtifactCache())
+
+    def _blob_source(self, artifact: "Artifact", manifest: Any, root: str, path_prefix: Optional[str],
+                     skip_cache: bool) -> tuple[Any, Optional[str]]:
+        """Where the core reads stored content from: the store's objects, or (remote
+        backend) the cache after the missing blobs were fetched into it; with
+        `skip_cache`, a temporary directory (returned second, for removal)."""
+        fetch = getattr(self.store, "fetch_blobs", None)
+        if fetch is None:
+            return self.store, None
+        import tempfile
+        from types import SimpleNamespace
+
+        tmp = tempfile.mkdtemp(prefix="artefact-fetch-", dir=self.cache.root if os.path.isdir(self.cache.root) else None) if skip_cache else None
+        objects = tmp or self.cache.root
+        fetch(self._record(artifact), manifest, objects, root, path_prefix)
+        return SimpleNamespace(objects_root=objects), tmp
 
     # --- records <-> artifacts ---------------------------------------------------------
 
@@ -182,10 +205,17 @@ class StoreBackend:
 
         statcache.ensure()  # loads in the background while the manifest is fetched
         with artifact.manifest._lock:
-            return download_entries(
-                artifact.manifest._core, root, self.store, self.cache, path_prefix=path_prefix,
-                skip_cache=bool(skip_cache), allow_missing_references=allow_missing_references,
-            )
+            source, tmp = self._blob_source(artifact, artifact.manifest._core, root, path_prefix, bool(skip_cache))
+            try:
+                return download_entries(
+                    artifact.manifest._core, root, source, self.cache, path_prefix=path_prefix,
+                    skip_cache=bool(skip_cache), allow_missing_references=allow_missing_references,
+                )
+            finally:
+                if tmp is not None:
+                    import shutil
+
+                    shutil.rmtree(tmp, ignore_errors=True)
 
     def download_entry(self, artifact: "Artifact", entry: "ArtifactManifestEntry", root: str,
                        skip_cache: Optional[bool]) -> str:
@@ -195,7 +225,14 @@ class StoreBackend:
         one = _core.Manifest()
         one.insert(entry.path, entry.digest, entry.ref, entry.birth_artifact_id, entry.size,
                    json.dumps(entry.extra), None, entry.skip_cache)
-        download_entries(one, root, self.store, self.cache, skip_cache=bool(skip_cache), progress=False)
+        source, tmp = self._blob_source(artifact, one, root, None, bool(skip_cache))
+        try:
+            download_entries(one, root, source, self.cache, skip_cache=bool(skip_cache), progress=False)
+        finally:
+            if tmp is not None:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
         return os.path.join(root, entry.path)
 
     def load_media(self, artifact: "Artifact", entry: "ArtifactManifestEntry", media_class: Any, name: str) -> Any:

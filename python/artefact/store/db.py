@@ -1,4 +1,7 @@
-"""The SQLite connection under the catalog: pragmas, migrations, transactions.
+"""The SQL connection under the catalog: pragmas, migrations, transactions.
+
+A `postgresql://` location opens PostgreSQL instead, through the dialect layer in
+postgres.py; the catalog's code is the same for both.
 
 WAL mode lets readers run while one writer writes; every write transaction starts with
 `BEGIN IMMEDIATE`, so writers from many processes queue on the lock (for up to
@@ -24,6 +27,7 @@ from typing import Callable, Iterator, Optional, Sequence, TypeVar
 from .. import config as _config
 from .errors import CatalogLockedError, ReadOnlyStoreError, StoreError
 from .migrations import MIGRATIONS, Step, apply_migrations
+from .postgres import PostgresEngine, is_postgres_url
 
 __all__ = ["Database", "DEFAULT_TIMEOUT", "LOCK_NOTICE_AFTER"]
 
@@ -107,6 +111,11 @@ class Database:
     def __init__(
         self, path: str, *, timeout: Optional[float] = None, steps: Sequence[Step] = MIGRATIONS
     ) -> None:
+        self._pg: "Optional[PostgresEngine]" = None
+        if is_postgres_url(path):
+            self.path = path
+            self._pg = PostgresEngine(path, timeout=timeout, steps=steps)
+            return
         self.path = os.path.abspath(path)
         self._timeout = _config.lock_timeout() if timeout is None else timeout
         self._steps = steps
@@ -205,6 +214,10 @@ class Database:
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction: `BEGIN IMMEDIATE` for writes (takes the write lock up front),
         a deferred `BEGIN` for a consistent read snapshot. Rolls back on any exception."""
+        if self._pg is not None:
+            with self._pg.transaction(write) as pg_conn:
+                yield pg_conn  # type: ignore[misc]
+            return
         conn = self.conn
         # The write lock is waited for up to ARTEFACT_LOCK_TIMEOUT (_begin_immediate);
         # SQLite errors come out as OSErrors naming the catalog (sqlite_error).
@@ -279,6 +292,9 @@ class Database:
 
     def close(self) -> None:
         """Close the connection (only this process's)."""
+        if self._pg is not None:
+            self._pg.close()
+            return
         if os.getpid() == self._pid:
             with self._lock:
                 self._conn.close()

@@ -28,6 +28,8 @@ def _group_dir(store: "LocalStore", entity: str, project: str, name: str, distri
 def stage_patch(store: "LocalStore", entity: str, project: str, name: str, distributed_id: str,
                 manifest: "_core.Manifest") -> str:
     """Store the files of one upsert and record its manifest as a pending patch."""
+    if hasattr(store, "stage_patch"):  # the remote backend keeps patches on the server
+        return store.stage_patch(entity, project, name, distributed_id, manifest)
     from .local import _split_entries
 
     files, carried, _ = _split_entries(manifest)
@@ -46,6 +48,8 @@ def stage_patch(store: "LocalStore", entity: str, project: str, name: str, distr
 def merged_patches(store: "LocalStore", entity: str, project: str, name: str, distributed_id: str,
                    storage_layout: str = "V2") -> "_core.Manifest":
     """The union of every pending patch of the group, oldest first."""
+    if hasattr(store, "merged_patches"):
+        return store.merged_patches(entity, project, name, distributed_id, storage_layout)
     group = _group_dir(store, entity, project, name, distributed_id)
     merged = _core.Manifest(storage_layout)
     markers = sorted(os.scandir(group), key=lambda e: e.stat().st_mtime_ns) if os.path.isdir(group) else []
@@ -58,6 +62,8 @@ def merged_patches(store: "LocalStore", entity: str, project: str, name: str, di
 
 def clear_patches(store: "LocalStore", entity: str, project: str, name: str, distributed_id: str) -> None:
     """Forget the group's pending patches (after they were committed)."""
+    if hasattr(store, "clear_patches"):
+        return store.clear_patches(entity, project, name, distributed_id)
     group = _group_dir(store, entity, project, name, distributed_id)
     if os.path.isdir(group):
         for marker in os.scandir(group):

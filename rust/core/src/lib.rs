@@ -20,6 +20,7 @@ pub mod pool;
 pub mod progress;
 pub mod stage;
 pub mod statcache;
+pub mod transfer;
 pub mod walk;
 
 mod tmpname;

@@ -1,0 +1,239 @@
+"""RemoteStore: the embedded store's interface, answered by `artefact server`.
+
+`StoreBackend` (store/backend.py), and through it Run, Artifact and Api, call the same
+methods on a LocalStore or on this class, and get the same records and errors back.
+Catalog calls are one request each; logging and downloading go through the batched
+protocol (server/protocol.py) with the bytes moved by the Rust core (transfer.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+
+from ..progress import ProgressLine
+from ..server.wire import dump, load_collection, load_run, load_version
+from ..store.failpoints import failpoint
+from ..store.local import split_alias
+from ..store.records import CollectionRecord, RunRecord, VersionRecord
+from . import transfer
+from .client import Client
+
+if TYPE_CHECKING:
+    from .. import _core
+    from ..cache import ArtifactCache
+
+__all__ = ["RemoteStore"]
+
+_SHORT_ALGORITHM = {"MANIFEST_MD5": "MD5", "MANIFEST_XXH128": "XXH128"}
+
+
+def _versions(data: list) -> list[VersionRecord]:
+    return [load_version(d) for d in data]
+
+
+class RemoteStore:
+    """A team server seen as a store (see LocalStore for what each method means)."""
+
+    def __init__(self, base_url: str, api_key: Optional[str]) -> None:
+        self.client = Client(base_url, api_key)
+        self.root = self.client.base_url
+
+    def whoami(self) -> dict:
+        """The API key's entity, project (None: all) and role."""
+        return self.client.request("GET", "/api/v1/whoami")
+
+    def close(self) -> None:
+        """Nothing to close: connections are pooled per thread."""
+
+    # --- logging -------------------------------------------------------------------
+    def log_version(
+        self,
+        entity: str,
+        project: str,
+        name: str,
+        type: str,
+        manifest: "_core.Manifest",
+        *,
+        digest: Optional[str] = None,
+        digest_algorithm: str = "MANIFEST_MD5",
+        description: Optional[str] = None,
+        metadata: Optional[dict] = None,
+        aliases: Iterable[str] = ("latest",),
+        tags: Iterable[str] = (),
+        ttl_seconds: Optional[int] = None,
+        ttl_inherited: bool = True,
+        run: Optional[RunRecord] = None,
+        base_version_id: Optional[str] = None,
+        history_step: Optional[int] = None,
+        storage_region: Optional[str] = None,
+        cache: "Optional[ArtifactCache]" = None,
+    ) -> VersionRecord:
+        """Log a version: a dedupe check, then only the blobs the server lacks, then one
+        commit carrying the manifest (see LocalStore.log_version)."""
+        short = _SHORT_ALGORITHM.get(digest_algorithm)
+        if short is None:
+            raise ValueError(
+                f"unknown digest algorithm {digest_algorithm!r}; expected one of {sorted(_SHORT_ALGORITHM)}"
+            )
+        fields: dict[str, Any] = dict(
+            entity=entity, project=project, name=name, type=type,
+            digest=digest or manifest.digest(short), digest_algorithm=digest_algorithm,
+            description=description, metadata=metadata, aliases=list(aliases), tags=list(tags),
+            ttl_seconds=ttl_seconds, ttl_inherited=ttl_inherited, run=dump(run) if run else None,
+            base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
+        )
+        twin = self.client.request("POST", "/api/v1/commit", body={**fields, "dedupe_only": True})["record"]
+        if twin is not None:
+            return load_version(twin)
+        with ProgressLine(f"Uploading {name}", 0, 0) as line:
+            transfer.upload_missing(self.client, entity, project, manifest, line)
+        failpoint("after_blobs")
+        wire = manifest.to_wire_json().decode("utf-8")
+        failpoint("after_manifest")
+        failpoint("before_commit")
+        record = load_version(self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire})["record"])
+        failpoint("after_commit")
+        if cache is not None and record.created:
+            cache.fill_after_log(manifest)
+        return record
+
+    # --- distributed artifacts (upsert_artifact / finish_artifact) -----------------------
+    def stage_patch(self, entity: str, project: str, name: str, distributed_id: str,
+                    manifest: "_core.Manifest") -> str:
+        """Upload one part's blobs and keep its manifest as a pending patch on the server."""
+        with ProgressLine(f"Uploading {name}", 0, 0) as line:
+            transfer.upload_missing(self.client, entity, project, manifest, line)
+        body = dict(entity=entity, project=project, name=name, distributed_id=distributed_id,
+                    manifest=manifest.to_wire_json().decode("utf-8"))
+        return self.client.request("POST", "/api/v1/patches", body=body)["manifest_key"]
+
+    def merged_patches(self, entity: str, project: str, name: str, distributed_id: str,
+                       storage_layout: str = "V2") -> "_core.Manifest":
+        """The union of the group's pending patches, oldest first (later ones win a path)."""
+        from .. import _core
+
+        body = dict(entity=entity, project=project, name=name, distributed_id=distributed_id)
+        merged = _core.Manifest(storage_layout)
+        for key, text in self.client.request("POST", "/api/v1/patches/list", body=body)["manifests"]:
+            for path, digest, ref, birth, size, extra, _local, skip in _core.Manifest.from_json(
+                    text.encode("utf-8"), key).entries():
+                merged.insert(path, digest, ref, birth, size, extra, None, skip, overwrite=True)
+        return merged
+
+    def clear_patches(self, entity: str, project: str, name: str, distributed_id: str) -> None:
+        """Forget the group's pending patches (after the union was committed)."""
+        body = dict(entity=entity, project=project, name=name, distributed_id=distributed_id)
+        self.client.request("POST", "/api/v1/patches/clear", body=body)
+
+    # --- downloading -----------------------------------------------------------------
+    def fetch_blobs(self, record: VersionRecord, manifest: "_core.Manifest", objects_root: str,
+                    root: Optional[str], path_prefix: Optional[str]) -> int:
+        """Bring the stored blobs of `manifest` that `objects_root` lacks into it
+        (verified); blobs whose file under `root` is already right are skipped."""
+        with ProgressLine("Fetching artifact files", 0, 0) as line:
+            return transfer.download_missing(self.client, record, manifest, objects_root, root, path_prefix, line)
+
+    # --- reading -------------------------------------------------------------------
+    def get_version(self, entity: str, project: str, name_with_alias: str, type: Optional[str] = None) -> VersionRecord:
+        """Resolve `name:alias` (see LocalStore.get_version)."""
+        split_alias(name_with_alias)
+        return load_version(self.client.call("get_version", entity=entity, project=project,
+                                             name=name_with_alias, type=type))
+
+    def version_by_id(self, artifact_id: str) -> VersionRecord:
+        return load_version(self.client.call("version_by_id", artifact_id=artifact_id))
+
+    def refresh(self, record: VersionRecord) -> VersionRecord:
+        return load_version(self.client.call("refresh", record=dump(record)))
+
+    def load_manifest(self, record: VersionRecord) -> "_core.Manifest":
+        """The version's manifest, checked against its key (the MD5 of its bytes)."""
+        from .. import _core
+
+        answer = self.client.call("load_manifest", record=dump(record))
+        return _core.Manifest.from_json(answer["manifest"].encode("utf-8"), answer["manifest_key"])
+
+    def list_versions(self, entity: str, project: str, name: str, *, order: Optional[str] = None,
+                      tags: Sequence[str] = ()) -> list[VersionRecord]:
+        return _versions(self.client.call("list_versions", entity=entity, project=project, name=name,
+                                          order=order, tags=list(tags)))
+
+    def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
+        return load_collection(self.client.call("get_collection", entity=entity, project=project, name=name))
+
+    def list_collections(self, entity: str, project: str, *, type: Optional[str] = None,
+                         kind: Optional[str] = None) -> list[CollectionRecord]:
+        found = self.client.call("list_collections", entity=entity, project=project, type=type, kind=kind)
+        return [load_collection(c) for c in found]
+
+    def list_types(self, entity: str, project: str) -> list[str]:
+        return self.client.call("list_types", entity=entity, project=project)
+
+    def project_exists(self, entity: str, project: str) -> bool:
+        return bool(self.client.call("project_exists", entity=entity, project=project))
+
+    # --- changing ------------------------------------------------------------------
+    def update_version(self, record: VersionRecord, **changes: Any) -> VersionRecord:
+        return load_version(self.client.call("update_version", record=dump(record), changes=changes))
+
+    def update_collection(self, collection: CollectionRecord, **changes: Any) -> CollectionRecord:
+        return load_collection(self.client.call("update_collection", collection=dump(collection), changes=changes))
+
+    def delete_version(self, record: VersionRecord, delete_aliases: bool = False) -> None:
+        self.client.call("delete_version", record=dump(record), delete_aliases=delete_aliases)
+
+    def delete_collection(self, collection: CollectionRecord) -> None:
+        self.client.call("delete_collection", collection=dump(collection))
+
+    def link(self, record: VersionRecord, entity: str, project: str, portfolio: str,
+             aliases: Iterable[str] = ()) -> VersionRecord:
+        return load_version(self.client.call("link", record=dump(record), entity=entity, project=project,
+                                             portfolio=portfolio, aliases=list(aliases)))
+
+    def links_of(self, record: VersionRecord) -> list[VersionRecord]:
+        return _versions(self.client.call("links_of", record=dump(record)))
+
+    def unlink(self, record: VersionRecord) -> None:
+        self.client.call("unlink", record=dump(record))
+
+    # --- runs and lineage -------------------------------------------------------------
+    def create_run(self, entity: str, project: str, run_id: str, **fields: Any) -> RunRecord:
+        return load_run(self.client.call("create_run", entity=entity, project=project, run_id=run_id, fields=fields))
+
+    def get_run(self, entity: str, project: str, run_id: str) -> RunRecord:
+        return load_run(self.client.call("get_run", entity=entity, project=project, run_id=run_id))
+
+    def finish_run(self, run: RunRecord, exit_code: int = 0) -> RunRecord:
+        return load_run(self.client.call("finish_run", run=dump(run), exit_code=exit_code))
+
+    def log_row(self, run: RunRecord, step: int, row: dict) -> None:
+        self.client.call("log_row", run=dump(run), step=step, row=json.loads(json.dumps(row, default=str)))
+
+    def set_config(self, run: RunRecord, config: dict) -> None:
+        self.client.call("set_config", run=dump(run), config=json.loads(json.dumps(config, default=str)))
+
+    def set_summary(self, run: RunRecord, summary: dict) -> None:
+        self.client.call("set_summary", run=dump(run), summary=json.loads(json.dumps(summary, default=str)))
+
+    def record_use(self, run: RunRecord, record: VersionRecord, used_as: Optional[str] = None) -> None:
+        self.client.call("record_use", run=dump(run), record=dump(record), used_as=used_as)
+
+    def logged_by(self, record: VersionRecord) -> Optional[RunRecord]:
+        found = self.client.call("logged_by", record=dump(record))
+        return load_run(found) if found else None
+
+    def used_by(self, record: VersionRecord) -> list[RunRecord]:
+        return [load_run(r) for r in self.client.call("used_by", record=dump(record))]
+
+    def logged_versions(self, run: RunRecord) -> list[VersionRecord]:
+        return _versions(self.client.call("logged_versions", run=dump(run)))
+
+    def used_versions(self, run: RunRecord) -> list[VersionRecord]:
+        return _versions(self.client.call("used_versions", run=dump(run)))
+
+    def list_runs(self, entity: str, project: str) -> list[RunRecord]:
+        return [load_run(r) for r in self.client.call("list_runs", entity=entity, project=project)]
+
+    def history(self, run: RunRecord) -> list[dict]:
+        return self.client.call("history", run=dump(run))

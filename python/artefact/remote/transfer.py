@@ -1,0 +1,178 @@
+"""Which blobs travel, and how: the Python side of the Rust core's transfers.
+
+Uploads: ask the server which of the manifest's blobs the project lacks (5,000 per
+call); files under `ARTEFACT_BATCH_FILE_SIZE` (default 1 MiB) go many to one request,
+larger ones each to its signed PUT URL, all from the Rust core with the GIL released.
+Nothing the server already holds travels, so a re-run after a killed upload sends only
+the rest.
+
+Downloads: blobs already in the objects root (the cache), or already right in the
+download root, are skipped; small ones come many to one response, large ones through
+signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
+place only if it matches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Optional
+
+from .. import _core
+from ..server.wire import dump
+from ..store.blobs import entry_algorithm
+from ..store.errors import CorruptBlobError, MissingBlobError
+from ..store.failpoints import failpoint
+
+if TYPE_CHECKING:
+    from ..progress import ProgressLine
+    from ..store.records import VersionRecord
+    from .client import Client
+
+__all__ = ["upload_missing", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
+
+SMALL_ENV = "ARTEFACT_BATCH_FILE_SIZE"
+CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
+RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
+_RESOLVE_BATCH = 5000
+
+
+def _small_limit() -> int:
+    value = os.environ.get(SMALL_ENV, str(1 << 20))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{SMALL_ENV}={value!r}: expected a number of bytes") from None
+
+
+def _concurrency() -> int:
+    value = os.environ.get(CONCURRENCY_ENV, "16")
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"{CONCURRENCY_ENV}={value!r}: expected a number") from None
+
+
+def _retries() -> int:
+    value = os.environ.get(RETRIES_ENV, "8")
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValueError(f"{RETRIES_ENV}={value!r}: expected a number") from None
+
+
+def _headers(client: "Client") -> list[tuple[str, str]]:
+    return list(client.auth_header.items())
+
+
+def _raise_failures(results: list, names: list[str], what: str) -> None:
+    failed = [(n, r) for n, r in zip(names, results) if r is not None]
+    if failed:
+        more = f" ({len(failed) - 1} more failed likewise)" if len(failed) > 1 else ""
+        name, reason = failed[0]
+        if "hashes to" in reason or "modified after" in reason:
+            raise CorruptBlobError(f"{what} of {name} failed: {reason}{more}")
+        raise OSError(f"{what} of {name} failed: {reason}{more}")
+
+
+def upload_missing(client: "Client", entity: str, project: str, manifest: "_core.Manifest",
+                   line: "ProgressLine") -> int:
+    """Send the manifest's blobs the server lacks; the number sent."""
+    blobs: dict[tuple[str, str], tuple[int, Optional[str], str]] = {}
+    for path, digest, ref, _birth, size, extra, local_path, _skip in manifest.entries():
+        if ref is None:
+            key = (entry_algorithm(extra), digest)
+            if key not in blobs or (blobs[key][1] is None and local_path):
+                blobs[key] = (size or 0, local_path, path)
+    items = [[alg, digest, meta[0]] for (alg, digest), meta in blobs.items()]
+    lacking: list[list] = []
+    for i in range(0, len(items), _RESOLVE_BATCH):
+        answer = client.request("POST", "/api/v1/blobs/lacking",
+                                body={"entity": entity, "project": project, "blobs": items[i : i + _RESOLVE_BATCH]})
+        lacking.extend(answer["lacking"])
+    if not lacking:
+        return 0
+    small, large = [], []
+    limit = _small_limit()
+    for alg, digest, url in lacking:
+        size, local_path, path = blobs[(alg, digest)]
+        if not local_path:
+            raise MissingBlobError(
+                f"artifact entry '{path}' has no local file and the server does not hold its content"
+                f" (digest {digest}); was the version it came from deleted?"
+            )
+        (small if size <= limit else large).append((local_path, alg, digest, size, url))
+    line.total_files = len(lacking)
+    line.total_bytes = sum(s[3] for s in small) + sum(g[3] for g in large)
+    headers = _headers(client)
+    if small:
+        from urllib.parse import urlencode
+
+        url = f"{client.base_url}/api/v1/blobs/batch?{urlencode({'entity': entity, 'project': project})}"
+        half = (len(small) + 1) // 2  # two calls, so that a crash test can stop the process between them
+        for part in (small[:half], small[half:]):
+            if part:
+                results = _core.transfer_post_batch(
+                    url, [(p, a, d, s) for p, a, d, s, _ in part], headers=headers, retries=_retries(), progress=line.core)
+                _raise_failures(results, [s[0] for s in part], "upload")
+            failpoint("during_blobs")
+    if large:
+        results = _core.transfer_put([(p, u, s) for p, _a, _d, s, u in large],
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
+        _raise_failures(results, [g[0] for g in large], "upload")
+    return len(lacking)
+
+
+def download_missing(client: "Client", record: "VersionRecord", manifest: "_core.Manifest", objects_root: str,
+                     root: Optional[str], path_prefix: Optional[str], line: "ProgressLine") -> int:
+    """Fetch the manifest's blobs `objects_root` lacks into it; the number fetched."""
+    wanted: dict[tuple[str, str], tuple[int, str]] = {}
+    for path, digest, ref, _birth, size, extra, _local, _skip in manifest.entries():
+        if ref is not None or (path_prefix and not path.startswith(path_prefix)):
+            continue
+        wanted.setdefault((entry_algorithm(extra), digest), (size or 0, path))
+    todo = []
+    for (alg, digest), (size, path) in wanted.items():
+        dest = os.path.join(objects_root, _core.object_relpath(digest, alg))
+        try:
+            if os.stat(dest).st_size == size:
+                continue
+        except FileNotFoundError:
+            pass
+        todo.append((alg, digest, size, path, dest))
+    if root and todo:  # files already right in the download root need no transfer
+        placed = [(t, _core.join_inside(root, t[3])) for t in todo]
+        candidates = [(t, p) for t, p in placed if os.path.isfile(p) and os.path.getsize(p) == t[2]]
+        by_alg: dict[str, list] = {}
+        for t, p in candidates:
+            by_alg.setdefault(t[0], []).append((t, p))
+        present = set()
+        for alg, group in by_alg.items():
+            for (t, _p), (digest, _size) in zip(group, _core.hash_files([p for _, p in group], alg)):
+                if digest == t[1]:
+                    present.add((t[0], t[1]))
+        todo = [t for t in todo if (t[0], t[1]) not in present]
+    if not todo:
+        return 0
+    line.total_files = len(todo)
+    line.total_bytes = sum(t[2] for t in todo)
+    limit = _small_limit()
+    small = [t for t in todo if t[2] <= limit]
+    large = [t for t in todo if t[2] > limit]
+    headers = _headers(client)
+    record_json = json.dumps(dump(record), separators=(",", ":"))
+    if small:
+        results = _core.transfer_fetch_batch(
+            f"{client.base_url}/api/v1/blobs/fetch", record_json,
+            [(dest, alg, digest, size) for alg, digest, size, _p, dest in small],
+            headers=headers, retries=_retries(), progress=line.core)
+        _raise_failures(results, [t[3] for t in small], "download")
+    for i in range(0, len(large), _RESOLVE_BATCH):
+        chunk = large[i : i + _RESOLVE_BATCH]
+        answer = client.request("POST", "/api/v1/blobs/locate",
+                                body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
+        urls = {(a, d): u for a, d, u in answer["urls"]}
+        results = _core.transfer_get([(urls[(t[0], t[1])], t[4], t[1], t[0]) for t in chunk],
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
+        _raise_failures(results, [t[3] for t in chunk], "download")
+    return len(todo)

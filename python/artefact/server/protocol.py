@@ -1,0 +1,289 @@
+"""Logging and downloading a version, the batched way.
+
+1. `lacking`: the client names a version's blobs (algorithm, digest, size), a thousand
+   or more per call; the server answers with the ones this project lacks, each with a
+   signed PUT URL (small ones may instead go many to one request, see blob_io.py).
+   Content the project already holds never travels again (dedupe across versions and
+   collections of a project); a re-run after a killed upload sends only the rest.
+2. the bytes (PUT per blob, or a batch body).
+3. `commit`: one call carrying the manifest. Every stored entry must be content this
+   project holds, or the commit is refused and nothing is recorded. The version is
+   created and its aliases moved in one catalog transaction, so it is invisible until
+   then. `dedupe_only` first asks whether a committed twin (same digest) exists.
+4. `locate`: signed GET URLs for a version's blobs, in batches.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+from .. import _core
+from ..store.blobs import entry_algorithm
+from ..store.catalog import DedupeMissed
+from ..store.errors import MissingBlobError
+from ..store.queries import project_id
+from ..store.records import decode_id
+from ..validate import validate_artifact_name, validate_artifact_name_chars
+from .auth import Forbidden, require
+from .keys import ApiKey
+from .rpc import _run, can_read, readable_version
+from .state import ServerState, object_hex
+from .wire import dump
+
+__all__ = ["lacking", "commit", "locate", "have_blobs", "record_blobs", "MAX_BATCH"]
+
+MAX_BATCH = 10_000  # blobs named in one lacking/locate call
+_CHUNK = 500
+_SHORT = {"MANIFEST_MD5": "MD5", "MANIFEST_XXH128": "XXH128"}
+
+
+def _blob_list(value: Any, with_size: bool) -> list[tuple]:
+    if not isinstance(value, list):
+        raise ValueError("'blobs' must be a list of [algorithm, digest" + (", size]" if with_size else "]"))
+    if len(value) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} blobs per call, got {len(value)}")
+    out = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != (3 if with_size else 2):
+            raise ValueError(f"bad blob item {item!r}")
+        algorithm, digest = item[0], item[1]
+        if algorithm not in ("MD5", "XXH128") or not isinstance(digest, str):
+            raise ValueError(f"bad blob item {item!r}: algorithm must be MD5 or XXH128")
+        try:
+            object_hex(digest)
+        except ValueError:
+            raise ValueError(f"bad blob digest {digest!r}: not a base64 MD5/XXH128 digest") from None
+        if with_size:
+            if not isinstance(item[2], int) or item[2] < 0:
+                raise ValueError(f"bad blob size in {item!r}")
+            out.append((algorithm, digest, item[2]))
+        else:
+            out.append((algorithm, digest))
+    return out
+
+
+def project_pk(state: ServerState, entity: str, project: str, create: bool) -> Optional[int]:
+    with state.catalog.transaction(write=False) as conn:
+        pid = project_id(conn, entity, project)
+    if pid is None and create:
+        with state.catalog.transaction() as conn:
+            pid = project_id(conn, entity, project, create_at=time.time())
+    return pid
+
+
+def have_blobs(state: ServerState, pid: int, blobs: list[tuple]) -> set[tuple[str, str]]:
+    """Those of `(algorithm, digest, ...)` this project holds and whose object is on disk."""
+    found: set[tuple[str, str]] = set()
+    digests = sorted({b[1] for b in blobs})
+    with state.catalog.transaction(write=False) as conn:
+        for i in range(0, len(digests), _CHUNK):
+            chunk = digests[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT algorithm, digest FROM project_blobs WHERE project_id = ? AND digest IN ({marks})",
+                (pid, *chunk),
+            ):
+                found.add((row[0], row[1]))
+    path = state.store.blobs.object_path
+    return {b for b in found if os.path.exists(path(b[1], b[0]))}
+
+
+def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]) -> None:
+    """Note that this project holds these (already durable) blobs."""
+    now = time.time()
+    with state.catalog.transaction() as conn:
+        for algorithm, digest, size in blobs:
+            conn.execute(
+                "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at)"
+                " VALUES (?,?,?,?,?)",
+                (pid, algorithm, digest, size, now),
+            )
+
+
+def _entity_project(a: dict) -> tuple[str, str]:
+    entity, project = a.get("entity"), a.get("project")
+    for what, value in (("entity", entity), ("project", project)):
+        if not isinstance(value, str) or not value or "/" in value or len(value) > 128:
+            raise ValueError(f"{what} {value!r} is not valid (1-128 characters, no '/')")
+    return entity, project  # type: ignore[return-value]
+
+
+def lacking(state: ServerState, key: ApiKey, a: dict) -> dict:
+    """The blobs of `a["blobs"]` this project lacks, each with a signed PUT URL."""
+    entity, project = _entity_project(a)
+    require(key, entity, project, "writer")
+    blobs = _blob_list(a.get("blobs"), with_size=True)
+    pid = project_pk(state, entity, project, create=True)
+    assert pid is not None
+    have = have_blobs(state, pid, blobs)
+    out, seen = [], set()
+    for algorithm, digest, size in blobs:
+        if (algorithm, digest) in have or (algorithm, digest) in seen:
+            continue
+        seen.add((algorithm, digest))
+        out.append([algorithm, digest, state.signer.url(algorithm, object_hex(digest), pid, size, "PUT")])
+    return {"lacking": out}
+
+
+def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str) -> dict:
+    name, type_ = a.get("name"), a.get("type")
+    if not isinstance(name, str) or not isinstance(type_, str) or not type_:
+        raise ValueError("'name' and 'type' must be non-empty strings")
+    validate_artifact_name(validate_artifact_name_chars(name))
+    algorithm = a.get("digest_algorithm", "MANIFEST_MD5")
+    if algorithm not in _SHORT:
+        raise ValueError(f"unknown digest algorithm {algorithm!r}; expected one of {sorted(_SHORT)}")
+    run_pk = None
+    if a.get("run") is not None:
+        run = _run(state, key, a["run"], "writer")
+        if (run.entity, run.project) != (entity, project):
+            raise ValueError(f"run {run.path} cannot log into {entity}/{project}")
+        run_pk = run.pk
+    base = a.get("base_version_id")
+    metadata = a.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValueError("'metadata' must be an object")
+    ttl = a.get("ttl_seconds")
+    if ttl is not None and not isinstance(ttl, int):
+        raise ValueError("'ttl_seconds' must be an integer or null")
+    return dict(
+        entity=entity, project=project, name=name, type=type_, digest_algorithm=algorithm,
+        description=a.get("description"), metadata=metadata,
+        aliases=[str(x) for x in a.get("aliases") or ()], tags=[str(x) for x in a.get("tags") or ()],
+        ttl_seconds=ttl, ttl_inherited=bool(a.get("ttl_inherited", True)), run_pk=run_pk,
+        history_step=a.get("history_step"), storage_region=a.get("storage_region"),
+        base_version_pk=decode_id(base, "Artifact") if isinstance(base, str) else None,
+    )
+
+
+def _checked_manifest(state: ServerState, a: dict, entity: str, project: str) -> tuple[Any, list, int]:
+    """The request's manifest, once every path is safe and every stored entry is content
+    this project holds (MissingBlobError otherwise: nothing is recorded)."""
+    text = a.get("manifest")
+    if not isinstance(text, str):
+        raise ValueError("'manifest' (the manifest's JSON text) is required")
+    manifest = _core.Manifest.from_json(text)
+    stored: list[tuple[str, str, int]] = []
+    for path, digest, ref, _birth, size, extra, _local, _skip in manifest.entries():
+        _core.validate_path(path)  # no absolute paths, no `..`: raises naming it
+        if ref is None:
+            stored.append((entry_algorithm(extra), digest, size or 0))
+    pid = project_pk(state, entity, project, create=True)
+    assert pid is not None
+    have = have_blobs(state, pid, stored)
+    missing = [s for s in stored if (s[0], s[1]) not in have]
+    if missing:
+        raise MissingBlobError(
+            f"commit refused: {len(missing)} blob(s) named by the manifest are not stored in"
+            f" {entity}/{project}, e.g. {missing[0][0]} {missing[0][1]}; upload them first"
+        )
+    return manifest, stored, pid
+
+
+def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
+    """`upsert_artifact`: keep one part's manifest as a pending patch of
+    `name`/`distributed_id` (its blobs must be held, as for a commit)."""
+    entity, project = _entity_project(a)
+    require(key, entity, project, "writer")
+    name, dist = a.get("name"), a.get("distributed_id")
+    if not isinstance(name, str) or not isinstance(dist, str):
+        raise ValueError("'name' and 'distributed_id' must be strings")
+    validate_artifact_name(validate_artifact_name_chars(name))
+    manifest, _stored, pid = _checked_manifest(state, a, entity, project)
+    manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
+    with state.catalog.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO pending_patches (project_id, collection, distributed_id, manifest_key,"
+            " created_at) VALUES (?,?,?,?,?)", (pid, name, dist, manifest_key, time.time()))
+    return {"manifest_key": manifest_key}
+
+
+def patches(state: ServerState, key: ApiKey, a: dict, clear: bool) -> dict:
+    """The pending patches' manifests, oldest first; or (`clear`) forget them."""
+    entity, project = _entity_project(a)
+    require(key, entity, project, "writer")
+    pid = project_pk(state, entity, project, create=False)
+    if pid is None:
+        return {"manifests": []}
+    where = " WHERE project_id = ? AND collection = ? AND distributed_id = ?"
+    params = (pid, str(a.get("name")), str(a.get("distributed_id")))
+    if clear:
+        with state.catalog.transaction() as conn:
+            conn.execute("DELETE FROM pending_patches" + where, params)
+        return {"manifests": []}
+    with state.catalog.transaction(write=False) as conn:
+        keys = [r[0] for r in conn.execute(
+            "SELECT manifest_key FROM pending_patches" + where + " ORDER BY created_at, rowid", params)]
+    out = []
+    for mkey in keys:
+        with open(state.store.blobs.manifest_path(mkey), "rb") as f:
+            out.append([mkey, f.read().decode("utf-8")])
+    return {"manifests": out}
+
+
+def commit(state: ServerState, key: ApiKey, a: dict) -> dict:
+    """Commit a version whose blobs the project holds; `{"record": ...}`, or with
+    `dedupe_only`, `{"record": null}` when no committed twin has the digest."""
+    entity, project = _entity_project(a)
+    require(key, entity, project, "writer")
+    fields = _fields(state, key, a, entity, project)
+    catalog = state.catalog
+    if a.get("dedupe_only"):
+        digest = a.get("digest")
+        if not isinstance(digest, str):
+            raise ValueError("'digest' is required with dedupe_only")
+        twin = catalog.committed_with_digest(entity, project, fields["name"], digest, fields["digest_algorithm"])
+        if twin is None:
+            return {"record": None}
+        try:
+            record = catalog.assign_version(
+                digest=digest, manifest_key=twin.manifest_key, size=twin.size, file_count=twin.file_count,
+                dedupe_only=True, **fields)
+        except DedupeMissed:
+            return {"record": None}
+        return {"record": dump(record)}
+    manifest, stored, pid = _checked_manifest(state, a, entity, project)
+    digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
+    if a.get("digest") not in (None, digest):
+        raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
+    manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
+
+    def recheck() -> None:
+        gone = [s for s in stored if not os.path.exists(state.store.blobs.object_path(s[1], s[0]))]
+        if gone:
+            raise MissingBlobError(f"commit refused: blob {gone[0][1]} vanished during the commit")
+
+    record = catalog.assign_version(
+        digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
+        before_insert=recheck, **fields)
+    return {"record": dump(record)}
+
+
+def locate(state: ServerState, key: ApiKey, a: dict) -> dict:
+    """Signed GET URLs for blobs of one readable version (each must be in its manifest)."""
+    record = readable_version(state, key, a.get("record"))
+    blobs = _blob_list(a.get("blobs"), with_size=False)
+    allowed = state.manifest_blobs(record)
+    source_pid = decode_id(record.source_collection_id, "ArtifactCollection") or 0
+    out = []
+    for algorithm, digest in blobs:
+        if (algorithm, digest) not in allowed:
+            raise Forbidden(f"blob {algorithm} {digest} is not part of {record.qualified_name}")
+        out.append([algorithm, digest, state.signer.url(algorithm, object_hex(digest), source_pid, 0, "GET")])
+    return {"urls": out}
+
+
+def readable_blobs(state: ServerState, key: ApiKey, a: dict) -> list[tuple[str, str]]:
+    """Blobs named by a batch fetch, checked as `locate` checks them."""
+    record = readable_version(state, key, a.get("record"))
+    blobs = _blob_list(a.get("blobs"), with_size=False)
+    allowed = state.manifest_blobs(record)
+    for algorithm, digest in blobs:
+        if (algorithm, digest) not in allowed:
+            raise Forbidden(f"blob {algorithm} {digest} is not part of {record.qualified_name}")
+    return blobs
+
+
+__all__ += ["readable_blobs", "project_pk", "can_read"]

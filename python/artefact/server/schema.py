@@ -1,0 +1,42 @@
+"""The server's own tables, appended to the catalog's migrations (one schema, both
+engines): API keys, which project holds which blob, and settings every server process
+shares (the URL-signing secret), so that any number of stateless processes agree."""
+
+from __future__ import annotations
+
+from ..store.migrations import MIGRATIONS, Step
+
+SERVER_V1: Step = (
+    """CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        key_id TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        project TEXT,
+        role TEXT NOT NULL CHECK (role IN ('reader', 'writer', 'admin')),
+        description TEXT,
+        created_at REAL NOT NULL,
+        revoked_at REAL)""",
+    # Content a project may name in a manifest: uploaded to it, or committed in it. Keyed
+    # by project so that knowing another tenant's MD5 never grants its bytes.
+    """CREATE TABLE project_blobs (
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        algorithm TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project_id, algorithm, digest))""",
+    """CREATE TABLE server_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL)""",
+    # Parts of distributed artifacts (upsert_artifact) waiting for finish_artifact.
+    """CREATE TABLE pending_patches (
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        collection TEXT NOT NULL,
+        distributed_id TEXT NOT NULL,
+        manifest_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project_id, collection, distributed_id, manifest_key))""",
+)
+
+SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1]

@@ -1,0 +1,122 @@
+"""What one server process holds: the catalog, the blob directory, the URL signer.
+
+Nothing here is kept between requests that another process would need: the catalog is
+the database, blobs are files, the signing secret lives in the catalog. So any number of
+processes can serve one database behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import config
+from ..store.blobs import BlobStore
+from ..store.catalog import Catalog
+from ..store.local import LocalStore
+from ..store.postgres import is_postgres_url
+from ..store.records import VersionRecord
+from .schema import SERVER_MIGRATIONS
+from .signer import DEFAULT_TTL, Signer, load_secret
+
+__all__ = ["ServerConfig", "ServerState", "ServerStore", "default_data_dir"]
+
+
+def default_data_dir() -> str:
+    """`$ARTEFACT_SERVER_DIR`, else `<user data dir>/artefact/server`."""
+    return os.environ.get("ARTEFACT_SERVER_DIR") or os.path.join(config.user_data_dir(), "server")
+
+
+@dataclass
+class ServerConfig:
+    """The server's settings (each has an `ARTEFACT_SERVER_*` variable; see cli.py)."""
+
+    catalog: str = ""  # SQLite path or postgresql:// URL; default <data dir>/catalog.db
+    blobs: str = ""  # a local directory; default <data dir>/blobs
+    public_url: str = "http://127.0.0.1:8080"
+    url_ttl: int = DEFAULT_TTL
+    max_json_bytes: int = 256 * 2**20
+    max_batch_bytes: int = 256 * 2**20
+    fsync: bool = True  # blobs fsynced before the catalog records them (power-loss safe)
+
+    def resolved(self) -> "ServerConfig":
+        data = default_data_dir()
+        catalog = self.catalog or os.path.join(data, "catalog.db")
+        blobs = self.blobs or os.path.join(data, "blobs")
+        if blobs.startswith("file://"):
+            blobs = blobs[len("file://"):]
+        if "://" in blobs:
+            raise ValueError(f"--blobs {blobs!r}: only a local directory is supported (s3:// comes later)")
+        if not is_postgres_url(catalog) and "://" in catalog:
+            raise ValueError(f"--catalog {catalog!r}: expected a SQLite file path or a postgresql:// URL")
+        return ServerConfig(catalog, os.path.abspath(blobs), self.public_url, self.url_ttl,
+                            self.max_json_bytes, self.max_batch_bytes, self.fsync)
+
+
+class ServerStore(LocalStore):
+    """The embedded store's logic over the server's catalog (either engine) and blobs."""
+
+    def __init__(self, catalog: str, blobs: str) -> None:  # noqa: D107 - LocalStore's, other roots
+        self.root = os.path.abspath(blobs)
+        self.blobs = BlobStore(self.root)
+        self.catalog = Catalog(catalog, steps=SERVER_MIGRATIONS)
+
+
+class ServerState:
+    """Per-process state: store, signer, and a small cache of manifests' digest sets."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.config = cfg.resolved()
+        self.store = ServerStore(self.config.catalog, self.config.blobs)
+        os.makedirs(os.path.join(self.store.blobs.objects_root, "tmp"), exist_ok=True)
+        self.signer = Signer(load_secret(self.store.catalog), self.config.public_url, self.config.url_ttl)
+        self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.store.catalog
+
+    def manifest_blobs(self, record: VersionRecord) -> frozenset[tuple[str, str]]:
+        """`(algorithm, digest)` of every stored entry of the version's manifest."""
+        from ..store.blobs import entry_algorithm
+
+        with self._lock:
+            found = self._manifests.get(record.manifest_key)
+            if found is not None:
+                self._manifests.move_to_end(record.manifest_key)
+                return found
+        manifest = self.store.load_manifest(record)
+        found = frozenset(
+            (entry_algorithm(e[5]), e[1]) for e in manifest.entries() if e[2] is None
+        )
+        with self._lock:
+            self._manifests[record.manifest_key] = found
+            while len(self._manifests) > 64:
+                self._manifests.popitem(last=False)
+        return found
+
+    def close(self) -> None:
+        self.store.catalog.close()
+
+
+def object_hex(digest: str) -> str:
+    """The hex form of an entry digest (base64), as used in URLs and object paths."""
+    from .. import _core
+
+    return _core.b64_to_hex(digest)
+
+
+def digest_from_hex(hex_digest: str) -> Optional[str]:
+    """The base64 entry digest for a hex one; None if it is not hex of 16 bytes."""
+    import base64
+
+    if len(hex_digest) != 32:
+        return None
+    try:
+        return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+    except ValueError:
+        return None

@@ -1,0 +1,64 @@
+//! Moving blobs to and from the team server over HTTP: many at once, streamed, every
+//! downloaded byte hashed on the way and checked against the manifest's digest before
+//! it is renamed into place, each transfer retried with backoff.
+//!
+//! - `put.rs`: one blob per signed PUT URL (large files), in parallel;
+//! - `batch.rs`: many small blobs framed into one request body, and the reverse for
+//!   downloads, so that 10,000 small files cost a handful of requests;
+//! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed.
+//!
+//! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
+//! pool, no async runtime. No
+//! PyO3 here: the bindings call these with the GIL released.
+
+mod batch;
+mod get;
+mod put;
+mod retry;
+
+pub use batch::{fetch_batch, fetch_batches, group_blobs, post_batch, BatchBlob};
+pub use get::{get_files, GetItem};
+pub use put::{put_files, PutItem};
+pub use retry::Options;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The HTTP agent every transfer of one call shares (its keep-alive connections).
+pub(crate) fn agent(opts: &Options) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(opts.connect_timeout))
+        .timeout_recv_body(Some(opts.io_timeout))
+        .timeout_send_body(Some(opts.io_timeout))
+        .max_idle_connections(opts.concurrency.max(1) * 2)
+        .max_idle_connections_per_host(opts.concurrency.max(1) * 2)
+        // https through the system's OpenSSL and trust store (SSL_CERT_FILE is honoured)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::NativeTls)
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// Run `work(i)` for every index on `threads` threads; results in index order.
+pub(crate) fn parallel<T: Send>(n: usize, threads: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let out = std::sync::Mutex::new(&mut slots);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = work(i);
+                out.lock().expect("no panics while holding it")[i] = Some(r);
+            });
+        }
+    });
+    slots.into_iter().map(|r| r.expect("every index ran")).collect()
+}
