@@ -18,6 +18,7 @@ pub mod pool;
 pub mod progress;
 pub mod stage;
 pub mod statcache;
+pub mod store_put;
 pub mod walk;
 
 mod tmpname;
