@@ -32,8 +32,20 @@ QUICK = {"A": TreeSpec("A-quick", 1_000, 4 * KiB), "B": TreeSpec("B-quick", 5_00
 POLICIES = ("mutable", "immutable")
 
 
+TIME = "/usr/bin/time"
+
+
 def timed(argv: list[str], env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one child process, start to exit."""
+    """(wall seconds, peak RSS MiB) of one child process, start to exit. The RSS comes
+    from /usr/bin/time where there is one: a child's ru_maxrss counts what it shared
+    with this (large) process before its exec."""
+    import tempfile
+
+    rss_file = None
+    if os.path.exists(TIME):
+        fd, rss_file = tempfile.mkstemp(prefix="rss-")
+        os.close(fd)
+        argv = [TIME, "-f", "%M", "-o", rss_file, *argv]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -42,7 +54,12 @@ def timed(argv: list[str], env: Optional[dict[str, str]] = None, cwd: Optional[s
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[-400:]}")
-    return wall, usage.ru_maxrss / 1024
+    rss = usage.ru_maxrss / 1024
+    if rss_file:
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1]) / 1024
+        os.remove(rss_file)
+    return wall, rss
 
 
 def shell(cmd: str, env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> float:

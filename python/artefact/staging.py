@@ -72,8 +72,16 @@ def staged_paths(core_manifest: "_core.Manifest") -> list[str]:
 def clean_staged_copies(core_manifest: "_core.Manifest") -> int:
     """Delete the staged copies a logged manifest points at (wandb-core does this after a
     save); returns how many were removed. Files outside the staging dir are never touched.
-    Copies moved into the store by the log are already gone."""
-    return _core.remove_files(staged_paths(core_manifest))
+    Copies moved into the store by the log are already gone: one listing of the staging
+    dir spares a failed unlink for each of them."""
+    try:
+        present = set(os.listdir(staged_prefix()))
+    except FileNotFoundError:
+        return 0
+    if not present:
+        return 0
+    cut = len(staged_prefix())
+    return _core.remove_files([p for p in staged_paths(core_manifest) if p[cut:] in present])
 
 
 def remove_stale(grace_seconds: float, now: Optional[float] = None) -> tuple[int, int]:

@@ -11,7 +11,7 @@
 //! are on disk before this returns. Either each written file and each touched directory
 //! is fsynced (`SyncMode::Files`), or the store's filesystem is synced once
 //! (`SyncMode::Filesystem`, `syncfs`, which also waits for every other process's dirty
-//! data on that filesystem). `SyncMode::Auto` chooses per batch (see `choose`).
+//! data on that filesystem). `SyncMode::Auto` chooses by the batch's size (see `FEW`).
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -32,7 +32,7 @@ use crate::walk::with_path;
 /// How a batch is made durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncMode {
-    /// `Files` for a few files or while other processes hold much dirty data, else `Filesystem`.
+    /// `Files` for a few files, else `Filesystem` (see `FEW`).
     Auto,
     /// fsync every written file and every directory a rename touched.
     Files,
@@ -119,29 +119,17 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, progress: Option
     Ok(plans.iter().map(|p| matches!(p, Plan::Move { .. })).collect())
 }
 
-/// Up to this many files, a batch is always fsynced file by file.
+/// Up to this many files, a batch is fsynced file by file; above, the filesystem is
+/// synced. Measured on a shared 2-core ext4 VM, 10k x 4 KiB immutable put: per-file
+/// fsync (32 threads) 10-12 s, syncfs 2.3-9.4 s, and with 2 GB of another process's
+/// dirty data syncfs still 2.3-4.6 s against 11-12 s: a journal commit per fsync costs
+/// more than writing out others' data. One large file is the other way round: its
+/// fsync waits for its own data only, where syncfs would also wait for everyone's.
 const FEW: usize = 64;
 
-/// Files mode when the batch is few files, or when the kernel holds much more dirty
-/// data than the batch (another process's: `syncfs` would wait for it too).
+/// Files mode for a few files, else one `syncfs` (see `FEW`).
 fn choose(moves: &[(&Path, &Path, u64)]) -> bool {
-    if moves.len() <= FEW {
-        return true;
-    }
-    let ours: u64 = moves.iter().map(|m| m.2).sum();
-    dirty_bytes().is_some_and(|dirty| dirty > ours.saturating_mul(2) + (256 << 20))
-}
-
-/// Dirty plus under-writeback bytes system-wide (`/proc/meminfo`), if known.
-fn dirty_bytes() -> Option<u64> {
-    let info = fs::read_to_string("/proc/meminfo").ok()?;
-    let mut total = 0u64;
-    for line in info.lines() {
-        if let Some(rest) = line.strip_prefix("Dirty:").or_else(|| line.strip_prefix("Writeback:")) {
-            total += rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()? * 1024;
-        }
-    }
-    Some(total)
+    moves.len() <= FEW
 }
 
 fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_copy: bool, progress: Option<&Progress>) -> io::Result<Plan> {
