@@ -201,10 +201,11 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
+         tree_names: tuple[str, ...] = ("A", "B")) -> list[dict[str, Any]]:
     """Make the trees, run `rounds` rounds, return the summary rows."""
     size = QUICK if quick else FULL
-    trees = {t: cm.make_tree(work.trees, size[t])[0] for t in ("A", "B")}
+    trees = {t: cm.make_tree(work.trees, size[t])[0] for t in ("A", "B") if t in tree_names or t == "A"}
     big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
     r = Runner(work, log)
     for i in range(rounds):
@@ -220,11 +221,13 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--trees", default="A,B", help="small-file trees to run (A is always made: the dirty-data row)")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
     a = ap.parse_args()
     w = cm.WorkDir(a.workdir)
     try:
-        rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True))
+        rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
+                    tuple(a.trees.split(",")))
     finally:
         w.cleanup()
     print(render(rows))
