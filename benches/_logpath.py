@@ -106,9 +106,12 @@ def _venv_tool(name: str) -> Optional[str]:
     return p if os.path.exists(p) else None
 
 
-def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first: str) -> None:
+def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first: str,
+              tree_names: tuple[str, ...] = ("A", "B")) -> None:
     """One round: every row once, artefact and its limits interleaved."""
     for t, tree in trees.items():
+        if t not in tree_names:
+            continue
         order = POLICIES if first == "mutable" else POLICIES[::-1]
         r.add(f"{t}/cp -r", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp")))
         for policy in order:
@@ -210,7 +213,7 @@ def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
     r = Runner(work, log)
     for i in range(rounds):
         log(f"# log path round {i + 1}/{rounds}")
-        run_round(r, trees, big, size["dirty"], "mutable" if i % 2 == 0 else "immutable")
+        run_round(r, trees, big, size["dirty"], "mutable" if i % 2 == 0 else "immutable", tree_names)
     return summarize(r.samples)
 
 

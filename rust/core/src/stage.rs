@@ -148,7 +148,7 @@ pub fn create_temp_in(dir: &Path) -> io::Result<(File, PathBuf)> {
 pub fn create_staged_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     loop {
         let p = dir.join(next_name(dir)?);
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(with_path(e, dir)),
@@ -161,7 +161,8 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
     let mut input = File::open(src).map_err(|e| with_path(e, src))?;
     let (mut out, staged) = create_staged_in(staging_dir)?;
     let result = (|| {
-        let (raw, n) = copy_hashing(&mut input, &mut out, alg)?;
+        let size = input.metadata()?.len();
+        let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
         out.set_permissions(fs::Permissions::from_mode(0o400))?;
         Ok((b64(&raw), n))
     })();
@@ -208,7 +209,11 @@ pub fn stage_unless_stored(
     let mut input = File::open(src).map_err(|e| with_path(e, src))?;
     let (mut out, staged) = create_staged_in(staging_dir)?;
     let result = (|| {
-        let (raw, n) = copy_hashing(&mut input, &mut out, alg)?;
+        let size = match key {
+            Some(k) => k.size,
+            None => input.metadata()?.len(),
+        };
+        let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
         out.set_permissions(fs::Permissions::from_mode(0o400))?;
         if let (Some(sc), Some(key)) = (statcache, key) {
             // Only a source that did not change while it was read may be remembered.
@@ -225,6 +230,82 @@ pub fn stage_unless_stored(
             Err(with_path(e, src))
         }
     }
+}
+
+/// From this size on, a copy is made by the kernel while another thread hashes it.
+pub const PIPELINE_MIN: u64 = 8 << 20;
+
+/// Copy `input` to `out` (both at offset 0) while hashing what was copied: (raw digest,
+/// bytes). Large files go kernel-side (`copy_file_range`) while another thread hashes
+/// the copy as it lands, read back from the page cache: both cores busy and no copy
+/// through userspace. What is hashed is the copy itself, so a source changed meanwhile
+/// cannot make the digest disagree with the bytes written.
+pub fn copy_and_digest(input: &mut File, out: &mut File, size_hint: u64, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
+    #[cfg(target_os = "linux")]
+    if size_hint >= PIPELINE_MIN {
+        if let Some(done) = copy_hashing_parallel(input, out, alg)? {
+            return Ok(done);
+        }
+    }
+    let _ = size_hint;
+    copy_hashing(input, out, alg)
+}
+
+/// The pipelined copy of `copy_and_digest`; None (nothing written) where the kernel
+/// cannot copy between these two files.
+#[cfg(target_os = "linux")]
+fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result<Option<([u8; 16], u64)>> {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+    const CHUNK: usize = 8 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || -> io::Result<[u8; 16]> {
+            with_buffer(|buf| {
+                let mut h = crate::digest::Hasher::new(alg);
+                for (mut off, len) in rx {
+                    let end = off + len as u64;
+                    while off < end {
+                        let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+                        let n = out.read_at(&mut buf[..want], off)?;
+                        if n == 0 {
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
+                        }
+                        h.update(&buf[..n]);
+                        off += n as u64;
+                    }
+                }
+                Ok(h.finish())
+            })
+        });
+        let (mut off_in, mut off_out, mut total) = (0i64, 0i64, 0u64);
+        let copied: io::Result<bool> = loop {
+            // SAFETY: two descriptors we own, offsets we own (file positions untouched).
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &mut off_in, out.as_raw_fd(), &mut off_out, CHUNK, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if total == 0 => break Ok(false),
+                    _ => break Err(e),
+                }
+            }
+            if n == 0 {
+                break Ok(true); // the end, wherever the source ends now
+            }
+            if tx.send((total, n as usize)).is_err() {
+                break Ok(true); // the hasher stopped: its error is the one reported
+            }
+            total += n as u64;
+        };
+        drop(tx);
+        let hashed = hasher.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
+        match copied {
+            Ok(false) => Ok(None),
+            Ok(true) => hashed.map(|raw| Some((raw, total))),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// Stream `input` to `out` while hashing it; returns (raw digest, bytes copied).
@@ -285,6 +366,21 @@ mod tests {
         // on another open file description, as gc's would be.
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         assert_ne!(r, 0, "the owner's lock is held");
+    }
+
+    #[test]
+    fn large_copies_are_pipelined_and_hash_what_was_written() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("big.bin");
+        let data: Vec<u8> = (0..(PIPELINE_MIN as usize * 2 + 12345)).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &data).unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        for alg in [Algorithm::Md5, Algorithm::Xxh128] {
+            let (digest, n, staged) = copy_and_hash(&src, &staging, alg).unwrap();
+            assert_eq!((digest, n), (hash_bytes(&data, alg), data.len() as u64));
+            assert_eq!(fs::read(&staged).unwrap(), data);
+        }
     }
 
     #[test]

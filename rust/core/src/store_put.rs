@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use crate::cache::object_relpath;
 use crate::digest::{b64, Algorithm};
 use crate::progress::{tick, Progress};
-use crate::stage::copy_hashing;
+use crate::stage::copy_and_digest;
 use crate::walk::with_path;
 
 /// How a batch is made durable.
@@ -163,7 +163,7 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     }
     let mut input = File::open(&it.src).map_err(|e| with_path(e, &it.src))?;
     let (mut out, tmp) = create_tmp(tmp_dir)?;
-    let checked = copy_hashing(&mut input, &mut out, it.alg).and_then(|(raw, _)| {
+    let checked = copy_and_digest(&mut input, &mut out, size, it.alg).and_then(|(raw, _)| {
         let found = b64(&raw);
         if found != it.digest {
             return Err(io::Error::new(
@@ -269,7 +269,7 @@ fn create_tmp(dir: &Path) -> io::Result<(File, PathBuf)> {
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let p = dir.join(format!("put-{}-{n:x}", crate::stage::current_pid()));
-        match fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&p) {
+        match fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o666).open(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(with_path(e, dir)),
