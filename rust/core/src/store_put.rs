@@ -27,6 +27,8 @@ use crate::cache::object_relpath;
 use crate::digest::{b64, Algorithm};
 use crate::progress::{tick, Progress};
 use crate::stage::copy_and_digest;
+use crate::statcache::StatCache;
+use crate::walk::StatKey;
 use crate::walk::with_path;
 
 /// How a batch is made durable.
@@ -72,7 +74,7 @@ enum Plan {
 /// Store every item under `root`; per item, whether it was written now. On a bad item
 /// (unreadable, or no longer matching its digest) nothing new is placed and its index
 /// comes with the error; staged copies are left as they were, but for their mode.
-pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, progress: Option<&Progress>) -> Result<Vec<bool>, (usize, io::Error)> {
+pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Option<&StatCache>, progress: Option<&Progress>) -> Result<Vec<bool>, (usize, io::Error)> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -88,7 +90,7 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, progress: Option
         SyncMode::Auto => items.len() <= FEW,
     };
     let planned: Vec<io::Result<Plan>> = crate::pool::install(|| {
-        items.par_iter().map(|it| plan(root, &tmp_dir, root_dev, mode, it, early && !it.staged, progress)).collect()
+        items.par_iter().map(|it| plan(root, &tmp_dir, root_dev, mode, it, early && !it.staged, statcache, progress)).collect()
     });
     if let Some(bad) = planned.iter().position(Result::is_err) {
         for p in planned.iter().flatten() {
@@ -132,7 +134,8 @@ fn choose(moves: &[(&Path, &Path, u64)]) -> bool {
     moves.len() <= FEW
 }
 
-fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_copy: bool, progress: Option<&Progress>) -> io::Result<Plan> {
+#[allow(clippy::too_many_arguments)]
+fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_copy: bool, statcache: Option<&StatCache>, progress: Option<&Progress>) -> io::Result<Plan> {
     let dest = root.join(object_relpath(&it.digest, it.alg)?);
     let meta = match fs::metadata(&it.src) {
         // A staged copy already moved in (by an earlier attempt of this log).
@@ -163,7 +166,16 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     }
     let mut input = File::open(&it.src).map_err(|e| with_path(e, &it.src))?;
     let (mut out, tmp) = create_tmp(tmp_dir)?;
-    let checked = copy_and_digest(&mut input, &mut out, size, it.alg).and_then(|(raw, _)| {
+    // A file the stat cache knows, unchanged since (same key as when it was hashed), is
+    // not hashed again: the kernel copies it (the add already read it once).
+    let known = statcache.is_some_and(|sc| {
+        input.metadata().is_ok_and(|m| sc.lookup_raw(&StatKey::of(&m), it.alg).is_some_and(|raw| b64(&raw) == it.digest))
+    });
+    let copied = if known { copy_all(&input, &out).map(|()| ([0u8; 16], size)) } else { copy_and_digest(&mut input, &mut out, size, it.alg) };
+    let checked = copied.and_then(|(raw, _)| {
+        if known {
+            return if fsync_copy { out.sync_all() } else { Ok(()) };
+        }
         let found = b64(&raw);
         if found != it.digest {
             return Err(io::Error::new(
@@ -182,6 +194,33 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     }
     tick(progress, 1, size);
     Ok(Plan::Move { from: tmp, dest, size })
+}
+
+/// Copy all of `input` to `out` kernel-side (`copy_file_range`), or through userspace
+/// where the kernel cannot.
+fn copy_all(input: &File, out: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let mut first = true;
+        loop {
+            // SAFETY: two descriptors we own; null offsets use (and advance) the positions.
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), 1 << 30, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if first => break,
+                    _ => return Err(e),
+                }
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            first = false;
+        }
+    }
+    io::copy(&mut &*input, &mut &*out).map(|_| ())
 }
 
 /// Data on disk, renames (parents made once per directory), renames on disk.
@@ -316,7 +355,7 @@ mod tests {
             fs::create_dir_all(&s).unwrap();
             let (_, _, staged) = if mode == SyncMode::Files { (String::new(), 0, staged.clone()) } else { copy_and_hash(&src, &staging, Algorithm::Md5).unwrap() };
             let items = [item(&staged, b"alpha", true), item(&plain, b"beta", false)];
-            assert_eq!(store_files(&s, &items, mode, None).unwrap(), [true, true]);
+            assert_eq!(store_files(&s, &items, mode, None, None).unwrap(), [true, true]);
             assert!(!staged.exists(), "the staged copy became the object");
             assert!(plain.exists(), "an immutable source is left alone");
             let obj = s.join(object_relpath(&items[0].digest, Algorithm::Md5).unwrap());
@@ -325,9 +364,37 @@ mod tests {
             assert_eq!(fs::read_dir(s.join("tmp")).unwrap().count(), 0);
             // Again: nothing is written, and a staged duplicate is removed.
             let (_, _, dup) = copy_and_hash(&src, &staging, Algorithm::Md5).unwrap();
-            assert_eq!(store_files(&s, &[item(&dup, b"alpha", true), item(&plain, b"beta", false)], mode, None).unwrap(), [false, false]);
+            assert_eq!(store_files(&s, &[item(&dup, b"alpha", true), item(&plain, b"beta", false)], mode, None, None).unwrap(), [false, false]);
             assert!(!dup.exists());
         }
+    }
+
+    #[test]
+    fn a_file_the_stat_cache_knows_is_copied_unhashed_and_a_changed_one_is_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("store");
+        fs::create_dir_all(&store).unwrap();
+        let sc = StatCache::open(&d.path().join("statcache.bin"), 1000);
+        let src = d.path().join("f.bin");
+        fs::write(&src, b"known content").unwrap();
+        let key = StatKey::of(&fs::metadata(&src).unwrap());
+        let raw = crate::digest::hash_file_raw(&src, Algorithm::Md5).unwrap().0;
+        // Recorded once the file is safely older than the stat cache's racy margin.
+        let recorded = [100, 2100].iter().any(|ms| {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            sc.record(&key, Algorithm::Md5, raw, crate::statcache::now_ns())
+        });
+        assert!(recorded);
+        let it = item(&src, b"known content", false);
+        assert_eq!(store_files(&store, &[it], SyncMode::Auto, Some(&sc), None).unwrap(), [true]);
+        let obj = store.join(object_relpath(&hash_bytes(b"known content", Algorithm::Md5), Algorithm::Md5).unwrap());
+        assert_eq!(fs::read(&obj).unwrap(), b"known content");
+        // Changed since it was hashed: its key no longer matches, so the copy is verified.
+        fs::write(&src, b"other content").unwrap();
+        let fresh = d.path().join("store2");
+        fs::create_dir_all(&fresh).unwrap();
+        let (_, e) = store_files(&fresh, &[item(&src, b"known content", false)], SyncMode::Auto, Some(&sc), None).unwrap_err();
+        assert!(e.to_string().contains("digest mismatch"), "{e}");
     }
 
     #[test]
@@ -339,7 +406,7 @@ mod tests {
         fs::write(&good, b"good").unwrap();
         fs::write(&bad, b"changed").unwrap();
         let items = [item(&good, b"good", false), item(&bad, b"original", false)];
-        let (index, e) = store_files(&store, &items, SyncMode::Auto, None).unwrap_err();
+        let (index, e) = store_files(&store, &items, SyncMode::Auto, None, None).unwrap_err();
         assert_eq!(index, 1);
         assert!(e.to_string().contains("bad"), "{e}");
         assert!(!store.join("obj").exists(), "nothing placed");

@@ -23,7 +23,8 @@ fn store_files(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, Strin
         .map(|(src, digest, a, staged)| Ok(Item { src, digest, alg: alg(&a)?, staged }))
         .collect::<PyResult<Vec<_>>>()?;
     let p = progress_arc(progress);
-    match py.detach(|| store_put::store_files(&root, &items, mode, p.as_deref())) {
+    let sc = crate::statcache();
+    match py.detach(|| store_put::store_files(&root, &items, mode, sc.as_deref(), p.as_deref())) {
         Ok(v) => Ok(v),
         Err((index, e)) => {
             let err = io_err(e);
