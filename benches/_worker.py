@@ -22,6 +22,7 @@ Operations (``op``):
     manifest_api  Artifact(...).manifest.add_entry(ArtifactManifestEntry(...)) x N,
                   json.dumps(to_manifest_json()), digest()
     log           init(); log_artifact(an add_dir of path); finish()  (download set-up)
+    add_log       init(); add_dir; log_artifact(...).wait(); finish()  (all timed)
     download      init(); use_artifact(name).download(root)             (timed)
 """
 
@@ -199,6 +200,18 @@ def main() -> None:
             run_.log_artifact(art)
             run_.finish()
             return {"digest": digest}
+
+        out = measure(run)
+
+    elif op == "add_log":
+        # The whole job of a training script's log: add_dir, log_artifact, wait, finish.
+        def run() -> dict[str, Any]:
+            run_ = sdk.init(project=spec.get("project", "bench"), job_type="bench-log")
+            art = sdk.Artifact(spec["name"], type="dataset")
+            art.add_dir(spec["path"], policy=spec.get("policy", "immutable"))
+            run_.log_artifact(art).wait()
+            run_.finish()
+            return {"digest": art.digest}
 
         out = measure(run)
 

@@ -25,6 +25,11 @@ Cases:
     import          `import artefact` vs `import wandb` (in-process import time)
     download        download of B into an empty root: cold cache, warm cache, already
                     present (artefact's embedded store only; wandb offline cannot download)
+    log             the log path end to end (artefact only, see _logpath.py): `put` and
+                    add+log+wait of 10k x 4 KiB and 100k x 1 KiB in both policies against
+                    `cp -r`, re-put against a stat walk, disk after one put, `get` against
+                    `cp -r`, 1 GiB against `cp` + `sync`, with 2 GB of dirty data; `dvc
+                    add`/`dvc checkout` beside them when dvc is installed
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as cm  # noqa: E402
 from _common import GiB, KiB, MiB, TreeSpec  # noqa: E402
 
-ALL_CASES = ["A", "A-mut", "B", "B-mut", "C", "D", "B-readd", "manifest", "manifest-api", "import", "download"]
+ALL_CASES = ["A", "A-mut", "B", "B-mut", "C", "D", "B-readd", "manifest", "manifest-api", "import", "download",
+             "log"]
 DOWNLOAD_ROWS = ["download-cold", "download-warm", "download-present", "download-again"]
 
 FULL = {
@@ -254,6 +260,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if "download" in cases and caps["init"]:
             run_download_round(work, trees["B"], art_sdk, args.timeout, record)
 
+    log_rows = []
+    if "log" in cases:
+        import _logpath
+
+        log_rows = _logpath.main(work, args.quick, rounds, log)
+
     # --- the table -------------------------------------------------------------------
     md5_rate = cm.median(md5_rates)
     rows = build_rows(cases, size, entries, procs, samples, limits, md5_rate, trees, art_sdk, notes, args.quick)
@@ -268,6 +280,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    for k, v in sorted(limits.items())]
     print("\nLimits measured in this run:\n" + "\n".join(
         [f"- MD5 single core (hashlib, {size['md5_bytes'] // MiB} MiB): {md5_rate:.0f} MB/s"] + limit_lines))
+    if log_rows:
+        print("\n### The log path (artefact, medians; limits from this run)\n\n" + _logpath.render(log_rows))
     if notes:
         print("\nNotes:\n" + "\n".join(f"- {n}" for n in notes))
 
@@ -282,6 +296,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "md5_single_core_mbps": md5_rates,
             "limits": {k: {"wall": v, "cpu": limit_cpu[k]} for k, v in limits.items()},
             "rows": [row_json(r) for r in rows],
+            "log_rows": log_rows,
             "notes": notes,
             "table_markdown": table,
         }

@@ -250,3 +250,22 @@ def transfer_fetch_batch(
 ) -> list[Optional[str]]:
     """Fetch (dest, algorithm, digest, size) blobs of one version many to a response,
     each verified before it is renamed to dest."""
+# --- store_put.rs (rust/py/src/logpath.rs) -----------------------------------------------
+def store_files(
+    root: str,
+    items: list[tuple[str, str, str, bool]],
+    sync: str = "auto",
+    progress: Optional[Progress] = None,
+) -> list[bool]:
+    """Store (src, digest, algorithm, staged) files under the store's objects root in one
+    write per byte: staged copies are renamed in (or removed when the content is already
+    stored), other files copied once and verified. Durable before returning (`sync`:
+    "auto", "files" or "filesystem"). Per item, whether it was written; a bad item raises
+    with its `index` and nothing new is placed."""
+
+def remove_files(paths: list[str]) -> int:
+    """Unlink these files in parallel (vanished ones are fine); how many were removed."""
+
+def set_known_objects(objects_root: Optional[str] = None) -> None:
+    """The embedded store's objects dir: the mutable policy does not stage a file the
+    stat cache knows whose content that store already holds."""

@@ -95,17 +95,28 @@ def _put(args: argparse.Namespace) -> int:
     from .artifact import Artifact
     from .runs import init
 
+    from .validate import validate_aliases, validate_tags
+
+    # Refused before anything is staged: a bad alias must not leave staged copies.
+    validate_aliases(args.alias)
+    validate_tags(args.tag)
     path = os.path.abspath(args.path)
     artifact = Artifact(args.name, args.type, description=args.description)
-    if os.path.isdir(path):
-        artifact.add_dir(path, policy=args.policy)
-    elif os.path.isfile(path):
-        artifact.add_file(path, policy=args.policy)
-    else:
+    if not os.path.isdir(path) and not os.path.isfile(path):
         print(f"artefact: error: {args.path!r} is not a file or directory", file=sys.stderr)
         return 2
-    with init(project=args.project, entity=args.entity, job_type="put") as run:
-        run.log_artifact(artifact, aliases=args.alias or None, tags=args.tag or None).wait()
+    try:
+        if os.path.isdir(path):
+            artifact.add_dir(path, policy=args.policy)
+        else:
+            artifact.add_file(path, policy=args.policy)
+        with init(project=args.project, entity=args.entity, job_type="put") as run:
+            run.log_artifact(artifact, aliases=args.alias or None, tags=args.tag or None).wait()
+    except BaseException:
+        from .staging import clean_staged_copies
+
+        clean_staged_copies(artifact.manifest._core)  # a failed put leaves no copies behind
+        raise
     aliases = ", ".join(artifact.aliases)
     print(f"{artifact.source_qualified_name}  {artifact.file_count} files  {artifact.size} bytes"
           f"  digest {artifact.digest}" + (f"  aliases: {aliases}" if aliases else ""))
@@ -185,7 +196,8 @@ def _gc(args: argparse.Namespace) -> int:
 
     report = LocalStore.shared().gc(grace_seconds=args.grace)
     print(f"expired {len(report.expired)} versions, deleted {report.objects_deleted} objects and"
-          f" {report.manifests_deleted} manifests ({report.bytes_freed} bytes);"
+          f" {report.manifests_deleted} manifests and {report.staging_deleted} stale staged"
+          f" copies ({report.bytes_freed} bytes);"
           f" {report.kept_in_grace} unreferenced objects kept within the grace period")
     for problem in report.problems:
         print(f"artefact: gc: {problem}", file=sys.stderr)

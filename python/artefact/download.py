@@ -121,8 +121,9 @@ def download_entries(
     with ProgressLine("Downloading artifact files", 0, 0, enabled=None if show else False) as line:
         # Phases 1-4 for stored files happen in one core call; references come back.
         try:
+            direct = skip_cache or store_serves_copies(store, mode)
             refs, _present, placed, skipped, filled_bytes = _download_files(
-                manifest, base, store, None if skip_cache else cache.root, path_prefix, mode, line
+                manifest, base, store, None if direct else cache.root, path_prefix, mode, line
             )
         except PermissionError:
             if not skip_cache:
@@ -142,6 +143,15 @@ def download_entries(
         ref_bytes = sum(manifest.get(path)[4] or 0 for path in refs)  # at most what was fetched
         cache.enforce_cap(filled_bytes + ref_bytes)
     return root
+
+
+def store_serves_copies(store: Optional[BlobSource], mode: str) -> bool:
+    """Whether copies come straight from the store's objects (verified while copied):
+    the embedded store's objects are local, so a cache copy would be a second one on
+    disk. Links still come from the cache, so a store object is never open to edits."""
+    from .store.local import LocalStore
+
+    return mode == "copy" and isinstance(store, LocalStore)
 
 
 def _download_files(

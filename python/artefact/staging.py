@@ -2,14 +2,30 @@
 
 Copies are made by `_core.stage_file` (copy and hash in one pass, mode 0o400, wandb's
 `tmpXXXXXXXX` names), so a file changed after `add_file` cannot corrupt the upload.
+With the embedded store, logging moves each staged copy into the store (a rename, when
+both are on one filesystem, as by default): the copy made when adding is the only one.
+
+Leaks: the name of a staged copy carries its process's owner tag (`tmp<tag>.....`), and
+the process holds a shared lock on `<staging>-owners/<tag>.lock` while it lives (see
+rust/core/src/stage.rs). `remove_stale` (run by `gc`) deletes the copies of owners that
+are gone, e.g. killed before their log committed; copies without an owner lock (made by
+wandb, say) once they are older than the grace period.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import time
+from typing import Optional
 
 from . import _core
 from . import config
+
+__all__ = ["get_staging_dir", "stage_file", "clean_staged_copies", "staged_paths", "remove_stale"]
+
+_STAGED_NAME = re.compile(r"tmp[a-z0-9_]{8}\Z")
 
 
 def get_staging_dir() -> str:
@@ -26,6 +42,10 @@ def get_staging_dir() -> str:
             f"Unable to write staging files to {path}. To fix this problem, please set "
             "WANDB_DATA_DIR to a directory where you have the necessary write access."
         ) from e
+    from .store.blobs import default_store_root
+
+    # Content the embedded store already holds is not staged again (see stage.rs).
+    _core.set_known_objects(os.path.join(default_store_root(), "objects"))
     return os.path.abspath(os.path.expanduser(path))
 
 
@@ -34,19 +54,98 @@ def stage_file(src: str, algorithm: str) -> tuple[str, int, str]:
     return _core.stage_file(os.fspath(src), get_staging_dir(), algorithm)
 
 
+def staged_prefix() -> str:
+    """The staging dir with a trailing separator: a local path starting with it is a
+    staged copy this library made (and may move or delete)."""
+    return os.path.abspath(os.path.expanduser(config.staging_dir_path())) + os.sep
+
+
+def staged_paths(core_manifest: "_core.Manifest") -> list[str]:
+    """Local paths of the manifest's entries that are staged copies."""
+    prefix = staged_prefix()
+    return [
+        e[6] for e in core_manifest.entries()
+        if e[6] and e[6].startswith(prefix) and os.sep not in e[6][len(prefix):]
+    ]
+
+
 def clean_staged_copies(core_manifest: "_core.Manifest") -> int:
     """Delete the staged copies a logged manifest points at (wandb-core does this after a
-    save); returns how many were removed. Files outside the staging dir are never touched."""
-    staging = os.path.abspath(config.staging_dir_path()) + os.sep
-    removed = 0
-    for entry in core_manifest.entries():
-        local = entry[6]
-        if not local or not os.path.abspath(local).startswith(staging):
+    save); returns how many were removed. Files outside the staging dir are never touched.
+    Copies moved into the store by the log are already gone: one listing of the staging
+    dir spares a failed unlink for each of them."""
+    try:
+        present = set(os.listdir(staged_prefix()))
+    except FileNotFoundError:
+        return 0
+    if not present:
+        return 0
+    cut = len(staged_prefix())
+    return _core.remove_files([p for p in staged_paths(core_manifest) if p[cut:] in present])
+
+
+def remove_stale(grace_seconds: float, now: Optional[float] = None) -> tuple[int, int]:
+    """Delete staged copies nobody will log: those of owners no longer alive (any age),
+    and untagged ones older than `grace_seconds`. Returns (files removed, bytes freed)."""
+    import fcntl
+
+    staging = os.path.abspath(os.path.expanduser(config.staging_dir_path()))
+    owners = staging + "-owners"
+    now = time.time() if now is None else now
+    by_tag: dict[Optional[str], list[os.DirEntry]] = {}
+    try:
+        with os.scandir(staging) as it:
+            for e in it:
+                if e.is_file(follow_symlinks=False):
+                    tag = e.name[3:6] if _STAGED_NAME.match(e.name) else None
+                    by_tag.setdefault(tag, []).append(e)
+    except FileNotFoundError:
+        pass
+    try:
+        with os.scandir(owners) as it:
+            for e in it:  # owners with nothing staged: their lock files go too
+                if e.name.endswith(".lock"):
+                    by_tag.setdefault(e.name[: -len(".lock")], [])
+    except FileNotFoundError:
+        pass
+    removed = freed = 0
+    for tag, entries in by_tag.items():
+        lock = os.path.join(owners, f"{tag}.lock") if tag is not None else None
+        try:
+            fd = os.open(lock, os.O_RDWR) if lock else -1
+        except FileNotFoundError:
+            fd = -1
+        if fd < 0:
+            for e in entries:  # no owner on record: by age, as other temp files
+                n = _unlink_if(e.path, lambda st: st.st_mtime <= now - grace_seconds)
+                removed, freed = removed + (n is not None), freed + (n or 0)
             continue
         try:
-            os.chmod(local, 0o600)
-            os.remove(local)
-            removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    continue  # a live process owns them
+                raise
+            for e in entries:
+                n = _unlink_if(e.path, lambda st: True)
+                removed, freed = removed + (n is not None), freed + (n or 0)
+            try:
+                os.unlink(lock)  # under the lock: a new owner re-checks and retries
+            except FileNotFoundError:
+                pass
+        finally:
+            os.close(fd)
+    return removed, freed
+
+
+def _unlink_if(path: str, old_enough) -> Optional[int]:  # noqa: ANN001
+    """Unlink `path` if `old_enough(stat)`; its size, or None if kept or gone."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not old_enough(st):
+            return None
+        os.unlink(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size

@@ -46,14 +46,23 @@ def expected() -> dict[str, bytes]:
     return {k: v.encode() if isinstance(v, str) else v for k, v in FILES.items()}
 
 
-def test_download_fills_cache_and_places_files(store, cache, logged, tmp_path):
+def test_download_copies_from_the_store_and_links_from_the_cache(store, cache, logged, tmp_path):
+    """Copies come straight from the embedded store's objects (no second copy in the
+    cache); links come from the cache, so no store object is ever open to edits."""
     record, m = logged
     root = str(tmp_path / "out")
     assert download_entries(m, root, store, cache) == root
     assert tree(root) == expected()
+    assert not os.path.exists(cache.obj_dir)
+    verify_root(m, root, record.name)
+    linked = str(tmp_path / "linked")
+    download_entries(m, linked, store, cache, link_mode="hardlink")
+    assert tree(linked) == expected()
     for entry in m.entries():
         assert cache.is_hit(cache.entry_path(entry), entry[4])
-    verify_root(m, root, record.name)
+        placed = os.stat(os.path.join(linked, entry[0]))
+        assert placed.st_ino == os.stat(cache.entry_path(entry)).st_ino
+        assert placed.st_ino != os.stat(store.entry_blob_path(entry)).st_ino
 
 
 def test_second_download_skips_unchanged_and_repairs_changed(store, cache, logged, tmp_path):
@@ -93,11 +102,12 @@ def test_download_over_the_cap_evicts_down_to_it(store, cache, logged, tmp_path,
     _, m = logged
     total = sum(e[4] for e in m.entries())
     cached = lambda: sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache.obj_dir) for f in fs)  # noqa: E731
-    download_entries(m, str(tmp_path / "one"), store, cache)
+    # Linked downloads fill the cache (copies come straight from the store).
+    download_entries(m, str(tmp_path / "one"), store, cache, link_mode="hardlink")
     assert cached() == total
     cache.cleanup(0)  # empty again, and the running total knows it
     monkeypatch.setenv("ARTEFACT_CACHE_MAX", f"{total - 1}B")
-    download_entries(m, str(tmp_path / "two"), store, cache)
+    download_entries(m, str(tmp_path / "two"), store, cache, link_mode="hardlink")
     assert tree(str(tmp_path / "two")) == expected()
     assert 0 < cached() <= total - 1
 

@@ -159,13 +159,13 @@ def test_large_stored_manifest_reads_as_written(tmp_path):
         _core.Manifest.read(str(tmp_path / "gone.json"), key)
 
 
-def test_log_fills_the_cache_like_wandb_core(store, cache, tmp_path):
+def test_log_stores_each_byte_once_and_fills_no_cache(store, cache, tmp_path):
+    """wandb-core copies logged files into its cache; the embedded store's objects
+    serve downloads directly, so a cache copy would be a second copy on disk."""
     m = manifest_of(tmp_path / "data", {"a": "1", "b": "2"})
-    m.insert("skipped", _core.hash_bytes(b"3"), size=1, skip_cache=True,
-             local_path=write_tree(tmp_path / "x", {"s": "3"}) + "/s")
     store.log_version("ent", "proj", "ds", "dataset", m, cache=cache)
-    assert cache.is_hit(cache.entry_path(m.get("a")), 1)
-    assert not os.path.exists(cache.entry_path(m.get("skipped")))
+    assert os.path.isfile(store.entry_blob_path(m.get("a")))
+    assert not os.path.exists(cache.obj_dir)
 
 
 def test_default_store_root(monkeypatch, tmp_path):

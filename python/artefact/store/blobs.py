@@ -8,8 +8,10 @@ Layout under the store root (`$ARTEFACT_STORE`, default `<user data dir>/artefac
     manifests/<2>/<30>.json         manifests as uploaded (wire JSON), keyed by MD5 hex
     manifests/tmp/                  in-flight manifest writes
 
-Objects are written create-if-absent and verified while copying (`_core.put_object`,
-durable: fsync file and directory). Manifests likewise: temp file, fsync, rename, fsync
+Objects are written create-if-absent, in one write per byte (`_core.store_files`): a
+staged copy (mutable policy) is renamed into place, any other file is copied once and
+verified while copying; content already stored is not written again. Durable before the
+catalog commit: `ARTEFACT_SYNC` says how (see `sync_mode`). Manifests likewise: temp file, fsync, rename, fsync
 the directory. Nothing here is ever modified in place, so readers need no locks.
 """
 
@@ -30,6 +32,21 @@ from .failpoints import failpoint
 __all__ = ["BlobStore", "default_store_root", "entry_algorithm", "STORE_ENV"]
 
 STORE_ENV = "ARTEFACT_STORE"
+SYNC_ENV = "ARTEFACT_SYNC"
+SYNC_MODES = ("auto", "files", "filesystem")
+
+
+def sync_mode() -> str:
+    """`ARTEFACT_SYNC`: how logged files are made durable before the commit. "files"
+    fsyncs each written file and directory; "filesystem" syncs the store's whole
+    filesystem once (`syncfs`: fewer calls, but it also waits for other processes'
+    dirty data); "auto" (default) fsyncs a batch of up to 64 files, else syncs the
+    filesystem (per-file fsyncs of 10k small files measured 2-4x slower than one
+    syncfs, even with 2 GB of another process's dirty data waiting)."""
+    value = os.environ.get(SYNC_ENV, "").strip().lower() or "auto"
+    if value not in SYNC_MODES:
+        raise ValueError(f"{SYNC_ENV}={value!r}: expected one of {', '.join(SYNC_MODES)}")
+    return value
 
 
 def default_store_root() -> str:
@@ -84,8 +101,9 @@ class BlobStore:
         progress: "Optional[_core.Progress]" = None,
     ) -> int:
         """Put many `(src, digest, algorithm, entry path)` durably and in parallel; the
-        number of new objects. A file that no longer matches its digest raises
-        ValueError naming both, and none of the batch is placed."""
+        number of new objects. A staged copy (a `src` in the staging dir) is moved in, or
+        removed if its content is already stored. A file that no longer matches its
+        digest raises ValueError naming both, and none of the batch is placed."""
         if not items:
             return 0
         # Two batches, so that a crash test can stop the process between them.
@@ -97,8 +115,12 @@ class BlobStore:
     def _put_batch(self, items: Sequence[tuple[str, str, str, str]], progress: "Optional[_core.Progress]") -> int:
         if not items:
             return 0
+        from ..staging import staged_prefix
+
+        staged = staged_prefix()
+        todo = [(s, d, a, s.startswith(staged)) for s, d, a, _ in items]
         try:
-            flags = _core.put_objects(self.objects_root, [(s, d, a) for s, d, a, _ in items], progress)
+            flags = _core.store_files(self.objects_root, todo, sync_mode(), progress)
         except ValueError as exc:
             entry_path = items[getattr(exc, "index", 0)][3]
             raise ValueError(

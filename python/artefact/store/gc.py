@@ -14,7 +14,8 @@ lock, so no version commits while gc decides; and a logger re-checks its content
 that same lock just before inserting its version, putting back anything collected
 since it wrote it (local.py). So a committed version never lacks content, whatever the
 grace; the grace only spares a running logger from re-copying its files. Temp files of interrupted writes are removed once they have not
-changed for the grace period, and never sooner than TEMP_MIN_AGE.
+changed for the grace period, and never sooner than TEMP_MIN_AGE. Staged copies of
+processes that died before logging them are removed too (`remove_stale_staging`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class GcReport:
     temp_deleted: int = 0
     bytes_freed: int = 0
     kept_in_grace: int = 0  # unreferenced, but too young to delete
+    staging_deleted: int = 0  # staged copies of dead processes (see remove_stale_staging)
 
 
 def grace_period() -> float:
@@ -155,7 +157,19 @@ def collect_garbage(
         temp_cutoff = min(cutoff, time.time() - TEMP_MIN_AGE)
         for entry in blobs.iter_temp():
             _delete_if_old(entry.path, temp_cutoff, report, "temp_deleted")
+    remove_stale_staging(report, grace)
     return report
+
+
+def remove_stale_staging(report: GcReport, grace: float) -> None:
+    """Delete staged copies that no process will log: those of processes that are gone
+    (killed or crashed before their commit), and untagged ones (wandb's) not changed
+    for the grace period (at least TEMP_MIN_AGE). See staging.py."""
+    from ..staging import remove_stale
+
+    removed, freed = remove_stale(max(grace, TEMP_MIN_AGE))
+    report.staging_deleted += removed
+    report.bytes_freed += freed
 
 
 def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> None:

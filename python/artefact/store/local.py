@@ -124,8 +124,12 @@ class LocalStore:
         already there, verified while copying. Entries without a local path (carried over
         by `new_draft()`) must already be in the store. If a committed version of the
         collection has the same digest, nothing is copied and that version is returned
-        with the new aliases and tags (`record.created` is False). With `cache`, the
-        logged files are then copied into the cache as wandb-core does.
+        with the new aliases and tags (`record.created` is False).
+
+        Each logged byte is stored once: staged copies (mutable policy) are moved into
+        the store, and the file cache is not filled (`cache` is accepted for the
+        signature's sake): downloads copy straight from the store's objects. If logging
+        fails before the commit, the manifest's staged copies are deleted.
         """
         short = _SHORT_ALGORITHM.get(digest_algorithm)
         if short is None:
@@ -133,6 +137,28 @@ class LocalStore:
                 f"unknown digest algorithm {digest_algorithm!r}; expected one of"
                 f" {sorted(_SHORT_ALGORITHM)}"
             )
+        try:
+            return self._log_version(
+                entity, project, name, type, manifest, digest=digest,
+                digest_algorithm=digest_algorithm, short=short, description=description,
+                metadata=metadata, aliases=aliases, tags=tags, ttl_seconds=ttl_seconds,
+                ttl_inherited=ttl_inherited, run=run, base_version_id=base_version_id,
+                history_step=history_step, storage_region=storage_region,
+            )
+        except BaseException:
+            # Nothing will log these copies now (issue: staging leaks on failure).
+            from ..staging import clean_staged_copies
+
+            clean_staged_copies(manifest)
+            raise
+
+    def _log_version(
+        self, entity: str, project: str, name: str, type: str, manifest: "_core.Manifest", *,
+        digest: Optional[str], digest_algorithm: str, short: str, description: Optional[str],
+        metadata: Optional[dict], aliases: Iterable[str], tags: Iterable[str],
+        ttl_seconds: Optional[int], ttl_inherited: bool, run: Optional[RunRecord],
+        base_version_id: Optional[str], history_step: Optional[int], storage_region: Optional[str],
+    ) -> VersionRecord:
         digest = digest or manifest.digest(short)
         aliases, tags = list(aliases), list(tags)
         fields: dict[str, Any] = dict(
@@ -178,8 +204,6 @@ class LocalStore:
             manifest_key=key, before_insert=recheck_content, **fields
         )
         failpoint("after_commit")
-        if cache is not None and record.created:
-            cache.fill_after_log(manifest)
         return record
 
     # --- reading -------------------------------------------------------------------

@@ -15,7 +15,7 @@ use crate::statcache::StatCache;
 use crate::manifest::{Entry, Manifest, ManifestError};
 use crate::paths;
 use crate::progress::{tick, Progress};
-use crate::stage::copy_and_hash;
+use crate::stage::stage_unless_stored;
 use crate::walk::{scan_dir, with_path};
 
 #[derive(Debug)]
@@ -54,7 +54,8 @@ pub struct AddDirOptions<'a> {
     pub skip_cache: bool,
     /// `merge=True`: changed files replace their entries.
     pub overwrite: bool,
-    /// Skip reading files whose stat key is unchanged (immutable policy only).
+    /// Skip reading files whose stat key is unchanged (the mutable policy also skips
+    /// staging those whose content the store holds: `stage::set_known_objects`).
     pub statcache: Option<&'a StatCache>,
 }
 
@@ -105,7 +106,7 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                     return Some(Err(e));
                 }
                 let r = crate::progress::watching(progress, || match opts.staging_dir {
-                    Some(dir) => copy_and_hash(&f.abs, dir, opts.algorithm).map(|(d, n, p)| (d, n, Some(p))),
+                    Some(dir) => stage_unless_stored(&f.abs, f.key, dir, opts.algorithm, opts.statcache),
                     None => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
                 });
                 if let Ok((_, n, _)) = &r {
@@ -129,7 +130,11 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
             let mut entry = Entry::new(path.as_str(), digest, Some(size)).with_rare(None, None, Some(extra));
             entry.local_path = Some(local_path);
             entry.skip_cache = opts.skip_cache;
-            manifest.add_entry(entry, opts.overwrite).map_err(|e| match e {
+            manifest.add_entry(entry, opts.overwrite).inspect_err(|_| {
+                if let Some(s) = &staged {
+                    let _ = std::fs::remove_file(s); // refused: its staged copy must not linger
+                }
+            }).map_err(|e| match e {
                 ManifestError::DuplicatePath(p) => AddError::Duplicate(p),
                 ManifestError::Invalid(m) | ManifestError::Corrupt(m) => AddError::Io(io::Error::other(m)),
             })?;

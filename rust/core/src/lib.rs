@@ -21,6 +21,7 @@ pub mod progress;
 pub mod stage;
 pub mod statcache;
 pub mod transfer;
+pub mod store_put;
 pub mod walk;
 
 mod tmpname;

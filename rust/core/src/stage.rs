@@ -2,15 +2,135 @@
 //! dir so later edits to the original cannot change what gets logged.
 //!
 //! The source is read once; every buffer is hashed and written. The staged copy is
-//! named `tmpXXXXXXXX` and made read-only (0o400), as wandb does.
+//! named `tmpXXXXXXXX` and made read-only (0o400), as wandb does. Its name carries the
+//! staging process's owner tag (`tmp<tag><5 chars>`): the process holds a shared lock
+//! on `<staging>-owners/<tag>.lock` for its lifetime, so `gc` can tell the copies of a
+//! dead process (SIGKILL, a crash before commit) from those of a live draft.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use crate::digest::{b64, read_full, with_buffer, Algorithm, Hasher};
+use crate::digest::{b64, read_full, with_buffer, Algorithm};
 use crate::walk::with_path;
+
+const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+const BASE: u64 = CHARS.len() as u64;
+/// Names per tag: the 5 characters after it (37^5).
+const PER_TAG: u64 = BASE * BASE * BASE * BASE * BASE;
+
+/// The lock directory of a staging dir: `<staging>-owners` beside it (not inside, so
+/// the staging dir holds only staged copies, as wandb's does).
+pub fn owners_dir(staging_dir: &Path) -> PathBuf {
+    let mut s = staging_dir.as_os_str().to_owned();
+    s.push("-owners");
+    PathBuf::from(s)
+}
+
+/// One tag this process holds (shared lock kept open for the process's lifetime).
+struct Owner {
+    dir: PathBuf,
+    pid: u32,
+    tag: String,
+    next: AtomicU64,
+    _lock: File,
+}
+
+static OWNERS: Mutex<Vec<std::sync::Arc<Owner>>> = Mutex::new(Vec::new());
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(SEED.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+fn encode(mut x: u64, n: usize, out: &mut String) {
+    for _ in 0..n {
+        out.push(CHARS[(x % BASE) as usize] as char);
+        x /= BASE;
+    }
+}
+
+/// Take a new tag for `dir`: a shared `flock` on its lock file, checked to still be
+/// the file at that path (gc unlinks the lock file of a dead owner while holding it).
+fn take_tag(dir: &Path) -> io::Result<Owner> {
+    let owners = owners_dir(dir);
+    fs::create_dir_all(&owners).map_err(|e| with_path(e, &owners))?;
+    loop {
+        let mut tag = String::with_capacity(3);
+        encode(random_u64(), 3, &mut tag);
+        let path = owners.join(format!("{tag}.lock"));
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| with_path(e, &path))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH) } != 0 {
+            return Err(with_path(io::Error::last_os_error(), &path));
+        }
+        let same = fs::metadata(&path).is_ok_and(|m| lock.metadata().is_ok_and(|l| l.ino() == m.ino() && l.dev() == m.dev()));
+        if same {
+            return Ok(Owner { dir: dir.to_owned(), pid: std::process::id(), tag, next: AtomicU64::new(0), _lock: lock });
+        }
+    }
+}
+
+/// The next staged-copy name in `dir`: `tmp` + this process's tag + a counter, so no
+/// system call is spent per name (a forked child takes a tag of its own).
+fn next_name(dir: &Path) -> io::Result<String> {
+    let pid = current_pid();
+    let mut owners = OWNERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let owner = loop {
+        if let Some(o) = owners.iter().rev().find(|o| o.dir == dir && o.pid == pid) {
+            let n = o.next.fetch_add(1, Ordering::Relaxed);
+            if n < PER_TAG {
+                let mut s = String::with_capacity(11);
+                s.push_str("tmp");
+                s.push_str(&o.tag);
+                // A bijective scramble of the counter: names look random, never repeat.
+                encode(n.wrapping_mul(0x9E37_79B1) % PER_TAG, 5, &mut s);
+                break s;
+            }
+        }
+        owners.push(std::sync::Arc::new(take_tag(dir)?));
+    };
+    Ok(owner)
+}
+
+/// The pid without a system call per use: read again only in a forked child.
+pub fn current_pid() -> u32 {
+    static CACHED: AtomicU64 = AtomicU64::new(0);
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    let forks = fork_count();
+    let cached = CACHED.load(Ordering::Relaxed);
+    if cached != 0 && FORKS.load(Ordering::Relaxed) == forks {
+        return cached as u32;
+    }
+    let pid = std::process::id();
+    CACHED.store(u64::from(pid), Ordering::Relaxed);
+    FORKS.store(forks, Ordering::Relaxed);
+    pid
+}
+
+/// Bumped in a forked child by the atfork handler registered on first use.
+fn fork_count() -> u64 {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    extern "C" fn child() {
+        CHILD_FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    REGISTERED.call_once(|| {
+        // SAFETY: registering a handler that only bumps an atomic.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(child));
+        }
+    });
+    CHILD_FORKS.load(Ordering::Relaxed)
+}
+
+static CHILD_FORKS: AtomicU64 = AtomicU64::new(0);
 
 /// A new, empty, exclusively created file in `dir` with a random `tmpXXXXXXXX` name.
 pub fn create_temp_in(dir: &Path) -> io::Result<(File, PathBuf)> {
@@ -24,13 +144,26 @@ pub fn create_temp_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     }
 }
 
+/// A new, empty, exclusively created staged file in `dir` (see the module docs for the name).
+pub fn create_staged_in(dir: &Path) -> io::Result<(File, PathBuf)> {
+    loop {
+        let p = dir.join(next_name(dir)?);
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p) {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(with_path(e, dir)),
+        }
+    }
+}
+
 /// Copy `src` into `staging_dir`, hashing as it goes: (base64 digest, size, staged path).
 pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Result<(String, u64, PathBuf)> {
     let mut input = File::open(src).map_err(|e| with_path(e, src))?;
-    let (mut out, staged) = create_temp_in(staging_dir)?;
+    let (mut out, staged) = create_staged_in(staging_dir)?;
     let result = (|| {
-        let (raw, n) = copy_hashing(&mut input, &mut out, alg)?;
-        fs::set_permissions(&staged, fs::Permissions::from_mode(0o400))?;
+        let size = input.metadata()?.len();
+        let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
+        out.set_permissions(fs::Permissions::from_mode(0o400))?;
         Ok((b64(&raw), n))
     })();
     match result {
@@ -42,10 +175,143 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
     }
 }
 
+/// The embedded store's objects dir, set by the caller that logs into it: a file whose
+/// content it holds (known from the stat cache) is not staged again.
+static KNOWN_OBJECTS: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Say which store's objects (`obj/<alg>/..` under `dir`) spare staging; None: none.
+pub fn set_known_objects(dir: Option<PathBuf>) {
+    *KNOWN_OBJECTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
+}
+
+/// The mutable policy's copy of `src` (stat key `key` from the walk): (digest, size,
+/// staged path). A file unchanged since it was last hashed (stat cache) whose content
+/// the store already holds is neither read nor copied: no staged path then, the entry
+/// keeps the original's path (the store's object is what gets logged). A staged file's
+/// digest is remembered in the stat cache for the next add.
+pub fn stage_unless_stored(
+    src: &Path,
+    key: Option<crate::walk::StatKey>,
+    staging_dir: &Path,
+    alg: Algorithm,
+    statcache: Option<&crate::statcache::StatCache>,
+) -> io::Result<(String, u64, Option<PathBuf>)> {
+    let known = KNOWN_OBJECTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    if let (Some(sc), Some(objects), Some(key)) = (statcache, known.as_deref(), key) {
+        if let Some(raw) = sc.lookup_raw(&key, alg) {
+            let digest = b64(&raw);
+            if crate::cache::is_hit(&objects.join(crate::cache::object_relpath(&digest, alg)?), key.size) {
+                return Ok((digest, key.size, None));
+            }
+        }
+    }
+    let started = crate::statcache::now_ns();
+    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
+    let (mut out, staged) = create_staged_in(staging_dir)?;
+    let result = (|| {
+        let size = match key {
+            Some(k) => k.size,
+            None => input.metadata()?.len(),
+        };
+        let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
+        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        if let (Some(sc), Some(key)) = (statcache, key) {
+            // Only a source that did not change while it was read may be remembered.
+            if input.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == key) {
+                sc.record(&key, alg, raw, started);
+            }
+        }
+        Ok((b64(&raw), n))
+    })();
+    match result {
+        Ok((d, n)) => Ok((d, n, Some(staged))),
+        Err(e) => {
+            let _ = fs::remove_file(&staged);
+            Err(with_path(e, src))
+        }
+    }
+}
+
+/// From this size on, a copy is made by the kernel while another thread hashes it.
+pub const PIPELINE_MIN: u64 = 8 << 20;
+
+/// Copy `input` to `out` (both at offset 0) while hashing what was copied: (raw digest,
+/// bytes). Large files go kernel-side (`copy_file_range`) while another thread hashes
+/// the copy as it lands, read back from the page cache: both cores busy and no copy
+/// through userspace. What is hashed is the copy itself, so a source changed meanwhile
+/// cannot make the digest disagree with the bytes written.
+pub fn copy_and_digest(input: &mut File, out: &mut File, size_hint: u64, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
+    #[cfg(target_os = "linux")]
+    if size_hint >= PIPELINE_MIN {
+        if let Some(done) = copy_hashing_parallel(input, out, alg)? {
+            return Ok(done);
+        }
+    }
+    let _ = size_hint;
+    copy_hashing(input, out, alg)
+}
+
+/// The pipelined copy of `copy_and_digest`; None (nothing written) where the kernel
+/// cannot copy between these two files.
+#[cfg(target_os = "linux")]
+fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result<Option<([u8; 16], u64)>> {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+    const CHUNK: usize = 8 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || -> io::Result<[u8; 16]> {
+            with_buffer(|buf| {
+                let mut h = crate::digest::Hasher::new(alg);
+                for (mut off, len) in rx {
+                    let end = off + len as u64;
+                    while off < end {
+                        let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+                        let n = out.read_at(&mut buf[..want], off)?;
+                        if n == 0 {
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
+                        }
+                        h.update(&buf[..n]);
+                        off += n as u64;
+                    }
+                }
+                Ok(h.finish())
+            })
+        });
+        let (mut off_in, mut off_out, mut total) = (0i64, 0i64, 0u64);
+        let copied: io::Result<bool> = loop {
+            // SAFETY: two descriptors we own, offsets we own (file positions untouched).
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &mut off_in, out.as_raw_fd(), &mut off_out, CHUNK, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if total == 0 => break Ok(false),
+                    _ => break Err(e),
+                }
+            }
+            if n == 0 {
+                break Ok(true); // the end, wherever the source ends now
+            }
+            if tx.send((total, n as usize)).is_err() {
+                break Ok(true); // the hasher stopped: its error is the one reported
+            }
+            total += n as u64;
+        };
+        drop(tx);
+        let hashed = hasher.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
+        match copied {
+            Ok(false) => Ok(None),
+            Ok(true) => hashed.map(|raw| Some((raw, total))),
+            Err(e) => Err(e),
+        }
+    })
+}
+
 /// Stream `input` to `out` while hashing it; returns (raw digest, bytes copied).
 pub fn copy_hashing(input: &mut impl Read, out: &mut impl Write, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
     with_buffer(|buf| {
-        let mut h = Hasher::new(alg);
+        let mut h = crate::digest::Hasher::new(alg);
         let mut total = 0u64;
         loop {
             let n = read_full(input, buf)?;
@@ -80,6 +346,41 @@ mod tests {
         assert_eq!(fs::metadata(&staged).unwrap().permissions().mode() & 0o777, 0o400);
         let name = staged.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with("tmp") && name.len() == 11, "{name}");
+    }
+
+    #[test]
+    fn names_carry_a_locked_owner_tag_and_never_repeat() {
+        let d = tempfile::tempdir().unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        let mut names = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let (_, p) = create_staged_in(&staging).unwrap();
+            assert!(names.insert(p.file_name().unwrap().to_str().unwrap().to_owned()));
+        }
+        let tags: std::collections::HashSet<String> = names.iter().map(|n| n[3..6].to_owned()).collect();
+        assert_eq!(tags.len(), 1, "one tag per process and dir");
+        let lock = owners_dir(&staging).join(format!("{}.lock", tags.iter().next().unwrap()));
+        let f = File::open(&lock).unwrap();
+        // SAFETY: flock on a descriptor we own. Our shared lock blocks an exclusive one
+        // on another open file description, as gc's would be.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(r, 0, "the owner's lock is held");
+    }
+
+    #[test]
+    fn large_copies_are_pipelined_and_hash_what_was_written() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("big.bin");
+        let data: Vec<u8> = (0..(PIPELINE_MIN as usize * 2 + 12345)).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &data).unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        for alg in [Algorithm::Md5, Algorithm::Xxh128] {
+            let (digest, n, staged) = copy_and_hash(&src, &staging, alg).unwrap();
+            assert_eq!((digest, n), (hash_bytes(&data, alg), data.len() as u64));
+            assert_eq!(fs::read(&staged).unwrap(), data);
+        }
     }
 
     #[test]

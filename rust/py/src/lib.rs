@@ -16,6 +16,7 @@ use pyo3::intern;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 mod transfer;
+mod logpath;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -672,5 +673,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_files, m)?)?;
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     transfer::register(m)?;
+    logpath::register(m)?;
     Ok(())
 }

@@ -1,0 +1,239 @@
+"""The log path end to end (issue 17): `artefact put`, `log_artifact` + `wait` and
+`artefact get` against the limits of the same run (`cp -r`, `cp` + `sync`, a stat walk)
+and beside `dvc add` / `dvc checkout` (if `dvc` is installed).
+
+Every measurement is a fresh process into a fresh store (stat cache off, so first adds),
+except re-puts, which go into the store of the put before them with the stat cache on.
+Rounds interleave artefact and its limits; outputs are never deleted between runs (a
+mass delete slows file creation, BENCHMARKING.md quirk 1).
+
+Rows (`--only log`): per tree and policy, put / add+log+wait / re-put / get, disk after
+one put (store + cache + staging over the tree), the 1 GiB file (time and peak RSS), and
+the 10k put with 2 GB of another process's dirty data in the page cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Optional
+
+import _common as cm
+from _common import GiB, KiB, MiB, TreeSpec
+
+FULL = {"A": TreeSpec("A", 10_000, 4 * KiB), "B": TreeSpec("B", 100_000, 1 * KiB), "big": GiB, "dirty": 2 * GiB}
+QUICK = {"A": TreeSpec("A-quick", 1_000, 4 * KiB), "B": TreeSpec("B-quick", 5_000, 1 * KiB), "big": 128 * MiB,
+         "dirty": 256 * MiB}
+POLICIES = ("mutable", "immutable")
+
+
+TIME = "/usr/bin/time"
+
+
+def timed(argv: list[str], env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one child process, start to exit. The RSS comes
+    from /usr/bin/time where there is one: a child's ru_maxrss counts what it shared
+    with this (large) process before its exec."""
+    import tempfile
+
+    rss_file = None
+    if os.path.exists(TIME):
+        fd, rss_file = tempfile.mkstemp(prefix="rss-")
+        os.close(fd)
+        argv = [TIME, "-f", "%M", "-o", rss_file, *argv]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[-400:]}")
+    rss = usage.ru_maxrss / 1024
+    if rss_file:
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1]) / 1024
+        os.remove(rss_file)
+    return wall, rss
+
+
+def shell(cmd: str, env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> float:
+    return timed(["bash", "-c", cmd], env=env, cwd=cwd)[0]
+
+
+def disk_bytes(*roots: str) -> int:
+    """Allocated bytes under `roots`, each inode counted once (hard links, moves)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root in roots:
+        for d, _dirs, files in os.walk(root):
+            for name in files:
+                st = os.lstat(os.path.join(d, name))
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+class Runner:
+    """Fresh run dirs, an artefact CLI in a fresh process, and the collected samples."""
+
+    def __init__(self, work: cm.WorkDir, log: Callable[[str], None]):
+        self.work, self.log = work, log
+        self.samples: dict[str, list[float]] = {}
+        self.dvc = shutil.which("dvc") or _venv_tool("dvc")
+
+    def add(self, key: str, value: float) -> None:
+        self.samples.setdefault(key, []).append(value)
+        self.log(f"  {key}: {value:.3f}")
+
+    def env(self, run_dir: str, statcache: bool = False) -> dict[str, str]:
+        return cm.sdk_env(run_dir, {"ARTEFACT_STATCACHE": "on" if statcache else "off"})
+
+    def put(self, run_dir: str, path: str, policy: str, statcache: bool = False) -> tuple[float, float]:
+        argv = [sys.executable, "-m", "artefact", "-q", "put", path, "--name", "t", "--type", "dataset",
+                "--policy", policy]
+        return timed(argv, env=self.env(run_dir, statcache), cwd=run_dir)
+
+
+def _venv_tool(name: str) -> Optional[str]:
+    p = os.path.join(os.path.dirname(sys.executable), name)
+    return p if os.path.exists(p) else None
+
+
+def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first: str,
+              tree_names: tuple[str, ...] = ("A", "B")) -> None:
+    """One round: every row once, artefact and its limits interleaved."""
+    for t, tree in trees.items():
+        if t not in tree_names:
+            continue
+        order = POLICIES if first == "mutable" else POLICIES[::-1]
+        r.add(f"{t}/cp -r", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp")))
+        for policy in order:
+            d = r.work.new_run_dir(f"{t}-put-{policy}")
+            r.add(f"{t}/{policy}/put", r.put(d, tree, policy)[0])
+            store, cache = os.path.join(d, "store"), os.path.join(d, "cache")
+            staging = os.path.join(d, "data")
+            r.add(f"{t}/{policy}/disk", disk_bytes(store, cache, staging) / disk_bytes(tree))
+            sample = cm.run_worker({"sdk": "artefact", "op": "add_log", "path": tree, "name": "t",
+                                    "policy": policy}, r.work.new_run_dir(f"{t}-log-{policy}"),
+                                   env_extra={"ARTEFACT_STATCACHE": "off"})
+            if sample.ok:
+                r.add(f"{t}/{policy}/log+wait", sample.wall)
+            else:
+                r.log(f"  {t}/{policy}/log+wait failed: {sample.error}")
+            # Re-put: stat cache on for a first put, then the timed second one.
+            d2 = r.work.new_run_dir(f"{t}-reput-{policy}")
+            r.put(d2, tree, policy, statcache=True)
+            r.add(f"{t}/{policy}/re-put", r.put(d2, tree, policy, statcache=True)[0])
+            if policy == "mutable":
+                out = os.path.join(d, "got")
+                argv = [sys.executable, "-m", "artefact", "-q", "get", "t:latest", "--root", out]
+                r.add(f"{t}/get", timed(argv, env=r.env(d), cwd=d)[0])
+                r.add(f"{t}/cp -r (get)", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp2")))
+        r.add(f"{t}/stat walk", shell(f"find {cm.sh_quote(tree)} -type f -printf '%s %T@ %C@ %i\\n' >/dev/null"))
+        if r.dvc:
+            d = r.work.new_run_dir(f"{t}-dvc")
+            shell(f"{r.dvc} init --no-scm -q && cp -r {cm.sh_quote(tree)} data", cwd=d)
+            r.add(f"{t}/dvc add", shell(f"{r.dvc} add -q data", cwd=d))
+            os.rename(os.path.join(d, "data"), os.path.join(d, "data.moved"))
+            r.add(f"{t}/dvc checkout", shell(f"{r.dvc} checkout -q", cwd=d))
+    # One large file: both policies against cp + sync of it.
+    r.add("big/cp+sync", shell(f"cp {cm.sh_quote(big)} out && sync", cwd=r.work.new_run_dir("big-cp")))
+    for policy in POLICIES:
+        wall, rss = r.put(r.work.new_run_dir(f"big-{policy}"), big, policy)
+        r.add(f"big/{policy}/put", wall)
+        r.add(f"big/{policy}/rss MiB", rss)
+    # The small-file put with another process's dirty data waiting in the page cache.
+    tree = trees["A"]
+    for dirty in (False, True):
+        d = r.work.new_run_dir(f"A-dirty-{dirty}")
+        if dirty:
+            shell(f"dd if=/dev/zero of=dirty bs=1M count={dirty_size // MiB} status=none", cwd=d)
+        r.add(f"A/mutable/put {'with' if dirty else 'without'} dirty data", r.put(d, tree, "mutable")[0])
+        if dirty:
+            os.remove(os.path.join(d, "dirty"))
+
+
+def summarize(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Rows: median, its limit's median and the ratio (and the target)."""
+    med = {k: cm.median(v) for k, v in samples.items()}
+    rows = []
+
+    def row(what: str, key: str, limit: Optional[str], target: Optional[float]) -> None:
+        if key not in med:
+            return
+        lim = med.get(limit) if limit else None
+        ratio = med[key] / lim if lim else None
+        rows.append({"what": what, "median": med[key], "limit": limit, "limit_median": lim, "ratio": ratio,
+                     "target": target, "n": len(samples[key]),
+                     "holds": None if ratio is None or target is None else ratio <= target})
+
+    for t in ("A", "B"):
+        for p in POLICIES:
+            row(f"{t} put {p}", f"{t}/{p}/put", f"{t}/cp -r", 1.5)
+            row(f"{t} add+log+wait {p}", f"{t}/{p}/log+wait", f"{t}/cp -r", 1.5)
+            row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/stat walk", 1.5)
+            row(f"{t} disk after put {p} (x tree)", f"{t}/{p}/disk", None, 1.05)
+        row(f"{t} dvc add", f"{t}/dvc add", f"{t}/cp -r", None)
+        row(f"{t} get", f"{t}/get", f"{t}/cp -r (get)", 1.2)
+        row(f"{t} dvc checkout", f"{t}/dvc checkout", f"{t}/cp -r (get)", None)
+    for p in POLICIES:
+        row(f"big file put {p} (1 GiB; --quick 128 MiB)", f"big/{p}/put", "big/cp+sync", 1.3)
+        row(f"big file put {p} peak RSS MiB", f"big/{p}/rss MiB", None, None)
+    row("A put mutable, 2 GB dirty elsewhere", "A/mutable/put with dirty data", "A/mutable/put without dirty data", 1.1)
+    for r in rows:  # a plain number has its target as a bound on itself
+        if r["limit"] is None and r["target"] is not None:
+            r["holds"] = r["median"] <= r["target"]
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    out = ["| row | median | limit (same run) | ratio | target | holds |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lim = f"{r['limit']} {r['limit_median']:.3f}" if r["limit_median"] is not None else "–"
+        ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "–"
+        target = f"≤ {r['target']}" if r["target"] is not None else "–"
+        holds = {True: "yes", False: "NO", None: "–"}[r["holds"]]
+        out.append(f"| {r['what']} | {r['median']:.3f} | {lim} | {ratio} | {target} | {holds} |")
+    return "\n".join(out)
+
+
+def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
+         tree_names: tuple[str, ...] = ("A", "B")) -> list[dict[str, Any]]:
+    """Make the trees, run `rounds` rounds, return the summary rows."""
+    size = QUICK if quick else FULL
+    trees = {t: cm.make_tree(work.trees, size[t])[0] for t in ("A", "B") if t in tree_names or t == "A"}
+    big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
+    r = Runner(work, log)
+    for i in range(rounds):
+        log(f"# log path round {i + 1}/{rounds}")
+        run_round(r, trees, big, size["dirty"], "mutable" if i % 2 == 0 else "immutable", tree_names)
+    return summarize(r.samples)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json")
+    ap.add_argument("--trees", default="A,B", help="small-file trees to run (A is always made: the dirty-data row)")
+    ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
+    a = ap.parse_args()
+    w = cm.WorkDir(a.workdir)
+    try:
+        rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
+                    tuple(a.trees.split(",")))
+    finally:
+        w.cleanup()
+    print(render(rows))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"machine": cm.machine_info(), "loadavg": os.getloadavg(), "rows": rows}, f, indent=1)
