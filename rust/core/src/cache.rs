@@ -25,6 +25,12 @@ use crate::stage::copy_hashing;
 use crate::walk::with_path;
 
 /// `obj/<alg>/<2 hex>/<30 hex>` for an entry digest.
+/// A regular file of this size at `path`, checked without following links (a symlink or
+/// directory planted where an object belongs is a miss).
+pub fn is_hit(path: &Path, size: u64) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file() && m.len() == size)
+}
+
 pub fn object_relpath(digest: &str, alg: Algorithm) -> io::Result<String> {
     let h = b64_to_hex(digest)
         .filter(|h| h.len() >= 3)
