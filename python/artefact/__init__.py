@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core, errors
 from .artifact import Artifact
-from .data_types import Html, Table
+from . import data_types
+from .data_types import Html
+from .table import Table
 from .enums import ArtifactDigestAlgorithm, ArtifactState
 from .errors import CommError, Error
 from .manifest import ArtifactManifest, ArtifactManifestEntry
@@ -34,6 +36,11 @@ _LAZY = {
     "log": "runs",
     "log_artifact": "runs",
     "use_artifact": "runs",
+    # Media types import their encoding libraries only when an object is built.
+    "Image": "media.image",
+    "Classes": "media.classes",
+    "ImageMask": "media.masks",
+    "BoundingBoxes2D": "media.boxes",
 }
 
 
@@ -51,6 +58,10 @@ run: "Run | None" = None
 
 if TYPE_CHECKING:
     from .api import Api
+    from .media.boxes import BoundingBoxes2D
+    from .media.classes import Classes
+    from .media.image import Image
+    from .media.masks import ImageMask
     from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
 __all__ = [
@@ -61,12 +72,17 @@ __all__ = [
     "ArtifactManifestEntry",
     "ArtifactState",
     "ArtifactTTL",
+    "BoundingBoxes2D",
+    "Classes",
     "CommError",
     "Error",
     "Html",
+    "Image",
+    "ImageMask",
     "Run",
     "Table",
     "__version__",
+    "data_types",
     "errors",
     "finish",
     "init",
