@@ -27,26 +27,51 @@ client_ids_allowed: Callable[[], bool] = lambda: True
 _ID_CHARS = string.ascii_lowercase + string.digits
 _media_tmp_lock = threading.Lock()
 _media_tmp: Any = None  # a tempfile.TemporaryDirectory once used
+_media_tmp_disk: Any = None  # the fallback on the default temp dir
 
 
-def media_tmp_dir() -> str:
-    """A process-wide temp dir for media files (created on first use, removed at exit)."""
-    global _media_tmp
+_SHM_MIN_FREE = 2 << 30  # use /dev/shm for media temp files only if this much is free
+
+
+def _media_tmp_base() -> Optional[str]:
+    # Encoded media wait in temp files until the artifact is logged. On tmpfs, creating
+    # them costs no disk inode (ext4 crawls at file creation after mass deletes), so
+    # /dev/shm is used when roomy and TMPDIR is not set; ARTEFACT_MEDIA_TMP_DIR overrides.
+    explicit = os.environ.get("ARTEFACT_MEDIA_TMP_DIR")
+    if explicit:
+        return explicit
+    if os.environ.get("TMPDIR") or not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        return None
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if stat.f_bavail * stat.f_frsize >= _SHM_MIN_FREE else None
+
+
+def media_tmp_dir(fallback: bool = False) -> str:
+    """A process-wide temp dir for media files (created on first use, removed at exit);
+    `fallback` gives one on the default temp dir, for when the first is full."""
+    global _media_tmp, _media_tmp_disk
     with _media_tmp_lock:
-        if _media_tmp is None:
-            import atexit
-            import tempfile
+        import atexit
+        import tempfile
 
-            _media_tmp = tempfile.TemporaryDirectory("artefact-media")
+        if fallback:
+            if _media_tmp_disk is None:
+                _media_tmp_disk = tempfile.TemporaryDirectory("artefact-media")
+                atexit.register(_media_tmp_disk.cleanup)
+            return _media_tmp_disk.name
+        if _media_tmp is None:
+            _media_tmp = tempfile.TemporaryDirectory("artefact-media", dir=_media_tmp_base())
             atexit.register(_media_tmp.cleanup)
         return _media_tmp.name
 
 
 def generate_id(length: int = 8) -> str:
-    """A random base-36 id (wandb's `runid.generate_id`)."""
-    import secrets
-
-    return "".join(secrets.choice(_ID_CHARS) for _ in range(length))
+    """A random base-36 id (wandb's `runid.generate_id`), from one urandom call."""
+    raw = os.urandom(length)
+    return "".join(_ID_CHARS[b % 36] for b in raw)
 
 
 class _ArtifactLink:

@@ -33,36 +33,63 @@ def workers() -> int:
     return value
 
 
-def write_and_hash(write: Callable[[str], None], path: str) -> tuple[str, int]:
-    """Run `write(path)`, then return the file's (sha256 hex, size) as wandb's `_set_file`."""
-    write(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    return hashlib.sha256(data).hexdigest(), len(data)
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, str]:
+    """`encode(buffer)` into memory, write the bytes to `path` (a new temp file) and
+    return their (sha256 hex, size) and the path written, as wandb's `_set_file` would
+    read them back. A full temp dir (tmpfs) falls back to the default temp dir."""
+    import errno
+    import io
+
+    buffer = io.BytesIO()
+    encode(buffer)
+    data = buffer.getvalue()
+    try:
+        _write_new(path, data)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        from ..data_types import media_tmp_dir
+
+        path = os.path.join(media_tmp_dir(fallback=True), os.path.basename(path))
+        _write_new(path, data)
+    return hashlib.sha256(data).hexdigest(), len(data), path
 
 
 class Encoded:
-    """The (sha256, size) of a file being written; `result()` waits for it."""
+    """The (sha256, size, path) of a file being written; `result()` waits for it."""
 
     __slots__ = ("_future", "_value")
 
-    def __init__(self, future: Any = None, value: Optional[tuple[str, int]] = None) -> None:
+    def __init__(self, future: Any = None, value: Optional[tuple[str, int, str]] = None) -> None:
         self._future = future
         self._value = value
 
-    def result(self) -> tuple[str, int]:
+    def result(self) -> tuple[str, int, str]:
         if self._value is None:
             self._value = self._future.result()
             self._future = None
         return self._value
 
 
-def submit(write: Callable[[str], None], path: str) -> Encoded:
-    """Write `path` with `write` on the pool (or now, with 0 workers) and hash it."""
+def submit(encode: Callable[[Any], None], path: str) -> Encoded:
+    """Encode into `path` on the pool (or now, with 0 workers) and hash it."""
     global _pool, _slots
     count = workers()
     if count == 0:
-        return Encoded(value=write_and_hash(write, path))
+        return Encoded(value=write_and_hash(encode, path))
     with _lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -73,9 +100,9 @@ def submit(write: Callable[[str], None], path: str) -> Encoded:
     _slots.acquire()
     slots = _slots
 
-    def run() -> tuple[str, int]:
+    def run() -> tuple[str, int, str]:
         try:
-            return write_and_hash(write, path)
+            return write_and_hash(encode, path)
         finally:
             slots.release()
 

@@ -34,7 +34,8 @@ def path_is_reference(path: Any) -> bool:
 
 
 def _save_png(image: Any) -> Any:
-    return lambda path: image.save(path, transparency=None)
+    # The same call wandb makes with a path; PIL writes identical bytes to a buffer.
+    return lambda buffer: image.save(buffer, format="PNG", transparency=None)
 
 
 class Image(Media):
@@ -120,8 +121,8 @@ class Image(Media):
 
     def _finish_encoding(self) -> None:
         encoded = self.__dict__["_encoded"]
-        sha256, size = encoded.result()
-        self.__dict__.update(_encoded=None, _sha256_value=sha256, _size_value=size)
+        sha256, size, path = encoded.result()
+        self.__dict__.update(_encoded=None, _sha256_value=sha256, _size_value=size, _path=path)
 
     # --- input forms -------------------------------------------------------------------
 
@@ -132,10 +133,10 @@ class Image(Media):
         self._height = other._height
         self._image = other._image
         self._classes = other._classes
+        self._sha256 = other._sha256  # first: waits for the encoding, which fixes the path
+        self._size = other._size
         self._path = other._path
         self._is_tmp = other._is_tmp
-        self._sha256 = other._sha256
-        self._size = other._size
         self.format = other.format
         self._file_type = other._file_type
         self._artifact_source = other._artifact_source
@@ -451,6 +452,8 @@ class ImageFileType(WBType):
     def assign_type(self, other: WBType) -> WBType:
         if not isinstance(other, ImageFileType):
             return InvalidType()
+        if self is other or (self._plain and other._plain):
+            return self  # merging empty layers and maps gives the same empty type
         mine, theirs = self.params, other.params
         box_self, box_other = mine["box_layers"].params["val"] or {}, theirs["box_layers"].params["val"] or {}
         mask_self, mask_other = mine["mask_layers"].params["val"] or {}, theirs["mask_layers"].params["val"] or {}
@@ -478,10 +481,21 @@ class ImageFileType(WBType):
         )
         return ImageFileType(box_layers, box_score_keys, mask_layers, box_class_maps, mask_class_maps, class_map)
 
+    _plain = False  # no boxes, masks or classes (then equal to every other plain type)
+    _repr: Optional[str] = None
+
+    def __repr__(self) -> str:
+        # Unions sort their types by this text, once per row: built once (params are fixed).
+        if self._repr is None:
+            self._repr = super().__repr__()
+        return self._repr
+
     @classmethod
     def from_obj(cls, image: Any) -> "ImageFileType":
         if not isinstance(image, Image):
             raise TypeError("py_obj must be a wandb.Image")
+        if not image._boxes and not image._masks and not image._classes:
+            return _plain_type()
         if image._boxes:
             box_layers = {str(key): set(image._boxes[key]._class_labels.keys()) for key in image._boxes}
             box_score_keys = {
@@ -511,6 +525,17 @@ class ImageFileType(WBType):
         else:
             class_set = {}
         return cls(box_layers, box_score_keys, mask_layers, box_class_maps, mask_class_maps, class_set)
+
+
+_PLAIN: list = []
+
+
+def _plain_type() -> ImageFileType:
+    if not _PLAIN:
+        plain = ImageFileType()
+        plain._plain = True
+        _PLAIN.append(plain)
+    return _PLAIN[0]
 
 
 def _const_val(value: Any) -> Any:
