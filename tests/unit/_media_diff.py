@@ -66,7 +66,7 @@ def run_both(wandb, script):
 def assert_same(wandb, script):
     """The script gives the same outcome, files, manifest and digest on both."""
     theirs, ours = run_both(wandb, script)
-    assert ours["outcome"] == theirs["outcome"]
+    assert ours["outcome"] == theirs["outcome"], (ours["outcome"], theirs["outcome"])
     assert sorted(ours["files"]) == sorted(theirs["files"])
     for path in theirs["files"]:
         assert ours["files"][path] == theirs["files"][path], path

@@ -348,7 +348,7 @@ class Image(Media):
         res = []
         image = self.image
         if image is not None:
-            data = list(image.getdata())
+            data = _pixels(image)
             for i in range(image.height):
                 res.append(data[i * image.width : (i + 1) * image.width])
         self._free_ram()
@@ -363,8 +363,8 @@ class Image(Media):
         if path_is_reference(self._path) and path_is_reference(other._path):
             return self._path == other._path
         mine, theirs = self.image, other.image
-        mine = list(mine.getdata()) if mine is not None else None
-        theirs = list(theirs.getdata()) if theirs is not None else None
+        mine = _pixels(mine) if mine is not None else None
+        theirs = _pixels(theirs) if theirs is not None else None
         return (
             self._grouping == other._grouping
             and self._caption == other._caption
@@ -375,6 +375,12 @@ class Image(Media):
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _pixels(image: Any) -> list:
+    # getdata is deprecated from Pillow 13 on; its replacement gives the same values.
+    flat = getattr(image, "get_flattened_data", None)
+    return list(flat() if flat is not None else image.getdata())
 
 
 def _is_pathlike(value: Any) -> bool:
