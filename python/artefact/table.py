@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
@@ -111,6 +110,8 @@ def json_helper(value: Any, artifact: Any) -> Any:
         return json_helper(py_val, artifact)
     if hasattr(value, "item"):
         return json_helper(value.item(), artifact)
+    import datetime
+
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
