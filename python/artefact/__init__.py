@@ -38,6 +38,7 @@ _LAZY = {
     "use_artifact": "runs",
     # Media types import their encoding libraries only when an object is built.
     "Image": "media.image",
+    "Audio": "media.audio",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
@@ -58,6 +59,7 @@ run: "Run | None" = None
 
 if TYPE_CHECKING:
     from .api import Api
+    from .media.audio import Audio
     from .media.boxes import BoundingBoxes2D
     from .media.classes import Classes
     from .media.image import Image
@@ -72,6 +74,7 @@ __all__ = [
     "ArtifactManifestEntry",
     "ArtifactState",
     "ArtifactTTL",
+    "Audio",
     "BoundingBoxes2D",
     "Classes",
     "CommError",

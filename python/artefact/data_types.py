@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 if TYPE_CHECKING:
     from .artifact import Artifact
 
-__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Classes", "ImageMask", "BoundingBoxes2D"]
+__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Classes", "ImageMask", "BoundingBoxes2D"]
 
 # Whether media may be referenced by `wandb-client-artifact://` ids; the run layer sets it
 # (wandb: online, or offline with `allow_offline_artifacts`).
@@ -99,6 +99,11 @@ class WBValue:
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "WBValue":
         """Rebuild the object from what `to_json` wrote into `source_artifact`."""
         raise TypeError(f"{cls.__name__} cannot be read back from an artifact")
+
+    def to_data_array(self) -> list:
+        """The object's values as lists (images: pixels); other types have none, and
+        raise NotImplementedError as wandb's do."""
+        raise NotImplementedError(f"{type(self).__name__} has no data array")
 
     @classmethod
     def with_suffix(cls, name: str, filetype: str = "json") -> str:
@@ -292,6 +297,7 @@ _LAZY_CLASSES = {
     "JoinedTable": "media.joined_table",
     "PartitionedTable": "media.partitioned_table",
     "Image": "media.image",
+    "Audio": "media.audio",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
@@ -309,8 +315,18 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+_media_types: Optional[tuple] = None
+
+
 def media_types() -> tuple:
-    """The classes `Artifact.add` accepts (importing their modules)."""
+    """The classes `Artifact.add` accepts (importing their modules on the first call)."""
+    global _media_types
+    if _media_types is None:
+        _media_types = _load_media_types()
+    return _media_types
+
+
+def _load_media_types() -> tuple:
     import importlib
 
     classes = [Html]
@@ -402,10 +418,10 @@ def add_media(artifact: "Artifact", obj: Any, name: Any, overwrite: bool = False
         file_path = os.path.join(_tables_tmp_dir(), str(id(artifact)), name)
         os.makedirs(os.path.dirname(file_path), exist_ok=True)
         with open(file_path, "w", encoding="utf-8") as tmp_f:
-            json.dump(val, tmp_f, sort_keys=True)
+            tmp_f.write(json.dumps(val, sort_keys=True))  # json.dump's bytes, by the C encoder
     else:
         with artifact.new_file(name, mode="w" if overwrite else "x", encoding="utf-8") as f:
-            json.dump(val, f, sort_keys=True)
+            f.write(json.dumps(val, sort_keys=True))  # json.dump's bytes, by the C encoder
             file_path = f.name
     # Added again from the temp file: same digest, so it replaces the new_file entry
     # (keeping its position) with skip_cache=False, as wandb does.

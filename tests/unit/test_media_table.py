@@ -30,16 +30,19 @@ def _annotated_image(m, r, i):
 
 
 def test_thousand_row_mixed_table_matches_wandb(wandb):
-    """1,000 rows mixing images with masks and boxes, plain images, embeddings (1-D arrays),
-    2-D arrays (an .npz column), lists, dicts, numpy scalars, strings and None."""
+    """1,000 rows mixing images with masks and boxes, plain images, audio, embeddings (1-D
+    arrays), 2-D arrays (an .npz column), lists, dicts, numpy scalars, strings and None."""
+    pytest.importorskip("soundfile")
 
     def script(m, art):
         r = np.random.default_rng(11)
-        table = m.Table(columns=["image", "plain", "embedding", "grid", "label", "score", "tags", "meta", "note"])
+        columns = ["image", "plain", "audio", "embedding", "grid", "label", "score", "tags", "meta", "note"]
+        table = m.Table(columns=columns)
         for i in range(1000):
             plain = m.Image(r.integers(0, 256, (6, 6), dtype=np.uint8)) if i % 7 else None
+            audio = m.Audio(r.random(64).astype(np.float32) - 0.5, sample_rate=8000, caption=f"a{i}")
             table.add_data(
-                _annotated_image(m, r, i), plain, r.random(16).astype(np.float32), r.integers(0, 9, (3, 2)),
+                _annotated_image(m, r, i), plain, audio, r.random(16).astype(np.float32), r.integers(0, 9, (3, 2)),
                 np.int64(i % 10), float(r.random()) if i % 5 else float("nan"), [f"t{i % 3}", "x"],
                 {"fold": i % 4, "ok": bool(i % 2)}, None if i % 3 else f"note {i}",
             )  # fmt: skip
