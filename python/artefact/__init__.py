@@ -42,6 +42,8 @@ _LAZY = {
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
+    "JoinedTable": "media.joined_table",
+    "PartitionedTable": "media.partitioned_table",
 }
 
 
@@ -63,7 +65,9 @@ if TYPE_CHECKING:
     from .media.boxes import BoundingBoxes2D
     from .media.classes import Classes
     from .media.image import Image
+    from .media.joined_table import JoinedTable
     from .media.masks import ImageMask
+    from .media.partitioned_table import PartitionedTable
     from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
 __all__ = [
@@ -82,6 +86,8 @@ __all__ = [
     "Html",
     "Image",
     "ImageMask",
+    "JoinedTable",
+    "PartitionedTable",
     "Run",
     "Table",
     "__version__",

@@ -468,3 +468,35 @@ class Table(Media):
             ndarray_type._set_serialization_path(entry.path, str(col_name))
             stored.add(col_ndx)
         return stored
+
+
+class TableType(WBType):
+    """The type of a column of tables: their column types, merged."""
+
+    name = "table"
+
+    def __init__(self, column_types: Any = None) -> None:
+        super().__init__()
+        if column_types is None:
+            column_types = UnknownType()
+        if isinstance(column_types, dict):
+            column_types = TypedDictType(column_types)
+        elif not isinstance(column_types, (TypedDictType, UnknownType)):
+            raise TypeError("column_types must be a dict or TypedDictType")
+        self.params["column_types"] = column_types
+
+    def assign_type(self, other: WBType) -> WBType:
+        if isinstance(other, TableType):
+            column_types = self.params["column_types"].assign_type(other.params["column_types"])
+            if not isinstance(column_types, InvalidType):
+                return TableType(column_types)
+        return InvalidType()
+
+    @classmethod
+    def from_obj(cls, value: Any) -> "TableType":
+        if not isinstance(value, Table):
+            raise TypeError("py_obj must be a wandb.Table")
+        return cls(value._column_types)
+
+
+register_type(Table, TableType.from_obj)
