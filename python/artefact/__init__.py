@@ -39,6 +39,8 @@ _LAZY = {
     # Media types import their encoding libraries only when an object is built.
     "Image": "media.image",
     "Audio": "media.audio",
+    "Object3D": "media.object3d",
+    "box3d": "media.object3d",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
     from .media.image import Image
     from .media.joined_table import JoinedTable
     from .media.masks import ImageMask
+    from .media.object3d import Object3D, box3d
     from .media.partitioned_table import PartitionedTable
     from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
@@ -87,10 +90,12 @@ __all__ = [
     "Image",
     "ImageMask",
     "JoinedTable",
+    "Object3D",
     "PartitionedTable",
     "Run",
     "Table",
     "__version__",
+    "box3d",
     "data_types",
     "errors",
     "finish",

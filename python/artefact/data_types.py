@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 if TYPE_CHECKING:
     from .artifact import Artifact
 
-__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Classes", "ImageMask", "BoundingBoxes2D"]
+__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Object3D", "box3d", "Classes", "ImageMask", "BoundingBoxes2D"]
 
 # Whether media may be referenced by `wandb-client-artifact://` ids; the run layer sets it
 # (wandb: online, or offline with `allow_offline_artifacts`).
@@ -298,6 +298,7 @@ _LAZY_CLASSES = {
     "PartitionedTable": "media.partitioned_table",
     "Image": "media.image",
     "Audio": "media.audio",
+    "Object3D": "media.object3d",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
@@ -316,6 +317,13 @@ def __getattr__(name: str) -> Any:
 
 
 _media_types: Optional[tuple] = None
+
+
+def box3d(*args: Any, **kwargs: Any) -> dict:
+    """A 3-D box for `Object3D.from_point_cloud` (see `media.object3d.box3d`)."""
+    from .media.object3d import box3d as make
+
+    return make(*args, **kwargs)
 
 
 def media_types() -> tuple:
