@@ -100,6 +100,9 @@ class WBValue:
         """Rebuild the object from what `to_json` wrote into `source_artifact`."""
         raise TypeError(f"{cls.__name__} cannot be read back from an artifact")
 
+    def _check_addable(self) -> None:
+        """Raise the error `to_json(artifact)` would raise partway, before anything is stored."""
+
     def to_data_array(self) -> list:
         """The object's values as lists (images: pixels); other types have none, and
         raise NotImplementedError as wandb's do."""
@@ -414,6 +417,7 @@ def add_media(artifact: "Artifact", obj: Any, name: Any, overwrite: bool = False
     obj_id = id(obj)
     if obj_id in artifact._added_objs:
         return artifact._added_objs[obj_id][1]
+    obj._check_addable()  # so a refused object leaves the artifact unchanged
     ref_path = obj._get_artifact_entry_ref_url()
     if ref_path is not None:  # the object belongs to another artifact: reference it
         return artifact.add_reference(ref_path, type(obj).with_suffix(name))[0]

@@ -440,6 +440,12 @@ class Table(Media):
         )
         return json_dict
 
+    def _check_addable(self) -> None:
+        for row in self.data[: Table.MAX_ARTIFACT_ROWS]:
+            for cell in row:
+                if isinstance(cell, WBValue):
+                    cell._check_addable()
+
     def _store_array_columns(self, artifact: "Artifact") -> set:
         # 1-D arrays up to 150 values are embeddings, kept inline as lists; others go
         # to one compressed .npz per column, as wandb does.

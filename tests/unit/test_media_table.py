@@ -200,3 +200,24 @@ def test_dataframe_with_image_column_matches_wandb(wandb):
         art.add(m.Table(dataframe=frame), "df")
 
     assert_same(wandb, script)
+
+
+def test_a_refused_cell_leaves_the_artifact_unchanged(wandb, tmp_path):
+    """The last image has a mask without labels, so no classes: wandb raises when it gets
+    there (after storing the earlier images); artefact raises the same error first."""
+    from PIL import Image as PILImage
+
+    from ._media_diff import snapshot
+
+    mask_png = tmp_path / "mask.png"
+    PILImage.fromarray(np.eye(3, dtype=np.uint8)).save(mask_png)
+
+    def add(m, art):
+        rows = [[m.Image(np.full((3, 3), i, dtype=np.uint8))] for i in range(5)]
+        rows.append([m.Image(np.zeros((3, 3)), masks={"k": m.data_types.ImageMask({"path": str(mask_png)}, "k")})])
+        art.add(m.Table(columns=["img"], data=rows), "t")
+
+    art = artefact.Artifact("a", "d")
+    theirs, ours = outcome(lambda: add(wandb, wandb.Artifact("a", "d"))), outcome(lambda: add(artefact, art))
+    assert ours == theirs and theirs[0] == "ValueError"
+    assert snapshot(art)["files"] == {}

@@ -80,6 +80,11 @@ class JoinedTable(Media):
             )
         return table
 
+    def _check_addable(self) -> None:
+        for table in (self._table1, self._table2):
+            if isinstance(table, (Table, PartitionedTable)):
+                table._check_addable()
+
     def to_json(self, run_or_artifact: Any) -> dict:
         """`{"_type": "joined-table", "table1": path, "table2": path, "join_key": ...}`."""
         table1 = self._ensure_table_in_artifact(self._table1, run_or_artifact, 1)

@@ -147,11 +147,14 @@ class Object3D(Media):
         Raises:
             ValueError: for other 3-D files (wandb refuses them too), before storing anything.
         """
-        if self._path is None or not self._path.endswith(".pts.json"):
-            raise ValueError("Non-point cloud 3D objects are not yet supported with Artifacts")
+        self._check_addable()
         json_dict = super().to_json(run_or_artifact)
         json_dict["_type"] = Object3D._log_type
         return json_dict
+
+    def _check_addable(self) -> None:
+        if self._path is None or not self._path.endswith(".pts.json"):
+            raise ValueError("Non-point cloud 3D objects are not yet supported with Artifacts")
 
     @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Object3D":
