@@ -40,6 +40,7 @@ _LAZY = {
     "Image": "media.image",
     "Audio": "media.audio",
     "Object3D": "media.object3d",
+    "Bokeh": "media.bokeh",
     "box3d": "media.object3d",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
@@ -64,6 +65,7 @@ run: "Run | None" = None
 if TYPE_CHECKING:
     from .api import Api
     from .media.audio import Audio
+    from .media.bokeh import Bokeh
     from .media.boxes import BoundingBoxes2D
     from .media.classes import Classes
     from .media.image import Image
@@ -82,6 +84,7 @@ __all__ = [
     "ArtifactState",
     "ArtifactTTL",
     "Audio",
+    "Bokeh",
     "BoundingBoxes2D",
     "Classes",
     "CommError",
