@@ -41,6 +41,7 @@ _LAZY = {
     "Audio": "media.audio",
     "Object3D": "media.object3d",
     "Bokeh": "media.bokeh",
+    "Video": "media.video",
     "box3d": "media.object3d",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from .media.masks import ImageMask
     from .media.object3d import Object3D, box3d
     from .media.partitioned_table import PartitionedTable
+    from .media.video import Video
     from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
 __all__ = [
@@ -108,4 +110,5 @@ __all__ = [
     "log_artifact",
     "run",
     "use_artifact",
+    "Video",
 ]

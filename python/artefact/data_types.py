@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 if TYPE_CHECKING:
     from .artifact import Artifact
 
-__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Object3D", "box3d", "Bokeh", "Classes", "ImageMask", "BoundingBoxes2D"]
+__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Object3D", "box3d", "Bokeh", "Video", "Classes", "ImageMask", "BoundingBoxes2D"]
 
 # Whether media may be referenced by `wandb-client-artifact://` ids; the run layer sets it
 # (wandb: online, or offline with `allow_offline_artifacts`).
@@ -303,6 +303,7 @@ _LAZY_CLASSES = {
     "Audio": "media.audio",
     "Object3D": "media.object3d",
     "Bokeh": "media.bokeh",
+    "Video": "media.video",
     "Classes": "media.classes",
     "ImageMask": "media.masks",
     "BoundingBoxes2D": "media.boxes",
