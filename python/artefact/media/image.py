@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from ..artifact import Artifact
 
 _ACCEPTED_FORMATS = ["png", "jpg", "jpeg", "bmp"]
-# Modes PIL's PNG writer always accepts: encoding them later cannot fail.
-_DEFERRABLE_PNG_MODES = frozenset(("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"))
+# Modes PIL's PNG writer accepts without error or warning (Pillow 13 warns for "I"): their
+# encoding can run later on the pool, as nothing it raises would come from the constructor.
+_DEFERRABLE_PNG_MODES = frozenset(("1", "L", "LA", "P", "RGB", "RGBA"))
 
 
 def path_is_reference(path: Any) -> bool:
