@@ -266,3 +266,24 @@ def test_encoding_without_worker_threads_gives_the_same_bytes(wandb, monkeypatch
     with pytest.raises(ValueError, match="ARTEFACT_MEDIA_WORKERS must be an integer, got 'many'"):
         artefact.Image(np.zeros((2, 2)))
 
+
+
+def test_images_built_in_a_forked_child_are_encoded(tmp_path):
+    """The encode pool's threads do not survive fork: a child (a data-loader worker, say)
+    that builds images after its parent did gets a fresh pool instead of hanging."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, numpy, artefact\n"
+        "images = [artefact.Image(numpy.full((64, 64), i, dtype=numpy.uint8)) for i in range(16)]\n"
+        "[image._sha256 for image in images]  # every pool thread started, now idle\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    image = artefact.Image(numpy.ones((4, 4), dtype=numpy.uint8))\n"
+        "    os._exit(0 if image._sha256 and image._size else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "0"

@@ -19,6 +19,15 @@ _pool: Any = None
 _slots: Optional[threading.BoundedSemaphore] = None
 
 
+def _reset_after_fork() -> None:
+    # A forked child has none of the parent's pool threads: start afresh on first use.
+    global _lock, _pool, _slots
+    _lock, _pool, _slots = threading.Lock(), None, None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def workers() -> int:
     """The configured number of encoding threads."""
     raw = os.environ.get("ARTEFACT_MEDIA_WORKERS")
