@@ -409,6 +409,11 @@ def type_of(value: Any) -> WBType:
         return simple(value) if simple.__class__ is not type else simple()
     handler = _HANDLERS.get(cls) or _numpy_type(cls)
     if handler is None:
+        if cls.__module__.startswith("wandb.") and hasattr(value, "to_json"):
+            raise TypeError(
+                f"Found a wandb object ({cls.__module__}.{cls.__name__}) in an artefact.Table;"
+                f" build it as artefact.{cls.__name__}(...) (or import artefact as wandb)"
+            )
         return PythonObjectType(cls.__name__)
     return handler(value)
 

@@ -229,6 +229,8 @@ def test_wandb_objects_are_refused_with_the_artefact_class_to_use(wandb):
             art.add(obj, "x")
     with pytest.raises(TypeError, match=r"artefact\.Image"):
         artefact.Image(wandb.Image(np.zeros((2, 2))))
+    with pytest.raises(TypeError, match=r"in an artefact\.Table; build it as artefact\.Image\("):
+        artefact.Table(columns=["a"], data=[[wandb.Image(np.zeros((2, 2)))]])
     assert snapshot(art) == before
 
 
