@@ -169,8 +169,12 @@ class Table(Media):
             f"Invalid log_mode: {log_mode}. Must be one of ['IMMUTABLE', 'MUTABLE', 'INCREMENTAL']"
         )
         self.log_mode = log_mode
+        # INCREMENTAL state, as wandb's: the increment to log next, the rows logged so far,
+        # the references of earlier increments and the one run the increments go to.
         self._increment_num: Optional[int] = None
         self._previous_increments_paths: Optional[list[str]] = None
+        self._last_logged_idx: Optional[int] = None
+        self._run_target_for_increments: Any = None
         self._fk_cols: set = set()
         if allow_mixed_types:
             dtype = AnyType
@@ -246,6 +250,36 @@ class Table(Media):
         self._column_types = result  # type: ignore[assignment]
         self.data.append(list(data))
         self._update_keys(force_last=True)
+        self._start_next_increment()
+
+    def _start_next_increment(self) -> None:
+        # wandb's `allow_incremental_logging_after_append`: a row added to a logged
+        # INCREMENTAL table makes the next `run.log` store a new increment.
+        if self.log_mode != "INCREMENTAL" or self._artifact_target is None:
+            return
+        bound = getattr(self, "_artefact_bound", None)  # (run, sha256, history value) if run.log'ed
+        url = bound[2]["artifact_path"] if bound is not None else self._get_artifact_entry_ref_url()
+        if url is not None:
+            if self._previous_increments_paths is None:
+                raise ValueError("_previous_increments_paths must be set if incremental table has been logged already")
+            self._previous_increments_paths.append(url)
+        if self._increment_num is None:
+            raise ValueError("_increment_num must be set if incremental table has been logged already")
+        self._artefact_bound = None
+        self._artifact_target = None
+        self._increment_num += 1
+        if self._increment_num > 99:
+            from .term import termwarn
+
+            termwarn("You have exceeded 100 increments for this table. "
+                     "Only the latest 100 increments will be visualized in the run workspace.", repeat=False)
+
+    def _rows_to_log(self, max_rows: int) -> list:
+        """wandb's `_to_table_json` rows: an INCREMENTAL table's rows not logged yet."""
+        if self.log_mode == "INCREMENTAL" and self._last_logged_idx is not None:
+            start = self._last_logged_idx + 1
+            return self.data[start:start + max_rows]
+        return self.data[:max_rows]
 
     def add_row(self, *row: Any) -> None:
         """Deprecated. Use `add_data`."""
@@ -280,7 +314,7 @@ class Table(Media):
             AssertionError: for a duplicate or non-str name, or a wrong length.
             TypeError: if the values do not share one type; the table is unchanged.
         """
-        assert self.log_mode != "INCREMENTAL", "Operation not supported for incremental tables"
+        _ensure_not_incremental(self, "add_column")
         assert isinstance(name, str) and name not in self.columns
         is_np = _is_numpy_array(data)
         assert isinstance(data, list) or is_np
@@ -341,7 +375,7 @@ class Table(Media):
     def add_computed_columns(self, fn: Callable[[int, dict], dict]) -> None:
         """Add columns computed from each row: `fn(index, {column: value})` returns
         `{new column: value}`."""
-        assert self.log_mode != "INCREMENTAL", "Operation not supported for incremental tables"
+        _ensure_not_incremental(self, "add_computed_columns")
         new_columns: dict[str, list] = {}
         for ndx, row in self.iterrows():
             new_row = fn(ndx, {self.columns[i]: row[i] for i in range(len(self.columns))})
@@ -390,8 +424,10 @@ class Table(Media):
 
                     loaded = np.load(source_artifact.get_entry(path["path"]).download())
                     arrays[json_obj["columns"].index(col_name)] = loaded[path["key"]]
+        log_mode = json_obj.get("log_mode", "IMMUTABLE")
+        rows = _data_from_increments(json_obj, source_artifact) if log_mode == "INCREMENTAL" else json_obj["data"]
         data = []
-        for r_ndx, row in enumerate(timestamp_rows(json_obj, json_obj["data"])):
+        for r_ndx, row in enumerate(timestamp_rows(json_obj, rows)):
             cells = []
             for c_ndx, item in enumerate(row):
                 if c_ndx in arrays:
@@ -401,7 +437,7 @@ class Table(Media):
                 else:
                     cells.append(item)
             data.append(cells)
-        return cls(columns=json_obj["columns"], data=data, log_mode=json_obj.get("log_mode", "IMMUTABLE"))
+        return cls(columns=json_obj["columns"], data=data, log_mode=log_mode)
 
     def to_json(self, run_or_artifact: Any) -> dict:
         """The JSON body wandb writes for this table inside an artifact."""
@@ -426,7 +462,7 @@ class Table(Media):
         array_cols = self._store_array_columns(artifact)
         mapped = [
             [None if ndx in array_cols else json_helper(v, artifact) for ndx, v in enumerate(row)]
-            for row in self.data[:max_rows]
+            for row in self._rows_to_log(max_rows)
         ]
         json_dict.update(
             {
@@ -507,3 +543,52 @@ class TableType(WBType):
 
 
 register_type(Table, TableType.from_obj)
+
+
+def _increment_order(entry_path: str) -> tuple[int, int]:
+    # Entry names are "<increment>-<epoch ms>.<key>.table.json" (the first increment's
+    # is "None-…" in wandb 0.31.0, sorted first as wandb's parse failure does).
+    try:
+        parts = entry_path.split(".")[0].split("-")
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except (ValueError, IndexError):
+        from .term import termwarn
+
+        termwarn(f"Could not parse artifact entry for increment {entry_path}. The entry name does not follow the"
+                 " naming convention <increment_number>-<timestamp>.<key>.table.json The data in the table will"
+                 " be out of order.", repeat=False)
+        return 0, 0
+
+
+def _data_from_increments(json_obj: dict, source_artifact: Any) -> list:
+    """wandb's `_get_data_from_increments`: the rows of every increment held by the
+    `wandb-run-incremental-table` version (each version holds all increments so far)."""
+    import json
+
+    if "latest" not in source_artifact.aliases:
+        from .term import termwarn
+
+        termwarn("It is recommended to use the latest version of the incremental table artifact for ordering"
+                 " guarantees.", repeat=False)
+    if json_obj.get("increment_num") is None:
+        return []
+    paths = sorted((p for p in source_artifact.manifest.entries if p.endswith(".table.json")), key=_increment_order)
+    data: list = []
+    for path in paths:
+        try:
+            with open(source_artifact.get_entry(path).download(), encoding="utf-8") as f:
+                data.extend(json.load(f)["data"])
+        except (json.JSONDecodeError, KeyError) as exc:
+            from .errors import Error
+
+            raise Error(f"Invalid table file {path}") from exc
+    return data
+
+
+def _ensure_not_incremental(table: Table, operation: str) -> None:
+    """wandb's `ensure_not_incremental`: column operations refuse INCREMENTAL tables."""
+    if table.log_mode == "INCREMENTAL":
+        from .errors import Error
+
+        raise Error(f"Operation '{operation}' is not supported for tables with log_mode='INCREMENTAL'."
+                    " Use a different log mode like 'MUTABLE' or 'IMMUTABLE'.")
