@@ -149,6 +149,36 @@ class Media(WBValue):
         self._sha256: Optional[str] = None
         self._size: Optional[int] = None
         self._is_tmp = False
+        self._run: Any = None  # the run this object's file was bound to by run.log
+
+    def is_bound(self) -> bool:
+        """True once `run.log` has put this object's file under a run."""
+        return self._run is not None
+
+    def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Optional[bool] = None) -> None:
+        """wandb's `Media.bind_to_run`: the file goes to the run's
+        `media/<type>/<key>_<step>_<sha256[:20]><ext>` (a temp file is moved, others copied)."""
+        import shutil
+
+        assert self.file_is_set(), "bind_to_run called before _set_file"
+        assert run is not None, 'Argument "run" must not be None.'
+        assert self._path is not None and self._sha256 is not None
+        self._run = run
+        base = os.path.basename(self._path)
+        extension = next((e for e in _COMPOUND_EXTENSIONS if base.endswith(e)), os.path.splitext(base)[1])
+        media_path = os.path.join(self.get_media_subdir(), f"{_upload_safe(str(key))}_{step}_{id_ or self._sha256[:20]}{extension}")
+        new_path = os.path.join(run.dir, media_path)
+        os.makedirs(os.path.dirname(new_path), exist_ok=True)
+        if self._is_tmp:
+            shutil.move(self._path, new_path)
+            self._is_tmp = False
+        else:
+            try:
+                shutil.copy(self._path, new_path)
+            except shutil.SameFileError:
+                if not ignore_copy_err:
+                    raise
+        self._path = new_path
 
     @classmethod
     def get_media_subdir(cls) -> str:
@@ -169,9 +199,12 @@ class Media(WBValue):
         return self._path is not None and self._sha256 is not None
 
     def to_json(self, run_or_artifact: Any) -> dict:
-        """`{path, sha256, _type}`, adding the backing file to the artifact if needed."""
+        """`{path, sha256, _type}`, adding the backing file to the artifact if needed; for
+        a run (after `bind_to_run`), the file's path under the run dir, sha256 and size."""
         from .artifact import Artifact
 
+        if _is_run(run_or_artifact):
+            return self._run_json(run_or_artifact)
         if not isinstance(run_or_artifact, Artifact):
             raise TypeError("to_json accepts wandb_run.Run or wandb_artifact.Artifact")
         artifact = run_or_artifact
@@ -195,6 +228,24 @@ class Media(WBValue):
         return json_obj
 
 
+    def _run_json(self, run: Any) -> dict:
+        # wandb's Media.to_json run branch (the subclass sets the real `_type`).
+        json_obj: dict[str, Any] = {}
+        if self._caption is not None:
+            json_obj["caption"] = self._caption
+        json_obj.update({"_type": "file", "sha256": self._sha256, "size": self._size})
+        url = self._get_artifact_entry_ref_url()
+        if url is not None:
+            json_obj["artifact_path"] = url
+        if url is None or self.is_bound():
+            assert self.is_bound(), (
+                f"Value of type {type(self).__name__} must be bound to a run with bind_to_run() before being serialized to JSON."
+            )
+            assert self._run is run, "We don't support referring to media files across runs."
+            assert self._path is not None
+            json_obj["path"] = os.path.relpath(self._path, run.dir).replace(os.sep, "/")
+        return json_obj
+
     def _store_file(self, artifact: "Artifact", name: str) -> str:
         """Add the backing file as `name`, or a reference to it (wandb's rules); its path."""
         assert self._path is not None
@@ -211,6 +262,21 @@ class Media(WBValue):
         # A temp file is ours alone: stored in place, not copied to staging.
         policy = "immutable" if self._is_tmp else "mutable"
         return artifact.add_file(self._path, name=name, is_tmp=self._is_tmp, policy=policy).path
+
+
+# Extensions wandb's media pass to `_set_file(extension=...)`, kept whole in run file names.
+_COMPOUND_EXTENSIONS = (".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json")
+
+
+def _upload_safe(key: str) -> str:
+    """wandb's `make_file_path_upload_safe` (POSIX): no leading slash, no `.`/`..` parts."""
+    return "/".join(p.replace(".", "_") if p in (".", "..") else p for p in key.lstrip("/").split("/"))
+
+
+def _is_run(value: Any) -> bool:
+    from .runs import Run
+
+    return isinstance(value, Run)
 
 
 def _path_is_reference(path: Any) -> bool:
@@ -264,6 +330,17 @@ class Html(Media):
             self._set_file(tmp_path, is_tmp=True)
         else:
             self._set_file(data_path, is_tmp=False)
+
+    def to_json(self, run_or_artifact: Any) -> dict:
+        """`{path, sha256, _type: "html-file"}` (for a run also `size`)."""
+        json_dict = super().to_json(run_or_artifact)
+        json_dict["_type"] = self._log_type
+        return json_dict
+
+    @classmethod
+    def seq_to_json(cls, seq: Sequence["Html"], run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of Html (bound already): wandb's `html` value."""
+        return {"_type": "html", "count": len(seq), "html": [h.to_json(run) for h in seq]}
 
     @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Html":

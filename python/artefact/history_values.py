@@ -31,15 +31,21 @@ _TABLE_TYPES = ("table", "partitioned-table", "joined-table")
 
 def history_row(run: "Run", row: dict, step: int) -> dict:
     """`row` with every value as wandb stores it in the history (media bound to `run`)."""
-    _check_incremental(run, row)  # before any value logs an artifact
+    _check_row(run, row)  # before any value logs an artifact
     return {key: history_value(run, key, value, step) for key, value in row.items()}
 
 
-def _check_incremental(run: "Run", row: dict) -> None:
-    # wandb raises this AssertionError while logging; checked first so nothing is stored.
-    for value in row.values():
+def _check_row(run: "Run", row: dict) -> None:
+    # wandb raises this AssertionError while logging; checked first (with the values
+    # artefact refuses) so nothing of a refused row is stored.
+    for key, value in row.items():
+        for item in value if isinstance(value, (list, tuple)) else ():
+            if callable(getattr(item, "_check_loggable", None)):
+                item._check_loggable()
         if isinstance(value, dict):
-            _check_incremental(run, value)
+            _check_row(run, value)
+        elif callable(getattr(value, "_check_loggable", None)):
+            value._check_loggable()
         elif _is_incremental(value):
             target = value._run_target_for_increments
             if target is not None and target is not run:
@@ -103,7 +109,7 @@ def internal_artifact(name: str, type: str) -> Any:
 
 def _table_value(run: "Run", key: str, table: Any, step: Any) -> dict:
     incremental = _is_incremental(table)
-    _check_incremental(run, {key: table})
+    _check_row(run, {key: table})
     # The run's own copy, as wandb's Table.bind_to_run writes it (compact JSON of the
     # cells as given; an INCREMENTAL table's rows not logged yet).
     rows = table._rows_to_log(table.MAX_ROWS) if incremental else table.data[: table.MAX_ROWS]

@@ -61,6 +61,23 @@ class Audio(Media):
         return os.path.join("media", "audio")
 
     @classmethod
+    def seq_to_json(cls, seq: Any, run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of Audio (bound already): wandb's `audio` value."""
+        audio_list = list(seq)
+        _deps.require("soundfile", "wandb.Audio requires the soundfile package. To get it, run: pip install soundfile")
+        meta: dict[str, Any] = {"_type": "audio", "count": len(audio_list), "audio": [a.to_json(run) for a in audio_list]}
+        sample_rates = [a._sample_rate for a in audio_list]
+        if sample_rates:
+            meta["sampleRates"] = sample_rates
+        durations = [a._duration for a in audio_list]
+        if durations:
+            meta["durations"] = durations
+        captions = [a._caption for a in audio_list]
+        if not all(c is None for c in captions):
+            meta["captions"] = ["" if c is None else c for c in captions]
+        return meta
+
+    @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Audio":
         """The clip whose file `json_obj["path"]` is in the (downloaded) artifact."""
         return cls(source_artifact.get_entry(json_obj["path"]).download(), caption=json_obj.get("caption"))

@@ -272,10 +272,57 @@ class Image(Media):
                 "classes must be passed to wandb.Image which have masks or bounding boxes when adding to artifacts"
             )
 
+    def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Optional[bool] = None) -> None:
+        """`run.log`: the image file goes under the run's `media/images/` (wandb's rules)."""
+        self._check_loggable()
+        super().bind_to_run(run, key, step, id_, ignore_copy_err)
+
+    def _check_loggable(self) -> None:
+        """The refusals of `bind_to_run`, checked before `run.log` stores anything."""
+        if path_is_reference(self._path):
+            raise ValueError(
+                "Image media created by a reference to external storage cannot currently be added to a run"
+            )
+        if self._masks or self._boxes:
+            # wandb writes masks and boxes as their own run files; artefact does not yet.
+            raise ValueError("run.log of an artefact.Image with masks or boxes is not supported yet;"
+                             " add it to an artifact (artifact.add(image, name)) instead")
+
+    @classmethod
+    def seq_to_json(cls, seq: Sequence["Image"], run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of images (bound already): wandb's `images/separated` value."""
+        import logging
+
+        jsons = [obj.to_json(run) for obj in seq]
+        for obj in jsons:
+            if "path" in obj and not obj["path"].startswith(cls.get_media_subdir()):
+                raise ValueError(f"Files in an array of Image's must be in the {cls.get_media_subdir()} directory,"
+                                 f" not {obj['path']}")
+        width, height = seq[0].image.size
+        if not all(img.image.size == (width, height) for img in seq):
+            logging.warning("Images sizes do not match. This will causes images to be display incorrectly in the UI.")
+        meta: dict[str, Any] = {"_type": "images/separated", "width": width, "height": height,
+                                "format": jsons[0]["format"], "count": len(seq)}
+        meta["filenames"] = [obj.get("path", obj.get("artifact_path")) for obj in jsons]
+        if seq[0]._caption is not None:
+            meta["captions"] = [img._caption for img in seq]
+        return meta
+
     def to_json(self, run_or_artifact: Any) -> dict:
         """The `image-file` JSON wandb writes, storing the image, masks and classes."""
         from ..artifact import Artifact
+        from ..data_types import _is_run
 
+        if _is_run(run_or_artifact):  # after bind_to_run, as wandb's run branch
+            json_dict = super().to_json(run_or_artifact)
+            json_dict["_type"] = Image._log_type
+            json_dict["format"] = self.format
+            for name, value in (("width", self._width), ("height", self._height)):
+                if value is not None:
+                    json_dict[name] = value
+            if self._grouping:
+                json_dict["grouping"] = self._grouping
+            return json_dict
         if not isinstance(run_or_artifact, Artifact):
             raise TypeError("to_json accepts wandb.Run or wandb_artifact.Artifact")
         self._check_addable()

@@ -147,7 +147,10 @@ class Object3D(Media):
         Raises:
             ValueError: for other 3-D files (wandb refuses them too), before storing anything.
         """
-        self._check_addable()
+        from ..data_types import _is_run
+
+        if not _is_run(run_or_artifact):  # any 3-D file may be logged to a run
+            self._check_addable()
         json_dict = super().to_json(run_or_artifact)
         json_dict["_type"] = Object3D._log_type
         return json_dict
@@ -155,6 +158,17 @@ class Object3D(Media):
     def _check_addable(self) -> None:
         if self._path is None or not self._path.endswith(".pts.json"):
             raise ValueError("Non-point cloud 3D objects are not yet supported with Artifacts")
+
+    @classmethod
+    def seq_to_json(cls, seq: Sequence["Object3D"], run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of Object3Ds (bound already): wandb's `object3D` value."""
+        jsons = [obj.to_json(run) for obj in seq]
+        subdir = cls.get_media_subdir()
+        for obj in jsons:
+            if not obj["path"].startswith(subdir):
+                raise ValueError(f"Files in an array of Object3D's must be in the {subdir} directory, not {obj['path']}")
+        return {"_type": "object3D", "filenames": [os.path.relpath(j["path"], subdir) for j in jsons],
+                "count": len(jsons), "objects": jsons}
 
     @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Object3D":

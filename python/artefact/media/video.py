@@ -125,6 +125,12 @@ class Video(Media):
         return json_dict
 
     @classmethod
+    def seq_to_json(cls, seq: Any, run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of Videos (bound already): wandb's `videos` value."""
+        captions = [v._caption for v in seq] if seq[0]._caption is not None else False
+        return {"_type": "videos", "count": len(seq), "videos": [v.to_json(run) for v in seq], "captions": captions}
+
+    @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Video":
         """The video stored at `json_obj["path"]`."""
         return cls(source_artifact.get_entry(json_obj["path"]).download())
