@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core, errors
 from .artifact import Artifact
-from .data_types import Html, Table
+from . import data_types
+from .data_types import Html
+from .table import Table
 from .enums import ArtifactDigestAlgorithm, ArtifactState
 from .errors import CommError, Error
 from .manifest import ArtifactManifest, ArtifactManifestEntry
@@ -34,6 +36,18 @@ _LAZY = {
     "log": "runs",
     "log_artifact": "runs",
     "use_artifact": "runs",
+    # Media types import their encoding libraries only when an object is built.
+    "Image": "media.image",
+    "Audio": "media.audio",
+    "Object3D": "media.object3d",
+    "Bokeh": "media.bokeh",
+    "Video": "media.video",
+    "box3d": "media.object3d",
+    "Classes": "media.classes",
+    "ImageMask": "media.masks",
+    "BoundingBoxes2D": "media.boxes",
+    "JoinedTable": "media.joined_table",
+    "PartitionedTable": "media.partitioned_table",
 }
 
 
@@ -51,6 +65,16 @@ run: "Run | None" = None
 
 if TYPE_CHECKING:
     from .api import Api
+    from .media.audio import Audio
+    from .media.bokeh import Bokeh
+    from .media.boxes import BoundingBoxes2D
+    from .media.classes import Classes
+    from .media.image import Image
+    from .media.joined_table import JoinedTable
+    from .media.masks import ImageMask
+    from .media.object3d import Object3D, box3d
+    from .media.partitioned_table import PartitionedTable
+    from .media.video import Video
     from .runs import Run, finish, init, link_artifact, log, log_artifact, use_artifact
 
 __all__ = [
@@ -61,12 +85,23 @@ __all__ = [
     "ArtifactManifestEntry",
     "ArtifactState",
     "ArtifactTTL",
+    "Audio",
+    "Bokeh",
+    "BoundingBoxes2D",
+    "Classes",
     "CommError",
     "Error",
     "Html",
+    "Image",
+    "ImageMask",
+    "JoinedTable",
+    "Object3D",
+    "PartitionedTable",
     "Run",
     "Table",
     "__version__",
+    "box3d",
+    "data_types",
     "errors",
     "finish",
     "init",
@@ -75,4 +110,5 @@ __all__ = [
     "log_artifact",
     "run",
     "use_artifact",
+    "Video",
 ]

@@ -503,7 +503,8 @@ class Artifact(LoggedArtifactMixin):
 
     @ensure_not_finalized
     def add(self, obj: Any, name: StrPath, overwrite: bool = False) -> ArtifactManifestEntry:
-        """Add a media object (a `Table`, or `Html`) to the artifact as `<name>.<type>.json`.
+        """Add a media object (`Table`, `Image`, `Classes`, `ImageMask`, `BoundingBoxes2D`,
+        `Html`, ...) to the artifact as `<name>.<type>.json`, with the files it needs.
 
         Args:
             obj: The object to add.
@@ -514,7 +515,8 @@ class Artifact(LoggedArtifactMixin):
             The added manifest entry (the first one if `obj` was added before).
 
         Raises:
-            TypeError: if `obj` is not a supported media type.
+            TypeError: if `obj` is not a supported media type (a wandb object names the
+                artefact class to use).
             ArtifactFinalizedError: if the artifact is finalized.
         """
         from .data_types import add_media
@@ -577,7 +579,10 @@ class Artifact(LoggedArtifactMixin):
         entry, media_class = self._get_obj_entry(name)
         if entry is None or media_class is None:
             return None
-        return self._require_store("get").load_media(self, entry, media_class, name)
+        obj = self._require_store("get").load_media(self, entry, media_class, name)
+        # Added to another artifact, the object becomes a wandb-artifact:// reference.
+        obj._set_artifact_source(self, name)
+        return obj
 
     def get_added_local_path_name(self, local_path: str) -> Optional[str]:
         """The artifact path of a file added from exactly `local_path`, or None."""

@@ -1,25 +1,24 @@
-"""Media objects an artifact can hold: `Table` (and `Html`), JSON-compatible with wandb.
+"""Media objects an artifact can hold (wandb's `data_types`): the `WBValue`/`Media` bases,
+`Html`, and `Artifact.add`/`get` for all of them.
 
 `Artifact.add(obj, name)` writes `json.dumps(obj.to_json(artifact), sort_keys=True)` to
-`<name>.<type>.json`; for the cells `Table` supports (int, float, str, bool, None and
-numpy scalars) the bytes equal those wandb writes for the same `wandb.Table`.
+`<name>.<type>.json`, byte-identical with wandb's. `Table` lives in `table.py`, images and
+their masks, boxes and classes in `media/`; they load on first use (`artefact.Image`,
+`artefact.data_types.Image`), so importing artefact imports no encoding library.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import string
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
-from .table_types import AnyType, InvalidType, TypedDictType, optional_type, type_from_dtype, type_of
-from .table_types import is_timestamp, timestamp_json, timestamp_rows
 
 if TYPE_CHECKING:
     from .artifact import Artifact
 
-__all__ = ["WBValue", "Media", "Table", "Html"]
+__all__ = ["WBValue", "Media", "Html", "Table", "Image", "Audio", "Object3D", "box3d", "Bokeh", "Video", "Classes", "ImageMask", "BoundingBoxes2D"]
 
 # Whether media may be referenced by `wandb-client-artifact://` ids; the run layer sets it
 # (wandb: online, or offline with `allow_offline_artifacts`).
@@ -28,26 +27,51 @@ client_ids_allowed: Callable[[], bool] = lambda: True
 _ID_CHARS = string.ascii_lowercase + string.digits
 _media_tmp_lock = threading.Lock()
 _media_tmp: Any = None  # a tempfile.TemporaryDirectory once used
+_media_tmp_disk: Any = None  # the fallback on the default temp dir
 
 
-def media_tmp_dir() -> str:
-    """A process-wide temp dir for media files (created on first use, removed at exit)."""
-    global _media_tmp
+_SHM_MIN_FREE = 2 << 30  # use /dev/shm for media temp files only if this much is free
+
+
+def _media_tmp_base() -> Optional[str]:
+    # Encoded media wait in temp files until the artifact is logged. On tmpfs, creating
+    # them costs no disk inode (ext4 crawls at file creation after mass deletes), so
+    # /dev/shm is used when roomy and TMPDIR is not set; ARTEFACT_MEDIA_TMP_DIR overrides.
+    explicit = os.environ.get("ARTEFACT_MEDIA_TMP_DIR")
+    if explicit:
+        return explicit
+    if os.environ.get("TMPDIR") or not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        return None
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if stat.f_bavail * stat.f_frsize >= _SHM_MIN_FREE else None
+
+
+def media_tmp_dir(fallback: bool = False) -> str:
+    """A process-wide temp dir for media files (created on first use, removed at exit);
+    `fallback` gives one on the default temp dir, for when the first is full."""
+    global _media_tmp, _media_tmp_disk
     with _media_tmp_lock:
-        if _media_tmp is None:
-            import atexit
-            import tempfile
+        import atexit
+        import tempfile
 
-            _media_tmp = tempfile.TemporaryDirectory("artefact-media")
+        if fallback:
+            if _media_tmp_disk is None:
+                _media_tmp_disk = tempfile.TemporaryDirectory("artefact-media")
+                atexit.register(_media_tmp_disk.cleanup)
+            return _media_tmp_disk.name
+        if _media_tmp is None:
+            _media_tmp = tempfile.TemporaryDirectory("artefact-media", dir=_media_tmp_base())
             atexit.register(_media_tmp.cleanup)
         return _media_tmp.name
 
 
 def generate_id(length: int = 8) -> str:
-    """A random base-36 id (wandb's `runid.generate_id`)."""
-    import secrets
-
-    return "".join(secrets.choice(_ID_CHARS) for _ in range(length))
+    """A random base-36 id (wandb's `runid.generate_id`), from one urandom call."""
+    raw = os.urandom(length)
+    return "".join(_ID_CHARS[b % 36] for b in raw)
 
 
 class _ArtifactLink:
@@ -75,6 +99,14 @@ class WBValue:
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "WBValue":
         """Rebuild the object from what `to_json` wrote into `source_artifact`."""
         raise TypeError(f"{cls.__name__} cannot be read back from an artifact")
+
+    def _check_addable(self) -> None:
+        """Raise the error `to_json(artifact)` would raise partway, before anything is stored."""
+
+    def to_data_array(self) -> list:
+        """The object's values as lists (images: pixels); other types have none, and
+        raise NotImplementedError as wandb's do."""
+        raise NotImplementedError(f"{type(self).__name__} has no data array")
 
     @classmethod
     def with_suffix(cls, name: str, filetype: str = "json") -> str:
@@ -117,6 +149,36 @@ class Media(WBValue):
         self._sha256: Optional[str] = None
         self._size: Optional[int] = None
         self._is_tmp = False
+        self._run: Any = None  # the run this object's file was bound to by run.log
+
+    def is_bound(self) -> bool:
+        """True once `run.log` has put this object's file under a run."""
+        return self._run is not None
+
+    def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Optional[bool] = None) -> None:
+        """wandb's `Media.bind_to_run`: the file goes to the run's
+        `media/<type>/<key>_<step>_<sha256[:20]><ext>` (a temp file is moved, others copied)."""
+        import shutil
+
+        assert self.file_is_set(), "bind_to_run called before _set_file"
+        assert run is not None, 'Argument "run" must not be None.'
+        assert self._path is not None and self._sha256 is not None
+        self._run = run
+        base = os.path.basename(self._path)
+        extension = next((e for e in _COMPOUND_EXTENSIONS if base.endswith(e)), os.path.splitext(base)[1])
+        media_path = os.path.join(self.get_media_subdir(), f"{_upload_safe(str(key))}_{step}_{id_ or self._sha256[:20]}{extension}")
+        new_path = os.path.join(run.dir, media_path)
+        os.makedirs(os.path.dirname(new_path), exist_ok=True)
+        if self._is_tmp:
+            shutil.move(self._path, new_path)
+            self._is_tmp = False
+        else:
+            try:
+                shutil.copy(self._path, new_path)
+            except shutil.SameFileError:
+                if not ignore_copy_err:
+                    raise
+        self._path = new_path
 
     @classmethod
     def get_media_subdir(cls) -> str:
@@ -137,9 +199,12 @@ class Media(WBValue):
         return self._path is not None and self._sha256 is not None
 
     def to_json(self, run_or_artifact: Any) -> dict:
-        """`{path, sha256, _type}`, adding the backing file to the artifact if needed."""
+        """`{path, sha256, _type}`, adding the backing file to the artifact if needed; for
+        a run (after `bind_to_run`), the file's path under the run dir, sha256 and size."""
         from .artifact import Artifact
 
+        if _is_run(run_or_artifact):
+            return self._run_json(run_or_artifact)
         if not isinstance(run_or_artifact, Artifact):
             raise TypeError("to_json accepts wandb_run.Run or wandb_artifact.Artifact")
         artifact = run_or_artifact
@@ -156,11 +221,79 @@ class Media(WBValue):
                     name = os.path.join(
                         self.get_media_subdir(), self._sha256[:20], os.path.basename(self._path)
                     )
-                name = artifact.add_file(self._path, name=name, is_tmp=self._is_tmp).path
+                name = self._store_file(artifact, name)
             json_obj["path"] = name
             json_obj["sha256"] = self._sha256
         json_obj["_type"] = self._log_type
         return json_obj
+
+
+    def _run_json(self, run: Any) -> dict:
+        # wandb's Media.to_json run branch (the subclass sets the real `_type`).
+        json_obj: dict[str, Any] = {}
+        if self._caption is not None:
+            json_obj["caption"] = self._caption
+        json_obj.update({"_type": "file", "sha256": self._sha256, "size": self._size})
+        url = self._get_artifact_entry_ref_url()
+        if url is not None:
+            json_obj["artifact_path"] = url
+        if url is None or self.is_bound():
+            assert self.is_bound(), (
+                f"Value of type {type(self).__name__} must be bound to a run with bind_to_run() before being serialized to JSON."
+            )
+            assert self._run is run, "We don't support referring to media files across runs."
+            assert self._path is not None
+            json_obj["path"] = os.path.relpath(self._path, run.dir).replace(os.sep, "/")
+        return json_obj
+
+    def _store_file(self, artifact: "Artifact", name: str) -> str:
+        """Add the backing file as `name`, or a reference to it (wandb's rules); its path."""
+        assert self._path is not None
+        source = self._artifact_source
+        if source is not None:  # read from another artifact: refer to its entry
+            default_root = source.artifact._default_root()
+            if self._path.startswith(default_root):
+                name = self._path[len(default_root) :].lstrip(os.sep)
+            artifact.add_reference(source.artifact.get_entry(name).ref_url(), name=name)
+            return name
+        if self._log_type in ("image-file", "audio-file") and _path_is_reference(self._path):
+            artifact.add_reference(self._path, name=name)
+            return name
+        # A temp file is ours alone: stored in place, not copied to staging.
+        policy = "immutable" if self._is_tmp else "mutable"
+        return artifact.add_file(self._path, name=name, is_tmp=self._is_tmp, policy=policy).path
+
+
+# Extensions wandb's media pass to `_set_file(extension=...)`, kept whole in run file names.
+_COMPOUND_EXTENSIONS = (".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json")
+
+
+def _upload_safe(key: str) -> str:
+    """wandb's `make_file_path_upload_safe` (POSIX): no leading slash, no `.`/`..` parts."""
+    return "/".join(p.replace(".", "_") if p in (".", "..") else p for p in key.lstrip("/").split("/"))
+
+
+def _is_run(value: Any) -> bool:
+    from .runs import Run
+
+    return isinstance(value, Run)
+
+
+def _path_is_reference(path: Any) -> bool:
+    import re
+
+    return isinstance(path, str) and bool(path and re.match(r"^(gs|s3|https?)://", path))
+
+
+def _reject_wandb_object(obj: Any) -> None:
+    """A clear TypeError for a wandb media object given to artefact."""
+    module = obj.__class__.__module__
+    if module == "wandb" or module.startswith("wandb."):
+        name = obj.__class__.__name__
+        raise TypeError(
+            f"Found a wandb object ({module}.{name}): artefact.Artifact.add takes artefact's media types;"
+            f" build it as artefact.{name}(...) (or import artefact as wandb)"
+        )
 
 
 class Html(Media):
@@ -198,6 +331,17 @@ class Html(Media):
         else:
             self._set_file(data_path, is_tmp=False)
 
+    def to_json(self, run_or_artifact: Any) -> dict:
+        """`{path, sha256, _type: "html-file"}` (for a run also `size`)."""
+        json_dict = super().to_json(run_or_artifact)
+        json_dict["_type"] = self._log_type
+        return json_dict
+
+    @classmethod
+    def seq_to_json(cls, seq: Sequence["Html"], run: Any, key: str, step: Any) -> dict:
+        """`run.log` of a list of Html (bound already): wandb's `html` value."""
+        return {"_type": "html", "count": len(seq), "html": [h.to_json(run) for h in seq]}
+
     @classmethod
     def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Html":
         """The Html whose file `json_obj["path"]` is in the (downloaded) artifact."""
@@ -227,208 +371,78 @@ class Html(Media):
         return os.path.join("media", "html")
 
 
-def _is_numpy_array(value: Any) -> bool:
-    cls = type(value)
-    return cls.__module__ == "numpy" and cls.__name__ == "ndarray"
+# The media classes by module, loaded on first use (their modules register column types).
+_LAZY_CLASSES = {
+    "Table": "table",
+    "JoinedTable": "media.joined_table",
+    "PartitionedTable": "media.partitioned_table",
+    "Image": "media.image",
+    "Audio": "media.audio",
+    "Object3D": "media.object3d",
+    "Bokeh": "media.bokeh",
+    "Video": "media.video",
+    "Classes": "media.classes",
+    "ImageMask": "media.masks",
+    "BoundingBoxes2D": "media.boxes",
+}
 
 
-def _is_dataframe(value: Any) -> bool:
-    cls = type(value)
-    return cls.__module__.startswith("pandas") and cls.__name__ == "DataFrame"
+def __getattr__(name: str) -> Any:
+    module = _LAZY_CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'artefact.data_types' has no attribute {name!r}")
+    import importlib
 
-
-def _cell_json(value: Any) -> Any:
-    """wandb's `_json_helper` for scalar cells: numpy -> Python, NaN -> None."""
-    if is_timestamp(value):
-        return timestamp_json(value)
-    if hasattr(value, "tolist"):
-        return _cell_json(value.tolist())
-    if hasattr(value, "item"):
-        return _cell_json(value.item())
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    value = getattr(importlib.import_module(f"artefact.{module}"), name)
+    globals()[name] = value
     return value
 
 
-class Table(Media):
-    """A table of rows, as `wandb.Table`: scalar cells (int, float, str, bool, None).
-
-    Args:
-        columns: Column names (str or int). Defaults to ["Input", "Output", "Expected"].
-        data: Rows as a list of lists, a 2-D numpy array or a pandas DataFrame.
-        rows: Legacy alias of `data`.
-        dataframe: A pandas DataFrame (then `data` and `columns` are ignored).
-        dtype: None (infer), a type (int, float, str, bool) or a list of them per column.
-        optional: Whether None is allowed (per table or per column).
-        allow_mixed_types: Disable type checking of columns.
-        log_mode: "IMMUTABLE" (default), "MUTABLE" or "INCREMENTAL".
-    """
-
-    MAX_ROWS = 10000
-    MAX_ARTIFACT_ROWS = 200000
-    _log_type = "table"
-
-    def __init__(
-        self,
-        columns: Optional[list] = None,
-        data: Any = None,
-        rows: Optional[list] = None,
-        dataframe: Any = None,
-        dtype: Any = None,
-        optional: Union[bool, list[bool]] = True,
-        allow_mixed_types: bool = False,
-        log_mode: Optional[str] = "IMMUTABLE",
-    ) -> None:
-        super().__init__()
-        assert log_mode in ("IMMUTABLE", "MUTABLE", "INCREMENTAL"), (
-            f"Invalid log_mode: {log_mode}. Must be one of ['IMMUTABLE', 'MUTABLE', 'INCREMENTAL']"
-        )
-        self.log_mode = log_mode
-        self._increment_num: Optional[int] = None
-        self._previous_increments_paths: Optional[list[str]] = None
-        if allow_mixed_types:
-            dtype = AnyType
-        if columns is None:
-            columns = ["Input", "Output", "Expected"]
-        self.data: list[list[Any]] = []
-        if dataframe is not None or _is_dataframe(data):
-            frame = dataframe if dataframe is not None else data
-            self._set_columns(list(frame.columns), dtype, optional)
-            for row in range(len(frame)):
-                self.add_data(*tuple(frame[col].values[row] for col in self.columns))
-        elif data is not None and _is_numpy_array(data):
-            self._set_columns(columns, dtype, optional)
-            for row in data:
-                self.add_data(*row)
-        else:
-            rows_in = data if data is not None else (rows if rows is not None else [])
-            assert isinstance(rows_in, list), "data argument expects a `list` object"
-            self._set_columns(columns, dtype, optional)
-            for row in rows_in:
-                self.add_data(*row)
-
-    def _set_columns(self, columns: list, dtype: Any, optional: Union[bool, list[bool]]) -> None:
-        assert isinstance(columns, list), "columns argument expects a `list` object"
-        assert len(columns) == 0 or all(type(col) in (str, int) for col in columns), (
-            "columns argument expects list of strings or ints"
-        )
-        self.columns = columns
-        per_column = lambda v: v if isinstance(v, list) else [v] * len(columns)  # noqa: E731
-        self._column_types = TypedDictType({})
-        for name, dt, opt in zip(columns, per_column(dtype), per_column(optional)):
-            self.cast(name, dt, opt)
-
-    def cast(self, col_name: Any, dtype: Any, optional: bool = False) -> Any:
-        """Cast a column to a type (int, float, str, bool or None to infer)."""
-        assert col_name in self.columns
-        wb_type = type_from_dtype(dtype)
-        if optional:
-            wb_type = optional_type(wb_type)
-        col_ndx = self.columns.index(col_name)
-        for row in self.data:
-            result = wb_type.assign(row[col_ndx])
-            if isinstance(result, InvalidType):
-                raise TypeError(
-                    f"Existing data {row[col_ndx]}, of type {type_of(row[col_ndx])} cannot be cast to {wb_type}"
-                )
-            wb_type = result
-        self._column_types.params["type_map"][col_name] = wb_type
-        return wb_type
-
-    def add_data(self, *data: Any) -> None:
-        """Add a row; its values must fit the column types inferred so far."""
-        if len(data) != len(self.columns):
-            raise ValueError(
-                f"This table expects {len(self.columns)} columns: {self.columns}, found {len(data)}"
-            )
-        row = {col: data[ndx] for ndx, col in enumerate(self.columns)}
-        result = self._column_types.assign(row)
-        if isinstance(result, InvalidType):
-            raise TypeError(
-                f"Data row contained incompatible types:\n{self._column_types.explain(row)}"
-            )
-        self._column_types = result  # type: ignore[assignment]
-        self.data.append(list(data))
-
-    def add_row(self, *row: Any) -> None:
-        """Deprecated. Use `add_data`."""
-        import logging
-
-        logging.warning("add_row is deprecated, use add_data")
-        self.add_data(*row)
-
-    def get_column(self, name: Any, convert_to: Optional[str] = None) -> Any:
-        """The values of one column (a numpy array if `convert_to="numpy"`)."""
-        assert name in self.columns
-        assert convert_to is None or convert_to == "numpy"
-        col_ndx = self.columns.index(name)
-        column = [row[col_ndx] for row in self.data]
-        if convert_to == "numpy":
-            import numpy as np
-
-            return np.array(column)
-        return column
-
-    def iterrows(self) -> Any:
-        """(row index, row) pairs."""
-        return iter(enumerate(self.data))
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Table)
-            and self.columns == other.columns
-            and self._column_types == other._column_types
-            and self.data == other.data
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    @classmethod
-    def get_media_subdir(cls) -> str:
-        """`media/table`."""
-        return os.path.join("media", "table")
-
-    @classmethod
-    def from_json(cls, json_obj: dict, source_artifact: "Artifact") -> "Table":
-        """The Table that `to_json` wrote (columns and rows of scalar cells)."""
-        return cls(columns=json_obj["columns"], data=timestamp_rows(json_obj, json_obj["data"]))
-
-    def to_json(self, run_or_artifact: Any) -> dict:
-        """The JSON body wandb writes for this table inside an artifact."""
-        from .artifact import Artifact
-
-        if not isinstance(run_or_artifact, Artifact):
-            raise TypeError("to_json accepts wandb_run.Run or wandb_artifact.Artifact")
-        json_dict = super().to_json(run_or_artifact)
-        if self.log_mode == "INCREMENTAL":
-            if self._previous_increments_paths is None:
-                self._previous_increments_paths = []
-            if self._increment_num is None:
-                self._increment_num = 0
-            json_dict["increment_num"] = self._increment_num
-            json_dict["previous_increments_paths"] = self._previous_increments_paths
-        max_rows = Table.MAX_ARTIFACT_ROWS
-        if len(self.data) > max_rows:
-            import logging
-
-            logging.warning(f"Truncating wandb.Table object to {max_rows} rows.")
-        mapped = [[_cell_json(v) for v in row] for row in self.data[:max_rows]]
-        json_dict.update(
-            {
-                "_type": Table._log_type,
-                "columns": self.columns,
-                "data": mapped,
-                "ncols": len(self.columns),
-                "nrows": len(mapped),
-                "column_types": self._column_types.to_json(),
-                "log_mode": self.log_mode,
-            }
-        )
-        return json_dict
+_media_types: Optional[tuple] = None
 
 
-# The classes `Artifact.add` accepts.
-MEDIA_TYPES: tuple = (Table, Html)
+def box3d(*args: Any, **kwargs: Any) -> dict:
+    """A 3-D box for `Object3D.from_point_cloud` (see `media.object3d.box3d`)."""
+    from .media.object3d import box3d as make
+
+    return make(*args, **kwargs)
+
+
+def media_types() -> tuple:
+    """The classes `Artifact.add` accepts (importing their modules on the first call)."""
+    global _media_types
+    if _media_types is None:
+        _media_types = _load_media_types()
+    return _media_types
+
+
+def _load_media_types() -> tuple:
+    import importlib
+
+    classes = [Html]
+    for name, module in _LAZY_CLASSES.items():
+        try:
+            importlib.import_module(f"artefact.{module}")
+        except ModuleNotFoundError:  # a type this build does not ship
+            continue
+        classes.append(globals().get(name) or __getattr__(name))
+    return tuple(classes)
+
+
+def log_type_classes() -> dict:
+    """`_type` -> class, for reading media cells back (wandb's `WBValue.type_mapping`)."""
+    return {cls._log_type: cls for cls in media_types() if cls._log_type is not None}
+
+
+def init_from_json(json_obj: dict, source_artifact: "Artifact") -> Optional[WBValue]:
+    """The media object a `{"_type": ...}` cell describes, its source set to the artifact."""
+    cls = log_type_classes().get(json_obj["_type"])
+    if cls is None:
+        return None
+    obj = cls.from_json(json_obj, source_artifact)
+    obj._set_artifact_source(source_artifact)
+    return obj
+
 # wandb's accepted classes, named in the TypeError of `Artifact.add`.
 WANDB_MEDIA_CLASS_NAMES: Sequence[str] = (
     "wandb.sdk.data_types.bokeh.Bokeh",
@@ -475,12 +489,14 @@ def add_media(artifact: "Artifact", obj: Any, name: Any, overwrite: bool = False
 
     name = LogicalPath(name)
     is_tmp_name = name.startswith("media/tables")  # tables there get digest-based names
-    if not isinstance(obj, MEDIA_TYPES):
+    if not isinstance(obj, media_types()):
+        _reject_wandb_object(obj)
         allowed = ", ".join(f"<class '{cls}'>" for cls in WANDB_MEDIA_CLASS_NAMES)
         raise TypeError(f"Found object of type {obj.__class__}, expected one of: ({allowed})")
     obj_id = id(obj)
     if obj_id in artifact._added_objs:
         return artifact._added_objs[obj_id][1]
+    obj._check_addable()  # so a refused object leaves the artifact unchanged
     ref_path = obj._get_artifact_entry_ref_url()
     if ref_path is not None:  # the object belongs to another artifact: reference it
         return artifact.add_reference(ref_path, type(obj).with_suffix(name))[0]
@@ -493,10 +509,10 @@ def add_media(artifact: "Artifact", obj: Any, name: Any, overwrite: bool = False
         file_path = os.path.join(_tables_tmp_dir(), str(id(artifact)), name)
         os.makedirs(os.path.dirname(file_path), exist_ok=True)
         with open(file_path, "w", encoding="utf-8") as tmp_f:
-            json.dump(val, tmp_f, sort_keys=True)
+            tmp_f.write(json.dumps(val, sort_keys=True))  # json.dump's bytes, by the C encoder
     else:
         with artifact.new_file(name, mode="w" if overwrite else "x", encoding="utf-8") as f:
-            json.dump(val, f, sort_keys=True)
+            f.write(json.dumps(val, sort_keys=True))  # json.dump's bytes, by the C encoder
             file_path = f.name
     # Added again from the temp file: same digest, so it replaces the new_file entry
     # (keeping its position) with skip_cache=False, as wandb does.
@@ -513,7 +529,7 @@ def add_media(artifact: "Artifact", obj: Any, name: Any, overwrite: bool = False
 def media_entry(artifact: "Artifact", name: str) -> tuple[Any, Any]:
     """(entry, media class) for `name` plus a media suffix, or (None, None)."""
     entries = artifact.manifest.entries
-    for media_class in MEDIA_TYPES:
+    for media_class in media_types():
         entry = entries.get(media_class.with_suffix(name))
         if entry is not None:
             return entry, media_class

@@ -8,7 +8,10 @@ a file) is bound to the run and stored as the JSON it returns for the run. A `Ta
 `run-<run id>-<key>` of type `run_table` holding `<key>.table.json`, so that
 `Api().artifact("run-<id>-<key>:latest").get(key)` reads it back; its history value
 is wandb's `table-file` dict pointing at that artifact entry and at the run's copy under
-`media/table/`.
+`media/table/`. An INCREMENTAL table is logged as wandb's increments: each `run.log`
+after rows were added stores only the new rows, as the next version of the
+`run-<run id>-incr-<key>` artifact of type `wandb-run-incremental-table` (each version
+holds every increment so far), and its history value is an `incremental-table-file`.
 """
 
 from __future__ import annotations
@@ -28,21 +31,29 @@ _TABLE_TYPES = ("table", "partitioned-table", "joined-table")
 
 def history_row(run: "Run", row: dict, step: int) -> dict:
     """`row` with every value as wandb stores it in the history (media bound to `run`)."""
-    _refuse_incremental(row)  # before any value logs an artifact
+    _check_row(run, row)  # before any value logs an artifact
     return {key: history_value(run, key, value, step) for key, value in row.items()}
 
 
-def _refuse_incremental(row: dict) -> None:
+def _check_row(run: "Run", row: dict) -> None:
+    # wandb raises this AssertionError while logging; checked first (with the values
+    # artefact refuses) so nothing of a refused row is stored.
     for key, value in row.items():
+        for item in value if isinstance(value, (list, tuple)) else ():
+            if callable(getattr(item, "_check_loggable", None)):
+                item._check_loggable()
         if isinstance(value, dict):
-            _refuse_incremental(value)
-        elif getattr(value, "_log_type", None) == "table" and getattr(value, "log_mode", None) == "INCREMENTAL":
-            # wandb logs those as `wandb-run-incremental-table` increments; writing them as
-            # a plain run_table would read back differently, so they are refused instead.
-            raise ValueError(
-                f"run.log of a Table with log_mode='INCREMENTAL' (key {key!r}) is not supported by"
-                " artefact; log it with log_mode='IMMUTABLE' or 'MUTABLE', or add it to an artifact"
-            )
+            _check_row(run, value)
+        elif callable(getattr(value, "_check_loggable", None)):
+            value._check_loggable()
+        elif _is_incremental(value):
+            target = value._run_target_for_increments
+            if target is not None and target is not run:
+                raise AssertionError("An incremental Table can only be logged to one Run.")
+
+
+def _is_incremental(value: Any) -> bool:
+    return getattr(value, "_log_type", None) == "table" and getattr(value, "log_mode", None) == "INCREMENTAL"
 
 
 def _is_media(value: Any) -> bool:
@@ -97,22 +108,28 @@ def internal_artifact(name: str, type: str) -> Any:
 
 
 def _table_value(run: "Run", key: str, table: Any, step: Any) -> dict:
-    _refuse_incremental({key: table})
+    incremental = _is_incremental(table)
+    _check_row(run, {key: table})
     # The run's own copy, as wandb's Table.bind_to_run writes it (compact JSON of the
-    # cells as given).
-    body = json.dumps({"columns": table.columns, "data": table.data[: table.MAX_ROWS]},
+    # cells as given; an INCREMENTAL table's rows not logged yet).
+    rows = table._rows_to_log(table.MAX_ROWS) if incremental else table.data[: table.MAX_ROWS]
+    body = json.dumps({"columns": table.columns, "data": rows},
                       separators=(",", ":"), ensure_ascii=False, default=_fallback).encode("utf-8")
     sha256 = hashlib.sha256(body).hexdigest()
     mode = getattr(table, "log_mode", "IMMUTABLE")
     bound = getattr(table, "_artefact_bound", None)  # (run, sha256, value) of its first log
     # As wandb: a table already bound to this run is not logged again (an IMMUTABLE one
-    # even if changed since; a MUTABLE one unless changed), only its row counts are new.
-    if bound is not None and bound[0] is run and (mode == "IMMUTABLE" or bound[1] == sha256):
+    # even if changed since; a MUTABLE one unless changed; an INCREMENTAL one until a row
+    # is added), only its row counts are new.
+    if bound is not None and bound[0] is run and (mode != "MUTABLE" or bound[1] == sha256):
         return {**bound[2], "ncols": len(table.columns), "nrows": len(table.data)}
     if mode == "MUTABLE":  # changed since its last log: stored anew, not referenced
         table._artifact_target = None
-    artifact = internal_artifact(f"run-{run.id}-{key}", "run_table")
-    entry = artifact.add(table, key)
+    if incremental:
+        artifact, entry_name = _increment_artifact(run, key, table)
+    else:
+        artifact, entry_name = internal_artifact(f"run-{run.id}-{key}", "run_table"), key
+    entry = artifact.add(table, entry_name)
     logged = run.log_artifact(artifact).wait()
     safe_key = str(key).lstrip("/").replace("..", "_")
     media_path = os.path.join("media", "table", f"{safe_key}_{step}_{sha256[:20]}.table.json")
@@ -132,8 +149,43 @@ def _table_value(run: "Run", key: str, table: Any, step: Any) -> dict:
         "nrows": len(table.data),
         "log_mode": mode,
     }
+    if incremental:  # wandb's key order: the increment fields come after "path"
+        value["_type"] = "incremental-table-file"
+        tail = {k: value.pop(k) for k in ("ncols", "nrows", "log_mode")}
+        value.update(increment_num=table._increment_num,
+                     previous_increments_paths=list(table._previous_increments_paths), **tail)
+        table._last_logged_idx = len(table.data) - 1
     table._artefact_bound = (run, sha256, value)
     return dict(value)
+
+
+def _increment_artifact(run: "Run", key: str, table: Any) -> tuple[Any, str]:
+    """wandb's `_log_table_artifact` for an INCREMENTAL table: the incremental artifact
+    `run-<id>-incr-<key>` and the entry name `<increment>-<epoch ms>.<key>`."""
+    import time
+
+    if run.resumed and table._previous_increments_paths is None and table._increment_num is None:
+        _resume_increments(run, key, table)
+    elif table._run_target_for_increments is None:
+        table._run_target_for_increments = run
+    artifact = internal_artifact(f"run-{run.id}-incr-{key}", "wandb-run-incremental-table")
+    artifact._incremental = True  # the server-side merge of wandb's `incremental_beta1`
+    # The first increment's number is still None here in wandb 0.31.0 ("None-<ms>.<key>").
+    return artifact, f"{table._increment_num}-{time.time_ns() // 1_000_000}.{key}"
+
+
+def _resume_increments(run: "Run", key: str, table: Any) -> None:
+    """wandb's `_load_incremental_table_state_from_resumed_run`: a table logged to the
+    key of a resumed run continues its increments."""
+    table._run_target_for_increments = run
+    last = run.summary.get(key)
+    if not isinstance(last, dict) or last.get("_type") != "incremental-table-file":
+        return
+    previous = list(last.get("previous_increments_paths", []))
+    if last.get("artifact_path"):
+        previous.append(last["artifact_path"])
+    table._increment_num = last.get("increment_num", 0) + 1
+    table._previous_increments_paths = previous
 
 
 def _hex_id(artifact_id: str) -> str:

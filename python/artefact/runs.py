@@ -78,6 +78,7 @@ class Run:
         self._dir = dir
         self._step = 0
         self._logged_history = False  # history_step stays None until a row is logged
+        self._resumed = False
         self._finished = False
         store = backend.store
         self.config = RunConfig(self, record.config or {}, lambda d: store.set_config(self._record, d))
@@ -116,6 +117,11 @@ class Run:
     @property
     def step(self) -> int:
         return self._step
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the run was started with `resume` (wandb's `Run.resumed`)."""
+        return self._resumed
 
     @property
     def dir(self) -> str:
@@ -503,6 +509,7 @@ def init(
         resume=bool(resume),
     )
     run = Run(backend, record, dir=dir)
+    run._resumed = bool(resume)
     # A resumed run's stored artifactVersion dicts read back as Artifacts, and artifacts
     # given in `config` are put in once the run exists: both used by the run, as wandb.
     stored = {k: v for k, v in run.config.items() if is_artifact_representation(v)}

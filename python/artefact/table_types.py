@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 
 class WBType:
@@ -30,8 +30,8 @@ class WBType:
             return self
         return InvalidType()
 
-    def to_json(self) -> dict[str, Any]:
-        params = _params_to_json(self.params)
+    def to_json(self, artifact: Any = None) -> dict[str, Any]:
+        params = _params_to_json(self.params, artifact)
         return {"wb_type": self.name, "params": params} if params else {"wb_type": self.name}
 
     def explain(self, other: Any, depth: int = 0) -> str:
@@ -54,13 +54,13 @@ class WBType:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _params_to_json(value: Any) -> Any:
+def _params_to_json(value: Any, artifact: Any = None) -> Any:
     if value.__class__ is dict:
-        return {key: _params_to_json(item) for key, item in value.items()}
+        return {key: _params_to_json(item, artifact) for key, item in value.items()}
     if value.__class__ in (list, set, tuple, frozenset):
-        return [_params_to_json(item) for item in list(value)]
+        return [_params_to_json(item, artifact) for item in list(value)]
     if isinstance(value, WBType):
-        return value.to_json()
+        return value.to_json(artifact)
     return value
 
 
@@ -121,7 +121,7 @@ class UnionType(WBType):
         self.params["allowed_types"] = types
 
     def assign(self, value: Any) -> WBType:
-        return self._assign(type_of(value), value_mode=True)
+        return self._assign(value, value_mode=True)
 
     def assign_type(self, other: WBType) -> WBType:
         assignees = other.params["allowed_types"] if isinstance(other, UnionType) else [other]
@@ -132,9 +132,10 @@ class UnionType(WBType):
                 return result
         return result
 
-    def _assign(self, incoming: WBType, value_mode: bool) -> WBType:
+    def _assign(self, incoming: Any, value_mode: bool) -> WBType:
         # wandb's _union_assigner: the first allowed type that accepts wins; otherwise
-        # an Unknown slot becomes the incoming type.
+        # an Unknown slot becomes the incoming type. In value mode `incoming` is a cell
+        # value and each type's own `assign` sees it (lists and arrays narrow by value).
         resolved: list[WBType] = []
         valid = False
         unknown_count = 0
@@ -144,7 +145,7 @@ class UnionType(WBType):
             elif isinstance(allowed, UnknownType):
                 unknown_count += 1
             else:
-                assigned = allowed.assign_type(incoming)
+                assigned = allowed.assign(incoming) if value_mode else allowed.assign_type(incoming)
                 if isinstance(assigned, InvalidType):
                     resolved.append(allowed)
                 else:
@@ -153,7 +154,7 @@ class UnionType(WBType):
         if not valid:
             if unknown_count == 0:
                 return InvalidType()
-            new_type = UnknownType().assign_type(incoming) if value_mode else incoming
+            new_type = UnknownType().assign(incoming) if value_mode else incoming
             if isinstance(new_type, InvalidType):
                 return InvalidType()
             resolved.append(new_type)
@@ -198,6 +199,17 @@ class TypedDictType(WBType):
                 return InvalidType()
         return TypedDictType(out)
 
+    def assign_type(self, other: WBType) -> WBType:
+        type_map = self.params["type_map"]
+        if not isinstance(other, TypedDictType) or set(other.params["type_map"]) - set(type_map):
+            return InvalidType()
+        out = {}
+        for key, column_type in type_map.items():
+            out[key] = column_type.assign_type(other.params["type_map"].get(key, UnknownType()))
+            if isinstance(out[key], InvalidType):
+                return InvalidType()
+        return TypedDictType(out)
+
     def explain(self, other: Any, depth: int = 0) -> str:
         text = super().explain(other, depth)
         gap = "\t" * depth
@@ -216,9 +228,143 @@ class TypedDictType(WBType):
         return str(self.params["type_map"])
 
 
+# --- lists, arrays, constants and other objects ------------------------------------------
+
+
+class ListType(WBType):
+    """A list (or tuple, set, 1-D iterable) whose elements share `element_type`."""
+
+    name = "list"
+
+    def __init__(self, element_type: Any = None, length: Optional[int] = None) -> None:
+        super().__init__()
+        self.params["element_type"] = UnknownType() if element_type is None else type_from_dtype(element_type)
+        self.params["length"] = length
+
+    @classmethod
+    def from_obj(cls, value: Any) -> "ListType":
+        items = value.tolist() if hasattr(value, "tolist") else list(value)
+        element: WBType = UnknownType() if None not in items else optional_type(UnknownType())
+        for item in items:
+            element = element.assign(item)
+        return cls(element, len(items))
+
+    def assign_type(self, other: WBType) -> WBType:
+        if isinstance(other, ListType):
+            element = self.params["element_type"].assign_type(other.params["element_type"])
+            if not isinstance(element, InvalidType):
+                same = self.params["length"] == other.params["length"]
+                return ListType(element, self.params["length"] if same else None)
+        return InvalidType()
+
+    def assign(self, value: Any) -> WBType:
+        if not hasattr(value, "__iter__"):
+            return InvalidType()
+        element = self.params["element_type"]
+        items = list(value)
+        for item in items:
+            element = element.assign(item)
+            if isinstance(element, InvalidType):
+                return InvalidType()
+        return ListType(element, len(items))
+
+    def explain(self, other: Any, depth: int = 0) -> str:
+        text = super().explain(other, depth)
+        gap = "\t" * depth
+        if isinstance(other, (list, tuple, set, frozenset)):
+            element = self.params["element_type"]
+            for index, item in enumerate(list(other)):
+                assigned = element.assign(item)
+                if isinstance(assigned, InvalidType):
+                    text += f"\n{gap}Index {index}:\n{element.explain(item, depth + 1)}"
+                    break
+                element = assigned
+        return text
+
+    def __repr__(self) -> str:
+        return f"{self.params['element_type']}[]"
+
+
+class NDArrayType(WBType):
+    """A numpy array (or nested list) of one `shape`; big ones are stored as `.npz`."""
+
+    name = "ndarray"
+
+    def __init__(self, shape: Any, serialization_path: Optional[dict] = None) -> None:
+        super().__init__()
+        self.params["shape"] = list(shape)
+        self._serialization_path = serialization_path
+
+    @classmethod
+    def from_obj(cls, value: Any) -> "NDArrayType":
+        if _is_ndarray(value):
+            return cls(value.shape)
+        if not isinstance(value, list):
+            raise TypeError(f"NDArrayType.from_obj expects py_obj to be ndarray or list, found {value.__class__}")
+        shape, target = [], value
+        while isinstance(target, list):
+            shape.append(len(target))
+            if target:
+                target = target[0]
+        return cls(shape)
+
+    def assign_type(self, other: WBType) -> WBType:
+        if isinstance(other, NDArrayType) and self.params["shape"] == other.params["shape"]:
+            return self
+        if isinstance(other, ListType):
+            return self
+        return InvalidType()
+
+    def assign(self, value: Any) -> WBType:
+        if _is_ndarray(value) or isinstance(value, list):
+            return self.assign_type(self.from_obj(value))
+        return InvalidType()
+
+    def to_json(self, artifact: Any = None) -> dict[str, Any]:
+        params = {"shape": self.params["shape"], "serialization_path": self._serialization_path}
+        return {"wb_type": self.name, "params": params}
+
+    def _set_serialization_path(self, path: str, key: str) -> None:
+        self._serialization_path = {"path": path, "key": key}
+
+
+class ConstType(WBType):
+    """A constant value (or set of values) inside another type's params."""
+
+    name = "const"
+
+    def __init__(self, val: Any = None, is_set: Optional[bool] = False) -> None:
+        super().__init__()
+        if is_set or isinstance(val, set):
+            is_set = True
+            val = set(val)
+        self.params.update({"val": val, "is_set": is_set})
+
+    def assign(self, value: Any) -> WBType:
+        return self.assign_type(ConstType(value))
+
+    def __repr__(self) -> str:
+        return str(self.params["val"])
+
+
+class PythonObjectType(WBType):
+    """Any other object: only its class name is kept."""
+
+    name = "pythonObject"
+
+    def __init__(self, class_name: str) -> None:
+        super().__init__()
+        self.params["class_name"] = class_name
+
+
 # --- value -> type ---------------------------------------------------------------------
 
-_TYPE_BY_CLASS: dict[type, type] = {type(None): NoneType, str: StringType, int: NumberType, float: NumberType, bool: BooleanType}
+_TYPE_BY_CLASS: dict[type, Any] = {
+    type(None): NoneType, str: StringType, int: NumberType, float: NumberType, bool: BooleanType,
+    list: ListType.from_obj, tuple: ListType.from_obj, set: ListType.from_obj, frozenset: ListType.from_obj,
+}  # fmt: skip
+# Media modules register `cls -> handler(value) -> WBType` here when they are imported.
+_HANDLERS: dict[type, Callable[[Any], WBType]] = {}
 _NUMPY_NUMBER_NAMES = (
     "byte short ushort intc uintc int_ uint longlong ulonglong half float16 single double "
     "longdouble csingle cdouble clongdouble int8 int16 int32 int64 uint8 uint16 uint32 "
@@ -226,28 +372,34 @@ _NUMPY_NUMBER_NAMES = (
 ).split()
 
 
-def _numpy_type(cls: type) -> Optional[type]:
+def register_type(cls: type, handler: Callable[[Any], WBType]) -> None:
+    """Let `type_of` map instances of exactly `cls` to `handler(value)` (a media type)."""
+    _HANDLERS[cls] = handler
+
+
+def _is_ndarray(value: Any) -> bool:
+    cls = value.__class__
+    return cls.__name__ == "ndarray" and cls.__module__ == "numpy"
+
+
+def _numpy_type(cls: type) -> Optional[Callable[[Any], WBType]]:
     np = sys.modules.get("numpy")
     if np is None or not cls.__module__.startswith("numpy"):
         return None
     if cls is np.bool_:
-        return BooleanType
+        return lambda _: BooleanType()
     if cls is np.datetime64:
-        return TimestampType
+        return lambda _: TimestampType()
+    if cls is np.ndarray:
+        return NDArrayType.from_obj
     for name in _NUMPY_NUMBER_NAMES:
         if getattr(np, name, None) is cls:
-            return NumberType
+            return lambda _: NumberType()
     return None
 
 
 def type_of(value: Any) -> WBType:
-    """The type of one cell (exact class lookup, as wandb's TypeRegistry).
-
-    Raises:
-        TypeError: for cells this port does not serialise (lists, dicts, datetimes,
-            media, artifact references...), rather than writing JSON that differs
-            from wandb's.
-    """
+    """The type of one cell (exact class lookup, as wandb's `TypeRegistry.type_of`)."""
     if isinstance(value, dict):
         return TypedDictType({key: type_of(item) for key, item in value.items()})
     cls = value.__class__
@@ -255,27 +407,49 @@ def type_of(value: Any) -> WBType:
         return NoneType()
     if cls is str and value.startswith("wandb-artifact://"):
         raise TypeError("artefact.Table cells cannot hold artifact references yet")
-    handler = _TYPE_BY_CLASS.get(cls) or _numpy_type(cls)
+    simple = _TYPE_BY_CLASS.get(cls)
+    if simple is not None:
+        return simple(value) if simple.__class__ is not type else simple()
+    handler = _HANDLERS.get(cls) or _numpy_type(cls)
     if handler is None:
-        raise TypeError(
-            f"artefact.Table supports cells of type int, float, str, bool, None and numpy"
-            f" scalars; got {cls.__module__}.{cls.__qualname__}"
-        )
-    return handler()
+        if cls.__module__.startswith("wandb.") and hasattr(value, "to_json"):
+            raise TypeError(
+                f"Found a wandb object ({cls.__module__}.{cls.__name__}) in an artefact.Table;"
+                f" build it as artefact.{cls.__name__}(...) (or import artefact as wandb)"
+            )
+        return PythonObjectType(cls.__name__)
+    return handler(value)
 
 
 def type_from_dtype(dtype: Any) -> WBType:
-    """A column type from `Table(dtype=...)`: None, a WBType or int/float/str/bool."""
+    """A column type from `Table(dtype=...)`: a WBType, a Python class, a list or a dict."""
     if dtype is None:
         return UnknownType()
     if isinstance(dtype, WBType):
         return dtype
     if isinstance(dtype, type) and issubclass(dtype, WBType):
         return dtype()
-    handler = _TYPE_BY_CLASS.get(dtype) if isinstance(dtype, type) else None
-    if handler is None:
-        raise TypeError(f"artefact.Table does not support dtype {dtype!r} yet")
-    return handler()
+    if isinstance(dtype, type):
+        simple = _TYPE_BY_CLASS.get(dtype)
+        if simple is not None and simple.__class__ is type:
+            return simple()
+        if dtype in (list, tuple, set, frozenset):
+            return ListType()
+        handler = _HANDLERS.get(dtype) or _numpy_type(dtype)
+        if handler is not None and not hasattr(handler, "__self__"):
+            return handler(None)
+        if handler is not None:
+            return handler.__self__()  # a media type class (its from_obj is the handler)
+        return PythonObjectType(dtype.__name__)
+    if isinstance(dtype, list):
+        if not dtype:
+            return ListType()
+        if len(dtype) == 1:
+            return ListType(type_from_dtype(dtype[0]))
+        return UnionType([type_from_dtype(item) for item in dtype])
+    if isinstance(dtype, dict):
+        return TypedDictType({key: type_from_dtype(item) for key, item in dtype.items()})
+    return ConstType(dtype)
 
 
 # --- timestamps: datetime/date cells, stored as epoch milliseconds as wandb does --------
@@ -288,28 +462,6 @@ class TimestampType(WBType):
 
 
 _TYPE_BY_CLASS.update({datetime.datetime: TimestampType, datetime.date: TimestampType})
-
-
-def is_timestamp(value: Any) -> bool:
-    """True for the cells wandb types as timestamps."""
-    return isinstance(value, datetime.date) or value.__class__.__name__ == "datetime64"
-
-
-def timestamp_json(value: Any) -> Any:
-    """A datetime/date/datetime64 cell as wandb's `_json_helper` writes it (epoch ms; a
-    naive datetime counts as UTC); any other value is returned unchanged."""
-    if value.__class__.__name__ == "datetime64" and hasattr(value, "tolist"):
-        value = value.tolist()
-        if isinstance(value, int):  # nanoseconds
-            return value / int(1e6)
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return int(value.timestamp() * 1000)
-    if isinstance(value, datetime.date):
-        midnight = datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.timezone.utc)
-        return int(midnight.timestamp() * 1000)
-    return value
 
 
 def timestamp_columns(json_obj: dict) -> set[int]:

@@ -204,18 +204,6 @@ def test_a_link_returns_its_source_artifact(tmp_path):
     assert art.source_artifact is art
 
 
-def test_incremental_tables_are_refused_before_anything_is_stored():
-    """wandb logs INCREMENTAL tables as `wandb-run-incremental-table` increments
-    (wandb/sdk/data_types/utils.py `_log_table_artifact`); artefact does not, and says so."""
-    with artefact.init(project="p", entity="e") as run:
-        table = artefact.Table(columns=["a"], data=[[1]], log_mode="INCREMENTAL")
-        with pytest.raises(ValueError, match="log_mode='INCREMENTAL' \\(key 'inc'\\)"):
-            run.log({"fine": artefact.Table(columns=["a"], data=[[1]]), "inc": table, "x": 1})
-        run_id = run.id
-    assert _api().run(run_id).history() == []
-    assert list(_api().run(run_id).logged_artifacts()) == []
-
-
 class _Points:
     """A media type written against wandb's media interface (`_log_type`, `bind_to_run`,
     `is_bound`, `to_json(run)`), as the media modules plug into run.log."""

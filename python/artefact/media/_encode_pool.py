@@ -1,0 +1,118 @@
+"""A bounded thread pool that encodes media files off the caller's thread.
+
+PIL's encoders and zlib release the GIL, so images built one after another are encoded
+on all cores while the caller builds the next ones. At most `4 × workers` encodings are
+in flight, so a fast producer cannot hold thousands of decoded images in memory.
+`ARTEFACT_MEDIA_WORKERS` sets the worker count (default: the number of CPUs; 0 encodes
+on the caller's thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Any, Callable, Optional
+
+_lock = threading.Lock()
+_pool: Any = None
+_slots: Optional[threading.BoundedSemaphore] = None
+
+
+def _reset_after_fork() -> None:
+    # A forked child has none of the parent's pool threads: start afresh on first use.
+    global _lock, _pool, _slots
+    _lock, _pool, _slots = threading.Lock(), None, None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def workers() -> int:
+    """The configured number of encoding threads."""
+    raw = os.environ.get("ARTEFACT_MEDIA_WORKERS")
+    if raw is None or raw.strip() == "":
+        return os.cpu_count() or 1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"ARTEFACT_MEDIA_WORKERS must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"ARTEFACT_MEDIA_WORKERS must be >= 0, got {raw!r}")
+    return value
+
+
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, str]:
+    """`encode(buffer)` into memory, write the bytes to `path` (a new temp file) and
+    return their (sha256 hex, size) and the path written, as wandb's `_set_file` would
+    read them back. A full temp dir (tmpfs) falls back to the default temp dir."""
+    import errno
+    import io
+
+    buffer = io.BytesIO()
+    encode(buffer)
+    data = buffer.getvalue()
+    try:
+        _write_new(path, data)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        from ..data_types import media_tmp_dir
+
+        path = os.path.join(media_tmp_dir(fallback=True), os.path.basename(path))
+        _write_new(path, data)
+    return hashlib.sha256(data).hexdigest(), len(data), path
+
+
+class Encoded:
+    """The (sha256, size, path) of a file being written; `result()` waits for it."""
+
+    __slots__ = ("_future", "_value")
+
+    def __init__(self, future: Any = None, value: Optional[tuple[str, int, str]] = None) -> None:
+        self._future = future
+        self._value = value
+
+    def result(self) -> tuple[str, int, str]:
+        if self._value is None:
+            self._value = self._future.result()
+            self._future = None
+        return self._value
+
+
+def submit(encode: Callable[[Any], None], path: str) -> Encoded:
+    """Encode into `path` on the pool (or now, with 0 workers) and hash it."""
+    global _pool, _slots
+    count = workers()
+    if count == 0:
+        return Encoded(value=write_and_hash(encode, path))
+    with _lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="artefact-media")
+            _slots = threading.BoundedSemaphore(4 * count)
+    assert _slots is not None
+    _slots.acquire()
+    slots = _slots
+
+    def run() -> tuple[str, int, str]:
+        try:
+            return write_and_hash(encode, path)
+        finally:
+            slots.release()
+
+    return Encoded(future=_pool.submit(run))
