@@ -1,0 +1,83 @@
+"""Downloading Azure blob references with azure-storage-blob, as wandb 0.31.0 does.
+
+wandb (azure_handler.py `load_path`): a recorded version id is downloaded as such;
+without one the current blob is downloaded only if its ETag is the digest
+(`If-Match`), else the blob's versions are searched for that ETag. Credentials: an
+account key from `ARTEFACT_AZURE_ACCOUNT_KEYS` (wandb's `azure_account_url_to_access_key`
+run setting, as JSON `{"<account url>": "<key>"}`), else `DefaultAzureCredential`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Error
+from .azure import AZURE_REQUIRED, parse_azure_uri
+
+if TYPE_CHECKING:
+    from ..download import Entry
+
+ACCOUNT_KEYS_ENV = "ARTEFACT_AZURE_ACCOUNT_KEYS"
+
+
+def credential_for(account_url: str) -> Any:
+    """An account key configured for `account_url`, else DefaultAzureCredential()."""
+    raw = os.environ.get(ACCOUNT_KEYS_ENV, "").strip()
+    if raw:
+        try:
+            keys = json.loads(raw)
+        except ValueError:
+            raise ValueError(f"{ACCOUNT_KEYS_ENV}={raw!r}: expected a JSON object of account URL to key") from None
+        if account_url in keys:
+            return keys[account_url]
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise Error(AZURE_REQUIRED) from None
+    return DefaultAzureCredential()
+
+
+def fetch_azure(entry: "Entry", target: str) -> None:
+    """Download the blob of `entry` into `target` (temp file, then rename)."""
+    try:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.storage.blob import BlobServiceClient
+    except ImportError:
+        raise Error(AZURE_REQUIRED) from None
+    assert entry.ref is not None
+    account_url, container, blob_name, _ = parse_azure_uri(entry.ref)
+    service = BlobServiceClient(account_url, credential=credential_for(account_url))
+    blob_client = service.get_blob_client(container=container, blob=blob_name)
+    version_id = (json.loads(entry.extra) if entry.extra else {}).get("versionID")
+    if version_id is None:
+        try:
+            downloader = blob_client.download_blob(etag=entry.digest, match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:
+            container_client = service.get_container_client(container)
+            for props in container_client.walk_blobs(name_starts_with=blob_name, include=["versions"]):
+                if props.name == blob_name and props.etag == entry.digest and props.version_id is not None:
+                    downloader = blob_client.download_blob(version_id=props.version_id)
+                    break
+            else:
+                raise ValueError(
+                    f"Couldn't find blob version for {entry.ref} matching etag {entry.digest}."
+                ) from None
+    else:
+        downloader = blob_client.download_blob(version_id=version_id)
+    directory = os.path.dirname(target)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".artefact-ref-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            downloader.readinto(f)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
