@@ -575,6 +575,11 @@ class Artifact(LoggedArtifactMixin):
         entry, media_class = self._get_obj_entry(name)
         if entry is None or media_class is None:
             return None
+        if (referenced_id := entry._referenced_artifact_id()) is not None:
+            # as wandb: an entry referencing another artifact's object is read from there
+            from .references.wandb_artifact import referenced_object
+
+            return referenced_object(referenced_id, entry)
         return self._require_store("get").load_media(self, entry, media_class, name)
 
     def get_added_local_path_name(self, local_path: str) -> Optional[str]:
