@@ -77,9 +77,16 @@ class Artefact:
                 art.add_reference(uri, **kwargs)
         except Exception as exc:
             return {"error": [type(exc).__name__, str(exc)]}
+        draft = art.manifest.to_manifest_json()
         with artefact.init(project="refs") as run:
             self.logged = run.log_artifact(art).wait()
-        return {"manifest": art.manifest.to_manifest_json()}
+        return {"manifest": draft}
+
+    def logged_manifest(self) -> dict:
+        """The manifest as logged: numbers in `extra` re-encoded as float64, as wandb-core
+        (Go) uploads them, so a GCS generation loses its last digits in both SDKs."""
+        assert self.logged is not None
+        return self.logged.manifest.to_manifest_json()
 
     def download(self, root, **options) -> dict:
         assert self.logged is not None

@@ -36,7 +36,7 @@ def _both(tmp_path, refs, *, change=None, **options):
     if change is not None:
         change()
     root_wb, root_af = tmp_path / "root-wandb", tmp_path / "root-artefact"
-    got_wb = wb.download(added_wb["manifest"], root_wb, **options)
+    got_wb = wb.download(af.logged_manifest(), root_wb, **options)  # what the server returns
     got_af = af.download(root_af, **options)
     assert got_af == got_wb
     if "error" in got_wb:  # wandb leaves what it placed before the error; artefact nothing
