@@ -1,6 +1,6 @@
 """Child process of refs_s3_download.py: one timed download of an s3-reference artifact.
 
-    python _refs_worker.py raw|artefact|wandb SPEC_JSON
+    python _refs_worker.py raw|artefact|wandb SPEC_JSON_FILE
 
 raw: parallel GETs of presigned URLs of the same objects, bodies written to files (the
 limit: no manifest, no checks). artefact: `use_artifact(...).download(root)` from the
@@ -69,7 +69,9 @@ def wandb_download(spec: dict) -> int:
 
 
 if __name__ == "__main__":
-    mode, spec = sys.argv[1], json.loads(sys.argv[2])
+    mode = sys.argv[1]
+    with open(sys.argv[2]) as f:
+        spec = json.load(f)
     # imports are outside the timing for every mode
     if mode == "wandb":
         import wandb  # noqa: F401

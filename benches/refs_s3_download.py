@@ -29,7 +29,11 @@ WORKER = os.path.join(HERE, "_refs_worker.py")
 
 
 def _run(mode: str, spec: dict, env: dict) -> dict:
-    proc = subprocess.run([sys.executable, WORKER, mode, json.dumps(spec)], env=env, capture_output=True,
+    spec_path = os.path.join(os.path.dirname(spec["root"]), f"{os.path.basename(spec['root'])}.json")
+    os.makedirs(os.path.dirname(spec_path), exist_ok=True)
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    proc = subprocess.run([sys.executable, WORKER, mode, spec_path], env=env, capture_output=True,
                           text=True, timeout=3600)  # fmt: skip
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):

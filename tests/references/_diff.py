@@ -57,11 +57,14 @@ class Wandb:
         self.stderr = proc.stderr
         return json.loads(out_path.read_text())
 
+    azure_keys: dict = {}
+
     def add(self, refs: list) -> dict:
-        return self._run("add", {"refs": refs})
+        return self._run("add", {"refs": refs, "azure_keys": self.azure_keys})
 
     def download(self, manifest: dict, root, **options) -> dict:
-        return self._run("download", {"manifest": manifest, "root": str(root), "options": options})
+        spec = {"manifest": manifest, "root": str(root), "options": options, "azure_keys": self.azure_keys}
+        return self._run("download", spec)
 
 
 class Artefact:

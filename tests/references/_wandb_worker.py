@@ -55,10 +55,23 @@ def download(spec: dict) -> dict:
     return {"ok": True}
 
 
+def _run_settings(spec: dict):  # type: ignore[no-untyped-def]
+    """An offline run when the case needs run settings (Azure account keys: wandb reads
+    `wandb.run.settings.azure_account_url_to_access_key`, azure_handler.py)."""
+    import wandb
+
+    if not spec.get("azure_keys"):
+        return None
+    return wandb.init(mode="offline", settings=wandb.Settings(azure_account_url_to_access_key=spec["azure_keys"]))
+
+
 if __name__ == "__main__":
     command, spec_path, out_path = sys.argv[1:4]
     with open(spec_path) as f:
         spec = json.load(f)
+    run = _run_settings(spec)
     result = {"add": add, "download": download}[command](spec)
+    if run is not None:
+        run.finish()
     with open(out_path, "w") as f:
         json.dump(result, f)

@@ -130,3 +130,30 @@ def gcs(gcs_endpoint, monkeypatch):
             monkeypatch.setattr(handler, "_client", None)
     client = storage.Client()
     return client.create_bucket(f"refs-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def azure_fake(tmp_path_factory):
+    from ._azure_fake import AzureFake
+
+    fake = AzureFake(str(tmp_path_factory.mktemp("azure")))
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def azure(azure_fake, monkeypatch):
+    """The fake Azure endpoint reachable as https://<account>.blob.core.windows.net, with
+    the account key configured for artefact (env) and wandb (run setting)."""
+    import json
+
+    from ._azure_fake import ACCOUNT_KEY
+    from ._diff import Wandb
+
+    for key, value in azure_fake.env.items():
+        monkeypatch.setenv(key, value)
+    account = f"refs{uuid.uuid4().hex[:10]}"
+    url = f"https://{account}.blob.core.windows.net"
+    monkeypatch.setenv("ARTEFACT_AZURE_ACCOUNT_KEYS", json.dumps({url: ACCOUNT_KEY}))
+    monkeypatch.setattr(Wandb, "azure_keys", {url: ACCOUNT_KEY})
+    return azure_fake.store, account, url

@@ -148,7 +148,7 @@ def test_client_artifact_references():
 
 
 def test_artifact_references_resolve_in_process_or_fail_clearly():
-    with pytest.raises(Error, match="is not available in this process"):
+    with pytest.raises(Error, match="is not in this process nor in the artifact store"):
         Artifact("x", "t").add_reference("wandb-artifact://41727469666163743a393939/f.txt")
     logged = Artifact("logged", "t")
     with logged.new_file("f.txt") as f:

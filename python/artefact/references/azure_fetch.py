@@ -4,7 +4,8 @@ wandb (azure_handler.py `load_path`): a recorded version id is downloaded as suc
 without one the current blob is downloaded only if its ETag is the digest
 (`If-Match`), else the blob's versions are searched for that ETag. Credentials: an
 account key from `ARTEFACT_AZURE_ACCOUNT_KEYS` (wandb's `azure_account_url_to_access_key`
-run setting, as JSON `{"<account url>": "<key>"}`), else `DefaultAzureCredential`.
+run setting, as JSON `{"<account url>": "<key>"}`), else `DefaultAzureCredential`
+(see `azure.credential_for`).
 """
 
 from __future__ import annotations
@@ -12,32 +13,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import Error
-from .azure import AZURE_REQUIRED, parse_azure_uri
+from .azure import AZURE_REQUIRED, credential_for, parse_azure_uri
 
 if TYPE_CHECKING:
     from ..download import Entry
-
-ACCOUNT_KEYS_ENV = "ARTEFACT_AZURE_ACCOUNT_KEYS"
-
-
-def credential_for(account_url: str) -> Any:
-    """An account key configured for `account_url`, else DefaultAzureCredential()."""
-    raw = os.environ.get(ACCOUNT_KEYS_ENV, "").strip()
-    if raw:
-        try:
-            keys = json.loads(raw)
-        except ValueError:
-            raise ValueError(f"{ACCOUNT_KEYS_ENV}={raw!r}: expected a JSON object of account URL to key") from None
-        if account_url in keys:
-            return keys[account_url]
-    try:
-        from azure.identity import DefaultAzureCredential
-    except ImportError:
-        raise Error(AZURE_REQUIRED) from None
-    return DefaultAzureCredential()
 
 
 def fetch_azure(entry: "Entry", target: str) -> None:
