@@ -11,18 +11,17 @@ run setting, as JSON `{"<account url>": "<key>"}`), else `DefaultAzureCredential
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import Error
 from .azure import AZURE_REQUIRED, credential_for, parse_azure_uri
+from .transfer import write_atomically
 
 if TYPE_CHECKING:
     from ..download import Entry
 
 
-def fetch_azure(entry: "Entry", target: str) -> None:
+def fetch_azure(entry: "Entry", target: str, temp_dir: Optional[str] = None) -> None:
     """Download the blob of `entry` into `target` (temp file, then rename)."""
     try:
         from azure.core import MatchConditions
@@ -50,16 +49,4 @@ def fetch_azure(entry: "Entry", target: str) -> None:
                 ) from None
     else:
         downloader = blob_client.download_blob(version_id=version_id)
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".artefact-ref-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            downloader.readinto(f)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomically(target, temp_dir, downloader.readinto)

@@ -8,12 +8,11 @@ equal the entry's digest. The SDK verifies the bytes while downloading (MD5 or C
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .gcs import GCSHandler, parse_gcs_uri
+from .transfer import write_atomically
 
 if TYPE_CHECKING:
     from ..download import Entry
@@ -23,7 +22,7 @@ class GCSFolderError(Exception):
     """The entry names a folder: wandb skips it without a warning."""
 
 
-def fetch_gcs(handler: GCSHandler, entry: "Entry", target: str) -> None:
+def fetch_gcs(handler: GCSHandler, entry: "Entry", target: str, temp_dir: Optional[str] = None) -> None:
     """Download the blob of `entry` into `target` (temp file, then rename)."""
     assert entry.ref is not None
     client = handler.init_gcs()
@@ -40,20 +39,8 @@ def fetch_gcs(handler: GCSHandler, entry: "Entry", target: str) -> None:
         raise ValueError(
             f"Digest mismatch for object {entry.ref!r}: expected {entry.digest!r} but found {obj.etag!r}"
         )
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".artefact-ref-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # pinned to the generation just checked; the SDK checks the hash as it goes
-            obj.download_to_file(f, if_generation_match=obj.generation)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # pinned to the generation just checked; the SDK checks the hash as it goes
+    write_atomically(target, temp_dir, lambda f: obj.download_to_file(f, if_generation_match=obj.generation))
 
 
 def _is_dir(bucket, key: str, entry_size) -> bool:  # type: ignore[no-untyped-def]

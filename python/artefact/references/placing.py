@@ -81,7 +81,7 @@ class _Work:
     """What the schemes are asked to do, and the dests their results go to."""
 
     def __init__(self) -> None:
-        self.s3: list[tuple["Entry", str]] = []  # (entry, target), fetched in one batch
+        self.s3: list[tuple["Entry", str, Optional[str]]] = []  # (entry, target, temp dir): one batch
         self.tasks: list[tuple[Optional[str], Callable[[], None]]] = []  # (target, fetch)
         self.after: list[tuple[str, str]] = []  # (source, dest), known once fetched
         self.filling: set[str] = set()  # targets already asked for
@@ -202,18 +202,19 @@ def _plan(
     if (not skip_cache and cache.is_hit(target, entry.size)) or target in work.filling:
         return
     work.filling.add(target)
+    temp_dir = None if skip_cache else cache.tmp_dir
     if isinstance(handler, S3Handler):
-        work.s3.append((entry, target))
+        work.s3.append((entry, target, temp_dir))
     elif isinstance(handler, GCSHandler):
         from .gcs_fetch import fetch_gcs
 
-        work.tasks.append((target, lambda: fetch_gcs(handler, entry, target)))
+        work.tasks.append((target, lambda: fetch_gcs(handler, entry, target, temp_dir)))
     elif isinstance(handler, AzureHandler):
         from .azure_fetch import fetch_azure
 
-        work.tasks.append((target, lambda: fetch_azure(entry, target)))
+        work.tasks.append((target, lambda: fetch_azure(entry, target, temp_dir)))
     else:
-        work.tasks.append((target, lambda: _fetch_http(entry, target)))
+        work.tasks.append((target, lambda: _fetch_http(entry, target, temp_dir)))
 
 
 def _full(entry: "Entry"):  # type: ignore[no-untyped-def]
@@ -236,14 +237,14 @@ def _run_s3(work: _Work, missing: list, line: "ProgressLine") -> None:
 
     handler = next(h for h in _handlers() if isinstance(h, S3Handler))
     fetcher = S3Fetcher(handler)
-    gets = [fetcher.get_for(entry, target) for entry, target in work.s3]
+    gets = [fetcher.get_for(entry, target)._replace(temp_dir=temp_dir) for entry, target, temp_dir in work.s3]
     results = transfer.fetch_all(gets, line)
     retry: list[tuple[int, transfer.Get]] = []
-    for i, ((entry, target), fetched) in enumerate(zip(work.s3, results)):
+    for i, ((entry, target, temp_dir), fetched) in enumerate(zip(work.s3, results)):
         if fetched.status == 200:
             continue
         try:
-            retry.append((i, fetcher.settle(entry, target, fetched)))
+            retry.append((i, fetcher.settle(entry, target, fetched)._replace(temp_dir=temp_dir)))
         except FileNotFoundError as exc:
             missing.append((exc, target))
     if retry:
@@ -315,7 +316,7 @@ def _after_file(work: _Work, entry: "Entry", dest: str, cache: "ArtifactCache", 
     work.after.append((local if skip_cache else cache.put(local, entry.digest, "MD5"), dest))
 
 
-def _fetch_http(entry: "Entry", target: str) -> None:
+def _fetch_http(entry: "Entry", target: str, temp_dir: Optional[str]) -> None:
     """GET a URL into `target`; when an ETag was recorded at add time, the response's
     must match it."""
     import json
@@ -333,16 +334,9 @@ def _fetch_http(entry: "Entry", target: str) -> None:
                 raise ValueError(
                     f"Digest mismatch for url {entry.ref!r}: expected {entry.digest!r} but found {found!r}"
                 )
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".artefact-ref-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in rsp.iter_content(chunk_size=1 << 20):
-                    f.write(chunk)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+
+        def write(f) -> None:  # type: ignore[no-untyped-def]
+            for chunk in rsp.iter_content(chunk_size=1 << 20):
+                f.write(chunk)
+
+        transfer.write_atomically(target, temp_dir, write)

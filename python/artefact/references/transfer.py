@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple, Optional
 
 if TYPE_CHECKING:
     import urllib3
@@ -50,6 +50,7 @@ class Get(NamedTuple):
     etag: Optional[str]  # expected ETag of the response, quotes stripped
     label: str  # the reference, for messages
     part_size: Optional[int] = None  # multipart ETag: MD5 of the parts' MD5s, "-N"
+    temp_dir: Optional[str] = None  # default: beside the target
 
 
 class Fetched(NamedTuple):
@@ -176,10 +177,32 @@ def _attempt(get: Get) -> Fetched:
         rsp.release_conn()
 
 
-def _stream_to(rsp: "urllib3.BaseHTTPResponse", get: Get) -> None:
-    directory = os.path.dirname(get.target)
+def temp_beside(target: str, temp_dir: Optional[str] = None) -> tuple[int, str]:
+    """(fd, path) of a new temp file for `target`: in `temp_dir` (the cache's `tmp/`, which
+    its cleanup empties, so a kill leaves nothing elsewhere) else beside the target."""
+    directory = temp_dir or os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".artefact-ref-")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return tempfile.mkstemp(dir=directory, prefix=".artefact-ref-")
+
+
+def write_atomically(target: str, temp_dir: Optional[str], write: "Callable[[BinaryIO], None]") -> None:
+    """Run `write` on a temp file, then rename it to `target`; on any error it is removed."""
+    fd, tmp = temp_beside(target, temp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _stream_to(rsp: "urllib3.BaseHTTPResponse", get: Get) -> None:
+    fd, tmp = temp_beside(get.target, get.temp_dir)
     try:
         md5, parts, in_part, size = hashlib.md5(), [], hashlib.md5(), 0
         with os.fdopen(fd, "wb") as f:
