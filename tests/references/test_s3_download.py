@@ -80,14 +80,35 @@ def test_versioned_reference_keeps_its_bytes(tmp_path, s3, bucket):
     assert files == {"pinned.bin": b"version two", "latest.bin": b"version two"}
 
 
-def test_multipart_etag(tmp_path, s3, bucket):
+@pytest.mark.parametrize("ranged", [False, True], ids=["one-stream", "ranged"])
+def test_multipart_etag(tmp_path, s3, bucket, ranged, monkeypatch):
+    if ranged:  # fetched as parallel part-aligned ranges, each part's MD5 checked
+        monkeypatch.setenv("ARTEFACT_REFERENCE_RANGE_THRESHOLD", str(2**20))
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(11 * 2**20 + 5))
     cfg = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
     s3.upload_file(str(path), bucket, "big.bin", Config=cfg)
-    assert s3.head_object(Bucket=bucket, Key="big.bin")["ETag"].endswith('-3"')
+    etag = s3.head_object(Bucket=bucket, Key="big.bin")["ETag"].strip('"')
+    assert etag.endswith("-3")
+    # the part size is learnt (HEAD of part 1), so the ETag itself is recomputed from the bytes
+    from artefact.download import Entry
+    from artefact.references import handlers
+    from artefact.references.s3 import S3Handler
+    from artefact.references.s3_fetch import S3Fetcher
+
+    fetcher = S3Fetcher(next(h for h in handlers() if isinstance(h, S3Handler)))
+    entry = Entry("big.bin", etag, f"s3://{bucket}/big.bin", None, path.stat().st_size, "{}", None, False)
+    assert fetcher.get_for(entry, str(tmp_path / "t")).part_size == 5 * 2**20
     got, files, _, _ = _both(tmp_path, [[f"s3://{bucket}/big.bin", {}]])
     assert got == {"ok": True} and files["big.bin"] == path.read_bytes()
+
+
+def test_large_single_part_object_in_ranges(tmp_path, s3, bucket, monkeypatch):
+    monkeypatch.setenv("ARTEFACT_REFERENCE_RANGE_THRESHOLD", str(2**20))
+    body = os.urandom(3 * 2**20 + 17)
+    s3.put_object(Bucket=bucket, Key="one.bin", Body=body)
+    got, files, _, _ = _both(tmp_path, [[f"s3://{bucket}/one.bin", {}]])
+    assert got == {"ok": True} and files["one.bin"] == body
 
 
 def test_max_objects(tmp_path, s3, bucket):
@@ -160,7 +181,7 @@ def test_skip_cache_and_path_prefix(tmp_path, s3, bucket):
     assert etag_cache(os.environ["ARTEFACT_CACHE_DIR"]) == set()
 
 
-def test_corrupt_bytes_are_refused(tmp_path, s3, bucket):
+def test_corrupt_bytes_are_refused(tmp_path, s3, bucket, monkeypatch):
     """A body that does not hash to the ETag never reaches the cache or the root (a proxy
     that alters bytes; here: the cache object of a correct download is checked too)."""
     from artefact.references.transfer import DigestMismatchError, Get, fetch_all
@@ -169,6 +190,10 @@ def test_corrupt_bytes_are_refused(tmp_path, s3, bucket):
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "c.bin"})
     target = tmp_path / "out" / "c.bin"
     bad = Get(url, {}, str(target), 10, "0" * 32, None, "s3://c.bin")
+    with pytest.raises(DigestMismatchError, match="Digest mismatch for object s3://c.bin"):
+        fetch_all([bad])
+    assert not target.exists() and os.listdir(tmp_path / "out") == []
+    monkeypatch.setenv("ARTEFACT_REFERENCE_RANGE_THRESHOLD", "4")  # the ranged path checks too
     with pytest.raises(DigestMismatchError, match="Digest mismatch for object s3://c.bin"):
         fetch_all([bad])
     assert not target.exists() and os.listdir(tmp_path / "out") == []

@@ -143,6 +143,10 @@ class _Stopped(Exception):
 def _fetch_one(get: Get, retries: int, stop: threading.Event) -> Fetched:
     import urllib3
 
+    from .ranged import fetch_ranged, threshold
+
+    if get.size is not None and get.size >= threshold():
+        return fetch_ranged(get, retries)
     attempt = 0
     while True:
         try:
