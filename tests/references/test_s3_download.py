@@ -197,3 +197,30 @@ def test_corrupt_bytes_are_refused(tmp_path, s3, bucket, monkeypatch):
     with pytest.raises(DigestMismatchError, match="Digest mismatch for object s3://c.bin"):
         fetch_all([bad])
     assert not target.exists() and os.listdir(tmp_path / "out") == []
+
+
+def test_sdk_download_is_the_last_resort(tmp_path, s3, bucket):
+    """A GET that keeps failing after wandb's steps found the object (a region redirect,
+    requester pays...) is downloaded by boto3, and its single-part ETag still checked."""
+    import hashlib
+
+    from artefact.download import Entry
+    from artefact.references import handlers
+    from artefact.references.s3 import S3Handler
+    from artefact.references.s3_fetch import S3Fetcher
+    from artefact.references.transfer import DigestMismatchError, Fetched
+
+    body = os.urandom(1000)
+    put = s3.put_object(Bucket=bucket, Key="sdk.bin", Body=body)
+    fetcher = S3Fetcher(next(h for h in handlers() if isinstance(h, S3Handler)))
+    etag = hashlib.md5(body).hexdigest()
+    extra = '{"etag": "%s", "versionID": "%s"}' % (etag, put["VersionId"])
+    entry = Entry("sdk.bin", etag, f"s3://{bucket}/sdk.bin", None, 1000, extra, None, False)
+    get = fetcher.get_for(entry, str(tmp_path / "got" / "sdk.bin"))
+    assert "?versionId=" in get.label
+    fetcher.download_with_sdk(get, Fetched(403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"))
+    assert (tmp_path / "got" / "sdk.bin").read_bytes() == body
+    wrong = get._replace(target=str(tmp_path / "bad" / "sdk.bin"), md5_hex="0" * 32)
+    with pytest.raises(DigestMismatchError):
+        fetcher.download_with_sdk(wrong, Fetched(403, b""))
+    assert not (tmp_path / "bad" / "sdk.bin").exists()

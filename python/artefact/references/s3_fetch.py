@@ -12,6 +12,7 @@ MD5s for a multipart `"<hex>-N"` ETag (the part size from a HEAD of part 1).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -103,10 +104,36 @@ class S3Fetcher:
                     # as wandb: the first version under the prefix with that ETag
                     return self.get_for(entry, target, object_version.version_id, object_version.object_key)
             raise FileNotFoundError(f"Couldn't find object version for {bucket}/{key} matching etag {recorded}")
-        # The object is there with the right ETag, yet the GET failed: report the GET's answer.
-        raise ConnectionError(
-            f"Failed to download {entry.ref}: HTTP {fetched.status}: {_message(fetched.body)}"
-        )
+        # The object is there with the right ETag, yet the presigned GET failed (a region
+        # redirect, SSE-C, requester pays...): once more, then `download_with_sdk`.
+        return self.get_for(entry, target, version)
+
+    def download_with_sdk(self, get: Get, fetched: Fetched) -> None:
+        """The last resort for a GET that keeps failing: boto3's own download (as wandb's
+        `download_fileobj`), then the MD5 of a single-part ETag checked on the file."""
+        from urllib.parse import parse_qsl, urlparse
+
+        from .. import _core
+        from .transfer import DigestMismatchError, b64_md5_to_hex, write_atomically
+
+        bucket, key, _ = parse_s3_uri(get.label)
+        version = dict(parse_qsl(urlparse(get.label).query)).get("versionId")
+        extra = {"VersionId": version} if version else {}
+        try:
+            write_atomically(get.target, get.temp_dir,
+                             lambda f: self.client.download_fileobj(bucket, key, f, ExtraArgs=extra))  # fmt: skip
+        except self.handler._botocore.exceptions.ClientError as exc:
+            raise ConnectionError(
+                f"Failed to download {get.label}: HTTP {fetched.status}: {_message(fetched.body)}; then {exc}"
+            ) from exc
+        if get.md5_hex is not None:
+            found = b64_md5_to_hex(_core.hash_file(get.target, "MD5")[0])
+            if found != get.md5_hex:
+                os.unlink(get.target)
+                raise DigestMismatchError(
+                    f"Digest mismatch for object {get.label}: expected {get.md5_hex} but the bytes"
+                    f" received hash to {found}"
+                )
 
 
 def _extra(entry: "Entry") -> dict[str, Any]:
