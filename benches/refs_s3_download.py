@@ -97,11 +97,14 @@ def main() -> None:
                 results[mode].append(res)
                 print(f"round {r} {mode:8s} wall {res['wall']:7.2f}s user {res['user']:7.2f}s", flush=True)
         med = {m: statistics.median(x["wall"] for x in v) for m, v in results.items()}
-        print(f"\n{args.objects} x {args.size} B s3 references, median of {args.rounds} round(s), 2 shared cores")
-        print("| | wall (s) | vs raw GET | wandb / this |")
-        print("|---|---|---|---|")
+        cpu = {m: statistics.median(x["user"] + x["sys"] for x in v) for m, v in results.items()}
+        load = os.getloadavg()[0]
+        print(f"\n{args.objects} x {args.size} B s3 references, median of {args.rounds} round(s),"
+              f" {os.cpu_count()} cores, load average {load:.1f} at the end")  # fmt: skip
+        print("| | wall (s) | CPU user+sys (s) | wall vs raw GET | wandb wall / this |")
+        print("|---|---|---|---|---|")
         for m in modes:
-            print(f"| {m} | {med[m]:.2f} | {med[m] / med['raw']:.2f}x | {med['wandb'] / med[m]:.2f}x |")
+            print(f"| {m} | {med[m]:.2f} | {cpu[m]:.2f} | {med[m] / med['raw']:.2f}x | {med['wandb'] / med[m]:.2f}x |")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"objects": args.objects, "size": args.size, "results": results, "median": med}, f, indent=1)
