@@ -175,9 +175,10 @@ def test_version_fallback_finds_the_recorded_etag(tmp_path, s3, bucket):
 
 
 def test_skip_cache_and_path_prefix(tmp_path, s3, bucket):
-    _put(s3, bucket, {"p/keep/a.txt": b"a", "p/skip/b.txt": b"b"})
-    got, files, _, _ = _both(tmp_path, [[f"s3://{bucket}/p", {}]], skip_cache=True, path_prefix="keep/")
-    assert got == {"ok": True} and files == {"keep/a.txt": b"a"}
+    _put(s3, bucket, {"p/keep/a.txt": b"a", "p/keep/c.txt": b"c" * 9, "p/skip/b.txt": b"b"})
+    refs = [[f"s3://{bucket}/p", {}], [f"s3://{bucket}/p/keep/a.txt", {"name": "keep/twice.txt"}]]
+    got, files, _, _ = _both(tmp_path, refs, skip_cache=True, path_prefix="keep/")
+    assert got == {"ok": True} and files == {"keep/a.txt": b"a", "keep/c.txt": b"c" * 9, "keep/twice.txt": b"a"}
     assert etag_cache(os.environ["ARTEFACT_CACHE_DIR"]) == set()
 
 

@@ -46,6 +46,7 @@ class Prepared:
         self.moves: list[tuple[str, str]] = []  # (staged file, dest): skip_cache
         self.fetched_bytes = 0
         self._staging: Optional[str] = None
+        self._staged = 0
 
     def staging_path(self, dest: str) -> str:
         """A fresh path in the staging dir (made on first use, beside the root)."""
@@ -53,7 +54,8 @@ class Prepared:
             parent = os.path.dirname(self.base.rstrip(os.sep)) or "."
             os.makedirs(parent, exist_ok=True)
             self._staging = tempfile.mkdtemp(prefix=".artefact-refs-", dir=parent)
-        return os.path.join(self._staging, str(len(self.moves)))
+        self._staged += 1
+        return os.path.join(self._staging, str(self._staged))
 
     def place(self, line: "ProgressLine") -> None:
         """Copy cached references into place (atomically), move staged ones."""
