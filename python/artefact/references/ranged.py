@@ -95,14 +95,19 @@ def _fetch_range(get: "Get", fd: int, span: tuple[int, int], retries: int):  # t
             rsp = _http().request("GET", get.url, headers=headers, preload_content=False)
             try:
                 if rsp.status in _RETRY_STATUSES:
+                    rsp.drain_conn()  # an unread error body would be parsed as the next response
                     raise ConnectionError(f"HTTP {rsp.status}")
                 if rsp.status != 206:
                     return Fetched(rsp.status, rsp.read())
                 md5, offset = hashlib.md5(), start
-                for chunk in rsp.stream(1 << 20):
-                    os.pwrite(fd, chunk, offset)
-                    md5.update(chunk)
-                    offset += len(chunk)
+                try:
+                    for chunk in rsp.stream(1 << 20):
+                        os.pwrite(fd, chunk, offset)
+                        md5.update(chunk)
+                        offset += len(chunk)
+                except BaseException:
+                    rsp.close()  # half read: this connection is not reused
+                    raise
                 if offset != end + 1:
                     raise ConnectionError(f"range {start}-{end}: received {offset - start} bytes")
                 return md5.digest()

@@ -167,6 +167,7 @@ def _attempt(get: Get) -> Fetched:
     rsp = _http().request("GET", get.url, headers=get.headers, preload_content=False)
     try:
         if rsp.status in _RETRY_STATUSES:
+            rsp.drain_conn()  # an unread error body would be parsed as the next response
             raise _Retryable(f"HTTP {rsp.status}")
         if rsp.status != 200:
             return Fetched(rsp.status, rsp.read())
@@ -175,7 +176,11 @@ def _attempt(get: Get) -> Fetched:
             raise DigestMismatchError(
                 f"Digest mismatch for object {get.label}: expected {get.etag} but found {found_etag}"
             )
-        _stream_to(rsp, get)
+        try:
+            _stream_to(rsp, get)
+        except BaseException:
+            rsp.close()  # the body may be half read: this connection is not reused
+            raise
         return Fetched(200, b"")
     finally:
         rsp.release_conn()
