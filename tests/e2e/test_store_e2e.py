@@ -95,7 +95,8 @@ def test_corrupt_store_blob_is_reported_and_never_placed(tmp_path):
     assert not (root / "bad.txt").exists()
     for p in glob.glob(os.path.join(cache, "**", "*"), recursive=True):
         if os.path.isfile(p):
-            assert open(p).read() != "tampered content\n", p
+            with open(p, "rb") as f:  # binary: the cache also holds statcache.bin
+                assert f.read() != b"tampered content\n", p
 
 
 def test_manifest_entry_escaping_the_root_is_refused(tmp_path):
