@@ -579,6 +579,11 @@ class Artifact(LoggedArtifactMixin):
         entry, media_class = self._get_obj_entry(name)
         if entry is None or media_class is None:
             return None
+        if (referenced_id := entry._referenced_artifact_id()) is not None:
+            # as wandb: an entry referencing another artifact's object is read from there
+            from .references.wandb_artifact import referenced_object
+
+            return referenced_object(referenced_id, entry)
         obj = self._require_store("get").load_media(self, entry, media_class, name)
         # Added to another artifact, the object becomes a wandb-artifact:// reference.
         obj._set_artifact_source(self, name)

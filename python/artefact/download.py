@@ -10,8 +10,8 @@ that a bad manifest or bad content never leaves a half-written root:
    corrupt store object raises, naming it, and is never placed);
 4. everything is copied (or hardlinked) into place, in parallel, atomically.
 
-References (`file://`, `http(s)://`) come back from that call and are fetched here;
-then the cache cap is enforced.
+References (every scheme) are fetched and checked before that call, by
+`references.placing`, and placed after it; then the cache cap is enforced.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, NamedTuple, Optional, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Optional, Protocol
 
 from . import _core, statcache
 from .cache import ArtifactCache
@@ -29,6 +27,9 @@ from .progress import ProgressLine
 from .store.blobs import entry_algorithm
 from .store.errors import CorruptBlobError, MissingBlobError
 from .term import termwarn
+
+if TYPE_CHECKING:
+    from .references.placing import Prepared
 
 __all__ = [
     "download_entries",
@@ -44,8 +45,6 @@ __all__ = [
 
 LINK_ENV = "ARTEFACT_CACHE_LINK"
 LINK_MODES = ("copy", "hardlink")
-_FETCH_WORKERS = 32  # as wandb's download pool
-_HTTP_TIMEOUT = (30, 300)  # connect, read (seconds)
 
 
 class BlobSource(Protocol):
@@ -79,15 +78,6 @@ def link_mode_from_env() -> str:
     return mode
 
 
-class _Plan:
-    """What fetching references prepares for placing them."""
-
-    def __init__(self) -> None:
-        self.copy: list[tuple[str, str]] = []  # (source, dest) always copied
-        self.tasks: list[Callable[[], None]] = []  # fetches, run in parallel
-        self.filling: set[str] = set()  # cache objects already being filled
-
-
 def download_entries(
     manifest: "_core.Manifest",
     root: str,
@@ -119,6 +109,8 @@ def download_entries(
     count, total = len(manifest), manifest.size()
     show = progress and (count > 5000 or total > 50 * 10**6)  # wandb's thresholds
     with ProgressLine("Downloading artifact files", 0, 0, enabled=None if show else False) as line:
+        # References are fetched and checked first: a failure leaves the root untouched.
+        prepared = _prepare_references(manifest, base, cache, path_prefix, skip_cache, allow_missing_references, line)
         # Phases 1-4 for stored files happen in one core call; references come back.
         try:
             direct = skip_cache or store_serves_copies(store, mode)
@@ -126,21 +118,27 @@ def download_entries(
                 manifest, base, store, None if direct else cache.root, path_prefix, mode, line
             )
         except PermissionError:
+            if prepared is not None:
+                prepared.discard()
             if not skip_cache:
                 cache.ensure_writable()  # raises wandb's message if the cache is the cause
             raise
+        except BaseException:
+            if prepared is not None:
+                prepared.discard()
+            raise
         for path, why in skipped:
             termwarn(f"skipping {os.path.join(base, path)}: {why}")
-        if refs:
-            _download_references(manifest, refs, base, cache, skip_cache, allow_missing_references, line)
+        if prepared is not None:
+            prepared.place(line)
     if mode == "hardlink" and placed:
         termwarn(
             f"Linked {placed} file{'s' if placed > 1 else ''} from the artifact cache into"
             f" {root} (hardlinks). Editing them in place also changes the cached copy that"
             f" later downloads reuse; set {LINK_ENV}=copy to get independent copies."
         )
-    if filled_bytes or refs:  # only a cache that grew can be over its cap
-        ref_bytes = sum(manifest.get(path)[4] or 0 for path in refs)  # at most what was fetched
+    ref_bytes = prepared.fetched_bytes if prepared is not None else 0
+    if filled_bytes or ref_bytes:  # only a cache that grew can be over its cap
         cache.enforce_cap(filled_bytes + ref_bytes)
     return root
 
@@ -152,6 +150,24 @@ def store_serves_copies(store: Optional[BlobSource], mode: str) -> bool:
     from .store.local import LocalStore
 
     return mode == "copy" and isinstance(store, LocalStore)
+
+
+def _prepare_references(
+    manifest: "_core.Manifest", base: str, cache: ArtifactCache, path_prefix: Optional[str],
+    skip_cache: bool, allow_missing: bool, line: ProgressLine,
+) -> "Optional[Prepared]":
+    """The reference entries (under `path_prefix`) fetched and checked, not yet placed."""
+    entries = [
+        Entry(*t) for t in manifest.entries()
+        if t[2] is not None and (not path_prefix or t[0].startswith(path_prefix))
+    ]
+    if not entries:
+        return None
+    from .references.placing import prepare_references
+
+    return prepare_references(
+        entries, base, cache, skip_cache=skip_cache, allow_missing=allow_missing, line=line
+    )
 
 
 def _download_files(
@@ -171,163 +187,6 @@ def _download_files(
         if kind == "corrupt":
             raise CorruptBlobError(str(exc)) from None
         raise
-
-
-def _download_references(
-    manifest: "_core.Manifest", refs: list[str], base: str, cache: ArtifactCache, skip_cache: bool,
-    allow_missing: bool, line: ProgressLine,
-) -> None:
-    """Fetch reference entries (file://, http(s)://) and place them; unchanged ones stay."""
-    entries = [Entry(*manifest.get(path)) for path in refs]
-    dests = [_core.join_inside(base, e.path) for e in entries]
-    existing = [(e, d) for e, d in zip(entries, dests) if os.path.isfile(d)]
-    found = dict(zip((d for _, d in existing), _core.hash_files([d for _, d in existing], "MD5"))) if existing else {}
-    plan = _Plan()
-    for entry, dest in zip(entries, dests):
-        if dest in found and found[dest][0] == entry.digest:
-            continue
-        if not _blocked(dest, base):
-            _plan_reference(plan, entry, dest, cache, skip_cache, allow_missing)
-    _run_all(plan.tasks, line)
-    if plan.copy:
-        _core.materialize(plan.copy, "copy", line.core)
-
-
-def _blocked(dest: str, root: str) -> bool:
-    """wandb warns and skips an entry whose destination is a directory, or lies under
-    a path that is a file (IsADirectoryError / NotADirectoryError)."""
-    if os.path.isdir(dest):
-        termwarn(f"skipping {dest}: a directory is in the way")
-        return True
-    parent = os.path.dirname(dest)
-    while len(parent) > len(root):
-        if os.path.exists(parent) and not os.path.isdir(parent):
-            termwarn(f"skipping {dest}: {parent} is a file, not a directory")
-            return True
-        parent = os.path.dirname(parent)
-    return False
-
-
-# --- references ------------------------------------------------------------------------
-def _plan_reference(
-    plan: _Plan, entry: Entry, dest: str, cache: ArtifactCache, skip_cache: bool,
-    allow_missing: bool,
-) -> None:
-    assert entry.ref is not None
-    scheme = urllib.parse.urlparse(entry.ref).scheme
-    if scheme == "file":
-        source = _file_reference(entry, cache, skip_cache, allow_missing)
-        if source is not None:
-            plan.copy.append((source, dest))
-        return
-    if scheme in ("http", "https"):
-        target = dest if skip_cache else cache.etag_path(entry.ref, entry.digest)
-        needed = skip_cache or not cache.is_hit(target, entry.size)
-        if needed and target not in plan.filling:
-            plan.filling.add(target)
-            plan.tasks.append(lambda: _fetch_http(entry, target, cache))
-        if not skip_cache:
-            plan.copy.append((target, dest))
-        return
-    raise ValueError(
-        f"cannot download reference {entry.ref!r} of artifact entry '{entry.path}': the"
-        f" {scheme!r} scheme is not supported yet (supported: file, http, https)"
-    )
-
-
-def _file_reference(
-    entry: Entry, cache: ArtifactCache, skip_cache: bool, allow_missing: bool
-) -> Optional[str]:
-    """The local file to copy for a `file://` entry, verified when it was added with
-    checksum=True (the digest is then of the content, not of the path)."""
-    import urllib.request  # 20 ms to import: only when a file:// reference is placed
-    from pathlib import Path  # likewise: a plain download never needs it
-
-    assert entry.ref is not None
-    local = urllib.request.url2pathname(urllib.parse.urlparse(entry.ref).path)
-    if not os.path.isfile(local):
-        message = f"Local file reference: Failed to find file at path {local!r}"
-        if allow_missing:
-            termwarn(message)
-            return None
-        raise MissingReferenceError(errno.ENOENT, message, local)
-    uri_digest = _core.hash_bytes(Path(local).resolve().as_uri().encode())
-    if entry.digest == uri_digest:
-        return local  # checksum=False: nothing to verify against, copy as it is now
-    cached = cache.object_path(entry.digest, "MD5")
-    if not skip_cache and cache.is_hit(cached, entry.size):
-        return cached
-    found, _ = _core.hash_file(local, "MD5")
-    if found != entry.digest:
-        raise ValueError(
-            f"Local file reference: Digest mismatch for path {local!r}: expected"
-            f" {entry.digest!r} but found {found!r}"
-        )
-    return local if skip_cache else cache.put(local, entry.digest, "MD5")
-
-
-def _fetch_http(entry: Entry, target: str, cache: ArtifactCache) -> None:
-    """GET a URL into `target` through a temp file; when an ETag was recorded at add
-    time, the response's must match it."""
-    import requests
-
-    assert entry.ref is not None
-    with requests.get(entry.ref, stream=True, timeout=_HTTP_TIMEOUT) as rsp:
-        rsp.raise_for_status()
-        if "etag" in _extra(entry):  # recorded at add time (checksum=True)
-            etag = rsp.headers.get("etag")
-            found = etag.strip('"') if etag else rsp.url
-            if found != entry.digest:
-                raise ValueError(
-                    f"Digest mismatch for url {entry.ref!r}: expected {entry.digest!r} but"
-                    f" found {found!r}"
-                )
-        in_cache = target.startswith(cache.root + os.sep)
-        directory = None if in_cache else os.path.dirname(target)
-        fd, tmp = cache.temp_file(directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in rsp.iter_content(chunk_size=1 << 20):
-                    f.write(chunk)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-
-
-def _extra(entry: Entry) -> dict:
-    import json
-
-    return json.loads(entry.extra) if entry.extra and entry.extra != "{}" else {}
-
-
-def _run_all(tasks: list[Callable[[], None]], line: ProgressLine) -> None:
-    """Run fetches in parallel; the first error is raised after the others stop."""
-    if not tasks:
-        return
-    if len(tasks) == 1:
-        tasks[0]()
-        line.advance(1)
-        return
-    error: Optional[BaseException] = None
-    with ThreadPoolExecutor(min(_FETCH_WORKERS, len(tasks))) as pool:
-        futures = [pool.submit(task) for task in tasks]
-        for future in futures:
-            if future.cancelled():
-                continue
-            exc = future.exception()
-            if exc is None:
-                line.advance(1)
-            elif error is None:
-                error = exc
-                for other in futures:
-                    other.cancel()
-    if error is not None:
-        raise error
 
 
 # --- verify and checkout ---------------------------------------------------------------

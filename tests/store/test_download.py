@@ -218,9 +218,10 @@ def test_file_references(store, cache, tmp_path):
 
 def test_unknown_scheme_is_a_clear_error(store, cache, tmp_path):
     m = _core.Manifest()
-    m.insert("x", "d", ref="s3://bucket/key", size=1)
-    with pytest.raises(ValueError, match="'s3' scheme is not supported"):
+    m.insert("x", "d", ref="foo://bucket/key", size=1)
+    with pytest.raises(ValueError, match="Cannot download file at path foo://bucket/key, scheme foo not recognized"):
         download_entries(m, str(tmp_path / "out"), store, cache)
+    assert not os.path.exists(tmp_path / "out")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

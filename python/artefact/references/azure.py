@@ -1,11 +1,15 @@
 """Azure Blob Storage references: `https://<account>.blob.core.windows.net/<container>/<blob>`.
 
 checksum=False needs no library (digest = ref = the URI without query). Otherwise the
-azure-storage-blob and azure-identity packages are used (DefaultAzureCredential).
+azure-storage-blob and azure-identity packages are used: an account key from
+`ARTEFACT_AZURE_ACCOUNT_KEYS` (wandb's `azure_account_url_to_access_key` run setting, as
+JSON `{"<account url>": "<key>"}`), else `DefaultAzureCredential()`, as wandb resolves them.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qsl, urlparse
@@ -28,6 +32,26 @@ def parse_azure_uri(uri: str) -> tuple[str, str, str, dict[str, str]]:
     return f"{parsed.scheme}://{parsed.netloc}", container, blob, dict(parse_qsl(parsed.query))
 
 
+ACCOUNT_KEYS_ENV = "ARTEFACT_AZURE_ACCOUNT_KEYS"
+
+
+def credential_for(account_url: str) -> Any:
+    """An account key configured for `account_url`, else DefaultAzureCredential()."""
+    raw = os.environ.get(ACCOUNT_KEYS_ENV, "").strip()
+    if raw:
+        try:
+            keys = json.loads(raw)
+        except ValueError:
+            raise ValueError(f"{ACCOUNT_KEYS_ENV}={raw!r}: expected a JSON object of account URL to key") from None
+        if account_url in keys:
+            return keys[account_url]
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise Error(AZURE_REQUIRED) from None
+    return DefaultAzureCredential()
+
+
 def _is_directory_stub(props: Any) -> bool:
     metadata = getattr(props, "metadata", None) or {}
     return metadata.get("hdi_isfolder") == "true"
@@ -43,11 +67,10 @@ class AzureHandler(StorageHandler):
 
     def _service_client(self, account_url: str) -> Any:
         try:
-            from azure.identity import DefaultAzureCredential
             from azure.storage.blob import BlobServiceClient
         except ImportError:
             raise Error(AZURE_REQUIRED) from None
-        return BlobServiceClient(account_url, credential=DefaultAzureCredential())
+        return BlobServiceClient(account_url, credential=credential_for(account_url))
 
     def store_path(
         self,

@@ -27,14 +27,39 @@ def hex_to_b64_id(hex_id: str) -> str:
     return base64.standard_b64encode(bytes.fromhex(hex_id)).decode("utf-8")
 
 
-def _artifact_or_error(artifact_id: str, uri: str) -> "Artifact":
+def artifact_from_id(artifact_id: str) -> Optional["Artifact"]:
+    """A logged artifact by server id, as wandb's `Api()._artifact_from_id`: this
+    process's instances first, then the store (what `log_artifact` wrote)."""
     artifact = instance_cache.artifact_by_id(artifact_id)
+    if artifact is not None:
+        return artifact
+    from ..store.backend import StoreBackend
+
+    backend = StoreBackend.default()
+    try:
+        record = backend.store.version_by_id(artifact_id)
+    except (LookupError, ValueError):
+        return None
+    return backend.artifact(record)
+
+
+def _artifact_or_error(artifact_id: str, uri: str) -> "Artifact":
+    artifact = artifact_from_id(artifact_id)
     if artifact is None:
         raise Error(
-            f"Cannot resolve reference {uri!r}: artifact {artifact_id!r} is not available in"
-            " this process and no artifact store is configured to fetch it."
+            f"Cannot resolve reference {uri!r}: artifact {artifact_id!r} is not in this"
+            " process nor in the artifact store."
         )
     return artifact
+
+
+def referenced_object(artifact_id: str, entry: ArtifactManifestEntry) -> object:
+    """`Artifact.get` of an entry that references another artifact's object: that
+    artifact's `get(<path in it>)`, as wandb does."""
+    assert entry.ref is not None
+    target = _artifact_or_error(artifact_id, entry.ref)
+    path = urlparse(entry.ref).path
+    return target.get(path[1:] if path.startswith("/") else path)
 
 
 class WBArtifactHandler(StorageHandler):
