@@ -1,6 +1,13 @@
 """Every test gets its own embedded store, cache, data and download dirs: nothing a test
 does can reach the user's real store (the suites' own conftests refine this)."""
 
+import gc
+
+# Imported now, so pytest rewrites (and ast-parses) hypothesis's modules at start-up and
+# not in its terminal summary: CPython 3.11's AST conversion is not re-entrant, and a
+# garbage-collected object whose __del__ fails there (its traceback is formatted with
+# ast.parse) ends the run with "AST constructor recursion depth mismatch".
+import hypothesis  # noqa: F401
 import pytest
 
 
@@ -16,3 +23,4 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     import artefact
 
     artefact.finish()
+    gc.collect()  # finalizers run here, not inside a later ast.parse (see above)

@@ -1,6 +1,7 @@
 """The typed stub `_core.pyi` must describe the real extension: same names, same kinds."""
 
 import ast
+import gc
 import inspect
 from pathlib import Path
 
@@ -10,7 +11,12 @@ STUB = Path(core.__file__).with_name("_core.pyi")
 
 
 def stub_names():
-    tree = ast.parse(STUB.read_text())
+    gc.collect()  # no finalizer may run inside ast.parse (tests/conftest.py says why)
+    gc.disable()
+    try:
+        tree = ast.parse(STUB.read_text())
+    finally:
+        gc.enable()
     funcs, classes = {}, {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
