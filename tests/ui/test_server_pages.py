@@ -128,6 +128,13 @@ def test_the_api_still_answers_beside_the_pages(team):
     assert requests.get(team.url + "/healthz", timeout=10).json()["ok"] is True
     refused = requests.get(team.url + "/api/v1/whoami", timeout=10)
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "PermissionError"
+    # The API's own paths stay a JSON API: a wrong method is 405, an unknown path a JSON 404.
+    wrong = requests.get(team.url + "/api/v1/commit", timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["error"]["type"] == "MethodNotAllowed"
+    assert requests.delete(team.url + "/healthz", timeout=10).status_code == 405
+    unknown = requests.get(team.url + "/api/v1/nothing-here", timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "no API route GET /api/v1/nothing-here"
     # Pages without a session go to the login page, keeping where they were going.
     page = requests.get(team.url + P, timeout=10, allow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == f"/login?next=%2Fp%2F{ENTITY}%2F{PROJECT}"
@@ -219,6 +226,8 @@ def test_a_key_of_another_project_sees_nothing_of_this_one(web, team, grant):
         error = wait_for(web, "#error").text
         assert f"no project {ENTITY}/{PROJECT} is open to this API key" in error, path
         assert "README" not in web.page_source and "digits version" not in web.page_source
+        if path == P:
+            shot(web, f"server-not-granted-{'-'.join(filter(None, grant))}")
     # An alias move forged with its own valid session and token is refused the same way.
     web.get(team.url + "/")
     token = web.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
@@ -233,7 +242,6 @@ def test_a_key_of_another_project_sees_nothing_of_this_one(web, team, grant):
     )
     assert status == 404
     assert "stolen" not in _aliases(team, PROJECT, "digits")
-    shot(web, f"server-not-granted-{'-'.join(filter(None, grant))}")
 
 
 def test_pages_on_a_postgresql_catalog(web, tmp_path):

@@ -43,7 +43,7 @@ from .protocol import (commit, have_blobs, lacking, locate, patches, project_pk,
                        stage_patch)
 from .rpc import call
 from .state import ServerConfig, ServerState, digest_from_hex
-from .web import web_app
+from .web import api_fallback, web_app
 from .wire import PROTOCOL, error_body
 
 __all__ = ["create_app"]
@@ -251,8 +251,10 @@ def create_app(cfg: ServerConfig) -> Starlette:
         Route("/api/v1/keys", _guarded(keys_list), methods=["GET"]),
         Route("/api/v1/keys", _guarded(keys_create), methods=["POST"]),
         Route("/api/v1/keys/{key_id}", _guarded(keys_revoke), methods=["DELETE"]),
-        Mount("/", app=web_app(state)),  # last: it answers every path the API does not
     ]
+    # The web pages, last: they answer every path the API does not (web.py).
+    routes.append(Mount("/", app=api_fallback(list(routes), web_app(state))))
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
