@@ -3,8 +3,8 @@
 The hook is one callable, `authenticate(api_key) -> principal or None`, where a principal
 is anything with a `role` (`reader`, `writer` or `admin`) and, optionally, a `name` and
 an `allows(entity, project, role) -> bool` that narrows it to some projects (as a
-server's per-project API keys are). `None` means unknown or revoked. The app calls it on every request with the key the
-session holds, so revoking a key ends its sessions at once.
+server's per-project API keys are). `None` means unknown or revoked. The app calls it on
+every request with the key the session holds, so revoking a key ends its sessions at once.
 
 Without a hook (`artefact ui`) every request is the local user, with the role the app was
 created with (`reader` unless asked otherwise). Every form carries a CSRF token bound to
