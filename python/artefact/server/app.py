@@ -15,6 +15,7 @@ Routes (JSON in and out, `Authorization: Bearer <key>` unless said otherwise):
 | POST /api/v1/blobs/fetch | reader | many small blobs of a version in one body |
 | PUT/GET /blobs/<alg>/<hex>?... | signed URL | one blob's bytes |
 | GET/POST /api/v1/keys, DELETE /api/v1/keys/<id> | admin | manage keys |
+| / (everything else) | login with a key | the web pages (web.py, artefact.ui) |
 
 Errors are `{"error": {"type", "message"}}` with 400 (bad input), 401, 403, 404, 409
 (content missing, delete refused), 413 (too large), 503 (catalog unavailable).
@@ -31,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from ..store import errors as store_errors
 from . import keys as keymod
@@ -42,6 +43,7 @@ from .protocol import (commit, have_blobs, lacking, locate, patches, project_pk,
                        stage_patch)
 from .rpc import call
 from .state import ServerConfig, ServerState, digest_from_hex
+from .web import api_fallback, web_app
 from .wire import PROTOCOL, error_body
 
 __all__ = ["create_app"]
@@ -250,6 +252,9 @@ def create_app(cfg: ServerConfig) -> Starlette:
         Route("/api/v1/keys", _guarded(keys_create), methods=["POST"]),
         Route("/api/v1/keys/{key_id}", _guarded(keys_revoke), methods=["DELETE"]),
     ]
+    # The web pages, last: they answer every path the API does not (web.py).
+    routes.append(Mount("/", app=api_fallback(list(routes), web_app(state))))
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield

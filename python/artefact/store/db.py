@@ -114,6 +114,7 @@ class Database:
         self._pg: "Optional[PostgresEngine]" = None
         if is_postgres_url(path):
             self.path = path
+            timeout = _config.lock_timeout() if timeout is None else timeout
             self._pg = PostgresEngine(path, timeout=timeout, steps=steps)
             return
         self.path = os.path.abspath(path)

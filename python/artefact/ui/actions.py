@@ -40,8 +40,10 @@ async def _writer_form(request: Request) -> dict[str, str]:
     form = await _form(request)
     check_csrf(request, form)
     who = await run_in_threadpool(principal, request)
-    if not who.can_write:
-        raise Forbidden(f"{who.name} has the role {who.role!r}; only writers can move aliases and tags")
+    entity, project = request.path_params["entity"], request.path_params["project"]
+    if not who.can_write_in(entity, project):
+        raise Forbidden(f"{who.name} has the role {who.role!r} in {entity}/{project};"
+                        " only writers can move aliases and tags")
     return form
 
 

@@ -1,9 +1,10 @@
 """Who is looking at the pages, and what they may change.
 
 The hook is one callable, `authenticate(api_key) -> principal or None`, where a principal
-is anything with a `role` (`reader`, `writer` or `admin`) and, optionally, a `name`.
-`None` means unknown or revoked. The app calls it on every request with the key the
-session holds, so revoking a key ends its sessions at once.
+is anything with a `role` (`reader`, `writer` or `admin`) and, optionally, a `name` and
+an `allows(entity, project, role) -> bool` that narrows it to some projects (as a
+server's per-project API keys are). `None` means unknown or revoked. The app calls it on
+every request with the key the session holds, so revoking a key ends its sessions at once.
 
 Without a hook (`artefact ui`) every request is the local user, with the role the app was
 created with (`reader` unless asked otherwise). Every form carries a CSRF token bound to
@@ -17,10 +18,10 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-__all__ = ["Principal", "Authenticate", "ROLES", "WRITE_ROLES", "Sessions", "as_principal",
+__all__ = ["Principal", "Scope", "Authenticate", "ROLES", "WRITE_ROLES", "Sessions", "as_principal",
            "SESSION_COOKIE", "CSRF_COOKIE", "new_token", "same_token"]
 
 ROLES = ("reader", "writer", "admin")
@@ -30,21 +31,35 @@ CSRF_COOKIE = "artefact_csrf"
 SESSION_IDLE_SECONDS = 12 * 3600
 
 
+Scope = Callable[[str, str, str], bool]
+"""`(entity, project, role) -> bool`: may the principal act as `role` in that project."""
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Someone the pages are served to: a display name and a role."""
+    """Someone the pages are served to: a display name, a role, and optionally a scope
+    (which projects the role holds in; None: every project of the store)."""
 
     name: str
     role: str
+    scope: Optional[Scope] = field(default=None, compare=False, repr=False)
 
     @property
     def can_write(self) -> bool:
         """Writers and admins may move aliases and tags; readers only look."""
         return self.role in WRITE_ROLES
 
+    def can_read(self, entity: str, project: str) -> bool:
+        """May this principal see the pages of `entity/project`."""
+        return self.scope is None or bool(self.scope(entity, project, "reader"))
+
+    def can_write_in(self, entity: str, project: str) -> bool:
+        """May this principal move aliases and tags in `entity/project`."""
+        return self.can_write and (self.scope is None or bool(self.scope(entity, project, "writer")))
+
 
 Authenticate = Callable[[str], Optional[Any]]
-"""`api_key -> principal` (anything with `.role`, optionally `.name`), None if refused."""
+"""`api_key -> principal` (anything with `.role`, optionally `.name`, `.allows`), None if refused."""
 
 
 def as_principal(found: Any) -> Optional[Principal]:
@@ -57,7 +72,8 @@ def as_principal(found: Any) -> Optional[Principal]:
     if role not in ROLES:
         return None
     name = getattr(found, "name", None) or getattr(found, "user", None) or role
-    return Principal(str(name), str(role))
+    allows = getattr(found, "allows", None)
+    return Principal(str(name), str(role), allows if callable(allows) else None)
 
 
 def new_token() -> str:

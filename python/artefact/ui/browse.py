@@ -7,7 +7,7 @@ from collections import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .context import BadRequest, principal, render, store_of
+from .context import BadRequest, principal, render, store_of, visible
 from .reads import collection_summaries, list_projects, version_page
 
 __all__ = ["projects_page", "project_page", "type_page", "collection_page", "run_page"]
@@ -26,7 +26,8 @@ def _int_arg(request: Request, name: str, default: int) -> int:
 def projects_page(request: Request) -> Response:
     """`/`: every project of the store."""
     who = principal(request)
-    return render(request, "projects.html", who=who, projects=list_projects(store_of(request)))
+    projects = [p for p in list_projects(store_of(request)) if who.can_read(p.entity, p.name)]
+    return render(request, "projects.html", who=who, projects=projects)
 
 
 def project_page(request: Request) -> Response:
@@ -70,4 +71,5 @@ def run_page(request: Request) -> Response:
     store = store_of(request)
     run = store.get_run(p["entity"], p["project"], p["run_id"])
     return render(request, "run.html", who=who, entity=p["entity"], project=p["project"], run=run,
-                  logged=store.logged_versions(run), used=store.used_versions(run))
+                  logged=visible(who, store.logged_versions(run)),
+                  used=visible(who, store.used_versions(run)))

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from ..store import LocalStore
 from .auth import CSRF_COOKIE, SESSION_COOKIE, Principal, as_principal, new_token, same_token
 
-__all__ = ["LoginRequired", "Forbidden", "BadRequest", "Links", "principal", "render", "check_csrf", "store_of"]
+__all__ = ["LoginRequired", "Forbidden", "NotGranted", "BadRequest", "Links", "principal", "visible", "render", "check_csrf", "store_of"]
 
 
 class LoginRequired(Exception):
@@ -25,6 +25,11 @@ class LoginRequired(Exception):
 
 class Forbidden(Exception):
     """The principal's role does not allow the request (a reader posting an alias move)."""
+
+
+class NotGranted(LookupError):
+    """A project the principal's key is not granted: answered as not found (404), so a key
+    learns nothing of projects outside its grant."""
 
 
 class BadRequest(Exception):
@@ -55,7 +60,8 @@ def store_of(request: Request) -> LocalStore:
 
 def principal(request: Request) -> Principal:
     """Who is asking: the local user without an auth hook, else the session's key as the
-    hook sees it now. Raises LoginRequired when there is no valid session."""
+    hook sees it now. Raises LoginRequired when there is no valid session, NotGranted when
+    the URL names a project outside the principal's scope."""
     state = request.app.state
     if state.auth is None:
         return Principal("local", state.local_role)
@@ -65,7 +71,18 @@ def principal(request: Request) -> Principal:
     if found is None:
         state.sessions.end(token)
         raise LoginRequired()
+    entity, project = request.path_params.get("entity"), request.path_params.get("project")
+    if entity is not None and project is not None and not found.can_read(entity, project):
+        raise NotGranted(f"no project {entity}/{project} is open to this API key")
     return found
+
+
+def visible(who: Principal, items: Any) -> Any:
+    """The records (runs, versions) of `items` in projects `who` may read; for one record,
+    itself or None. Keeps lineage and registry links from naming other projects' names."""
+    if isinstance(items, (list, tuple)):
+        return [i for i in items if who.can_read(i.entity, i.project)]
+    return items if items is not None and who.can_read(items.entity, items.project) else None
 
 
 def csrf_token(request: Request) -> str:

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ..store.records import VersionRecord
 from ..store.queries import is_version_alias
-from .context import BadRequest, Links, principal, render, store_of
+from .context import BadRequest, Links, principal, render, store_of, visible
 from .diff import diff_versions
 from .lineage import lineage_graph
 from .markdown import render_markdown
@@ -57,17 +57,17 @@ def version_page(request: Request) -> Response:
     store = store_of(request)
     links = Links(request)
     index = file_index(store, record)
-    logged_by = store.logged_by(record)
-    used_by = store.used_by(record)
+    logged_by = visible(who, store.logged_by(record))
+    used_by = visible(who, store.used_by(record))
     graph = lineage_graph(
         record.name, logged_by, used_by, lambda run: links.to("p", run.entity, run.project, "run", run.run_id)
     )
-    source = store.version_by_id(record.id) if record.is_link else None
+    source = visible(who, store.version_by_id(record.id)) if record.is_link else None
     return render(
         request, "version.html", who=who, v=record, entity=record.entity, project=record.project,
         description=render_markdown(record.description or ""), metadata=sorted(record.metadata.items()),
         listing=index.listing("", 0, TREE_PAGE), snippet=snippet(record), logged_by=logged_by,
-        used_by=used_by, graph=graph, registry=store.links_of(record), source=source,
+        used_by=used_by, graph=graph, registry=visible(who, store.links_of(record)), source=source,
     )
 
 
