@@ -250,3 +250,9 @@ def transfer_fetch_batch(
 ) -> list[Optional[str]]:
     """Fetch (dest, algorithm, digest, size) blobs of one version many to a response,
     each verified before it is renamed to dest."""
+
+def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, str]], durable: bool = True) -> list[bool]:
+    """File the (offset, size, algorithm, digest) blobs of a batch body under the object
+    root `root`, each verified (ValueError on a mismatch: nothing written); durable
+    (fsynced with their shard directories) before returning when `durable`. Per item:
+    written now."""

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::intern;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+mod blob_batch;
 mod transfer;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
@@ -672,5 +673,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_files, m)?)?;
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     transfer::register(m)?;
+    blob_batch::register(m)?;
     Ok(())
 }
