@@ -269,3 +269,9 @@ def remove_files(paths: list[str]) -> int:
 def set_known_objects(objects_root: Optional[str] = None) -> None:
     """The embedded store's objects dir: the mutable policy does not stage a file the
     stat cache knows whose content that store already holds."""
+
+def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, str]], durable: bool = True) -> list[bool]:
+    """File the (offset, size, algorithm, digest) blobs of a batch body under the object
+    root `root`, each verified (ValueError on a mismatch: nothing written); durable
+    (fsynced with their shard directories) before returning when `durable`. Per item:
+    written now."""

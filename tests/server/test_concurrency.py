@@ -1,7 +1,8 @@
-"""Two server processes on one PostgreSQL database, eight client processes logging to
-one collection through them at once: contiguous versions, none lost or duplicated,
-`latest` on the newest, each client's alias on one of its versions, equal digests
-deduplicated into one version."""
+"""Two server processes on one catalog (PostgreSQL, and SQLite), eight client processes
+logging to one collection through them at once: contiguous versions, none lost or
+duplicated, `latest` on the newest, each client's alias on one of its versions, equal
+digests deduplicated into one version. On PostgreSQL a commit locks only its collection,
+so the second test spreads the clients over two collections and checks each."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_client_worke
 
 
 @pytest.mark.slow
-def test_two_servers_eight_clients_one_collection(pg_url, tmp_path, monkeypatch):
+def test_two_servers_eight_clients_one_collection(catalog_location, tmp_path, monkeypatch):
     blobs = str(tmp_path / "blobs")
-    servers = [ServerProcess(pg_url, blobs), ServerProcess(pg_url, blobs)]
+    servers = [ServerProcess(catalog_location, blobs), ServerProcess(catalog_location, blobs)]
     try:
         key = servers[0].make_key("team", "writer")
         go = str(tmp_path / "go")
@@ -59,6 +60,45 @@ def test_two_servers_eight_clients_one_collection(pg_url, tmp_path, monkeypatch)
         assert os.path.isfile(obj)
         root = api.artifact("ds:v3").download(str(tmp_path / "out"))
         api.artifact("ds:v3").verify(root)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.mark.slow
+def test_collections_commit_side_by_side_and_each_stays_contiguous(catalog_location, tmp_path, monkeypatch):
+    blobs = str(tmp_path / "blobs")
+    servers = [ServerProcess(catalog_location, blobs), ServerProcess(catalog_location, blobs)]
+    try:
+        key = servers[0].make_key("team", "writer")
+        go = str(tmp_path / "go")
+        names = {i: ("left" if i < 4 else "right") for i in range(2, 10)}  # seeds 2-9: no equal content
+        procs = {}
+        for i, name in names.items():
+            env = {**os.environ, "ARTEFACT_BASE_URL": servers[i % 2].url, "ARTEFACT_API_KEY": key,
+                   "ARTEFACT_ENTITY": "team", "ARTEFACT_CACHE_DIR": str(tmp_path / f"cache{i}"),
+                   "ARTEFACT_DATA_DIR": str(tmp_path / f"data{i}")}
+            procs[i] = subprocess.Popen([sys.executable, WORKER, "log", "shared", name, str(i), "4", go],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        open(go, "w").close()
+        outs = {i: p.communicate(timeout=300) for i, p in procs.items()}
+        assert all(p.returncode == 0 for p in procs.values()), [o[1][-2000:] for o in outs.values()]
+        monkeypatch.setenv("ARTEFACT_BASE_URL", servers[0].url)
+        monkeypatch.setenv("ARTEFACT_API_KEY", key)
+        monkeypatch.setenv("ARTEFACT_ENTITY", "team")
+        api = wandb.Api(overrides={"project": "shared"})
+        for name, total in (("left", 2 * 4), ("right", 6 * 4)):
+            got = sorted(int(x) for i, (out, _) in outs.items() if names[i] == name for x in out.split())
+            assert got == list(range(total)), (name, got)
+            listed = api.artifacts("dataset", name)
+            assert sorted(int(a.version[1:]) for a in listed) == list(range(total))
+            assert api.artifact(f"{name}:latest").version == f"v{total - 1}"
+            for i in (i for i in names if names[i] == name):
+                mine = [int(x) for x in outs[i][0].split()]
+                assert int(api.artifact(f"{name}:s{i}").version[1:]) in mine
+        art = api.artifact("right:v5")
+        art.verify(art.download(str(tmp_path / "out")))
     finally:
         for s in servers:
             s.stop()

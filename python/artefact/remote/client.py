@@ -54,10 +54,12 @@ class Client:
             session.headers.update(self.auth_header)
         return session
 
-    def request(self, method: str, path: str, *, body: Any = None, timeout: float = 300.0) -> Any:
-        """One JSON call; the decoded answer. Retries transient failures."""
+    def request(self, method: str, path: str, *, body: Any = None, raw: Optional[bytes] = None,
+                timeout: float = 300.0) -> Any:
+        """One JSON call (or `raw` bytes sent as they are); the decoded answer. Retries
+        transient failures."""
         url = self.base_url + path
-        data = json.dumps(body, separators=(",", ":")) if body is not None else None
+        data = raw if raw is not None else json.dumps(body, separators=(",", ":")) if body is not None else None
         deadline = time.monotonic() + _retry_budget()
         delay = 0.1
         while True:

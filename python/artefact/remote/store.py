@@ -9,6 +9,7 @@ protocol (server/protocol.py) with the bytes moved by the Rust core (transfer.py
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from ..progress import ProgressLine
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RemoteStore"]
 
+_FRESH_SECONDS = 2.0  # how long a commit's answer stands in for a lookup of it
 _SHORT_ALGORITHM = {"MANIFEST_MD5": "MD5", "MANIFEST_XXH128": "XXH128"}
 
 
@@ -38,6 +40,9 @@ class RemoteStore:
     def __init__(self, base_url: str, api_key: Optional[str]) -> None:
         self.client = Client(base_url, api_key)
         self.root = self.client.base_url
+        # The record a commit just answered, by id: `wait()` asks for it right after
+        # the log, and the answer is that fresh (one lookup each, so later ones ask).
+        self._fresh: dict[str, tuple[float, VersionRecord]] = {}
 
     def whoami(self) -> dict:
         """The API key's entity, project (None: all) and role."""
@@ -69,8 +74,9 @@ class RemoteStore:
         storage_region: Optional[str] = None,
         cache: "Optional[ArtifactCache]" = None,
     ) -> VersionRecord:
-        """Log a version: a dedupe check, then only the blobs the server lacks, then one
-        commit carrying the manifest (see LocalStore.log_version)."""
+        """Log a version: one commit call carrying the manifest, which dedupes or commits
+        when the server holds every blob; else the blobs it lacks, then the commit again
+        (see LocalStore.log_version)."""
         short = _SHORT_ALGORITHM.get(digest_algorithm)
         if short is None:
             raise ValueError(
@@ -83,16 +89,25 @@ class RemoteStore:
             ttl_seconds=ttl_seconds, ttl_inherited=ttl_inherited, run=dump(run) if run else None,
             base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
         )
-        twin = self.client.request("POST", "/api/v1/commit", body={**fields, "dedupe_only": True})["record"]
-        if twin is not None:
-            return load_version(twin)
-        with ProgressLine(f"Uploading {name}", 0, 0) as line:
-            transfer.upload_missing(self.client, entity, project, manifest, line)
-        failpoint("after_blobs")
         wire = manifest.to_wire_json().decode("utf-8")
-        failpoint("after_manifest")
-        failpoint("before_commit")
-        record = load_version(self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire})["record"])
+        inline = transfer.inline_blobs(manifest)
+        if inline is not None:  # a small version: its blobs ride along, one call in all
+            for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
+                failpoint(point)
+            head = json.dumps({**fields, "manifest": wire}, separators=(",", ":")).encode("utf-8")
+            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + inline)
+        else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
+            answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
+                                                                         "or_lacking": True})
+        if answer["record"] is None:
+            with ProgressLine(f"Uploading {name}", 0, 0) as line:
+                transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line)
+            failpoint("after_blobs")
+            failpoint("after_manifest")
+            failpoint("before_commit")
+            answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire})
+        record = load_version(answer["record"])
+        self._fresh = {record.id: (time.monotonic() + _FRESH_SECONDS, record)}
         failpoint("after_commit")
         if cache is not None and record.created:
             cache.fill_after_log(manifest)
@@ -142,6 +157,9 @@ class RemoteStore:
                                              name=name_with_alias, type=type))
 
     def version_by_id(self, artifact_id: str) -> VersionRecord:
+        fresh = self._fresh.pop(artifact_id, None)
+        if fresh is not None and time.monotonic() < fresh[0]:
+            return fresh[1]
         return load_version(self.client.call("version_by_id", artifact_id=artifact_id))
 
     def refresh(self, record: VersionRecord) -> VersionRecord:
@@ -158,6 +176,21 @@ class RemoteStore:
                       tags: Sequence[str] = ()) -> list[VersionRecord]:
         return _versions(self.client.call("list_versions", entity=entity, project=project, name=name,
                                           order=order, tags=list(tags)))
+
+    def version_page(self, entity: str, project: str, name: str, **page: Any) -> tuple[list[VersionRecord], int]:
+        """One page of a collection's committed versions and their total (offset, limit, order)."""
+        records, total = self.client.call("version_page", entity=entity, project=project, name=name, **page)
+        return _versions(records), int(total)
+
+    def collection_page(self, entity: str, project: str, **page: Any) -> tuple[list[CollectionRecord], int]:
+        """One page of a project's collections and their total (type, offset, limit)."""
+        records, total = self.client.call("collection_page", entity=entity, project=project, **page)
+        return [load_collection(c) for c in records], int(total)
+
+    def lineage_page(self, run: RunRecord, mode: str, **page: Any) -> tuple[list[VersionRecord], int]:
+        """One page of the versions a run logged or used, and their total."""
+        records, total = self.client.call("lineage_page", run=dump(run), mode=mode, **page)
+        return _versions(records), int(total)
 
     def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
         return load_collection(self.client.call("get_collection", entity=entity, project=project, name=name))

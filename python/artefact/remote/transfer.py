@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from ..store.records import VersionRecord
     from .client import Client
 
-__all__ = ["upload_missing", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
+__all__ = ["upload_missing", "upload_lacking", "inline_blobs", "INLINE_ENV", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
 
 SMALL_ENV = "ARTEFACT_BATCH_FILE_SIZE"
 CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
+INLINE_ENV = "ARTEFACT_INLINE_BYTES"  # a version's blobs up to this size travel with its commit
 RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
 _RESOLVE_BATCH = 5000
 
@@ -78,20 +79,58 @@ def _raise_failures(results: list, names: list[str], what: str) -> None:
 def upload_missing(client: "Client", entity: str, project: str, manifest: "_core.Manifest",
                    line: "ProgressLine") -> int:
     """Send the manifest's blobs the server lacks; the number sent."""
-    blobs: dict[tuple[str, str], tuple[int, Optional[str], str]] = {}
-    for path, digest, ref, _birth, size, extra, local_path, _skip in manifest.entries():
-        if ref is None:
-            key = (entry_algorithm(extra), digest)
-            if key not in blobs or (blobs[key][1] is None and local_path):
-                blobs[key] = (size or 0, local_path, path)
+    blobs = _stored_blobs(manifest)
     items = [[alg, digest, meta[0]] for (alg, digest), meta in blobs.items()]
     lacking: list[list] = []
     for i in range(0, len(items), _RESOLVE_BATCH):
         answer = client.request("POST", "/api/v1/blobs/lacking",
                                 body={"entity": entity, "project": project, "blobs": items[i : i + _RESOLVE_BATCH]})
         lacking.extend(answer["lacking"])
+    return upload_lacking(client, entity, project, manifest, lacking, line, blobs)
+
+
+def _stored_blobs(manifest: "_core.Manifest") -> dict[tuple[str, str], tuple[int, Optional[str], str]]:
+    """(algorithm, digest) -> (size, local file or None, path) of the manifest's stored entries."""
+    blobs: dict[tuple[str, str], tuple[int, Optional[str], str]] = {}
+    for path, digest, ref, _birth, size, extra, local_path, _skip in manifest.entries():
+        if ref is None:
+            key = (entry_algorithm(extra), digest)
+            if key not in blobs or (blobs[key][1] is None and local_path):
+                blobs[key] = (size or 0, local_path, path)
+    return blobs
+
+
+def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
+    """The manifest's blobs as batch frames when they are few and small enough to ride
+    along with the commit (`ARTEFACT_INLINE_BYTES`, default 64 KiB in all), else None."""
+    from ..server.wire import frame_header
+
+    value = os.environ.get(INLINE_ENV, str(64 << 10))
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError(f"{INLINE_ENV}={value!r}: expected a number of bytes") from None
+    blobs = _stored_blobs(manifest)
+    if sum(meta[0] for meta in blobs.values()) > limit or any(meta[1] is None for meta in blobs.values()):
+        return None
+    out = bytearray()
+    for (alg, digest), (size, local_path, _path) in blobs.items():
+        with open(local_path, "rb") as f:  # type: ignore[arg-type]
+            data = f.read(size + 1)
+        if len(data) != size:
+            raise OSError(f"{local_path}: is {len(data)} bytes, expected {size} (was the file modified after it was added?)")
+        out += frame_header(alg, digest, size)
+        out += data
+    return bytes(out)
+
+
+def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core.Manifest", lacking: list,
+                   line: "ProgressLine", blobs: Optional[dict] = None) -> int:
+    """Send the blobs the server said it lacks (`[algorithm, digest, PUT URL]` each); the number sent."""
     if not lacking:
         return 0
+    if blobs is None:
+        blobs = _stored_blobs(manifest)
     small, large = [], []
     limit = _small_limit()
     for alg, digest, url in lacking:
@@ -109,7 +148,9 @@ def upload_missing(client: "Client", entity: str, project: str, manifest: "_core
         from urllib.parse import urlencode
 
         url = f"{client.base_url}/api/v1/blobs/batch?{urlencode({'entity': entity, 'project': project})}"
-        half = (len(small) + 1) // 2  # two calls, so that a crash test can stop the process between them
+        # A big set goes in two calls, so that a crash test can stop the process between
+        # them; a handful goes in one (a round trip is most of a small version's cost).
+        half = (len(small) + 1) // 2 if len(small) > 64 else len(small)
         for part in (small[:half], small[half:]):
             if part:
                 results = _core.transfer_post_batch(

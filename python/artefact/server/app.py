@@ -10,6 +10,7 @@ Routes (JSON in and out, `Authorization: Bearer <key>` unless said otherwise):
 | POST /api/v1/blobs/lacking | writer | which blobs the project lacks, with PUT URLs |
 | POST /api/v1/blobs/batch?entity=&project= | writer | many small blobs in one body |
 | POST /api/v1/commit | writer | commit a version (manifest included) |
+| POST /api/v1/commit/inline | writer | a small version's blobs and its commit in one body |
 | POST /api/v1/patches, /patches/list, /patches/clear | writer | distributed artifacts' parts |
 | POST /api/v1/blobs/locate | reader | signed GET URLs for a version's blobs |
 | POST /api/v1/blobs/fetch | reader | many small blobs of a version in one body |
@@ -39,7 +40,7 @@ from . import keys as keymod
 from .auth import Forbidden, Unauthorized, check_key, require
 from ..store.blobs import fsync_dir
 from .blob_io import BlobWriter, receive_batch, stream_batch
-from .protocol import (commit, have_blobs, lacking, locate, patches, project_pk, readable_blobs, record_blobs,
+from .protocol import (commit, commit_inline, have_blobs, lacking, locate, patches, project_pk, readable_blobs, record_blobs,
                        stage_patch)
 from .rpc import call
 from .state import ServerConfig, ServerState, digest_from_hex
@@ -47,6 +48,11 @@ from .web import api_fallback, web_app
 from .wire import PROTOCOL, error_body
 
 __all__ = ["create_app"]
+
+
+# Bytes per read of a blob GET: Starlette's 64 KiB default costs a thread hop per
+# chunk, 16,384 of them for 1 GiB.
+_GET_CHUNK = 4 << 20
 
 
 class TooLarge(OverflowError):
@@ -164,6 +170,15 @@ def create_app(cfg: ServerConfig) -> Starlette:
         await run_in_threadpool(record_blobs, state, pid, stored)
         return JSONResponse({"stored": len(stored)})
 
+    async def commit_inline_route(request: Request) -> Response:
+        key = await key_of(request)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > state.config.max_batch_bytes:
+                raise TooLarge(f"request body is over the {state.config.max_batch_bytes} byte limit")
+        return JSONResponse(await run_in_threadpool(commit_inline, state, key, bytes(body)))
+
     async def batch_fetch(request: Request) -> Response:
         key = await key_of(request)
         args = await _read_json(request, limit)
@@ -186,7 +201,9 @@ def create_app(cfg: ServerConfig) -> Starlette:
         path = state.store.blobs.object_path(digest, algorithm)
         if not os.path.isfile(path):
             raise store_errors.MissingBlobError(f"blob {digest} is not stored")
-        return FileResponse(path, media_type="application/octet-stream")
+        resp = FileResponse(path, media_type="application/octet-stream")
+        resp.chunk_size = _GET_CHUNK
+        return resp
 
     async def blob_put(request: Request) -> Response:
         grant, algorithm, digest = _blob(request, "PUT")
@@ -241,6 +258,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         Route("/api/v1/blobs/lacking", _guarded(json_route(lacking)), methods=["POST"]),
         Route("/api/v1/blobs/batch", _guarded(batch_upload), methods=["POST"]),
         Route("/api/v1/commit", _guarded(json_route(commit)), methods=["POST"]),
+        Route("/api/v1/commit/inline", _guarded(commit_inline_route), methods=["POST"]),
         Route("/api/v1/patches", _guarded(json_route(stage_patch)), methods=["POST"]),
         Route("/api/v1/patches/list", _guarded(json_route(lambda st, k, a: patches(st, k, a, False))), methods=["POST"]),
         Route("/api/v1/patches/clear", _guarded(json_route(lambda st, k, a: patches(st, k, a, True))), methods=["POST"]),

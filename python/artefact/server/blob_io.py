@@ -3,7 +3,8 @@
 - `PUT /blobs/<alg>/<hex>?<signed>`: one blob, streamed to a temp file while hashed;
   kept only if its size and digest are the signed ones (create-if-absent).
 - `POST /api/v1/blobs/batch?entity=&project=`: many small blobs in one body (framing in
-  wire.py), so 10,000 small files cost a few requests, not 10,000.
+  wire.py), so 10,000 small files cost a few requests, not 10,000; the Rust core files
+  a whole batch at once (`_core.store_blob_batch`).
 - `GET /blobs/<alg>/<hex>?<signed>`: one blob (Range requests work).
 - `POST /api/v1/blobs/fetch`: many small blobs of one version in one response.
 
@@ -14,68 +15,48 @@ records that its project holds it; a crash leaves at worst a temp file.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Iterator, Optional
+import secrets
+from typing import AsyncIterator, Iterator
 
 from .. import _core
-from ..store.blobs import fsync_dir
 from .state import ServerState, object_hex
 from .wire import MAX_FRAME_HEADER, frame_header, parse_frame_header
 
-__all__ = ["BlobWriter", "receive_batch", "stream_batch"]
+__all__ = ["BlobWriter", "receive_batch", "split_frames", "stream_batch"]
 
 class BlobWriter:
-    """One incoming blob: temp file in objects/tmp, hashed as it is written."""
+    """One incoming blob: a temp file in objects/tmp that the Rust core hashes and
+    writes on a thread of its own while the request is still arriving, so each byte is
+    hashed once, as it streams, and the event loop only hands chunks over."""
 
     def __init__(self, state: ServerState, algorithm: str, digest: str, size: int, durable: bool) -> None:
         self.state, self.algorithm, self.digest, self.size = state, algorithm, digest, size
-        self.durable = durable
         self.written = 0
-        tmp_dir = os.path.join(state.store.blobs.objects_root, "tmp")
-        fd, self.tmp = tempfile.mkstemp(dir=tmp_dir, prefix="up-")
-        self.file = os.fdopen(fd, "wb")
-        self.md5 = hashlib.md5() if algorithm == "MD5" else None
+        self.tmp = os.path.join(state.store.blobs.objects_root, "tmp", f"up-{secrets.token_hex(8)}")
+        self.sink = _core.BlobSink(self.tmp, algorithm, durable)
+        self.finished = False
 
     def write(self, data: bytes) -> None:
         self.written += len(data)
         if self.written > self.size:
             raise ValueError(f"blob {self.digest}: body is longer than its {self.size} bytes")
-        self.file.write(data)
-        if self.md5 is not None:
-            self.md5.update(data)
+        self.sink.write(data)
 
     def finish(self) -> bool:
         """Check and place the blob (fsynced first when `durable`; the caller then syncs
         the directory); True if it is new. ValueError if it is not the signed content
         (the temp file is removed either way)."""
         try:
-            synced = False
-            if self.durable and not self.file.closed:
-                self.file.flush()
-                os.fsync(self.file.fileno())
-                synced = True
-            self.file.close()
-            if self.written != self.size:
-                raise ValueError(f"blob {self.digest}: got {self.written} bytes, expected {self.size}")
-            if self.md5 is not None:
-                got = base64.b64encode(self.md5.digest()).decode()
-            else:
-                got = _core.hash_file(self.tmp, self.algorithm)[0]
+            self.finished = True
+            got, written = self.sink.finish()
+            if written != self.size:
+                raise ValueError(f"blob {self.digest}: got {written} bytes, expected {self.size}")
             if got != self.digest:
                 raise ValueError(f"blob content hashes to {got}, not {self.digest}: corrupted or wrong file")
             dest = self.state.store.blobs.object_path(self.digest, self.algorithm)
             if os.path.exists(dest):
                 return False
-            if self.durable and not synced and self.written:
-                fd = os.open(self.tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(self.tmp, dest)
             return True
@@ -83,8 +64,12 @@ class BlobWriter:
             self.abort()
 
     def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
+        if not self.finished:
+            self.finished = True
+            try:
+                self.sink.finish()  # stops its thread
+            except OSError:
+                pass
         try:
             os.unlink(self.tmp)
         except FileNotFoundError:
@@ -93,64 +78,46 @@ class BlobWriter:
 
 async def receive_batch(state: ServerState, stream: AsyncIterator[bytes], limit: int) -> list[tuple[str, str, int]]:
     """Read a batch body; every blob in it is checked and placed. Returns
-    `(algorithm, digest, size)` of each (ValueError on the first bad one: earlier
-    blobs stay as unreferenced objects, which is harmless)."""
-    buf = bytearray()
+    `(algorithm, digest, size)` of each. A bad header, a truncated body or a blob whose
+    bytes do not hash to its digest raises ValueError, and then nothing is written.
+
+    The body is kept in memory (at most `limit` bytes); the Rust core then verifies,
+    writes and fsyncs its blobs in parallel with the GIL released, and syncs each shard
+    directory once, so the batch is durable before the caller records it."""
+    chunks: list[bytes] = []
     received = 0
-    complete: list[BlobWriter] = []
-    writer: Optional[BlobWriter] = None
     async for chunk in stream:
         received += len(chunk)
         if received > limit:
             raise OverflowError(f"batch body is larger than the {limit} byte limit")
-        buf += chunk
-        while True:
-            if writer is None:
-                end = buf.find(b"\n", 0, MAX_FRAME_HEADER)
-                if end < 0:
-                    if len(buf) >= MAX_FRAME_HEADER:
-                        raise ValueError("batch body: header line missing or too long")
-                    break
-                algorithm, digest, size = parse_frame_header(bytes(buf[: end + 1]))
-                object_hex(digest)  # a bad digest raises here, before any byte is written
-                del buf[: end + 1]
-                writer = BlobWriter(state, algorithm, digest, size, durable=state.config.fsync)
-            take = min(len(buf), writer.size - writer.written)
-            if take:
-                writer.write(bytes(buf[:take]))
-                del buf[:take]
-            if writer.written < writer.size:
-                break
-            writer.file.close()  # fsynced with the others at the end, in parallel
-            complete.append(writer)
-            writer = None
-    try:
-        if writer is not None:
-            raise ValueError(f"batch body: blob {writer.digest} truncated ({writer.written} of {writer.size} bytes)")
-        if buf:
-            raise ValueError("batch body: trailing bytes after the last blob")
-        await asyncio.to_thread(_finish_all, state, complete)
-    except BaseException:
-        for w in [*complete, *([writer] if writer is not None else [])]:
-            w.abort()
-        raise
-    return [(w.algorithm, w.digest, w.size) for w in complete]
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    del chunks
+    frames = split_frames(body)
+    if frames:
+        await asyncio.to_thread(
+            _core.store_blob_batch, state.store.blobs.objects_root, body,
+            [(offset, size, algorithm, digest) for algorithm, digest, size, offset in frames],
+            state.config.fsync)
+    return [(algorithm, digest, size) for algorithm, digest, size, _offset in frames]
 
 
-def _finish_all(state: ServerState, writers: list[BlobWriter]) -> None:
-    """Check, fsync and place every blob of a batch (parallel fsyncs share the disk's
-    flushes, as the embedded store's put_objects does), then sync their directories."""
-    if not writers:
-        return
-    for w in writers:  # digest check first: a bad blob refuses the whole batch
-        got = base64.b64encode(w.md5.digest()).decode() if w.md5 is not None else _core.hash_file(w.tmp, w.algorithm)[0]
-        if got != w.digest:
-            raise ValueError(f"blob content hashes to {got}, not {w.digest}: corrupted or wrong file")
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda w: w.finish(), writers))
-    if state.config.fsync:
-        for d in {os.path.dirname(state.store.blobs.object_path(w.digest, w.algorithm)) for w in writers}:
-            fsync_dir(d)
+def split_frames(body: bytes) -> list[tuple[str, str, int, int]]:
+    """`(algorithm, digest, size, offset)` of each blob framed in a batch body."""
+    out = []
+    pos, n = 0, len(body)
+    while pos < n:
+        end = body.find(b"\n", pos, pos + MAX_FRAME_HEADER)
+        if end < 0:
+            raise ValueError("batch body: header line missing or too long")
+        algorithm, digest, size = parse_frame_header(body[pos : end + 1])
+        object_hex(digest)  # a bad digest raises here, before any byte is written
+        pos = end + 1
+        if pos + size > n:
+            raise ValueError(f"batch body: blob {digest} truncated ({n - pos} of {size} bytes)")
+        out.append((algorithm, digest, size, pos))
+        pos += size
+    return out
 
 
 def stream_batch(state: ServerState, blobs: list[tuple[str, str]], chunk: int = 1 << 20) -> Iterator[bytes]:

@@ -9,12 +9,17 @@
 3. `commit`: one call carrying the manifest. Every stored entry must be content this
    project holds, or the commit is refused and nothing is recorded. The version is
    created and its aliases moved in one catalog transaction, so it is invisible until
-   then. `dedupe_only` first asks whether a committed twin (same digest) exists.
+   then. `dedupe_only` first asks whether a committed twin (same digest) exists. The
+   client sends its first commit with `or_lacking` before any bytes: a twin dedupes, a
+   version whose blobs are all held commits, otherwise the answer is step 1's (the
+   lacking blobs with PUT URLs) and nothing is recorded. So a version whose blobs the
+   server holds costs one call, a new one three (commit, bytes, commit).
 4. `locate`: signed GET URLs for a version's blobs, in batches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Optional
@@ -23,6 +28,7 @@ from .. import _core
 from ..store.blobs import entry_algorithm
 from ..store.catalog import DedupeMissed
 from ..store.errors import MissingBlobError
+from ..store.postgres import write_scope
 from ..store.queries import project_id
 from ..store.records import decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
@@ -32,7 +38,7 @@ from .rpc import _run, can_read, readable_version
 from .state import ServerState, object_hex
 from .wire import dump
 
-__all__ = ["lacking", "commit", "locate", "have_blobs", "record_blobs", "MAX_BATCH"]
+__all__ = ["lacking", "commit", "commit_inline", "locate", "have_blobs", "record_blobs", "MAX_BATCH"]
 
 MAX_BATCH = 10_000  # blobs named in one lacking/locate call
 _CHUNK = 500
@@ -93,7 +99,7 @@ def have_blobs(state: ServerState, pid: int, blobs: list[tuple]) -> set[tuple[st
 def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]) -> None:
     """Note that this project holds these (already durable) blobs."""
     now = time.time()
-    with state.catalog.transaction() as conn:
+    with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
         for algorithm, digest, size in blobs:
             conn.execute(
                 "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at)"
@@ -117,14 +123,18 @@ def lacking(state: ServerState, key: ApiKey, a: dict) -> dict:
     blobs = _blob_list(a.get("blobs"), with_size=True)
     pid = project_pk(state, entity, project, create=True)
     assert pid is not None
-    have = have_blobs(state, pid, blobs)
+    return {"lacking": _put_urls(state, pid, blobs, have_blobs(state, pid, blobs))}
+
+
+def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set) -> list[list]:
+    """`[algorithm, digest, signed PUT URL]` of each blob not in `have` (once each)."""
     out, seen = [], set()
     for algorithm, digest, size in blobs:
         if (algorithm, digest) in have or (algorithm, digest) in seen:
             continue
         seen.add((algorithm, digest))
         out.append([algorithm, digest, state.signer.url(algorithm, object_hex(digest), pid, size, "PUT")])
-    return {"lacking": out}
+    return out
 
 
 def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str) -> dict:
@@ -158,9 +168,19 @@ def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str)
     )
 
 
-def _checked_manifest(state: ServerState, a: dict, entity: str, project: str) -> tuple[Any, list, int]:
+class Lacking(Exception):
+    """A commit's manifest names blobs the project does not hold yet (`or_lacking`)."""
+
+    def __init__(self, pid: int, stored: list, have: set) -> None:
+        super().__init__("blobs lacking")
+        self.pid, self.stored, self.have = pid, stored, have
+
+
+def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
+                      or_lacking: bool = False) -> tuple[Any, list, int]:
     """The request's manifest, once every path is safe and every stored entry is content
-    this project holds (MissingBlobError otherwise: nothing is recorded)."""
+    this project holds (MissingBlobError otherwise, or Lacking with `or_lacking`:
+    nothing is recorded)."""
     text = a.get("manifest")
     if not isinstance(text, str):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
@@ -174,6 +194,8 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str) ->
     assert pid is not None
     have = have_blobs(state, pid, stored)
     missing = [s for s in stored if (s[0], s[1]) not in have]
+    if missing and or_lacking:
+        raise Lacking(pid, stored, have)
     if missing:
         raise MissingBlobError(
             f"commit refused: {len(missing)} blob(s) named by the manifest are not stored in"
@@ -225,26 +247,25 @@ def patches(state: ServerState, key: ApiKey, a: dict, clear: bool) -> dict:
 
 def commit(state: ServerState, key: ApiKey, a: dict) -> dict:
     """Commit a version whose blobs the project holds; `{"record": ...}`, or with
-    `dedupe_only`, `{"record": null}` when no committed twin has the digest."""
+    `dedupe_only`, `{"record": null}` when no committed twin has the digest.
+
+    With `or_lacking` (one round trip when the server holds everything): a committed
+    twin (same digest) gets the aliases, else the version is committed if its blobs
+    are held, else nothing is recorded and the answer is `{"record": null, "lacking":
+    [[algorithm, digest, PUT URL], ...]}`, as `lacking` would answer."""
     entity, project = _entity_project(a)
     require(key, entity, project, "writer")
     fields = _fields(state, key, a, entity, project)
     catalog = state.catalog
     if a.get("dedupe_only"):
-        digest = a.get("digest")
-        if not isinstance(digest, str):
-            raise ValueError("'digest' is required with dedupe_only")
-        twin = catalog.committed_with_digest(entity, project, fields["name"], digest, fields["digest_algorithm"])
-        if twin is None:
-            return {"record": None}
-        try:
-            record = catalog.assign_version(
-                digest=digest, manifest_key=twin.manifest_key, size=twin.size, file_count=twin.file_count,
-                dedupe_only=True, **fields)
-        except DedupeMissed:
-            return {"record": None}
-        return {"record": dump(record)}
-    manifest, stored, pid = _checked_manifest(state, a, entity, project)
+        return _dedupe(state, a, fields) or {"record": None}
+    try:
+        manifest, stored, pid = _checked_manifest(state, a, entity, project, or_lacking=bool(a.get("or_lacking")))
+    except Lacking as short:
+        twin = _dedupe(state, a, fields)
+        if twin is not None:
+            return twin
+        return {"record": None, "lacking": _put_urls(state, short.pid, short.stored, short.have)}
     digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
@@ -255,9 +276,65 @@ def commit(state: ServerState, key: ApiKey, a: dict) -> dict:
         if gone:
             raise MissingBlobError(f"commit refused: blob {gone[0][1]} vanished during the commit")
 
-    record = catalog.assign_version(
-        digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
-        before_insert=recheck, **fields)
+    with _collection_scope(fields):  # the project exists (_checked_manifest made it)
+        record = catalog.assign_version(
+            digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
+            before_insert=recheck, **fields)
+    return {"record": dump(record)}
+
+
+def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
+    """A small version's blobs and its commit in one call: the body is the commit's JSON
+    on one line, then batch frames (wire.py). The blobs are checked and stored durably,
+    then the commit runs as `commit` with `or_lacking` does."""
+    from .blob_io import split_frames
+
+    end = body.find(b"\n")
+    if end < 0:
+        raise ValueError("inline commit: the first line must be the commit's JSON")
+    try:
+        a = json.loads(body[:end])
+    except ValueError as exc:
+        raise ValueError(f"inline commit: bad JSON on the first line: {exc}") from None
+    if not isinstance(a, dict):
+        raise ValueError("inline commit: the first line must be a JSON object")
+    entity, project = _entity_project(a)
+    require(key, entity, project, "writer")
+    blobs = body[end + 1 :]
+    frames = split_frames(blobs)
+    if frames:
+        pid = project_pk(state, entity, project, create=True)
+        assert pid is not None
+        _core.store_blob_batch(state.store.blobs.objects_root, blobs,
+                               [(off, size, alg, digest) for alg, digest, size, off in frames], state.config.fsync)
+        record_blobs(state, pid, [(alg, digest, size) for alg, digest, size, _off in frames])
+    return commit(state, key, {**a, "or_lacking": True})
+
+
+def _collection_scope(fields: dict) -> Any:
+    """Commits to one collection queue on its own lock, not the catalog-wide one (on
+    PostgreSQL; index order, `latest` and dedupe are decided under it, and the unique
+    (collection, index) and (collection, committed digest) keys are the backstop)."""
+    return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}")
+
+
+def _dedupe(state: ServerState, a: dict, fields: dict) -> Optional[dict]:
+    """`{"record": ...}` of the committed twin (same digest), now with the aliases; None if none."""
+    digest = a.get("digest")
+    if not isinstance(digest, str):
+        raise ValueError("'digest' is required with dedupe_only / or_lacking")
+    catalog = state.catalog
+    twin = catalog.committed_with_digest(fields["entity"], fields["project"], fields["name"], digest,
+                                         fields["digest_algorithm"])
+    if twin is None:
+        return None
+    try:
+        with _collection_scope(fields):
+            record = catalog.assign_version(
+                digest=digest, manifest_key=twin.manifest_key, size=twin.size, file_count=twin.file_count,
+                dedupe_only=True, **fields)
+    except DedupeMissed:
+        return None
     return {"record": dump(record)}
 
 

@@ -111,6 +111,40 @@ def list_versions(state: ServerState, key: ApiKey, a: dict) -> Any:
                                           tags=list(a.get("tags") or ())))
 
 
+def _page(a: dict) -> dict:
+    """offset / limit of a paginated listing, checked."""
+    offset, limit = a.get("offset", 0), a.get("limit")
+    if not isinstance(offset, int) or offset < 0 or (limit is not None and (not isinstance(limit, int) or limit < 0)):
+        raise ValueError(f"bad page: offset {offset!r}, limit {limit!r} (non-negative integers)")
+    return {"offset": offset, "limit": limit}
+
+
+@method
+def version_page(state: ServerState, key: ApiKey, a: dict) -> Any:
+    entity, project = _str(a, "entity"), _str(a, "project")
+    require(key, entity, project, "reader")
+    records, total = state.store.version_page(entity, project, _str(a, "name"), order=a.get("order"), **_page(a))
+    return [dump(records), total]
+
+
+@method
+def collection_page(state: ServerState, key: ApiKey, a: dict) -> Any:
+    entity, project = _str(a, "entity"), _str(a, "project")
+    require(key, entity, project, "reader")
+    records, total = state.store.collection_page(entity, project, type=a.get("type"), **_page(a))
+    return [dump(records), total]
+
+
+@method
+def lineage_page(state: ServerState, key: ApiKey, a: dict) -> Any:
+    run = _run(state, key, a.get("run"), "reader")
+    mode = a.get("mode")
+    if mode not in ("logged", "used"):
+        raise ValueError(f"mode {mode!r} must be 'logged' or 'used'")
+    records, total = state.store.lineage_page(run, mode, **_page(a))
+    return [dump(records), total]
+
+
 @method
 def get_collection(state: ServerState, key: ApiKey, a: dict) -> Any:
     entity, project = _str(a, "entity"), _str(a, "project")

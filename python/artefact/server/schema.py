@@ -39,4 +39,11 @@ SERVER_V1: Step = (
         PRIMARY KEY (project_id, collection, distributed_id, manifest_key))""",
 )
 
-SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1]
+# Commits lock only their collection (protocol.py): the database itself refuses two
+# committed versions of one collection with the same content, as dedupe promises.
+SERVER_V2: Step = (
+    """CREATE UNIQUE INDEX versions_one_committed_digest ON versions (collection_id, digest_algorithm, digest)
+        WHERE state = 'COMMITTED'""",
+)
+
+SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2]

@@ -15,7 +15,9 @@ PostgreSQL share. This module is the thin dialect layer that lets PostgreSQL run
   that first takes one transaction-scoped advisory lock. Writers from every server
   process on the database queue on it, so each write transaction sees the state the
   previous one committed, exactly the serial order SQLite gives; the unique constraints
-  (collection, index), (collection, alias), ... stay the backstop. Readers take a
+  (collection, index), (collection, alias), ... stay the backstop. A commit runs in a
+  `write_scope` of its collection instead: it takes that scope's lock plus the global
+  one shared, so commits to different collections run side by side. Readers take a
   REPEATABLE READ snapshot, as SQLite's deferred `BEGIN` does, and never wait.
 
 Rows answer both `row[0]` and `row["name"]`, as `sqlite3.Row` does.
@@ -26,16 +28,35 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Iterator, Optional, Sequence
 
 from .errors import StoreVersionError
 
-__all__ = ["PostgresEngine", "is_postgres_url", "schema_for_postgres", "translate"]
+__all__ = ["PostgresEngine", "is_postgres_url", "schema_for_postgres", "translate", "write_scope"]
 
 # Any 64-bit constant works; this one spells "artefact" (so it stands out in pg_locks).
 _WRITE_LOCK = 0x6172746566616374
 _CONFLICT_KEYS = {"aliases": ("collection_id", "alias"), "run_history": ("run_pk", "step")}
+
+
+_SCOPE: ContextVar[Optional[str]] = ContextVar("artefact_pg_write_scope", default=None)
+
+
+@contextmanager
+def write_scope(scope: str) -> Iterator[None]:
+    """Write transactions opened inside this block lock only `scope` (say one collection).
+
+    They run in parallel with writers of other scopes, in series with writers of the same
+    scope, and never beside an unscoped writer (which still excludes every other one).
+    The caller promises that the block writes nothing another scope's writer reads to
+    decide what to write. SQLite ignores it (its one write lock serialises everything)."""
+    token = _SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
 
 
 def is_postgres_url(path: str) -> bool:
@@ -167,7 +188,8 @@ class Connection:
 class PostgresEngine:
     """A pool of connections to one PostgreSQL database, migrated on open."""
 
-    def __init__(self, url: str, *, timeout: float, steps: Sequence[Sequence[str]], pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, timeout: Optional[float], steps: Sequence[Sequence[str]],
+                 pool_size: int = 8) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
@@ -176,6 +198,10 @@ class PostgresEngine:
                 f"a PostgreSQL catalog ({url.split('@')[-1]}) needs psycopg: pip install 'artefact[server]'"
             ) from exc
         self._psycopg = psycopg
+        if timeout is None:  # ARTEFACT_LOCK_TIMEOUT, as the SQLite engine waits
+            from .. import config
+
+            timeout = config.lock_timeout()
         self.url = url
         self._timeout = timeout
         self._ids = id_tables(steps)
@@ -199,8 +225,12 @@ class PostgresEngine:
         """A write transaction (serialised with every other writer) or a read snapshot."""
         with self._pool.connection() as raw:
             with raw.transaction():
-                if write:
+                scope = _SCOPE.get()
+                if write and scope is None:
                     raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                elif write:  # shared with other scopes, exclusive within this one
+                    raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_WRITE_LOCK,))
+                    raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (scope,))
                 else:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield Connection(raw, self._ids)

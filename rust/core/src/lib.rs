@@ -7,6 +7,8 @@
 
 pub mod add_dir;
 pub mod beneath;
+pub mod blob_batch;
+pub mod blob_sink;
 pub mod cache;
 pub mod digest;
 pub mod download;

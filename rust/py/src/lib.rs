@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::intern;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+mod blob_batch;
 mod transfer;
 mod logpath;
 
@@ -674,5 +675,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     transfer::register(m)?;
     logpath::register(m)?;
+    blob_batch::register(m)?;
     Ok(())
 }

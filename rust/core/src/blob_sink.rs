@@ -1,0 +1,104 @@
+//! One incoming blob (the team server's `PUT /blobs/...`), hashed and written by a
+//! thread of its own while the caller keeps receiving.
+//!
+//! The caller hands over each received chunk (`write`), which only queues it; a worker
+//! thread hashes it and appends it to the temp file. So the network side never waits on
+//! MD5 or the disk unless the queue is full, and the bytes are hashed once, as they
+//! stream, never read back. `finish` waits for the worker and returns the digest and
+//! size (the file fsynced first when asked), for the caller to check and rename.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+use crate::digest::{b64, Algorithm, Hasher};
+use crate::walk::with_path;
+
+/// Chunks queued between the receiver and the worker (a few MiB at typical chunk sizes).
+const QUEUE: usize = 64;
+/// Bytes gathered before one write(2): fewer, larger writes.
+const WRITE_BUF: usize = 4 << 20;
+
+/// A blob being received into `path` (created by `open`, which must not exist).
+pub struct Sink {
+    tx: Option<SyncSender<Vec<u8>>>,
+    worker: Option<JoinHandle<io::Result<([u8; 16], u64)>>>,
+    path: PathBuf,
+}
+
+impl Sink {
+    /// Create `path` (exclusively) and start the worker.
+    pub fn open(path: &Path, alg: Algorithm, durable: bool) -> io::Result<Self> {
+        let file = File::options().write(true).create_new(true).open(path).map_err(|e| with_path(e, path))?;
+        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
+        let p = path.to_path_buf();
+        let worker = std::thread::Builder::new().name("blob-sink".into()).spawn(move || {
+            let mut hasher = Hasher::new(alg);
+            let mut out = io::BufWriter::with_capacity(WRITE_BUF, file);
+            let mut total = 0u64;
+            for chunk in rx {
+                hasher.update(&chunk);
+                out.write_all(&chunk).map_err(|e| with_path(e, &p))?;
+                total += chunk.len() as u64;
+            }
+            let file = out.into_inner().map_err(|e| with_path(e.into_error(), &p))?;
+            if durable {
+                file.sync_data().map_err(|e| with_path(e, &p))?;
+            }
+            Ok((hasher.finish(), total))
+        })?;
+        Ok(Self { tx: Some(tx), worker: Some(worker), path: path.to_path_buf() })
+    }
+
+    /// Queue `chunk` (waits only while the queue is full). An error means the worker
+    /// stopped; `finish` then says why.
+    pub fn write(&self, chunk: Vec<u8>) -> io::Result<()> {
+        match &self.tx {
+            Some(tx) => tx.send(chunk).map_err(|_| io::Error::other(format!("{}: writer stopped", self.path.display()))),
+            None => Err(io::Error::other("blob sink already finished")),
+        }
+    }
+
+    /// Wait for every queued chunk; `(base64 digest, bytes)` of what was written.
+    pub fn finish(&mut self) -> io::Result<(String, u64)> {
+        self.tx.take();
+        let worker = self.worker.take().ok_or_else(|| io::Error::other("blob sink already finished"))?;
+        let (raw, n) = worker.join().map_err(|_| io::Error::other("blob sink worker panicked"))??;
+        Ok((b64(&raw), n))
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::hash_bytes;
+
+    #[test]
+    fn hashes_and_writes_what_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("up");
+        let mut sink = Sink::open(&path, Algorithm::Md5, true).unwrap();
+        let mut all = Vec::new();
+        for i in 0..300u32 {
+            let chunk: Vec<u8> = (0..65_536u32).map(|j| (i ^ j) as u8).collect();
+            all.extend_from_slice(&chunk);
+            sink.write(chunk).unwrap();
+        }
+        let (digest, n) = sink.finish().unwrap();
+        assert_eq!(n, all.len() as u64);
+        assert_eq!(digest, hash_bytes(&all, Algorithm::Md5));
+        assert_eq!(std::fs::read(&path).unwrap(), all);
+        assert!(Sink::open(&path, Algorithm::Md5, false).is_err(), "never overwrites a file");
+    }
+}

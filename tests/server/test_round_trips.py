@@ -1,0 +1,112 @@
+"""How many HTTP calls a log costs (server/protocol.py, `commit` with `or_lacking`, and
+`commit_inline`).
+
+A small version (blobs up to ARTEFACT_INLINE_BYTES in all) is always one call: its blobs
+ride along with the commit. Otherwise a version whose blobs the server already holds,
+and a re-log of a committed version (dedupe), each cost one call: the commit carries the
+manifest and the server either commits or names what it lacks; a version with new
+content costs three: the commit attempt (which answers with the lacking blobs and
+records nothing), the batch of bytes, and the commit. Counted with pass-through spies
+on the real client, against a real server on each catalog engine.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import artefact as wandb
+from artefact import _core
+from artefact.remote import client as client_mod
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every HTTP call the SDK makes in this process: JSON calls by path, batch uploads."""
+    seen: list[str] = []
+    request = client_mod.Client.request
+    post_batch = _core.transfer_post_batch
+
+    def spy_request(self, method, path, **kw):
+        seen.append(path)
+        return request(self, method, path, **kw)
+
+    def spy_batch(url, items, **kw):
+        seen.append("batch:" + str(len(items)))
+        return post_batch(url, items, **kw)
+
+    monkeypatch.setattr(client_mod.Client, "request", spy_request)
+    monkeypatch.setattr(_core, "transfer_post_batch", spy_batch)
+    return seen
+
+
+def _files(root, **contents) -> str:
+    os.makedirs(root, exist_ok=True)
+    for name, text in contents.items():
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+    return str(root)
+
+
+def _log(run, root: str, calls: list) -> tuple[str, list]:
+    calls.clear()
+    art = wandb.Artifact("ds", "dataset")
+    art.add_dir(root)
+    version = run.log_artifact(art).wait().version
+    return version, [c for c in calls if c.startswith(("/api/v1/commit", "/api/v1/blobs", "batch:"))]
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "lacking-first"])
+def test_a_version_whose_blobs_the_server_holds_is_one_call(remote, tmp_path, calls, monkeypatch, inline):
+    if not inline:
+        monkeypatch.setenv("ARTEFACT_INLINE_BYTES", "0")
+    one = ["/api/v1/commit/inline"] if inline else ["/api/v1/commit"]
+    with wandb.init(project="trips") as run:
+        version, made = _log(run, _files(tmp_path / "a", x="one\n", y="two\n"), calls)
+        assert version == "v0"
+        assert made == (one if inline else ["/api/v1/commit", "batch:2", "/api/v1/commit"]), made
+        # New manifest, every blob already held: committed by the first call.
+        version, made = _log(run, _files(tmp_path / "b", x="one\n"), calls)
+        assert version == "v1"
+        assert made == one, made
+        # Same content again: deduplicated, also one call, no new version.
+        version, made = _log(run, _files(tmp_path / "c", x="one\n"), calls)
+        assert version == "v1"
+        assert made == one, made
+        # One new file among held ones: only it travels.
+        version, made = _log(run, _files(tmp_path / "d", x="one\n", y="two\n", z="three\n"), calls)
+        assert version == "v2"
+        assert made == (one if inline else ["/api/v1/commit", "batch:1", "/api/v1/commit"]), made
+    api = wandb.Api(overrides={"project": "trips"})
+    assert sorted(a.version for a in api.artifacts("dataset", "ds")) == ["v0", "v1", "v2"]
+    assert api.artifact("ds:latest").version == "v2"
+    art = api.artifact("ds:v2")
+    root = art.download(str(tmp_path / "out"))
+    art.verify(root)
+    assert open(os.path.join(root, "z")).read() == "three\n"
+
+
+def test_an_inline_blob_that_does_not_match_its_digest_stores_nothing(remote, tmp_path):
+    """A forged inline body: the server refuses it (400, naming the digest) and records no version."""
+    import json
+
+    import requests
+
+    path = _files(tmp_path / "f", x="real\n")
+    art = wandb.Artifact("forged", "dataset")
+    art.add_dir(path)
+    entry = art.manifest.entries["x"]
+    head = {"entity": "tester", "project": "trips", "name": "forged", "type": "dataset",
+            "manifest": json.dumps({"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+                                    "storagePolicyConfig": {"storageLayout": "V2"},
+                                    "contents": {"x": {"digest": entry.digest, "size": entry.size}}}),
+            "aliases": ["latest"]}
+    body = json.dumps(head).encode() + b"\n" + f"MD5 {entry.digest} {entry.size}\n".encode() + b"fake\n"
+    r = requests.post(remote.url + "/api/v1/commit/inline", data=body, timeout=60,
+                      headers={"Authorization": f"Bearer {os.environ['ARTEFACT_API_KEY']}"})
+    assert r.status_code == 400, r.text
+    assert entry.digest in r.text and "hashes to" in r.text
+    assert not wandb.Api(overrides={"project": "trips"}).artifact_exists("forged:latest")
+    obj = os.path.join(remote.blobs, "objects", _core.object_relpath(entry.digest, "MD5"))
+    assert not os.path.exists(obj)
