@@ -30,6 +30,10 @@ Cases:
                     `cp -r`, re-put against a stat walk, disk after one put, `get` against
                     `cp -r`, 1 GiB against `cp` + `sync`, with 2 GB of dirty data; `dvc
                     add`/`dvc checkout` beside them when dvc is installed
+    reput           issue 17's remaining targets as interleaved pairs (see _reput.py):
+                    re-put of an unchanged 10k / 100k tree against a `find` stat walk,
+                    `put` of 1 GiB against `cp` + `sync` (and its peak RSS), with the
+                    interpreter start and the put path's imports as floors
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import _common as cm  # noqa: E402
 from _common import GiB, KiB, MiB, TreeSpec  # noqa: E402
 
 ALL_CASES = ["A", "A-mut", "B", "B-mut", "C", "D", "B-readd", "manifest", "manifest-api", "import", "download",
-             "log"]
+             "log", "reput"]
 DOWNLOAD_ROWS = ["download-cold", "download-warm", "download-present", "download-again"]
 
 FULL = {
@@ -265,6 +269,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         import _logpath
 
         log_rows = _logpath.main(work, args.quick, rounds, log)
+    reput_rows = []
+    if "reput" in cases:
+        import _reput
+
+        reput_rows = _reput.main(work, args.quick, max(rounds, 3), log)
 
     # --- the table -------------------------------------------------------------------
     md5_rate = cm.median(md5_rates)
@@ -282,6 +291,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         [f"- MD5 single core (hashlib, {size['md5_bytes'] // MiB} MiB): {md5_rate:.0f} MB/s"] + limit_lines))
     if log_rows:
         print("\n### The log path (artefact, medians; limits from this run)\n\n" + _logpath.render(log_rows))
+    if reput_rows:
+        print(f"\n### Re-put and the 1 GiB put (interleaved pairs; load {os.getloadavg()[0]:.1f})\n\n"
+              + _reput.render(reput_rows))
     if notes:
         print("\nNotes:\n" + "\n".join(f"- {n}" for n in notes))
 
@@ -297,6 +309,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "limits": {k: {"wall": v, "cpu": limit_cpu[k]} for k, v in limits.items()},
             "rows": [row_json(r) for r in rows],
             "log_rows": log_rows,
+            "reput_rows": reput_rows,
             "notes": notes,
             "table_markdown": table,
         }

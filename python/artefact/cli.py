@@ -25,7 +25,19 @@ def _project_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entity", help="entity (default: ARTEFACT_ENTITY or the OS user)")
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands defined here; the others (ui, server, login) live in modules whose imports
+# (http, dataclasses, webbrowser...) cost more than a re-put of a small tree.
+_OWN = frozenset({"put", "get", "ls", "versions", "verify", "cache", "gc"})
+
+
+def _command_of(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named in `argv` (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The CLI's parser; the ui/server/login subcommands are registered (imported) only
+    when `argv` does not name one of this module's own commands (or for help)."""
     parser = argparse.ArgumentParser(prog="artefact", description="wandb-compatible artifacts in a local store")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     gc = sub.add_parser("gc", help="drop versions past their TTL and unreferenced blobs")
     gc.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this (seconds)")
 
+    if _command_of(sys.argv[1:] if argv is None else argv) in _OWN:
+        return parser
     from .remote import login as _login
     from .server import cli as _server_cli
     from .ui.serve import add_parser as add_ui_parser
@@ -238,7 +252,7 @@ _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     if args.quiet:
         os.environ["ARTEFACT_QUIET"] = "1"
     try:

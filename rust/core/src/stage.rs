@@ -200,7 +200,9 @@ pub fn stage_unless_stored(
     if let (Some(sc), Some(objects), Some(key)) = (statcache, known.as_deref(), key) {
         if let Some(raw) = sc.lookup_raw(&key, alg) {
             let digest = b64(&raw);
-            if crate::cache::is_hit(&objects.join(crate::cache::object_relpath(&digest, alg)?), key.size) {
+            let obj = objects.join(crate::cache::object_relpath(&digest, alg)?);
+            // lstat: a symlink in the object tree is never trusted as stored content.
+            if fs::symlink_metadata(&obj).is_ok_and(|m| m.file_type().is_file() && m.len() == key.size) {
                 return Ok((digest, key.size, None));
             }
         }

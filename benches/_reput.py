@@ -1,0 +1,152 @@
+"""Issue 17's two remaining targets, as interleaved pairs (case `reput` of compare_wandb.py):
+
+- re-put of an unchanged tree (`artefact put`, process start to exit, stat cache on, into
+  the store of a first put of the same tree) against a bare stat walk of it
+  (`find DIR -printf '%s %T@\\n'`, also a process), target ≤ 1.5×;
+- `artefact put` of one 1 GiB file (fresh store, default settings) against `cp` + `sync`
+  of it, target ≤ 1.3×, with the put's peak RSS (target < 100 MB).
+
+Each pair runs the limit and the put back to back (the order alternates by round), so a
+load swing hits both; rows give the median of the per-pair ratios and the medians.
+The package is byte-compiled first, as pip does at install (see `_common.fresh_bytecode`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable
+
+import _common as cm
+from _common import GiB, KiB, MiB, TreeSpec
+from _logpath import Runner, shell, timed
+
+FULL = {"A": TreeSpec("A", 10_000, 4 * KiB), "B": TreeSpec("B", 100_000, 1 * KiB), "big": GiB}
+QUICK = {"A": TreeSpec("A-quick", 1_000, 4 * KiB), "B": TreeSpec("B-quick", 5_000, 1 * KiB), "big": 128 * MiB}
+POLICIES = ("mutable", "immutable")
+
+
+def _pair(r: Runner, key: str, limit_key: str, limit, put, put_first: bool) -> None:
+    """Run `limit` and `put` back to back; record both and their ratio."""
+    if put_first:
+        p = put()
+        lim = limit()
+    else:
+        lim = limit()
+        p = put()
+    r.add(key, p)
+    r.add(limit_key, lim)
+    r.add(f"{key} ratio", p / lim)
+
+
+def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str], str], big: str, i: int) -> None:
+    for t, tree in trees.items():
+        walk = f"find {cm.sh_quote(tree)} -printf '%s %T@\\n' >/dev/null"
+        for policy in POLICIES:
+            d = first_puts[(t, policy)]
+            _pair(r, f"{t}/{policy}/re-put", f"{t}/{policy}/stat walk", lambda: shell(walk),
+                  lambda: r.put(d, tree, policy, statcache=True)[0], i % 2 == 1)
+    # Floors no put can go under: the interpreter, and it importing the put path.
+    walk = f"find {cm.sh_quote(next(iter(trees.values())))} -printf '%s %T@\\n' >/dev/null"
+    for what, code in (("python start", "pass"), ("python start + put imports", "import artefact.runs, artefact.cli")):
+        _pair(r, f"floor/{what}", f"floor/{what}/stat walk", lambda: shell(walk),
+              lambda: timed([sys.executable, "-c", code])[0], i % 2 == 1)
+    for policy in POLICIES:
+        rss: list[float] = []
+
+        def put() -> float:
+            wall, peak = timed([sys.executable, "-m", "artefact", "-q", "put", big, "--name", "big", "--type",
+                                "model", "--policy", policy],
+                               env=cm.sdk_env(d := r.work.new_run_dir(f"big-{policy}")), cwd=d)
+            rss.append(peak)
+            return wall
+
+        _pair(r, f"big/{policy}/put", f"big/{policy}/cp+sync",
+              lambda: shell(f"cp {cm.sh_quote(big)} out && sync", cwd=r.work.new_run_dir("big-cp")),
+              put, i % 2 == 0)
+        r.add(f"big/{policy}/rss MiB", rss[0])
+
+
+def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+
+    def row(what: str, key: str, limit_key: str, target: float) -> None:
+        if key not in samples:
+            return
+        ratio = cm.median(samples[f"{key} ratio"])
+        rows.append({"what": what, "median": cm.median(samples[key]), "limit": limit_key.split("/")[-1],
+                     "limit_median": cm.median(samples[limit_key]), "ratio": ratio, "target": target,
+                     "holds": ratio <= target, "ratios": samples[f"{key} ratio"]})
+
+    for t in trees:
+        for p in POLICIES:
+            row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/{p}/stat walk", 1.5)
+    first = next(iter(trees), "")
+    for what in ("python start", "python start + put imports"):
+        row(f"floor: {what} (vs the {first} walk)", f"floor/{what}", f"floor/{what}/stat walk", 1.5)
+    for p in POLICIES:
+        row(f"big put {p}", f"big/{p}/put", f"big/{p}/cp+sync", 1.3)
+        if f"big/{p}/rss MiB" in samples:
+            peak = max(samples[f"big/{p}/rss MiB"])
+            rows.append({"what": f"big put {p} peak RSS MiB", "median": peak, "limit": None, "limit_median": None,
+                         "ratio": None, "target": 100 / 1.048576, "holds": peak < 100 / 1.048576, "ratios": []})
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    out = ["| row | median s | limit (same run) | median of pair ratios | pair ratios | target | holds |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lim = f"{r['limit']} {r['limit_median']:.3f} s" if r["limit"] else "–"
+        ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "–"
+        pairs = ", ".join(f"{x:.2f}" for x in r["ratios"]) or "–"
+        target = f"≤ {r['target']:.1f}" if r["ratio"] is not None else f"< {r['target']:.0f} MiB"
+        out.append(f"| {r['what']} | {r['median']:.3f} | {lim} | {ratio} | {pairs} | {target} | "
+                   f"{'yes' if r['holds'] else 'NO'} |")
+    return "\n".join(out)
+
+
+def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
+         tree_names: tuple[str, ...] = ("A", "B")) -> list[dict[str, Any]]:
+    """Make the trees and the first puts (untimed), run `rounds` rounds of pairs."""
+    size = QUICK if quick else FULL
+    cm.fresh_bytecode("artefact")
+    trees = {t: cm.make_tree(work.trees, size[t])[0] for t in tree_names}
+    big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
+    r = Runner(work, log)
+    first_puts = {}
+    for t, tree in trees.items():
+        for policy in POLICIES:
+            d = work.new_run_dir(f"{t}-first-{policy}")
+            log(f"first put of {t} ({policy}), untimed")
+            r.put(d, tree, policy, statcache=True)
+            first_puts[(t, policy)] = d
+    for i in range(rounds):
+        log(f"# re-put / big put round {i + 1}/{rounds}, load {os.getloadavg()[0]:.1f}")
+        run_round(r, trees, first_puts, big, i)
+    return summarize(r.samples, trees)
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--trees", default="A,B")
+    ap.add_argument("--json")
+    ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
+    a = ap.parse_args()
+    w = cm.WorkDir(a.workdir)
+    load0 = os.getloadavg()
+    try:
+        rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
+                    tuple(x for x in a.trees.split(",") if x))
+    finally:
+        w.cleanup()
+    print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} (2 cores, shared)\n")
+    print(render(rows))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"machine": cm.machine_info(), "loadavg": os.getloadavg(), "rows": rows}, f, indent=1)

@@ -1,0 +1,58 @@
+"""`artefact put` imports only what a put needs (issue 17: a re-put of an unchanged tree
+is dominated by interpreter start-up and imports), while `artefact --help` still lists
+every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+# Modules of the other commands (ui, server, login) and what they pull in.
+NOT_FOR_PUT = ("artefact.ui", "artefact.ui.serve", "artefact.server", "artefact.server.cli", "artefact.remote",
+               "artefact.remote.login", "webbrowser", "http.server", "http.client", "urllib.request", "numpy",
+               "requests", "wandb")  # fmt: skip
+
+
+def _env(tmp_path) -> dict[str, str]:
+    env = dict(os.environ, ARTEFACT_STORE=str(tmp_path / "store"), ARTEFACT_DATA_DIR=str(tmp_path / "data"),
+               ARTEFACT_CACHE_DIR=str(tmp_path / "cache"), ARTEFACT_CONFIG_DIR=str(tmp_path / "config"),
+               ARTEFACT_QUIET="1")  # fmt: skip
+    for k in ("ARTEFACT_BASE_URL", "WANDB_BASE_URL", "ARTEFACT_API_KEY", "WANDB_API_KEY"):
+        env.pop(k, None)
+    return env
+
+
+def test_put_and_re_put_import_no_other_command(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(3):
+        (tree / f"f{i}.txt").write_text(f"file {i}\n")
+    script = (
+        "import sys, json\n"
+        "from artefact.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    argv = ["-q", "put", str(tree), "--name", "ds", "--type", "dataset"]
+    outs = []
+    for policy in ("mutable", "immutable", "immutable"):  # the last one re-puts an unchanged tree
+        proc = subprocess.run([sys.executable, "-c", script, *argv, "--policy", policy], env=_env(tmp_path),
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        code, modules = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert code == 0, proc.stderr
+        assert sorted(m for m in NOT_FOR_PUT if m in modules) == []
+        outs.append(proc.stdout)
+    # The put really logged: the same content dedupes to v0 each time.
+    assert all("ds:v0" in o and "3 files" in o for o in outs), outs
+
+
+def test_help_still_lists_every_command(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "artefact", "--help"], env=_env(tmp_path), capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    for command in ("put", "get", "ls", "versions", "verify", "cache", "gc", "ui", "server", "login"):
+        assert command in out
+    ui_help = subprocess.run([sys.executable, "-m", "artefact", "-q", "ui", "--help"], env=_env(tmp_path),
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "usage: artefact ui" in ui_help
