@@ -85,9 +85,11 @@ def test_a_directory_as_cache_object_is_a_miss(tmp_path):
     assert (root / "b.txt").read_bytes() == b"bbb"
 
 
-def test_a_symlinked_shard_directory_never_makes_a_fill_write_outside_the_cache(tmp_path, outside):
+def test_a_symlinked_shard_directory_never_makes_a_fill_write_outside_the_cache(tmp_path, outside, monkeypatch):
     """Item 5: `obj/md5/<2 hex>` is a symlink out of the cache; fills into it would
-    land outside. The shard is made a real directory again, and nothing outside changes."""
+    land outside. The shard is made a real directory again, and nothing outside changes.
+    Linked downloads go through the cache (copies come straight from the store's blobs)."""
+    monkeypatch.setenv("ARTEFACT_CACHE_LINK", "hardlink")
     put(write_files(tmp_path / "src", FILES))
     obj = _cache_object(tmp_path, b"new a")
     shard = os.path.dirname(obj)

@@ -282,6 +282,9 @@ fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result
         });
         let (mut off_in, mut off_out, mut total) = (0i64, 0i64, 0u64);
         let copied: io::Result<bool> = loop {
+            if let Err(e) = crate::progress::check_current() {
+                break Err(e); // Ctrl-C: stop at the next chunk
+            }
             // SAFETY: two descriptors we own, offsets we own (file positions untouched).
             let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &mut off_in, out.as_raw_fd(), &mut off_out, CHUNK, 0) };
             if n < 0 {
@@ -316,6 +319,7 @@ pub fn copy_hashing(input: &mut impl Read, out: &mut impl Write, alg: Algorithm)
         let mut h = crate::digest::Hasher::new(alg);
         let mut total = 0u64;
         loop {
+            crate::progress::check_current()?; // Ctrl-C stops a long copy at the next buffer
             let n = read_full(input, buf)?;
             h.update(&buf[..n]);
             out.write_all(&buf[..n])?;
