@@ -14,6 +14,7 @@ The package is byte-compiled first, as pip does at install (see `_common.fresh_b
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any, Callable
 
@@ -53,18 +54,21 @@ def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str]
               lambda: timed([sys.executable, "-c", code])[0], i % 2 == 1)
     for policy in POLICIES:
         rss: list[float] = []
+        d_put, d_cp = r.work.new_run_dir(f"big-{policy}"), r.work.new_run_dir("big-cp")
 
         def put() -> float:
             wall, peak = timed([sys.executable, "-m", "artefact", "-q", "put", big, "--name", "big", "--type",
-                                "model", "--policy", policy],
-                               env=cm.sdk_env(d := r.work.new_run_dir(f"big-{policy}")), cwd=d)
+                                "model", "--policy", policy], env=cm.sdk_env(d_put), cwd=d_put)
             rss.append(peak)
             return wall
 
         _pair(r, f"big/{policy}/put", f"big/{policy}/cp+sync",
-              lambda: shell(f"cp {cm.sh_quote(big)} out && sync", cwd=r.work.new_run_dir("big-cp")),
-              put, i % 2 == 0)
+              lambda: shell(f"cp {cm.sh_quote(big)} out && sync", cwd=d_cp), put, i % 2 == 0)
         r.add(f"big/{policy}/rss MiB", rss[0])
+        # Two 1 GiB copies per pair would fill a shared disk; a few big unlinks are cheap
+        # (unlike mass deletes of small files, BENCHMARKING.md quirk 1).
+        shutil.rmtree(d_put, ignore_errors=True)
+        shutil.rmtree(d_cp, ignore_errors=True)
 
 
 def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[dict[str, Any]]:
