@@ -275,3 +275,14 @@ def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, st
     root `root`, each verified (ValueError on a mismatch: nothing written); durable
     (fsynced with their shard directories) before returning when `durable`. Per item:
     written now."""
+
+class BlobSink:
+    """One blob streamed into a new temp file: `write` each chunk as it arrives, then
+    `finish()` gives (base64 digest, size); hashing and writing run on a thread of
+    their own (fsynced at the end when `durable`)."""
+
+    def __init__(self, path: str, algorithm: str, durable: bool = True) -> None: ...
+    def write(self, data: bytes) -> None:
+        """Queue one chunk (copied)."""
+    def finish(self) -> tuple[str, int]:
+        """Wait for the writer: (base64 digest, bytes written)."""
