@@ -131,6 +131,9 @@ def test_staging_is_empty_after_log_and_cache_stays_under_cap(tmp_path, monkeypa
         return sum(os.path.getsize(p) for p in glob.glob(os.path.join(cache, "**", "*"), recursive=True)
                    if os.path.isfile(p))
 
+    if os.environ.get("ARTEFACT_BASE_URL"):  # a remote store's cache is the only local copy
+        assert 0 < total() <= 3000  # filled by each log, capped after it
+        return
     assert total() == 0, "logging stores each byte once: in the store, not the cache"
     for i in range(4):
         wandb.Api().artifact(f"p/ds{i}:latest").download(root=str(tmp_path / f"out{i}"))

@@ -103,7 +103,9 @@ def gc(work: str, index: int, deadline: float) -> None:
     from artefact.cli import main
 
     while time.time() < deadline:
-        emit(op="gc", code=main(["--quiet", "gc", "--grace", "0"]))
+        # A grace longer than one log: a log moves staged copies into the store before its
+        # commit, and gc may only collect what no log in flight can still commit.
+        emit(op="gc", code=main(["--quiet", "gc", "--grace", "5"]))
         time.sleep(0.2)
 
 

@@ -190,6 +190,7 @@ def test_full_cache_disk_during_get_names_the_directories(tmp_path, monkeypatch)
     assert cli("--quiet", "put", big, "--name", "big", "--type", "dataset").returncode == 0
     with tmpfs(str(tmp_path / "small"), "1m") as mnt:
         cache = os.path.join(mnt, "cache")
+        # linked downloads go through the cache (copies come straight from the store)
         done = cli("--quiet", "get", "big", "--root", str(tmp_path / "root"),
-                   env={"ARTEFACT_CACHE_DIR": cache})
+                   env={"ARTEFACT_CACHE_DIR": cache, "ARTEFACT_CACHE_LINK": "hardlink"})
         assert_clean_error(done, "No space left on device", os.path.join(cache, "artifacts"))

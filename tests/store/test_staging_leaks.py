@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -77,7 +76,9 @@ def test_failed_commit_lock_timeout_leaves_no_staged_copies(tmp_path):
         store = LocalStore(root)
         store.catalog.close()
         store.catalog = Catalog(os.path.join(root, "catalog.db"), timeout=0.5)
-        with pytest.raises(sqlite3.OperationalError):
+        from artefact.store.errors import CatalogLockedError
+
+        with pytest.raises(CatalogLockedError, match="catalog lock"):
             store.log_version("ent", "proj", "ds", "dataset", art.manifest._core)
         assert _staged() == []
     finally:

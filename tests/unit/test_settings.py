@@ -79,7 +79,9 @@ def test_cache_cap_and_cleanup_in_gib_keep_the_cache(tmp_path, monkeypatch):
     for i in range(5):
         (data / f"f{i}.bin").write_bytes(os.urandom(2000))
     cache = tmp_path / "cache"
-    env = {"ARTEFACT_STORE": str(tmp_path / "store"), "ARTEFACT_CACHE_DIR": str(cache)}
+    # linked downloads fill the cache (copies come straight from the store's blobs)
+    env = {"ARTEFACT_STORE": str(tmp_path / "store"), "ARTEFACT_CACHE_DIR": str(cache),
+           "ARTEFACT_CACHE_LINK": "hardlink"}
     assert _run(["put", str(data), "--name", "ds", "--type", "dataset"], env, tmp_path).returncode == 0
     for cap in ("10GiB", "1e9"):
         done = _run(["get", "ds", "--root", str(tmp_path / cap)], {**env, "ARTEFACT_CACHE_MAX": cap}, tmp_path)
