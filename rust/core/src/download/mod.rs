@@ -1,0 +1,184 @@
+//! Placing a manifest's files into a download root in one call: check what is already
+//! there, fill the cache from the store (verified), then copy or link into place.
+//!
+//! Every destination is checked to stay inside the root before anything is written, and
+//! every directory inside the root is opened component by component without following
+//! symlinks (`beneath`), so nothing planted in the root can redirect a write out of it.
+//! Each file is written to a temporary name beside its destination and renamed into
+//! place: a file under its final name is always complete (whatever stops the download:
+//! a full disk, a kill), and several processes downloading into one root at once each
+//! see either the old file or a whole new one (a racing writer of the same content is
+//! success). A file already present with the right content is left alone: its stat key
+//! is looked up in the stat cache, or it is re-hashed. References are returned.
+
+mod dirs;
+mod error;
+mod options;
+mod place;
+mod present;
+mod report;
+mod temp_file;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::beneath::{unlink_at, Root};
+use crate::cache::object_relpath;
+use crate::manifest::{Entry, Manifest};
+use crate::objdir::ObjDir;
+use crate::paths::stays_inside;
+use crate::progress::{check, tick, watching, Progress};
+
+pub use error::DownloadError;
+pub use options::DownloadOptions;
+pub use report::DownloadReport;
+
+use dirs::{make_parents, parent_of, Cursor};
+use place::{Ctx, Placed, Ready};
+use present::{check_dest, raw_digest, State};
+use report::{DIR_IN_WAY, FILE_IN_WAY};
+
+/// Place every non-reference entry of `manifest` under `opts.root`.
+#[allow(clippy::too_many_lines)] // the three phases read best in one place
+pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Option<&Progress>) -> Result<DownloadReport, DownloadError> {
+    let mut report = DownloadReport::default();
+    let mut jobs: Vec<&Entry> = Vec::with_capacity(manifest.entries.len());
+    for e in manifest.entries.values() {
+        if opts.prefix.is_some_and(|p| !e.path.starts_with(p)) {
+            continue;
+        }
+        if !stays_inside(&e.path) {
+            return Err(DownloadError::Escapes(e.path.to_string()));
+        }
+        if e.ref_().is_some() {
+            report.references.push(e.path.to_string());
+        } else {
+            jobs.push(e);
+        }
+    }
+    if let Some(p) = progress {
+        p.add_total(jobs.len() as u64, jobs.iter().map(|e| e.size.unwrap_or(0)).sum());
+    }
+    let root = Root::open(opts.root, true).map_err(DownloadError::Io)?;
+    let blocked = make_parents(&jobs, &root)?;
+    // Phase 1: what is already there. Most repeat downloads end here, so this pass
+    // allocates nothing per entry, and stats each file relative to its open directory.
+    let states: Vec<State> = crate::pool::install(|| {
+        jobs.par_iter()
+            .map_init(
+                || Cursor::new(&root),
+                |cur, e| {
+                    if check(progress).is_err() {
+                        return State::Missing;
+                    }
+                    let state = if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
+                        State::Blocked
+                    } else {
+                        watching(progress, || check_dest(e, cur, opts.statcache))
+                    };
+                    if state != State::Missing {
+                        tick(progress, 1, e.size.unwrap_or(0)); // done with: present or skipped
+                    }
+                    state
+                },
+            )
+            .collect()
+    });
+    check(progress).map_err(DownloadError::Io)?;
+    // Phase 2: every missing source made ready and verified. A bad store object stops
+    // the download here, before anything is placed.
+    let missing: Vec<(&Entry, String)> = jobs
+        .iter()
+        .zip(&states)
+        .filter(|(_, s)| **s == State::Missing)
+        .map(|(e, _)| Ok((*e, object_relpath(&e.digest, e.algorithm())?)))
+        .collect::<io::Result<_>>()
+        .map_err(DownloadError::Io)?;
+    let cache = match opts.cache_root {
+        Some(c) if !missing.is_empty() => {
+            let objs = ObjDir::open(c).map_err(DownloadError::Io)?;
+            objs.prepare(missing.iter().map(|(_, rel)| rel.as_str())).map_err(DownloadError::Io)?;
+            Some(objs)
+        }
+        _ => None,
+    };
+    let ctx = Ctx { root: &root, opts, cache: cache.as_ref(), progress };
+    let ready: Vec<Result<Ready, DownloadError>> = crate::pool::install(|| {
+        missing.par_iter().map_init(|| Cursor::new(&root), |cur, (e, rel)| watching(progress, || ctx.prepare(e, rel, cur))).collect()
+    });
+    if let Some(pos) = ready.iter().position(Result::is_err) {
+        let mut cur = Cursor::new(&root);
+        for ((e, _), r) in missing.iter().zip(&ready) {
+            if let (Ok(Ready::Temp(tmp)), Ok(fd)) = (r, cur.dir(parent_of(&e.path))) {
+                unlink_at(fd, tmp);
+            }
+        }
+        let mut ready = ready;
+        return Err(ready.swap_remove(pos).expect_err("an error at pos"));
+    }
+    let ready: Vec<Ready> = ready.into_iter().map(|r| r.expect("no errors left")).collect();
+    // Phase 3: place them, in parallel, noting each new file's stat key.
+    let placed: Vec<Result<Placed, DownloadError>> = crate::pool::install(|| {
+        missing
+            .par_iter()
+            .zip(ready.par_iter())
+            .map_init(
+                || Cursor::new(&root),
+                |cur, ((e, rel), r)| {
+                    let out = watching(progress, || ctx.place(e, rel, r, cur));
+                    tick(progress, 1, e.size.unwrap_or(0));
+                    out
+                },
+            )
+            .collect()
+    });
+    // The files just written have known content: remember them, so that the next
+    // download into this root checks them with a stat instead of reading them. Those
+    // written in the last moments are racy: the stat cache may settle them.
+    let written_by = crate::statcache::now_ns();
+    let dests: Vec<PathBuf> = missing.iter().map(|(e, _)| opts.root.join(&*e.path)).collect();
+    let mut racy = Vec::new();
+    let mut first_error = None;
+    for (((e, _), dest), p) in missing.iter().zip(&dests).zip(placed) {
+        match p {
+            Ok(Placed::File { key, filled }) => {
+                if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(&e.digest)) {
+                    if !cache.record(&key, e.algorithm(), raw, written_by) {
+                        racy.push((dest.as_path(), key, e.algorithm(), raw));
+                    }
+                }
+                report.placed += 1;
+                if filled {
+                    report.filled_bytes += e.size.unwrap_or(0);
+                }
+            }
+            Ok(Placed::Skipped(why)) => report.skipped.push((e.path.to_string(), why.to_owned())),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    if let Some(err) = first_error {
+        return Err(err);
+    }
+    if let Some(cache) = opts.statcache {
+        cache.settle_written(&racy);
+    }
+    for (e, s) in jobs.iter().zip(&states) {
+        let why = match s {
+            State::Present => {
+                report.present += 1;
+                continue;
+            }
+            State::Missing => continue,
+            State::DirInWay => DIR_IN_WAY,
+            State::Blocked => FILE_IN_WAY,
+        };
+        report.skipped.push((e.path.to_string(), why.to_owned()));
+    }
+    Ok(report)
+}

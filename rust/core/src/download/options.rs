@@ -1,0 +1,19 @@
+//! What a download is given: the root, where the objects are, and how to place them.
+
+use std::path::Path;
+
+use crate::cache::Placement;
+use crate::statcache::StatCache;
+
+/// Where `download` places a manifest's files and where it reads them from.
+pub struct DownloadOptions<'a> {
+    pub root: &'a Path,
+    /// The store's object dir (holding `obj/md5/...`).
+    pub store_objects: &'a Path,
+    /// The file cache root; None copies straight from the store (`skip_cache`).
+    pub cache_root: Option<&'a Path>,
+    /// wandb's `path_prefix`: a raw string prefix of entry paths.
+    pub prefix: Option<&'a str>,
+    pub placement: Placement,
+    pub statcache: Option<&'a StatCache>,
+}

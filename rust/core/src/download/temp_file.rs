@@ -1,0 +1,51 @@
+//! A destination's content as a temp file beside it (renamed into place later): a hard
+//! link of the cache object, or a copy verified against the entry's digest.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::beneath::{create_temp_at, cstr, lstat_at, unlink_at};
+use crate::digest::Algorithm;
+use crate::objdir::ObjDir;
+use crate::stage::copy_hashing;
+
+#[allow(clippy::unnecessary_cast)] // libc's stat field types differ between platforms
+/// Hard-link the cache object as a temp name in `dir`, if it is still the regular file
+/// `ino` we opened (a symlink swapped in is never linked); None: copy instead.
+pub(super) fn link_temp(cache: &ObjDir, rel: &str, dir: RawFd, ino: u64) -> Option<CString> {
+    let tmp = cstr(format!(".artefact-{}", crate::tmpname::tmp_name()).as_bytes()).ok()?;
+    cache.link_object(rel, dir, &tmp).ok()?;
+    match lstat_at(dir, &tmp) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_ino as u64 == ino => Some(tmp),
+        _ => {
+            unlink_at(dir, &tmp);
+            None
+        }
+    }
+}
+
+/// Copy `src` to a temp file in `dir`, refusing content that does not hash to `digest`
+/// (the temp file is removed). Returns the temp name, for a later rename.
+pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
+    let mut input = File::open(src)?;
+    let mode = input.metadata()?.permissions().mode() & 0o7777;
+    let (mut out, tmp) = create_temp_at(dir, 0o600)?;
+    let r = copy_hashing(&mut input, &mut out, alg).and_then(|(raw, _)| {
+        let found = crate::digest::b64(&raw);
+        if found != digest {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch: expected {digest}, found {found}")));
+        }
+        out.set_permissions(std::fs::Permissions::from_mode(mode))
+    });
+    match r {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            unlink_at(dir, &tmp);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Downloads into real temp dirs: present files, skips, escapes, bad objects, symlinks.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::cache::{put_object, Placement};
+use crate::digest::{hash_bytes, Algorithm};
+
+fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Manifest) {
+    let d = tempfile::tempdir().unwrap();
+    let mut m = Manifest::new("V2", None);
+    for (path, data) in files {
+        let src = d.path().join("src.tmp");
+        fs::write(&src, data).unwrap();
+        let digest = hash_bytes(data, Algorithm::Md5);
+        put_object(&d.path().join("store"), &src, &digest, Algorithm::Md5, false).unwrap();
+        let e = Entry::new(*path, digest, Some(data.len() as u64));
+        m.add_entry(e, false).unwrap();
+    }
+    (d, m)
+}
+
+fn opts<'a>(d: &'a Path, root: &'a Path, cache: Option<&'a Path>) -> DownloadOptions<'a> {
+    DownloadOptions { root, store_objects: d, cache_root: cache, prefix: None, placement: Placement::Copy, statcache: None }
+}
+
+#[test]
+fn cold_then_present() {
+    let (d, m) = setup(&[("a.txt", b"a"), ("x/y/b.txt", b"bb")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    let r = download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+    assert_eq!((r.placed, r.present), (2, 0));
+    assert_eq!(fs::read(root.join("x/y/b.txt")).unwrap(), b"bb");
+    let again = download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+    assert_eq!((again.placed, again.present), (0, 2));
+    fs::write(root.join("a.txt"), b"z").unwrap();
+    assert_eq!(download(&m, &opts(&store, &root, Some(&cache)), None).unwrap().placed, 1);
+    assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"a");
+}
+
+#[test]
+fn entries_blocked_by_a_directory_or_a_file_are_skipped_and_named() {
+    let (d, m) = setup(&[("a.txt", b"a"), ("x/y/b.txt", b"bb"), ("ok/c.txt", b"c")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    fs::create_dir_all(root.join("a.txt/inside")).unwrap();
+    fs::write(root.join("x"), b"a file where a directory should be").unwrap();
+    let r = download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+    assert_eq!((r.placed, r.present), (1, 0));
+    let skipped: Vec<_> = r.skipped.iter().map(|(p, why)| (p.as_str(), why.as_str())).collect();
+    assert_eq!(skipped, [("a.txt", "a directory is in the way"), ("x/y/b.txt", "a file is in the way of its directory")]);
+    assert_eq!(fs::read(root.join("ok/c.txt")).unwrap(), b"c");
+    assert!(root.join("a.txt/inside").is_dir() && root.join("x").is_file(), "nothing in the way was touched");
+}
+
+#[test]
+fn escaping_path_writes_nothing() {
+    let (d, mut m) = setup(&[("a.txt", b"a")]);
+    let digest = m.entries["a.txt"].digest.clone();
+    m.add_entry(Entry::new("../../x", digest, Some(1)), false).unwrap();
+    let (store, root) = (d.path().join("store"), d.path().join("r/root"));
+    assert!(matches!(download(&m, &opts(&store, &root, None), None), Err(DownloadError::Escapes(_))));
+    assert!(!root.exists());
+}
+
+#[test]
+fn corrupt_blob_is_named_and_nothing_is_placed() {
+    let (d, m) = setup(&[("a.txt", b"original"), ("b.txt", b"fine")]);
+    let store = d.path().join("store");
+    let blob = store.join(object_relpath(&m.entries["a.txt"].digest, Algorithm::Md5).unwrap());
+    fs::write(&blob, b"tampered").unwrap();
+    let (root, cache) = (d.path().join("root"), d.path().join("cache"));
+    for c in [Some(cache.as_path()), None] {
+        match download(&m, &opts(&store, &root, c), None) {
+            Err(DownloadError::CorruptBlob { blob: b, .. }) => assert_eq!(b, blob),
+            other => panic!("{other:?}"),
+        }
+        assert!(!root.join("a.txt").exists() && !root.join("b.txt").exists());
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "no temp files left");
+    }
+}
+
+#[test]
+fn a_symlinked_directory_in_the_root_is_never_written_through() {
+    let (d, m) = setup(&[("sub/a.txt", b"new"), ("b.txt", b"b")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    let outside = d.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("a.txt"), b"precious").unwrap();
+    fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+    for c in [Some(cache.as_path()), None] {
+        match download(&m, &opts(&store, &root, c), None) {
+            Err(DownloadError::Symlink(p)) => assert_eq!(p, root.join("sub")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read(outside.join("a.txt")).unwrap(), b"precious");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+    }
+}
+
+#[test]
+fn parents_that_cannot_be_made_are_errors_naming_them() {
+    let long = format!("{}/f.txt", "d".repeat(300));
+    let (d, m) = setup(&[(long.as_str(), b"x")]);
+    let (store, root) = (d.path().join("store"), d.path().join("root"));
+    let e = download(&m, &opts(&store, &root, None), None).unwrap_err();
+    assert!(e.to_string().contains(&"d".repeat(300)), "{e}");
+    let file_root = d.path().join("file");
+    fs::write(&file_root, b"x").unwrap();
+    let e = download(&m, &opts(&store, &file_root, None), None).unwrap_err();
+    assert!(e.to_string().contains(file_root.to_str().unwrap()), "{e}");
+}
+
+#[test]
+fn a_symlinked_destination_file_is_replaced_not_written_through() {
+    let (d, m) = setup(&[("a.txt", b"new")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    let outside = d.path().join("outside.txt");
+    fs::write(&outside, b"precious").unwrap();
+    fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("a.txt")).unwrap();
+    download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+    assert_eq!(fs::read(&outside).unwrap(), b"precious");
+    assert!(fs::symlink_metadata(root.join("a.txt")).unwrap().is_file());
+    assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"new");
+}
+
+#[test]
+fn hardlinks_never_link_a_symlinked_cache_object() {
+    let (d, m) = setup(&[("a.txt", b"new")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    let rel = object_relpath(&m.entries["a.txt"].digest, Algorithm::Md5).unwrap();
+    let outside = d.path().join("outside.txt");
+    fs::write(&outside, b"xyz").unwrap(); // same size as the entry
+    fs::create_dir_all(cache.join(&rel).parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join(&rel)).unwrap();
+    let mut o = opts(&store, &root, Some(&cache));
+    o.placement = Placement::Hardlink;
+    download(&m, &o, None).unwrap();
+    assert!(fs::symlink_metadata(root.join("a.txt")).unwrap().is_file());
+    assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"new");
+    assert!(fs::symlink_metadata(cache.join(&rel)).unwrap().is_file(), "the cache object was replaced");
+}
