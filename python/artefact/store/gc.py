@@ -1,4 +1,4 @@
-"""Garbage collection and checking of the embedded store.
+"""Garbage collection of the embedded store (its checking is in verify.py).
 
 Rule: a version whose TTL has run out (counted from its creation) is marked DELETED,
 losing its aliases and links; its row stays so `v<N>` is never reused. Then every
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import _core
 from .distributed import pending_manifest_keys
-from .blobs import BlobStore, entry_algorithm
+from .blobs import BlobStore
 from .errors import CorruptBlobError, MissingBlobError
 from .queries import version_records
 from .records import COMMITTED, VersionRecord
+from .verify import stored_objects, verify_store  # verify_store: re-exported, for `artefact.store`
 
 if TYPE_CHECKING:
     from .local import LocalStore
@@ -78,10 +79,7 @@ def referenced_objects(blobs: BlobStore, keys: Iterable[str]) -> set[str]:
     An unreadable manifest raises: gc must not guess what it referenced."""
     refs: set[str] = set()
     for key in keys:
-        manifest = blobs.load_manifest(key)
-        for _path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
-            if ref is None:
-                refs.add(_core.object_relpath(digest, entry_algorithm(extra)))
+        refs.update(rel for _p, _d, _a, rel in stored_objects(blobs.load_manifest(key)))
     return refs
 
 
@@ -102,10 +100,7 @@ def _tolerant_refs(
         try:  # a damaged but parsable manifest still says what it references
             with open(blobs.manifest_path(key), "rb") as f:
                 manifest = _core.Manifest.from_json(f.read())
-            refs |= {
-                _core.object_relpath(d, entry_algorithm(x))
-                for _p, d, r, _b, _s, x, _l, _k in manifest.entries() if r is None
-            }
+            refs.update(rel for _p, _d, _a, rel in stored_objects(manifest))
             report.problems.append(f"{problem} ({_users(store, key, conn)}); the objects it names were kept")
         except (OSError, ValueError):
             complete = False
@@ -197,28 +192,3 @@ def unreferenced(store: "LocalStore") -> list[str]:
             found.append(entry.path)
     found += [e.path for key, e in store.blobs.iter_manifests() if key not in keys]
     return found
-
-
-def verify_store(store: "LocalStore", rehash: bool = False) -> list[str]:
-    """Problems with committed versions: unreadable manifests, missing objects and,
-    with `rehash`, objects whose content no longer matches their digest. [] if sound."""
-    problems: list[str] = []
-    keys, _ = store.catalog.live_manifest_keys()
-    checks: list[tuple[str, str, str]] = []
-    for key in sorted(keys):
-        try:
-            manifest = store.blobs.load_manifest(key)
-        except (OSError, ValueError) as exc:
-            problems.append(str(exc))
-            continue
-        for path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
-            if ref is None:
-                checks.append((store.blobs.object_path(digest, entry_algorithm(extra)), digest,
-                               entry_algorithm(extra)))
-    checks = sorted(set(checks))
-    if rehash:
-        results = _core.verify_files(checks)
-    else:
-        results = [None if os.path.isfile(c[0]) else "missing" for c in checks]
-    problems += [f"{c[0]}: {r}" for c, r in zip(checks, results) if r is not None]
-    return problems

@@ -1,11 +1,13 @@
-"""`artefact verify --store`: re-hash every object and manifest of the store.
+"""Checking the embedded store: `artefact verify --store` (`check_store`) and the quick
+check of what committed versions need (`verify_store`).
 
 Each object is named by its digest (`objects/obj/md5/<2>/<30>`) and each manifest by
 the MD5 of its bytes (`manifests/<2>/<30>.json`), so every file can be checked against
 its own name, referenced or not. On top, every committed version must have its
 manifest and every object its manifest names. Each problem names the file and, where
-known, the versions it breaks. Also here: `read_failure`, which turns a failed read
-during a verify into an OSError naming the file (not a "digest mismatch").
+known, the versions it breaks. Also here: `stored_objects`, the entries of a manifest
+whose content is an object of the store (what gc keeps), and `read_failure`, which turns
+a failed read during a verify into an OSError naming the file (not a "digest mismatch").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .. import _core
 from ..progress import ProgressLine
@@ -28,11 +30,21 @@ from .records import COMMITTED
 if TYPE_CHECKING:
     from .local import LocalStore
 
-__all__ = ["StoreCheck", "check_store", "format_check", "read_failure", "is_mismatch"]
+__all__ = ["StoreCheck", "check_store", "format_check", "read_failure", "is_mismatch", "stored_objects",
+           "verify_store"]
 
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
 _HEX = re.compile(r"[0-9a-f]+")
 _OBJECT_ALGORITHMS = {"md5": "MD5", "xxh128": "XXH128"}
+
+
+def stored_objects(manifest: "_core.Manifest") -> Iterator[tuple[str, str, str, str]]:
+    """(entry path, digest, algorithm, object path relative to objects/) of each entry
+    whose content is an object of the store, i.e. each entry that is not a reference."""
+    for path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
+        if ref is None:
+            algorithm = entry_algorithm(extra)
+            yield path, digest, algorithm, _core.object_relpath(digest, algorithm)
 
 
 def is_mismatch(reason: str) -> bool:
@@ -116,10 +128,7 @@ def check_store(store: "LocalStore") -> StoreCheck:
             manifest = blobs.load_manifest(key)
         except (MissingBlobError, CorruptBlobError, OSError, ValueError):
             continue  # reported by the re-hash below (or as missing above)
-        for path, digest, ref, _b, _s, extra, _l, _k in manifest.entries():
-            if ref is not None:
-                continue
-            rel = _core.object_relpath(digest, entry_algorithm(extra))
+        for path, _digest, _alg, rel in stored_objects(manifest):
             object_users[rel].update(names)
             if rel not in object_files:
                 report.problems.append(
@@ -157,3 +166,26 @@ def format_check(report: StoreCheck, root: str) -> str:
         f" objects ({report.bytes} bytes) re-hashed: {state}"
     )
 
+
+def verify_store(store: "LocalStore", rehash: bool = False) -> list[str]:
+    """Problems with committed versions: unreadable manifests, missing objects and,
+    with `rehash`, objects whose content no longer matches their digest. [] if sound.
+    (Only what committed versions use; `check_store` re-hashes every file.)"""
+    problems: list[str] = []
+    keys, _ = store.catalog.live_manifest_keys()
+    checks: set[tuple[str, str, str]] = set()
+    for key in sorted(keys):
+        try:
+            manifest = store.blobs.load_manifest(key)
+        except (OSError, ValueError) as exc:
+            problems.append(str(exc))
+            continue
+        for _path, digest, algorithm, rel in stored_objects(manifest):
+            checks.add((os.path.join(store.blobs.objects_root, rel), digest, algorithm))
+    ordered = sorted(checks)
+    if rehash:
+        results = _core.verify_files(ordered)
+    else:
+        results = [None if os.path.isfile(c[0]) else "missing" for c in ordered]
+    problems += [f"{c[0]}: {r}" for c, r in zip(ordered, results) if r is not None]
+    return problems
