@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Collection, Optional
 
 from .errors import ValidationError
 from .guards import normalize_exceptions
-from .paginator import SizedPaginator, check_page_vars, paged
+from .paginator import SizedPaginator, check_page_vars, paged_records
 from .term import termlog, termwarn
 from .validate import validate_artifact_name, validate_artifact_type, validate_tags
 
@@ -60,16 +60,13 @@ class Artifacts(SizedPaginator["Artifact"]):
         self.order = order
         self.tags = [tags] if isinstance(tags, (str, bytes)) else list(tags or [])  # wandb's always_list
         required = set(self.tags)
-        store = backend.store
 
-        def items_at(offset: int, limit: int) -> list:
-            records, self._total = store.version_page(entity, project, collection_name,
-                                                      offset=offset, limit=limit, order=order)
-            return [backend.artifact(r) for r in records]
+        def page_at(offset: int, limit: int) -> tuple[list, int]:
+            return backend.store.version_page(entity, project, collection_name,
+                                              offset=offset, limit=limit, order=order)
 
-        self._total = 0
-        super().__init__(paged(items_at, lambda: self._total,
-                               keep=lambda art: required.issubset(art.tags)), per_page, start)
+        super().__init__(paged_records(page_at, backend.artifact, keep=lambda art: required.issubset(art.tags)),
+                         per_page, start)
 
 
 class ArtifactCollection:
@@ -237,13 +234,10 @@ class ArtifactCollections(SizedPaginator[ArtifactCollection]):
         per_page, _ = check_page_vars("_ArtifactCollectionsVars", per_page)
         self.entity, self.project, self.type_name = entity, project, type_name
 
-        def items_at(offset: int, limit: int) -> list:
-            records, self._total = backend.store.collection_page(
-                entity, project, type=type_name, offset=offset, limit=limit)
-            return [ArtifactCollection(backend, r) for r in records]
+        def page_at(offset: int, limit: int) -> tuple[list, int]:
+            return backend.store.collection_page(entity, project, type=type_name, offset=offset, limit=limit)
 
-        self._total = 0
-        super().__init__(paged(items_at, lambda: self._total), per_page, start)
+        super().__init__(paged_records(page_at, lambda r: ArtifactCollection(backend, r)), per_page, start)
 
 
 class ArtifactType:
@@ -282,10 +276,8 @@ class ArtifactTypes(SizedPaginator[ArtifactType]):
                  start: Optional[str] = None) -> None:
         self.entity, self.project = entity, project
 
-        def items_at(offset: int, limit: int) -> list:
+        def page_at(offset: int, limit: int) -> tuple[list, int]:
             names = api._backend.store.list_types(entity, project)
-            self._total = len(names)
-            return [ArtifactType(api, entity, project, n) for n in names[offset:offset + limit]]
+            return names[offset:offset + limit], len(names)
 
-        self._total = 0
-        super().__init__(paged(items_at, lambda: self._total), per_page, start)
+        super().__init__(paged_records(page_at, lambda n: ArtifactType(api, entity, project, n)), per_page, start)

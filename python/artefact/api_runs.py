@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Collection, Optional
 
 from .guards import normalize_exceptions
-from .paginator import SizedPaginator, check_page_vars, paged
+from .paginator import SizedPaginator, check_page_vars, paged_records
 from .validate import validate_aliases, validate_tags
 
 if TYPE_CHECKING:
@@ -30,12 +30,10 @@ class RunArtifacts(SizedPaginator["Artifact"]):
         per_page, _ = check_page_vars("_RunArtifactsVars", per_page)
         self.run, self.mode = run, mode
 
-        def items_at(offset: int, limit: int) -> list:
-            records, self._total = backend.store.lineage_page(run._record, mode, offset=offset, limit=limit)
-            return [backend.artifact(r) for r in records]
+        def page_at(offset: int, limit: int) -> tuple[list, int]:
+            return backend.store.lineage_page(run._record, mode, offset=offset, limit=limit)
 
-        self._total = 0
-        super().__init__(paged(items_at, lambda: self._total), per_page)
+        super().__init__(paged_records(page_at, backend.artifact), per_page)
 
 
 class PublicRun:
@@ -118,11 +116,9 @@ class Runs(SizedPaginator[PublicRun]):
     def __init__(self, backend: "StoreBackend", entity: str, project: str, per_page: int = 50) -> None:
         self.entity, self.project = entity, project
 
-        def items_at(offset: int, limit: int) -> list:
+        def page_at(offset: int, limit: int) -> tuple[list, int]:
             records = backend.store.list_runs(entity, project)
-            self._total = len(records)
-            return [PublicRun(backend, r) for r in records[offset:offset + limit]]
+            return records[offset:offset + limit], len(records)
 
-        self._total = 0
-        super().__init__(paged(items_at, lambda: self._total), per_page)
+        super().__init__(paged_records(page_at, lambda r: PublicRun(backend, r)), per_page)
 

@@ -22,7 +22,8 @@ from typing import Any, Callable, Generic, Iterator, Optional, TypeVar, Union, o
 
 T = TypeVar("T")
 
-__all__ = ["Page", "Paginator", "SizedPaginator", "check_page_vars", "decode_cursor", "encode_cursor", "paged"]
+__all__ = ["Page", "Paginator", "SizedPaginator", "check_page_vars", "decode_cursor", "encode_cursor", "paged",
+           "paged_records"]
 
 
 def encode_cursor(offset: int) -> str:
@@ -189,6 +190,25 @@ class SizedPaginator(Paginator[T]):
         return total
 
 
+def paged_records(
+    page_at: Callable[[int, int], tuple[list, int]],
+    convert: Callable[[Any], Any],
+    keep: Optional[Callable[[Any], bool]] = None,
+) -> Callable[[int, int], Page]:
+    """A `fetch` from a store's page call: `page_at(offset, limit)` returns up to `limit`
+    records and the listing's total (as `version_page`, `collection_page` and
+    `lineage_page` do, in one read); `convert` makes each record the object handed out,
+    and `keep` filters each page after that, as wandb filters artifacts by tag."""
+
+    def fetch(offset: int, limit: int) -> Page:
+        records, total = page_at(offset, limit + 1)  # one extra tells whether a next page exists
+        page = [convert(record) for record in records[:limit]]
+        kept = page if keep is None else [item for item in page if keep(item)]
+        return Page(kept, len(records) > limit, total, consumed=len(page))
+
+    return fetch
+
+
 def paged(
     items_at: Callable[[int, int], list],
     total: Callable[[], int],
@@ -196,12 +216,5 @@ def paged(
 ) -> Callable[[int, int], Page]:
     """A `fetch` from `items_at(offset, limit)` and `total()` (one store query each);
     `keep` filters each page after fetching it, as wandb filters artifacts by tag."""
-
-    def fetch(offset: int, limit: int) -> Page:
-        items = items_at(offset, limit + 1)  # one extra tells whether a next page exists
-        page = items[:limit]
-        kept = page if keep is None else [item for item in page if keep(item)]
-        return Page(kept, len(items) > limit, total(), consumed=len(page))
-
-    return fetch
+    return paged_records(lambda offset, limit: (items_at(offset, limit), total()), lambda item: item, keep)
 
