@@ -59,6 +59,17 @@ def _refuse_finished(run: "Run", name: str) -> None:
     )
 
 
+def _overlay(artifact: Artifact, base: Any) -> None:
+    """Make `artifact`'s manifest the core manifest `base` with the draft's own entries
+    on top (a path in both keeps the draft's entry)."""
+    from .manifest import ArtifactManifestV1
+
+    with artifact.manifest._lock:
+        for entry in artifact.manifest._core.entries():
+            base.insert(*entry, overwrite=True)
+    artifact._manifest = ArtifactManifestV1._from_core(base, artifact.digest_algorithm)
+
+
 class _Saved:
     """The save handle of a logged artifact: logging already committed, so wait is instant."""
 
@@ -225,7 +236,6 @@ class Run:
     def _merge_latest_into(self, artifact: Artifact) -> None:
         """`incremental=True`: the new version is the collection's latest plus this draft's
         changes (as wandb's INCREMENTAL manifests); unchanged files are not copied again."""
-        from .manifest import ArtifactManifestV1
         from .store.errors import StoreError
 
         store = self._backend.store
@@ -233,11 +243,7 @@ class Run:
             base = store.get_version(self.entity, self.project, artifact.source_name.split(":")[0] + ":latest")
         except StoreError:
             return  # the first version: nothing to build on
-        merged = store.load_manifest(base)
-        with artifact.manifest._lock:
-            for entry in artifact.manifest._core.entries():
-                merged.insert(*entry, overwrite=True)
-        artifact._manifest = ArtifactManifestV1._from_core(merged, artifact.digest_algorithm)
+        _overlay(artifact, store.load_manifest(base))
         artifact._base_id = base.id
 
     def _as_artifact(self, artifact_or_path: Any, name: Optional[str], type: Optional[str]) -> Artifact:
@@ -301,14 +307,8 @@ class Run:
         artifact = self._as_artifact(artifact_or_path, name, type)
         collection = artifact.source_name.split(":")[0]
         store = self._backend.store
-        merged = merged_patches(store, self.entity, self.project, collection, dist,
-                                artifact.manifest._core.storage_layout or "V2")
-        with artifact.manifest._lock:
-            for entry in artifact.manifest._core.entries():
-                merged.insert(*entry, overwrite=True)
-        from .manifest import ArtifactManifestV1
-
-        artifact._manifest = ArtifactManifestV1._from_core(merged, artifact.digest_algorithm)
+        _overlay(artifact, merged_patches(store, self.entity, self.project, collection, dist,
+                                          artifact.manifest._core.storage_layout or "V2"))
         artifact.distributed_id = dist
         logged = self.log_artifact(artifact, aliases=aliases)
         clear_patches(store, self.entity, self.project, collection, dist)
