@@ -1,5 +1,5 @@
-"""Read-only catalog queries the pages need and the store's public API does not offer:
-the list of projects, one page of a collection's versions, per-collection totals.
+"""Read-only catalog queries the pages need and the store's public API does not offer
+(the list of projects, per-collection totals), and one page of a collection's versions.
 
 Each runs in one read transaction of the store's own `Catalog` and builds records with
 the store's own row readers, so a page never loads a whole 10,000-version collection.
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..store import LocalStore
-from ..store.queries import version_records
 from ..store.records import COMMITTED, CollectionRecord, VersionRecord
 
 __all__ = ["ProjectRow", "CollectionSummary", "VersionPage", "list_projects",
@@ -102,29 +101,6 @@ def version_page(
 ) -> VersionPage:
     """Page `page` (1-based) of the committed versions of `name`, newest index first.
     Raises the store's ProjectNotFoundError / ArtifactNotFoundError."""
-    collection = store.get_collection(entity, project, name)
     page = max(1, page)
-    with store.catalog.transaction(write=False) as conn:
-        total = conn.execute(
-            "SELECT COUNT(*) FROM memberships m JOIN versions v ON v.id = m.version_id"
-            " WHERE m.collection_id = ? AND v.state = ?",
-            (collection.pk, COMMITTED),
-        ).fetchone()[0]
-        indices = [
-            r[0]
-            for r in conn.execute(
-                "SELECT m.version_index FROM memberships m JOIN versions v ON v.id = m.version_id"
-                " WHERE m.collection_id = ? AND v.state = ?"
-                " ORDER BY m.version_index DESC LIMIT ? OFFSET ?",
-                (collection.pk, COMMITTED, per_page, (page - 1) * per_page),
-            )
-        ]
-        versions: list[VersionRecord] = []
-        if indices:
-            marks = ",".join("?" * len(indices))
-            versions = version_records(
-                conn,
-                f"m.collection_id = ? AND m.version_index IN ({marks}) AND v.state = ?",
-                (collection.pk, *indices, COMMITTED),
-            )
-    return VersionPage(versions, int(total), page, per_page)
+    versions, total = store.version_page(entity, project, name, offset=(page - 1) * per_page, limit=per_page)
+    return VersionPage(versions, total, page, per_page)
