@@ -77,6 +77,25 @@ def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, 
     return hashlib.sha256(data).hexdigest(), len(data), path
 
 
+def write_native(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str]:
+    """The native encoder's `write_and_hash` (`_fast_png`): encoding, writing and hashing
+    all run in Rust with the GIL released."""
+    import errno
+
+    from . import _fast_png
+
+    try:
+        sha256, size = _fast_png.write(pixels, width, height, count, path)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        from ..data_types import media_tmp_dir
+
+        path = os.path.join(media_tmp_dir(fallback=True), os.path.basename(path))
+        sha256, size = _fast_png.write(pixels, width, height, count, path)
+    return sha256, size, path
+
+
 class Encoded:
     """The (sha256, size, path) of a file being written; `result()` waits for it."""
 
@@ -95,10 +114,15 @@ class Encoded:
 
 def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     """Encode into `path` on the pool (or now, with 0 workers) and hash it."""
+    return submit_call(write_and_hash, encode, path)
+
+
+def submit_call(task: Callable[..., tuple[str, int, str]], *args: Any) -> Encoded:
+    """Run `task(*args)` -> (sha256, size, path) on the pool (or now, with 0 workers)."""
     global _pool, _slots
     count = workers()
     if count == 0:
-        return Encoded(value=write_and_hash(encode, path))
+        return Encoded(value=task(*args))
     with _lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -111,7 +135,7 @@ def submit(encode: Callable[[Any], None], path: str) -> Encoded:
 
     def run() -> tuple[str, int, str]:
         try:
-            return write_and_hash(encode, path)
+            return task(*args)
         finally:
             slots.release()
 
