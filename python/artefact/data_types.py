@@ -261,6 +261,12 @@ class Media(WBValue):
             return name
         # A temp file is ours alone: stored in place, not copied to staging.
         policy = "immutable" if self._is_tmp else "mutable"
+        known = getattr(self, "_known_md5", None) if self._is_tmp else None
+        if known is not None and artifact._algorithm_name() == "MD5" and os.path.isfile(self._path):
+            from .paths import logical_path
+
+            # Hashed when written (`_encode_pool.write_native`): no second read.
+            return artifact._add_local_file(logical_path(name), self._path, is_tmp=True, policy=policy, known=known).path
         return artifact.add_file(self._path, name=name, is_tmp=self._is_tmp, policy=policy).path
 
 

@@ -106,10 +106,11 @@ def test_written_file_hash_and_size(tmp_path):
 
     arr = np.random.default_rng(5).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     path = tmp_path / "a.png"
-    sha256, size = _core.write_png(arr.tobytes(), 30, 20, 3, str(path))
+    sha256, size, md5 = _core.write_png(arr.tobytes(), 30, 20, 3, str(path))
     data = path.read_bytes()
     assert data == _pillow(arr)
     assert (sha256, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert md5 == _core.hash_file(str(path), "MD5")[0]
 
 
 def test_unknown_encoder_setting_is_refused(monkeypatch):

@@ -77,35 +77,35 @@ def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, 
     return hashlib.sha256(data).hexdigest(), len(data), path
 
 
-def write_native(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str]:
+def write_native(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str, str]:
     """The native encoder's `write_and_hash` (`_fast_png`): encoding, writing and hashing
-    all run in Rust with the GIL released."""
+    all run in Rust with the GIL released; also returns the file's base64 MD5."""
     import errno
 
     from . import _fast_png
 
     try:
-        sha256, size = _fast_png.write(pixels, width, height, count, path)
+        sha256, size, md5 = _fast_png.write(pixels, width, height, count, path)
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
         from ..data_types import media_tmp_dir
 
         path = os.path.join(media_tmp_dir(fallback=True), os.path.basename(path))
-        sha256, size = _fast_png.write(pixels, width, height, count, path)
-    return sha256, size, path
+        sha256, size, md5 = _fast_png.write(pixels, width, height, count, path)
+    return sha256, size, path, md5
 
 
 class Encoded:
-    """The (sha256, size, path) of a file being written; `result()` waits for it."""
+    """The (sha256, size, path[, md5]) of a file being written; `result()` waits for it."""
 
     __slots__ = ("_future", "_value")
 
-    def __init__(self, future: Any = None, value: Optional[tuple[str, int, str]] = None) -> None:
+    def __init__(self, future: Any = None, value: Optional[tuple] = None) -> None:
         self._future = future
         self._value = value
 
-    def result(self) -> tuple[str, int, str]:
+    def result(self) -> tuple:
         if self._value is None:
             self._value = self._future.result()
             self._future = None
@@ -117,8 +117,8 @@ def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     return submit_call(write_and_hash, encode, path)
 
 
-def submit_call(task: Callable[..., tuple[str, int, str]], *args: Any) -> Encoded:
-    """Run `task(*args)` -> (sha256, size, path) on the pool (or now, with 0 workers)."""
+def submit_call(task: Callable[..., tuple], *args: Any) -> Encoded:
+    """Run `task(*args)` -> (sha256, size, path[, md5]) on the pool (or now, with 0 workers)."""
     global _pool, _slots
     count = workers()
     if count == 0:
@@ -133,7 +133,7 @@ def submit_call(task: Callable[..., tuple[str, int, str]], *args: Any) -> Encode
     _slots.acquire()
     slots = _slots
 
-    def run() -> tuple[str, int, str]:
+    def run() -> tuple:
         try:
             return task(*args)
         finally:

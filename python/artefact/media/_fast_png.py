@@ -84,8 +84,8 @@ def channels(data: Any, mode: str) -> Optional[int]:
     return count
 
 
-def write(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int]:
-    """Write the PNG of `pixels` to the new file `path`: its (sha256 hex, size)."""
+def write(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str]:
+    """Write the PNG of `pixels` to the new file `path`: its (sha256 hex, size, base64 MD5)."""
     from .. import _core
 
     return _core.write_png(pixels, width, height, count, path)

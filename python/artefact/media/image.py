@@ -121,9 +121,10 @@ class Image(Media):
         self.__dict__["_size_value"] = value
 
     def _finish_encoding(self) -> None:
-        encoded = self.__dict__["_encoded"]
-        sha256, size, path = encoded.result()
+        sha256, size, path, *md5 = self.__dict__["_encoded"].result()
         self.__dict__.update(_encoded=None, _sha256_value=sha256, _size_value=size, _path=path)
+        if md5:  # the native encoder hashed the bytes it wrote: no second read
+            self._known_md5 = (md5[0], size)
 
     # --- input forms -------------------------------------------------------------------
 

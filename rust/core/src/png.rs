@@ -294,8 +294,9 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
 }
 
 /// `encode`, then write the PNG to the new file `path` (refused if it exists; removed
-/// again if the write fails) and return its (sha256 hex, size).
-pub fn write_new(pixels: &[u8], width: usize, height: usize, channels: usize, path: &Path) -> io::Result<(String, usize)> {
+/// again if the write fails) and return its (sha256 hex, size, base64 MD5): both digests
+/// from the bytes in memory, so the caller never reads the file back.
+pub fn write_new(pixels: &[u8], width: usize, height: usize, channels: usize, path: &Path) -> io::Result<(String, usize, String)> {
     use sha2::{Digest as _, Sha256};
     let data = encode(pixels, width, height, channels)?;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
@@ -304,7 +305,8 @@ pub fn write_new(pixels: &[u8], width: usize, height: usize, channels: usize, pa
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
-    Ok((format!("{:x}", Sha256::digest(&data)), data.len()))
+    let md5 = crate::digest::hash_bytes(&data, crate::digest::Algorithm::Md5);
+    Ok((format!("{:x}", Sha256::digest(&data)), data.len(), md5))
 }
 
 #[cfg(test)]

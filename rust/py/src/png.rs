@@ -23,9 +23,9 @@ fn encode_png<'py>(py: Python<'py>, pixels: &[u8], width: usize, height: usize, 
 }
 
 /// Encode as `encode_png`, write the PNG to the new file `path` (it must not exist) and
-/// return its (sha256 hex, size).
+/// return its (sha256 hex, size, base64 MD5).
 #[pyfunction]
-fn write_png(py: Python<'_>, pixels: &[u8], width: usize, height: usize, channels: usize, path: PathBuf) -> PyResult<(String, usize)> {
+fn write_png(py: Python<'_>, pixels: &[u8], width: usize, height: usize, channels: usize, path: PathBuf) -> PyResult<(String, usize, String)> {
     py.detach(|| png::write_new(pixels, width, height, channels, &path))
     .map_err(err)
 }
