@@ -271,7 +271,21 @@ class Media(WBValue):
 
 
 # Extensions wandb's media pass to `_set_file(extension=...)`, kept whole in run file names.
-_COMPOUND_EXTENSIONS = (".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json")
+_COMPOUND_EXTENSIONS = (
+    ".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json", ".mask.png", ".boxes2D.json"
+)
+
+
+def add_singleton(run: Any, data_type: str, key: str, value: dict) -> None:
+    """wandb's `Run._add_singleton`: a value logged with every step (a mask or box layer's
+    class labels) kept once, in `run.config["_wandb"][data_type][key]`."""
+    item = {"type": data_type, "key": key, "value": value}
+    wb = dict(run.config.get("_wandb") or {})
+    layer = dict(wb.get(data_type) or {})
+    if layer.get(key) != item:
+        layer[key] = item
+        wb[data_type] = layer
+        run.config.update({"_wandb": wb}, allow_val_change=True)
 
 
 def _upload_safe(key: str) -> str:

@@ -299,9 +299,14 @@ class Image(Media):
             )
 
     def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Optional[bool] = None) -> None:
-        """`run.log`: the image file goes under the run's `media/images/` (wandb's rules)."""
+        """`run.log`: the image file goes under the run's `media/images/`, its masks under
+        `media/images/mask/` and its boxes under `media/metadata/boxes2D/` (wandb's rules)."""
         self._check_loggable()
         super().bind_to_run(run, key, step, id_, ignore_copy_err)
+        for layers in (self._boxes, self._masks):
+            for i, k in enumerate(layers or {}):
+                id_ = f"{id_}{i}" if id_ is not None else None
+                layers[k].bind_to_run(run, key, step, id_, ignore_copy_err=ignore_copy_err)
 
     def _check_loggable(self) -> None:
         """The refusals of `bind_to_run`, checked before `run.log` stores anything."""
@@ -309,10 +314,6 @@ class Image(Media):
             raise ValueError(
                 "Image media created by a reference to external storage cannot currently be added to a run"
             )
-        if self._masks or self._boxes:
-            # wandb writes masks and boxes as their own run files; artefact does not yet.
-            raise ValueError("run.log of an artefact.Image with masks or boxes is not supported yet;"
-                             " add it to an artifact (artifact.add(image, name)) instead")
 
     @classmethod
     def seq_to_json(cls, seq: Sequence["Image"], run: Any, key: str, step: Any) -> dict:
@@ -332,6 +333,11 @@ class Image(Media):
         meta["filenames"] = [obj.get("path", obj.get("artifact_path")) for obj in jsons]
         if seq[0]._caption is not None:
             meta["captions"] = [img._caption for img in seq]
+        for name, attr in (("all_masks", "_masks"), ("all_boxes", "_boxes")):
+            groups = [{k: layer.to_json(run) for k, layer in getattr(img, attr).items()} if getattr(img, attr) else None
+                      for img in seq]
+            if any(group is not None for group in groups):
+                meta[name] = groups
         return meta
 
     def to_json(self, run_or_artifact: Any) -> dict:
@@ -348,6 +354,10 @@ class Image(Media):
                     json_dict[name] = value
             if self._grouping:
                 json_dict["grouping"] = self._grouping
+            if self._boxes:
+                json_dict["boxes"] = {k: box.to_json(run_or_artifact) for (k, box) in self._boxes.items()}
+            if self._masks:
+                json_dict["masks"] = {k: mask.to_json(run_or_artifact) for (k, mask) in self._masks.items()}
             return json_dict
         if not isinstance(run_or_artifact, Artifact):
             raise TypeError("to_json accepts wandb.Run or wandb_artifact.Artifact")
