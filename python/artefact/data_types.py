@@ -68,9 +68,22 @@ def media_tmp_dir(fallback: bool = False) -> str:
         return _media_tmp.name
 
 
+def _new_id_source() -> Any:
+    import random
+
+    return random.Random(os.urandom(16))
+
+
+# Seeded from urandom once (again in a forked child). Calling os.urandom per id released
+# the GIL each time, and with encoding threads busy, taking it back cost ~80 µs an image.
+_id_source = _new_id_source()
+os.register_at_fork(after_in_child=lambda: globals().__setitem__("_id_source", _new_id_source()))
+
+
 def generate_id(length: int = 8) -> str:
-    """A random base-36 id (wandb's `runid.generate_id`), from one urandom call."""
-    raw = os.urandom(length)
+    """A random base-36 id (wandb's `runid.generate_id`), for names of temp files and
+    referenced tables (unique, not secret)."""
+    raw = _id_source.getrandbits(8 * length).to_bytes(length, "little")
     return "".join(_ID_CHARS[b % 36] for b in raw)
 
 

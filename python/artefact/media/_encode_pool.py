@@ -117,11 +117,12 @@ def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     return submit_call(write_and_hash, encode, path)
 
 
-def submit_call(task: Callable[..., tuple], *args: Any) -> Encoded:
-    """Run `task(*args)` -> (sha256, size, path[, md5]) on the pool (or now, with 0 workers)."""
+def submit_call(task: Callable[..., tuple], *args: Any, inline: bool = False) -> Encoded:
+    """Run `task(*args)` -> (sha256, size, path[, md5]) on the pool (or now, with 0 workers
+    or `inline`)."""
     global _pool, _slots
     count = workers()
-    if count == 0:
+    if count == 0 or inline:
         return Encoded(value=task(*args))
     with _lock:
         if _pool is None:

@@ -153,16 +153,16 @@ impl Filters {
             let n = x.len() - bpp;
             let (xs, left, up, upleft) = (&x[bpp..], &x[..n], &p[bpp..], &p[..n]);
             for (o, (((&v, &a), &b), &c)) in out[bpp..].iter_mut().zip(xs.iter().zip(left).zip(up).zip(upleft)) {
-                let (a16, b16, c16) = (i16::from(a), i16::from(b), i16::from(c));
-                let (pa, pb, pc) = ((b16 - c16).abs(), (a16 - c16).abs(), (a16 + b16 - 2 * c16).abs());
-                let pred = if pa <= pb && pa <= pc {
+                let (left16, up16, corner16) = (i16::from(a), i16::from(b), i16::from(c));
+                let (pa, pb, pc) = ((up16 - corner16).abs(), (left16 - corner16).abs(), (left16 + up16 - 2 * corner16).abs());
+                let predictor = if pa <= pb && pa <= pc {
                     a
                 } else if pb <= pc {
                     b
                 } else {
                     c
                 };
-                *o = v.wrapping_sub(pred);
+                *o = v.wrapping_sub(predictor);
             }
             if abs_sum(&self.paeth[1..]) < sum {
                 best = 4;
@@ -219,20 +219,22 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
     let mut strm: ZStream = unsafe { std::mem::zeroed() };
     // SAFETY: as Pillow's ZipEncode.c calls it; the version/size pair is zlib's ABI check.
     let err = unsafe {
-        (z.init)(&mut strm, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15, 9, Z_FILTERED, z.version.as_ptr(), std::mem::size_of::<ZStream>() as c_int)
+        (z.init)(&raw mut strm, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15, 9, Z_FILTERED, z.version.as_ptr(), std::mem::size_of::<ZStream>() as c_int)
     };
     if err != 0 {
         return Err(io::Error::other(format!("deflateInit2 failed ({err})")));
     }
-    struct End<'a>(&'a Zlib, *mut ZStream);
-    impl Drop for End<'_> {
-        fn drop(&mut self) {
-            // SAFETY: the stream was initialised above and is ended once.
-            unsafe { (self.0.end)(self.1) };
-        }
-    }
-    let _end = End(z, &mut strm);
+    let result = deflate_rows(z, &mut strm, pixels, width, height, channels, &mut out);
+    // SAFETY: the stream was initialised above and is ended once, whatever the result.
+    unsafe { (z.end)(&raw mut strm) };
+    result?;
+    chunk(z, &mut out, b"IEND", b"");
+    Ok(out)
+}
 
+/// The IDAT chunks: Pillow's rows, filters and deflate calls (see the module).
+fn deflate_rows(z: &Zlib, strm: &mut ZStream, pixels: &[u8], width: usize, height: usize, channels: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let row_bytes = width * channels;
     // One output buffer per `ImagingZipEncode` call, each written as one IDAT chunk, as
     // `ImageFile._encode_tile` and PngImagePlugin's `_idat` do.
     let bufsize = MAXBLOCK.max(width * 4);
@@ -251,7 +253,7 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
         // which is only rewritten after zlib has consumed it (avail_in == 0).
         unsafe {
             if strm.avail_in > 0 {
-                (z.deflate)(&mut strm, Z_NO_FLUSH);
+                (z.deflate)(strm, Z_NO_FLUSH);
             }
             while !finishing && strm.avail_out > 0 {
                 if y >= height {
@@ -264,7 +266,7 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
                 chosen.copy_from_slice(row);
                 strm.next_in = chosen.as_ptr();
                 strm.avail_in = (row_bytes + 1) as c_uint;
-                let err = (z.deflate)(&mut strm, Z_NO_FLUSH);
+                let err = (z.deflate)(strm, Z_NO_FLUSH);
                 if err < 0 {
                     return Err(io::Error::other(format!("deflate failed ({err})")));
                 }
@@ -272,7 +274,7 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
             }
             if finishing {
                 while strm.avail_out > 0 {
-                    let err = (z.deflate)(&mut strm, Z_FINISH);
+                    let err = (z.deflate)(strm, Z_FINISH);
                     if err == Z_STREAM_END {
                         done = true;
                         break;
@@ -284,13 +286,11 @@ pub fn encode(pixels: &[u8], width: usize, height: usize, channels: usize) -> io
             }
         }
         let produced = bufsize - strm.avail_out as usize;
-        chunk(z, &mut out, b"IDAT", &buf[..produced]);
+        chunk(z, out, b"IDAT", &buf[..produced]);
         if done {
-            break;
+            return Ok(());
         }
     }
-    chunk(z, &mut out, b"IEND", b"");
-    Ok(out)
 }
 
 /// `encode`, then write the PNG to the new file `path` (refused if it exists; removed
