@@ -286,3 +286,14 @@ class BlobSink:
         """Queue one chunk (copied)."""
     def finish(self) -> tuple[str, int]:
         """Wait for the writer: (base64 digest, bytes written)."""
+
+def encode_png(pixels: bytes, width: int, height: int, channels: int) -> bytes:
+    """The PNG Pillow writes for these 8-bit pixels (`channels` 1, 3 or 4: L, RGB, RGBA),
+    with Pillow's row filters and zlib calls (ValueError for a size/shape mismatch)."""
+
+def write_png(pixels: bytes, width: int, height: int, channels: int, path: str) -> tuple[str, int, str]:
+    """`encode_png`, written to the new file `path` (FileExistsError if it exists): its
+    (sha256 hex, size, base64 MD5), hashed in memory. Runs with the GIL released."""
+
+def png_zlib_version() -> Optional[str]:
+    """The version of the zlib the PNG encoder loaded, or None where none loads."""

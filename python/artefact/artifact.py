@@ -364,6 +364,7 @@ class Artifact(LoggedArtifactMixin):
         skip_cache: Optional[bool] = False,
         policy: Optional[str] = "mutable",
         overwrite: bool = False,
+        known: Optional[tuple[str, int]] = None,
     ) -> ArtifactManifestEntry:
         policy = policy or "mutable"
         if policy not in _POLICIES:
@@ -374,6 +375,8 @@ class Artifact(LoggedArtifactMixin):
         algorithm = self._algorithm_name()
         if policy == "mutable":
             digest, size, upload_path = stage_file(os.fspath(local_path), algorithm)
+        elif known is not None:  # (digest, size) of our own immutable temp file, hashed when written
+            upload_path, (digest, size) = os.fspath(local_path), known
         else:
             upload_path = os.fspath(local_path)
             statcache.ensure()

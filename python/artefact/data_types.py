@@ -68,9 +68,22 @@ def media_tmp_dir(fallback: bool = False) -> str:
         return _media_tmp.name
 
 
+def _new_id_source() -> Any:
+    import random
+
+    return random.Random(os.urandom(16))
+
+
+# Seeded from urandom once (again in a forked child). Calling os.urandom per id released
+# the GIL each time, and with encoding threads busy, taking it back cost ~80 µs an image.
+_id_source = _new_id_source()
+os.register_at_fork(after_in_child=lambda: globals().__setitem__("_id_source", _new_id_source()))
+
+
 def generate_id(length: int = 8) -> str:
-    """A random base-36 id (wandb's `runid.generate_id`), from one urandom call."""
-    raw = os.urandom(length)
+    """A random base-36 id (wandb's `runid.generate_id`), for names of temp files and
+    referenced tables (unique, not secret)."""
+    raw = _id_source.getrandbits(8 * length).to_bytes(length, "little")
     return "".join(_ID_CHARS[b % 36] for b in raw)
 
 
@@ -261,11 +274,31 @@ class Media(WBValue):
             return name
         # A temp file is ours alone: stored in place, not copied to staging.
         policy = "immutable" if self._is_tmp else "mutable"
+        known = getattr(self, "_known_md5", None) if self._is_tmp else None
+        if known is not None and artifact._algorithm_name() == "MD5" and os.path.isfile(self._path):
+            from .paths import logical_path
+
+            # Hashed when written (`_encode_pool.write_native`): no second read.
+            return artifact._add_local_file(logical_path(name), self._path, is_tmp=True, policy=policy, known=known).path
         return artifact.add_file(self._path, name=name, is_tmp=self._is_tmp, policy=policy).path
 
 
 # Extensions wandb's media pass to `_set_file(extension=...)`, kept whole in run file names.
-_COMPOUND_EXTENSIONS = (".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json")
+_COMPOUND_EXTENSIONS = (
+    ".pts.json", ".bokeh.json", ".table.json", ".plotly.json", ".graph.json", ".mask.png", ".boxes2D.json"
+)
+
+
+def add_singleton(run: Any, data_type: str, key: str, value: dict) -> None:
+    """wandb's `Run._add_singleton`: a value logged with every step (a mask or box layer's
+    class labels) kept once, in `run.config["_wandb"][data_type][key]`."""
+    item = {"type": data_type, "key": key, "value": value}
+    wb = dict(run.config.get("_wandb") or {})
+    layer = dict(wb.get(data_type) or {})
+    if layer.get(key) != item:
+        layer[key] = item
+        wb[data_type] = layer
+        run.config.update({"_wandb": wb}, allow_val_change=True)
 
 
 def _upload_safe(key: str) -> str:

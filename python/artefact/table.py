@@ -30,62 +30,12 @@ from .table_types import (
     type_of,
 )
 
+from .table_keys import ForeignIndexType, ForeignKeyType, PrimaryKeyType, _TableIndex, _TableKey, check_cast, key_type_from_json, update_keys
+
 if TYPE_CHECKING:
     from .artifact import Artifact
 
-
-class _TableIndex(int):
-    """A row index of a table (`table.index_ref(i)`, `get_index()`, `iterrows()`).
-
-    Stored in another table, it becomes a `foreignIndex` column referring to this table.
-    """
-
-    _table: Optional["Table"] = None
-
-    def set_table(self, table: "Table") -> None:
-        """Link the index to its table."""
-        self._table = table
-
-    def get_row(self) -> dict:
-        """The row this index points at, as {column: value}."""
-        if not self._table:
-            return {}
-        return {c: self._table.data[self][i] for i, c in enumerate(self._table.columns)}
-
-
-class ForeignIndexType(WBType):
-    """A column of row indexes into another table (stored with that table)."""
-
-    name = "foreignIndex"
-
-    def __init__(self, table: "Table") -> None:
-        super().__init__()
-        assert isinstance(table, Table)
-        self.params["table"] = table
-
-    def assign_type(self, other: WBType) -> WBType:
-        if isinstance(other, NumberType):
-            return self
-        if isinstance(other, ForeignIndexType) and id(self.params["table"]) == id(other.params["table"]):
-            return self
-        return InvalidType()
-
-    @classmethod
-    def from_obj(cls, value: Any) -> "ForeignIndexType":
-        if not isinstance(value, _TableIndex):
-            raise TypeError("py_obj must be a _TableIndex")
-        return cls(value._table)  # type: ignore[arg-type]
-
-    def to_json(self, artifact: Any = None) -> dict:
-        out = {"wb_type": self.name, "params": {"table": None}}
-        if artifact is None:
-            raise AssertionError("_ForeignIndexType does not support serialization without an artifact")
-        entry = artifact.add(self.params["table"], f"media/tables/t_{generate_id()}")
-        out["params"]["table"] = entry.path
-        return out
-
-
-register_type(_TableIndex, ForeignIndexType.from_obj)
+__all__ = ["ForeignIndexType", "ForeignKeyType", "PrimaryKeyType", "Table", "_TableIndex", "_TableKey"]
 
 
 def _is_numpy_array(value: Any) -> bool:
@@ -175,6 +125,7 @@ class Table(Media):
         self._previous_increments_paths: Optional[list[str]] = None
         self._last_logged_idx: Optional[int] = None
         self._run_target_for_increments: Any = None
+        self._pk_col: Any = None
         self._fk_cols: set = set()
         if allow_mixed_types:
             dtype = AnyType
@@ -223,8 +174,7 @@ class Table(Media):
                     f"Existing data {row[col_ndx]}, of type {type_of(row[col_ndx])} cannot be cast to {wb_type}"
                 )
             wb_type = result
-        if isinstance(wb_type, ForeignIndexType):
-            assert not optional, "Primary keys, foreign keys, and foreign indexes cannot be optional."
+        check_cast(self, wb_type, optional)
         self._column_types.params["type_map"][col_name] = wb_type
         self._update_keys()
         return wb_type
@@ -289,23 +239,19 @@ class Table(Media):
         self.add_data(*row)
 
     def _update_keys(self, force_last: bool = False) -> None:
-        # Wrap the cells of foreign-index columns in _TableIndex, as wandb does.
-        type_map = self._column_types.params["type_map"]
-        fk_cols = {c for c in type_map if isinstance(type_map[c], ForeignIndexType)}
-        has_update = fk_cols != self._fk_cols
-        if has_update:
-            if self._fk_cols - fk_cols:
-                raise AssertionError(f"Cannot unset foreign key. Attempted to unset ({self._fk_cols - fk_cols})")
-            self._fk_cols = fk_cols
-        if not (has_update or force_last) or not self.data:
-            return
-        rows = [self.data[-1]] if not has_update else self.data
-        for col in self._fk_cols:
-            col_ndx = self.columns.index(col)
-            for row in rows:
-                if not isinstance(row[col_ndx], _TableIndex):
-                    row[col_ndx] = _TableIndex(row[col_ndx])
-                    row[col_ndx].set_table(type_map[col].params["table"])
+        update_keys(self, force_last)
+
+    def set_pk(self, col_name: Any) -> None:
+        """Make `col_name` (string keys) the table's primary key, as wandb's `set_pk`."""
+        assert col_name in self.columns
+        self.cast(col_name, PrimaryKeyType())
+
+    def set_fk(self, col_name: Any, table: "Table", table_col: str) -> None:
+        """Make `col_name` a foreign key into `table`'s column `table_col` (stored with
+        this table when it is added to an artifact), as wandb's `set_fk`."""
+        assert col_name in self.columns
+        assert col_name != self._pk_col
+        self.cast(col_name, ForeignKeyType(table, table_col))
 
     def add_column(self, name: str, data: Any, optional: bool = False) -> None:
         """Add a column of values (a list or numpy array, one value per row).
@@ -437,7 +383,16 @@ class Table(Media):
                 else:
                     cells.append(item)
             data.append(cells)
-        return cls(columns=json_obj["columns"], data=data, log_mode=log_mode)
+        table = cls(columns=json_obj["columns"], data=data, log_mode=log_mode)
+        # Key columns get their types back (referenced tables read from the artifact), and
+        # their cells are wrapped again, as wandb's `from_json` + `_update_keys` do.
+        type_map = table._column_types.params["type_map"]
+        for col_name, col_type in (json_obj.get("column_types") or {}).get("params", {}).get("type_map", {}).items():
+            key_type = key_type_from_json(col_type, source_artifact)
+            if key_type is not None and col_name in type_map:
+                type_map[col_name] = key_type
+        table._update_keys()
+        return table
 
     def to_json(self, run_or_artifact: Any) -> dict:
         """The JSON body wandb writes for this table inside an artifact."""

@@ -103,20 +103,75 @@ def test_a_media_summary_value_matches_wandb(wandb, wandb_run, tmp_path):
     assert ours == theirs
 
 
-def test_images_with_masks_are_refused_before_anything_is_stored(tmp_path):
-    """wandb writes masks and boxes as their own run files (wandb/sdk/data_types/image.py
-    `bind_to_run`); artefact refuses them in run.log before anything of the row is stored."""
+def _annotated_row(sdk):
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    pixels = rng.integers(0, 255, size=(8, 6, 3), dtype=np.uint8)
+    mask = rng.integers(0, 3, size=(8, 6)).astype(np.uint8)
+    boxes = {"box_data": [{"position": {"minX": 1, "maxX": 4, "minY": 0, "maxY": 5}, "class_id": 1,
+                           "box_caption": "one", "scores": {"p": 0.75}},
+                          {"position": {"middle": [3, 3], "width": 2.5, "height": 2}, "class_id": 2,
+                           "domain": "pixel"}],
+             "class_labels": {1: "cat", 2: "dog"}}  # fmt: skip
+    plain_boxes = {"box_data": [{"position": {"minX": np.float32(0.1), "maxX": 0.4, "minY": 0.2, "maxY": np.float64(0.9)},
+                                 "class_id": 0, "scores": {"iou": np.float32(0.5)}}]}  # fmt: skip
+
+    def annotated(shift=0):
+        return sdk.Image(pixels + shift, caption=f"c{shift}",
+                         masks={"pred": {"mask_data": mask, "class_labels": {0: "bg", 1: "a", 2: "b"}},
+                                "truth": {"mask_data": mask[::-1].copy()}},
+                         boxes={"gt": boxes, "auto": plain_boxes})  # fmt: skip
+
+    return {
+        "seg": annotated(),
+        "nested": {"only_boxes": sdk.Image(pixels, boxes={"gt": boxes})},
+        "grid": [annotated(1), sdk.Image(pixels), annotated(2)],
+        "masks_only": [sdk.Image(pixels, masks={"m": {"mask_data": mask}})],
+    }
+
+
+def test_images_with_masks_and_boxes_match_wandb(wandb, wandb_run):
+    """wandb 0.31.0 writes each mask as `media/images/mask/<key>_<step>_<sha>.mask.png`,
+    each box layer as `media/metadata/boxes2D/<key>_<step>_<sha>.boxes2D.json`, puts them
+    in the history value (`masks`/`boxes`, or `all_masks`/`all_boxes` for lists) and keeps
+    each layer's class labels once in the run config (`_wandb`, `Run._add_singleton`)."""
+    from wandb.sdk.data_types.utils import history_dict_to_json
+
+    theirs = [json.loads(json.dumps(history_dict_to_json(wandb_run, _annotated_row(wandb), step=s)))
+              for s in range(2)]
+    with artefact.init(project="p", entity="e") as run:
+        for _ in range(2):
+            run.log(_annotated_row(artefact))
+        our_files = _files(run.dir)
+        run_id = run.id
+    api = artefact.Api(overrides={"entity": "e", "project": "p"})
+    ours = api.run(run_id).history()
+    assert [{k: v for k, v in row.items() if k != "_step"} for row in ours] == theirs
+    their_files = _files(wandb_run.dir)
+    assert any(p.endswith(".mask.png") for p in our_files) and any(p.endswith(".boxes2D.json") for p in our_files)
+    assert sorted(our_files) == sorted(their_files)
+    assert our_files == their_files
+    their_singletons = {k: v for k, v in wandb_run._config["_wandb"].items() if k.endswith("/class_labels")}
+    ours_config = api.run(run_id).config["_wandb"]
+    assert json.loads(json.dumps(their_singletons)) == json.loads(json.dumps(ours_config))
+    assert set(their_singletons) == {"mask/class_labels", "bounding_box/class_labels"}
+
+
+def test_images_from_a_reference_are_refused_before_anything_is_stored(tmp_path):
+    """wandb refuses images made from `s3://`/`http(s)://` references in `run.log`
+    (wandb/sdk/data_types/image.py `bind_to_run`); artefact refuses the whole row first."""
     import numpy as np
 
     pixels = np.zeros((2, 2, 3), dtype=np.uint8)
-    masked = artefact.Image(pixels, masks={"m": {"mask_data": np.zeros((2, 2), dtype=np.uint8)}},
-                            classes=[{"id": 0, "name": "bg"}])
+    remote = artefact.Image("https://example.com/cat.png")
     with artefact.init(project="p", entity="e") as run:
-        for row in ({"t": artefact.Table(columns=["a"], data=[[1]]), "nested": {"masked": masked}},
-                    {"t": artefact.Table(columns=["a"], data=[[1]]), "many": [artefact.Image(pixels), masked]}):
-            with pytest.raises(ValueError, match="masks or boxes"):
+        for row in ({"t": artefact.Table(columns=["a"], data=[[1]]), "nested": {"remote": remote}},
+                    {"t": artefact.Table(columns=["a"], data=[[1]]), "many": [artefact.Image(pixels), remote]}):
+            with pytest.raises(ValueError, match="reference to external storage"):
                 run.log(row)
         run_id = run.id
     api = artefact.Api(overrides={"entity": "e", "project": "p"})
     assert api.run(run_id).history() == []
     assert list(api.run(run_id).logged_artifacts()) == []
+

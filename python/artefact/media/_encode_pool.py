@@ -77,16 +77,35 @@ def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, 
     return hashlib.sha256(data).hexdigest(), len(data), path
 
 
+def write_native(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str, str]:
+    """The native encoder's `write_and_hash` (`_fast_png`): encoding, writing and hashing
+    all run in Rust with the GIL released; also returns the file's base64 MD5."""
+    import errno
+
+    from . import _fast_png
+
+    try:
+        sha256, size, md5 = _fast_png.write(pixels, width, height, count, path)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        from ..data_types import media_tmp_dir
+
+        path = os.path.join(media_tmp_dir(fallback=True), os.path.basename(path))
+        sha256, size, md5 = _fast_png.write(pixels, width, height, count, path)
+    return sha256, size, path, md5
+
+
 class Encoded:
-    """The (sha256, size, path) of a file being written; `result()` waits for it."""
+    """The (sha256, size, path[, md5]) of a file being written; `result()` waits for it."""
 
     __slots__ = ("_future", "_value")
 
-    def __init__(self, future: Any = None, value: Optional[tuple[str, int, str]] = None) -> None:
+    def __init__(self, future: Any = None, value: Optional[tuple] = None) -> None:
         self._future = future
         self._value = value
 
-    def result(self) -> tuple[str, int, str]:
+    def result(self) -> tuple:
         if self._value is None:
             self._value = self._future.result()
             self._future = None
@@ -95,10 +114,16 @@ class Encoded:
 
 def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     """Encode into `path` on the pool (or now, with 0 workers) and hash it."""
+    return submit_call(write_and_hash, encode, path)
+
+
+def submit_call(task: Callable[..., tuple], *args: Any, inline: bool = False) -> Encoded:
+    """Run `task(*args)` -> (sha256, size, path[, md5]) on the pool (or now, with 0 workers
+    or `inline`)."""
     global _pool, _slots
     count = workers()
-    if count == 0:
-        return Encoded(value=write_and_hash(encode, path))
+    if count == 0 or inline:
+        return Encoded(value=task(*args))
     with _lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -109,9 +134,9 @@ def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     _slots.acquire()
     slots = _slots
 
-    def run() -> tuple[str, int, str]:
+    def run() -> tuple:
         try:
-            return write_and_hash(encode, path)
+            return task(*args)
         finally:
             slots.release()
 

@@ -7,13 +7,26 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..data_types import Media
-from . import _deps
+from . import _deps, _json_compact
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
 
 _POSITION_ERROR = "Each box must contain a position with: middle, width, and height or \
                     \nminX, maxX, minY, maxY."
+
+
+def _plain(obj: Any) -> Any:
+    # wandb's `util.JSONEncoderUncompressed` fallback: numpy arrays as lists, numpy
+    # scalars as Python numbers (its text is then `json_util.dumps`'s, see _json_compact).
+    if isinstance(obj, dict):
+        return {key: _plain(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(value) for value in obj]
+    cls = type(obj)
+    if cls.__module__ == "numpy":
+        return _plain(obj.tolist()) if cls.__name__ == "ndarray" else obj.item()
+    return obj
 
 
 def _has_num(dictionary: dict, key: str) -> bool:
@@ -40,8 +53,10 @@ class BoundingBoxes2D(Media):
             if "position" in box and "middle" in box["position"] and _deps.is_torch_tensor(box["position"]["middle"]):
                 box["position"]["middle"] = box["position"]["middle"].tolist()
         self.validate(val)
-        # wandb's JSONMetadata also writes `val` to a temp file, which only a run logs;
-        # inside an artifact the box list is stored inline (see to_json), so no file here.
+        # wandb's JSONMetadata writes `val` to a temp file now, which only a run logs
+        # (inside an artifact the box list is stored inline, see to_json): its text is
+        # kept, and written when the boxes are bound to a run.
+        self._json_text = _json_compact.dumps(_plain(val))
         self._val = val["box_data"]
         self._key = key
         if "class_labels" not in val:
@@ -93,10 +108,29 @@ class BoundingBoxes2D(Media):
                 raise TypeError("A box's caption must be a string")
         return True
 
-    def to_json(self, run_or_artifact: Any) -> Any:
-        """Inside an artifact, wandb stores the box list itself (no file)."""
-        from ..artifact import Artifact
+    def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Any = None) -> None:
+        """`run.log` (`key` is the image's): the boxes' JSON file goes to the run's
+        `media/metadata/boxes2D/` and the layer's class labels to the run config."""
+        from ..data_types import add_singleton, generate_id, media_tmp_dir
 
+        if not self.file_is_set():
+            tmp_path = os.path.join(media_tmp_dir(), generate_id() + "." + self.type_name() + ".json")
+            with open(tmp_path, "w", encoding="utf-8") as f:
+                f.write(self._json_text)
+            self._set_file(tmp_path, is_tmp=True)
+        super().bind_to_run(run, key, step, id_=id_, ignore_copy_err=ignore_copy_err)
+        add_singleton(run, "bounding_box/class_labels", str(key) + "_wandb_delimeter_" + self._key, self._class_labels)
+
+    def to_json(self, run_or_artifact: Any) -> Any:
+        """Inside an artifact, wandb stores the box list itself (no file); for a run, the
+        bound file's `{_type: "boxes2D", sha256, size, path}`."""
+        from ..artifact import Artifact
+        from ..data_types import _is_run
+
+        if _is_run(run_or_artifact):
+            json_dict = self._run_json(run_or_artifact)
+            json_dict["_type"] = self.type_name()
+            return json_dict
         if not isinstance(run_or_artifact, Artifact):
             raise TypeError("to_json accepts wandb_run.Run or wandb.Artifact")
         return self._val

@@ -59,9 +59,24 @@ class ImageMask(Media):
         """The mask whose PNG is `json_obj["path"]` in the (downloaded) artifact."""
         return cls({"path": source_artifact.get_entry(json_obj["path"]).download()}, key="")
 
+    def bind_to_run(self, run: Any, key: Any, step: Any, id_: Any = None, ignore_copy_err: Any = None) -> None:
+        """`run.log` (`key` is the image's): the PNG goes to the run's `media/images/mask/`
+        and the layer's class labels to the run config, as wandb's."""
+        from ..data_types import add_singleton
+
+        super().bind_to_run(run, key, step, id_=id_, ignore_copy_err=ignore_copy_err)
+        if hasattr(self, "_val") and "class_labels" in self._val:
+            add_singleton(run, "mask/class_labels", str(key) + "_wandb_delimeter_" + self._key, self._val["class_labels"])
+
     def to_json(self, run_or_artifact: Any) -> dict:
-        """`{path, sha256, _type: "mask"}`, adding the PNG to the artifact."""
-        return super().to_json(run_or_artifact)
+        """`{path, sha256, _type: "mask"}`, adding the PNG to the artifact (for a run: the
+        bound file's `{_type: "mask", sha256, size, path}`)."""
+        from ..data_types import _is_run
+
+        json_dict = super().to_json(run_or_artifact)
+        if _is_run(run_or_artifact):
+            json_dict["_type"] = self.type_name()
+        return json_dict
 
     @classmethod
     def type_name(cls) -> str:

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod mapped;
 pub mod objdir;
 pub mod paths;
+pub mod png;
 pub mod pool;
 pub mod progress;
 pub mod stage;

@@ -1,0 +1,44 @@
+//! Bindings for `artefact_core::png`: Pillow-identical PNGs encoded with the GIL released.
+
+use std::io;
+use std::path::PathBuf;
+
+use artefact_core::png;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+fn err(e: io::Error) -> PyErr {
+    match e.kind() {
+        io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
+        _ => PyErr::from(e),
+    }
+}
+
+/// The PNG Pillow writes for these 8-bit pixels (`channels` 1, 3 or 4: L, RGB, RGBA).
+#[pyfunction]
+fn encode_png<'py>(py: Python<'py>, pixels: &[u8], width: usize, height: usize, channels: usize) -> PyResult<Bound<'py, PyBytes>> {
+    let data = py.detach(|| png::encode(pixels, width, height, channels)).map_err(err)?;
+    Ok(PyBytes::new(py, &data))
+}
+
+/// Encode as `encode_png`, write the PNG to the new file `path` (it must not exist) and
+/// return its (sha256 hex, size, base64 MD5).
+#[pyfunction]
+fn write_png(py: Python<'_>, pixels: &[u8], width: usize, height: usize, channels: usize, path: PathBuf) -> PyResult<(String, usize, String)> {
+    py.detach(|| png::write_new(pixels, width, height, channels, &path))
+    .map_err(err)
+}
+
+/// The zlib the PNG encoder uses (its version), or None where none can be loaded.
+#[pyfunction]
+fn png_zlib_version() -> Option<String> {
+    png::zlib_version()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_png, m)?)?;
+    m.add_function(wrap_pyfunction!(write_png, m)?)?;
+    m.add_function(wrap_pyfunction!(png_zlib_version, m)?)?;
+    Ok(())
+}
