@@ -375,9 +375,11 @@ class Artifact(LoggedArtifactMixin):
         if policy == "mutable":
             digest, size, upload_path = stage_file(os.fspath(local_path), algorithm)
         else:
+            from .onepass import hash_immutable
+
             upload_path = os.fspath(local_path)
             statcache.ensure()
-            digest, size = _core.hash_file(upload_path, algorithm)
+            digest, size = hash_immutable(upload_path, algorithm)  # large: copied as hashed
         if is_tmp:
             file_dir, file_name = os.path.split(name)
             parts = file_name.split(".")

@@ -127,9 +127,11 @@ def _put(args: argparse.Namespace) -> int:
         with init(project=args.project, entity=args.entity, job_type="put") as run:
             run.log_artifact(artifact, aliases=args.alias or None, tags=args.tag or None).wait()
     except BaseException:
+        from .onepass import discard_precopies
         from .staging import clean_staged_copies
 
         clean_staged_copies(artifact.manifest._core)  # a failed put leaves no copies behind
+        discard_precopies(e[6] for e in artifact.manifest._core.entries())
         raise
     aliases = ", ".join(artifact.aliases)
     print(f"{artifact.source_qualified_name}  {artifact.file_count} files  {artifact.size} bytes"

@@ -147,9 +147,11 @@ class LocalStore:
             )
         except BaseException:
             # Nothing will log these copies now (issue: staging leaks on failure).
+            from ..onepass import discard_precopies
             from ..staging import clean_staged_copies
 
             clean_staged_copies(manifest)
+            discard_precopies(e[6] for e in manifest.entries())
             raise
 
     def _log_version(
