@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core, errors
 from .artifact import Artifact
-from . import data_types
-from .data_types import Html
-from .table import Table
 from .enums import ArtifactDigestAlgorithm, ArtifactState
 from .errors import CommError, Error
 from .manifest import ArtifactManifest, ArtifactManifestEntry
@@ -29,6 +26,9 @@ __version__: str = getattr(_core, "__version__", "0.0.0")
 # use, so `import artefact` stays cheap for scripts that only build artifacts.
 _LAZY = {
     "Api": "api",
+    # Tables and Html (and their JSON/typing helpers) are not needed to log files.
+    "Html": "data_types",
+    "Table": "table",
     "Run": "runs",
     "finish": "runs",
     "init": "runs",
@@ -52,6 +52,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "data_types":  # the submodule, as `from . import data_types` gave it
+        value = importlib.import_module(".data_types", __name__)
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'artefact' has no attribute {name!r}")
@@ -64,7 +68,10 @@ def __getattr__(name: str) -> Any:
 run: "Run | None" = None
 
 if TYPE_CHECKING:
+    from . import data_types
     from .api import Api
+    from .data_types import Html
+    from .table import Table
     from .media.audio import Audio
     from .media.bokeh import Bokeh
     from .media.boxes import BoundingBoxes2D

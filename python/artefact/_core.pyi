@@ -270,6 +270,16 @@ def set_known_objects(objects_root: Optional[str] = None) -> None:
     """The embedded store's objects dir: the mutable policy does not stage a file the
     stat cache knows whose content that store already holds."""
 
+def hash_and_precopy(path: str, staging_dir: str, min_size: int, algorithm: str = "MD5") -> tuple[str, int]:
+    """The immutable policy's hash: (digest, size). A file of `min_size` bytes or more is
+    copied into `staging_dir` while hashed; the log moves that copy into the store."""
+
+def discard_precopies(paths: list[str]) -> int:
+    """Remove the pre-copies made for these source paths; how many were removed."""
+
+def precopies_pending() -> int:
+    """How many pre-copies this process holds that no log has moved into a store yet."""
+
 def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, str]], durable: bool = True) -> list[bool]:
     """File the (offset, size, algorithm, digest) blobs of a batch body under the object
     root `root`, each verified (ValueError on a mismatch: nothing written); durable

@@ -378,9 +378,11 @@ class Artifact(LoggedArtifactMixin):
         elif known is not None:  # (digest, size) of our own immutable temp file, hashed when written
             upload_path, (digest, size) = os.fspath(local_path), known
         else:
+            from .onepass import hash_immutable
+
             upload_path = os.fspath(local_path)
             statcache.ensure()
-            digest, size = _core.hash_file(upload_path, algorithm)
+            digest, size = hash_immutable(upload_path, algorithm)  # large: copied as hashed
         if is_tmp:
             file_dir, file_name = os.path.split(name)
             parts = file_name.split(".")

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional
-from urllib.parse import urlparse
 
 from . import _core
 from . import config as _config
@@ -71,6 +68,8 @@ class ArtifactCache:
         path, digest, ref, _birth, _size, extra = entry[:6]
         if ref is None:
             return self.object_path(digest, entry_algorithm(extra))
+        from urllib.parse import urlparse  # lazily: ~5 ms on every put otherwise
+
         scheme = urlparse(ref).scheme
         if scheme == "file":
             return self.object_path(digest, "MD5")
@@ -103,6 +102,8 @@ class ArtifactCache:
             return
         try:
             os.makedirs(self.tmp_dir, exist_ok=True)
+            import tempfile
+
             with tempfile.NamedTemporaryFile(dir=self.tmp_dir) as f:
                 f.write(b"artefact")
         except PermissionError as exc:
@@ -130,6 +131,8 @@ class ArtifactCache:
         if directory == self.tmp_dir:
             self.ensure_writable()
         os.makedirs(directory, exist_ok=True)
+        import tempfile
+
         return tempfile.mkstemp(dir=directory, prefix="artefact-")
 
     def fill_after_log(self, manifest: "_core.Manifest") -> int:
@@ -156,6 +159,8 @@ class ArtifactCache:
             except (OSError, ValueError) as exc:
                 termerror(f"could not add {source} to the artifact cache: {exc}")
                 return None
+
+        from concurrent.futures import ThreadPoolExecutor  # lazily: logging, traceback...
 
         with ThreadPoolExecutor(min(_PUT_WORKERS, len(todo))) as pool:
             added = [n for n in pool.map(put, todo.values()) if n is not None]

@@ -14,10 +14,12 @@ Long transfers draw a progress line on stderr; `--quiet` (or ARTEFACT_QUIET) tur
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _project_arg(p: argparse.ArgumentParser) -> None:
@@ -38,6 +40,8 @@ def _command_of(argv: Sequence[str]) -> Optional[str]:
 def _parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
     """The CLI's parser; the ui/server/login subcommands are registered (imported) only
     when `argv` does not name one of this module's own commands (or for help)."""
+    import argparse
+
     parser = argparse.ArgumentParser(prog="artefact", description="wandb-compatible artifacts in a local store")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,9 +131,11 @@ def _put(args: argparse.Namespace) -> int:
         with init(project=args.project, entity=args.entity, job_type="put") as run:
             run.log_artifact(artifact, aliases=args.alias or None, tags=args.tag or None).wait()
     except BaseException:
+        from .onepass import discard_precopies
         from .staging import clean_staged_copies
 
         clean_staged_copies(artifact.manifest._core)  # a failed put leaves no copies behind
+        discard_precopies(e[6] for e in artifact.manifest._core.entries())
         raise
     aliases = ", ".join(artifact.aliases)
     print(f"{artifact.source_qualified_name}  {artifact.file_count} files  {artifact.size} bytes"
@@ -251,8 +257,70 @@ _COMMANDS = {"put": _put, "get": _get, "ls": _ls, "versions": _versions, "verify
              "cache": _cache, "gc": _gc, "ui": _ui, "server": _server, "login": _login}
 
 
+# `put`'s options that take a value, and those that may repeat (see _plain_put).
+_PUT_OPTIONS = {"--name": "name", "--type": "type", "--alias": "alias", "--tag": "tag",
+                "--description": "description", "--policy": "policy", "--project": "project",
+                "--entity": "entity"}
+_PUT_REPEATED = ("alias", "tag")
+
+
+def _plain_put(argv: Sequence[str]) -> "Optional[argparse.Namespace]":
+    """The arguments of a plain `put` command line (options spelled out, as `--opt value`
+    or `--opt=value`), without building argparse's parser: building it costs more than
+    a re-put of a small unchanged tree. None for anything else (abbreviations, help,
+    a missing or bad value...), which argparse then parses and reports as usual."""
+    from types import SimpleNamespace
+
+    i, quiet = 0, False
+    while i < len(argv) and argv[i] in ("-q", "--quiet"):
+        quiet, i = True, i + 1
+    if i >= len(argv) or argv[i] != "put":
+        return None
+    got: dict = {"path": None, "name": None, "type": None, "alias": [], "tag": [], "description": None,
+                 "policy": "mutable", "project": None, "entity": None}
+    i += 1
+    while i < len(argv):
+        word = argv[i]
+        if word.startswith("-"):
+            option, eq, value = word.partition("=")
+            dest = _PUT_OPTIONS.get(option)
+            if dest is None:
+                return None
+            if not eq:
+                i += 1
+                if i >= len(argv) or argv[i].startswith("-"):
+                    return None
+                value = argv[i]
+            if dest in _PUT_REPEATED:
+                got[dest].append(value)
+            else:
+                got[dest] = value
+        elif got["path"] is None:
+            got["path"] = word
+        else:
+            return None
+        i += 1
+    if None in (got["path"], got["name"], got["type"]) or got["policy"] not in ("mutable", "immutable"):
+        return None
+    return SimpleNamespace(quiet=quiet, command="put", **got)  # type: ignore[return-value]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser(argv).parse_args(argv)
+    args = _plain_put(sys.argv[1:] if argv is None else argv) or _parser(argv).parse_args(argv)
+    import gc
+
+    if args.command != "put" or not gc.isenabled():
+        return _run(args)
+    # A put is short and makes few cycles; the collections its imports and per-file
+    # lists trigger cost ~10% of a re-put.
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.quiet:
         os.environ["ARTEFACT_QUIET"] = "1"
     try:

@@ -79,8 +79,6 @@ def store_root() -> str:
 
 def default_entity() -> str:
     """`ARTEFACT_ENTITY`, then `WANDB_ENTITY`, then the OS user name."""
-    import getpass
-
     value = _first_env(("ARTEFACT_ENTITY", "WANDB_ENTITY"))
     if value:
         return value
@@ -88,9 +86,20 @@ def default_entity() -> str:
         saved = login_settings().get("entity")
         if saved:
             return saved
+    return _os_user()
+
+
+def _os_user() -> str:
+    """`getpass.getuser()` without importing getpass (and termios) on every put."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return "artefact"
 
 
@@ -112,6 +121,20 @@ DEFAULT_CACHE_MAX = "100GB"  # wandb has no cap; ours keeps a forgotten cache bo
 THREADS_ENV = "ARTEFACT_THREADS"
 LOCK_TIMEOUT_ENV = "ARTEFACT_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 120.0
+
+
+ONE_PASS_MIN_ENV = "ARTEFACT_ONE_PASS_MIN"
+DEFAULT_ONE_PASS_MIN = "8MiB"
+
+
+def one_pass_min() -> Optional[int]:
+    """From this size on (`ARTEFACT_ONE_PASS_MIN`, default 8MiB), the immutable policy
+    copies a file into the staging dir while hashing it, and logging to the embedded
+    store moves that copy in (one pass over the file); None for `off`."""
+    value = os.environ.get(ONE_PASS_MIN_ENV, "").strip() or DEFAULT_ONE_PASS_MIN
+    if value.lower() in ("off", "none", "false", "no"):
+        return None
+    return parse_size(value, ONE_PASS_MIN_ENV)
 
 
 def cache_max() -> Optional[int]:
@@ -143,6 +166,7 @@ def check_settings() -> None:
     `ARTEFACT_THREADS` is clamped."""
     cache_max()
     lock_timeout()
+    one_pass_min()
     value = os.environ.get(THREADS_ENV, "").strip()
     count = threads()
     if count is not None and int(value) > count and _warned.get(THREADS_ENV) != value:
@@ -209,11 +233,14 @@ def settings_path() -> str:
 
 def login_settings() -> dict:
     """`base_url`, `api_key`, `entity` from the settings file (empty if there is none)."""
+    path = settings_path()
+    if not os.path.isfile(path):
+        return {}  # the common case: no import of configparser on every put
     import configparser
 
     parser = configparser.ConfigParser()
     try:
-        parser.read(settings_path(), encoding="utf-8")
+        parser.read(path, encoding="utf-8")
     except configparser.Error:
         return {}
     return dict(parser["default"]) if parser.has_section("default") else {}

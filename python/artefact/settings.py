@@ -43,8 +43,6 @@ def parse_size(text: str, what: str = "size") -> int:
     match = _SIZE.fullmatch(text)
     if match is None:
         raise ValueError(f"{_shown(what, text)} is not {_SIZE_FORMS}")
-    from decimal import Decimal, InvalidOperation  # only sizes need it: keeps import cheap
-
     number, unit = match.groups()
     factor = _UNITS.get(unit.lower())
     if factor is None:
@@ -52,6 +50,14 @@ def parse_size(text: str, what: str = "size") -> int:
             f"{_shown(what, text)}: unknown unit {unit!r}; use B, KB, MB, GB, TB, PB, EB"
             " (powers of 10) or KiB, MiB, GiB, TiB, PiB, EiB (powers of 2)"
         )
+    if number.isdigit() and len(number) <= 18:  # whole numbers are exact as ints
+        value_int = int(number) * factor
+        if value_int > MAX_SIZE:
+            raise ValueError(f"{_shown(what, text)} is too large (at most {MAX_SIZE} bytes, about 9.2 EB)")
+        return value_int
+    # Fractions and exponents only: decimal costs a few ms to import on every CLI run.
+    from decimal import Decimal, InvalidOperation
+
     try:
         # Decimal keeps 1e400 exact (no float overflow) and 1.1GB exact.
         value = Decimal(number) * factor

@@ -12,7 +12,12 @@ import sys
 # Modules of the other commands (ui, server, login) and what they pull in.
 NOT_FOR_PUT = ("artefact.ui", "artefact.ui.serve", "artefact.server", "artefact.server.cli", "artefact.remote",
                "artefact.remote.login", "webbrowser", "http.server", "http.client", "urllib.request", "numpy",
-               "requests", "wandb")  # fmt: skip
+               "requests", "wandb",
+               # and what a put does not need either (issue 17's import floor): argparse's
+               # parser for a plain put, the thread pool and URL parsing of the cache, the
+               # decimal module of size settings, the login file's parser, gc and tables.
+               "argparse", "concurrent.futures", "urllib.parse", "decimal", "configparser", "getpass",
+               "artefact.store.gc", "artefact.store.verify", "artefact.table", "artefact.data_types")  # fmt: skip
 
 
 def _env(tmp_path) -> dict[str, str]:
@@ -56,3 +61,34 @@ def test_help_still_lists_every_command(tmp_path):
     ui_help = subprocess.run([sys.executable, "-m", "artefact", "-q", "ui", "--help"], env=_env(tmp_path),
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "usage: artefact ui" in ui_help
+
+
+def test_plain_put_parses_as_argparse_does_and_leaves_the_rest_to_it():
+    """The put fast path gives argparse's own result for spelled-out options, and
+    returns None (argparse parses and reports) for anything else."""
+    from artefact.cli import _parser, _plain_put
+
+    same = [
+        ["put", "d", "--name", "n", "--type", "t"],
+        ["-q", "put", "--name=n", "d", "--type", "t", "--alias", "a", "--alias=b", "--tag", "x"],
+        ["--quiet", "put", "d", "--name", "n", "--type", "t", "--policy", "immutable", "--description", "",
+         "--project", "p", "--entity", "e"],
+        ["put", "d", "--name=", "--type", "t"],
+    ]
+    for argv in same:
+        fast = _plain_put(argv)
+        assert fast is not None, argv
+        assert vars(fast) == vars(_parser(argv).parse_args(argv)), argv
+    others = [
+        ["put", "d", "--nam", "n", "--type", "t"],  # an abbreviation
+        ["put", "d", "--name", "n"],  # --type missing: argparse's usage error
+        ["put", "d", "--name", "n", "--type", "t", "--policy", "bad"],
+        ["put", "d", "e", "--name", "n", "--type", "t"],
+        ["put", "--help"],
+        ["put", "d", "--name", "-x", "--type", "t"],
+        ["put", "--", "d", "--name", "n", "--type", "t"],
+        ["get", "x"],
+        [],
+    ]
+    for argv in others:
+        assert _plain_put(argv) is None, argv

@@ -17,10 +17,8 @@ the directory. Nothing here is ever modified in place, so readers need no locks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import time
 from typing import Iterator, Optional, Sequence
 
@@ -158,6 +156,9 @@ class BlobStore:
 
     def put_manifest(self, data: bytes) -> str:
         """Store manifest bytes durably under their MD5 hex (create-if-absent); the key."""
+        import hashlib  # lazily, as tempfile: a re-put that dedupes stores no manifest
+        import tempfile
+
         key = hashlib.md5(data).hexdigest()
         path = self.manifest_path(key)
         if touch(path):

@@ -212,9 +212,14 @@ class Database:
         return self._conn
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, write: bool = True, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction: `BEGIN IMMEDIATE` for writes (takes the write lock up front),
-        a deferred `BEGIN` for a consistent read snapshot. Rolls back on any exception."""
+        a deferred `BEGIN` for a consistent read snapshot. Rolls back on any exception.
+
+        `durable=False` (run bookkeeping: a run's row and state) commits without waiting
+        for the disk: a crashed process still leaves it committed, and the next durable
+        commit (a version) flushes it too, since the WAL is written in order; only power
+        lost before that can undo it, never half of it. Versions are always durable."""
         if self._pg is not None:
             with self._pg.transaction(write) as pg_conn:
                 yield pg_conn  # type: ignore[misc]
@@ -232,11 +237,10 @@ class Database:
                 self.path,
             )
         with self._lock:
+            if write and not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")  # this commit only
             try:
-                if write:
-                    self._begin_immediate(conn)
-                else:
-                    conn.execute("BEGIN")
+                self._begin(conn, write)
                 try:
                     yield conn
                     conn.execute("COMMIT")
@@ -252,6 +256,19 @@ class Database:
                 if mapped is None:
                     raise
                 raise mapped from exc
+            finally:
+                if write and not durable:
+                    try:
+                        conn.execute("PRAGMA synchronous = FULL")
+                    except sqlite3.Error:
+                        pass  # a broken connection: its own error is the one raised
+
+    def _begin(self, conn: sqlite3.Connection, write: bool) -> None:
+        """Begin the transaction: the write lock up front for a writer."""
+        if write:
+            self._begin_immediate(conn)
+        else:
+            conn.execute("BEGIN")
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         """Take the write lock: wait quietly for LOCK_NOTICE_AFTER seconds, then say so

@@ -20,7 +20,6 @@ from ..progress import ProgressLine
 from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
 from .failpoints import failpoint
-from .verify import read_failure
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
 
 if TYPE_CHECKING:
@@ -147,9 +146,11 @@ class LocalStore:
             )
         except BaseException:
             # Nothing will log these copies now (issue: staging leaks on failure).
+            from ..onepass import discard_precopies
             from ..staging import clean_staged_copies
 
             clean_staged_copies(manifest)
+            discard_precopies(e[6] for e in manifest.entries())
             raise
 
     def _log_version(
@@ -391,6 +392,8 @@ def _naming(directory: str, doing: str, name: str) -> Iterator[None]:
         if exc.filename is not None:
             raise
         if exc.errno is None:  # the core's message carries the errno: "... (os error 28)"
+            from .verify import read_failure
+
             raise read_failure(directory, str(exc), f"{doing} {name!r} in the store") from exc
         raise OSError(exc.errno, f"{exc.strerror} (while {doing} {name!r} in the store)", directory) from exc
 

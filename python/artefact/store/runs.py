@@ -26,7 +26,7 @@ class RunsMixin:
 
     if TYPE_CHECKING:
 
-        def transaction(self, write: bool = True) -> ContextManager[sqlite3.Connection]: ...
+        def transaction(self, write: bool = True, durable: bool = True) -> ContextManager[sqlite3.Connection]: ...
 
     def create_run(
         self,
@@ -45,7 +45,9 @@ class RunsMixin:
         An existing id raises ValueError unless `resume`, which returns it, running again.
         """
         now = time.time()
-        with self.transaction() as conn:
+        # Not waited onto the disk: the version a run logs flushes its row with it
+        # (see Database.transaction), and a run without versions is bookkeeping.
+        with self.transaction(durable=False) as conn:
             pid = project_id(conn, entity, project, create_at=now)
             row = conn.execute(
                 "SELECT id FROM runs WHERE project_id = ? AND run_id = ?", (pid, run_id)
@@ -96,7 +98,7 @@ class RunsMixin:
     ) -> RunRecord:
         """Mark a run finished (`exit_code` 0) or failed (any other), or `state` as given."""
         state = state or ("finished" if exit_code == 0 else "failed")
-        with self.transaction() as conn:
+        with self.transaction(durable=False) as conn:
             conn.execute(
                 "UPDATE runs SET state = ?, exit_code = ?, finished_at = ? WHERE id = ?",
                 (state, exit_code, time.time(), run.pk),

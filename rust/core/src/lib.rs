@@ -17,6 +17,7 @@ pub mod lockfile;
 pub mod manifest;
 pub mod mapped;
 pub mod objdir;
+pub mod onepass;
 pub mod paths;
 pub mod png;
 pub mod pool;

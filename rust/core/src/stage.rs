@@ -177,11 +177,37 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
 
 /// The embedded store's objects dir, set by the caller that logs into it: a file whose
 /// content it holds (known from the stat cache) is not staged again.
-static KNOWN_OBJECTS: Mutex<Option<PathBuf>> = Mutex::new(None);
+static KNOWN_OBJECTS: std::sync::RwLock<Option<std::sync::Arc<KnownObjects>>> = std::sync::RwLock::new(None);
+
+/// The objects dir, and a descriptor of it once it exists: each check is then one
+/// `fstatat` of `obj/<alg>/<2>/<30>` below it, not a walk of the whole path from `/`.
+struct KnownObjects {
+    path: PathBuf,
+    fd: std::sync::OnceLock<std::os::fd::OwnedFd>,
+}
+
+impl KnownObjects {
+    /// Whether `rel` under the objects dir is a regular file of `size` bytes (lstat: a
+    /// symlink in the object tree is never trusted as stored content).
+    fn holds(&self, rel: &str, size: u64) -> bool {
+        let fd = match self.fd.get() {
+            Some(fd) => fd,
+            None => match File::open(&self.path) {
+                Ok(f) => self.fd.get_or_init(|| f.into()),
+                Err(_) => return false, // no objects dir yet: nothing is stored
+            },
+        };
+        let Ok(c) = crate::beneath::cstr(rel.as_bytes()) else { return false };
+        crate::beneath::lstat_at(fd.as_raw_fd(), &c).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size as u64 == size)
+    }
+}
 
 /// Say which store's objects (`obj/<alg>/..` under `dir`) spare staging; None: none.
 pub fn set_known_objects(dir: Option<PathBuf>) {
-    *KNOWN_OBJECTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
+    let mut known = KNOWN_OBJECTS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if known.as_ref().map(|k| &k.path) != dir.as_ref() {
+        *known = dir.map(|path| std::sync::Arc::new(KnownObjects { path, fd: std::sync::OnceLock::new() }));
+    }
 }
 
 /// The mutable policy's copy of `src` (stat key `key` from the walk): (digest, size,
@@ -196,13 +222,11 @@ pub fn stage_unless_stored(
     alg: Algorithm,
     statcache: Option<&crate::statcache::StatCache>,
 ) -> io::Result<(String, u64, Option<PathBuf>)> {
-    let known = KNOWN_OBJECTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let known = KNOWN_OBJECTS.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     if let (Some(sc), Some(objects), Some(key)) = (statcache, known.as_deref(), key) {
         if let Some(raw) = sc.lookup_raw(&key, alg) {
             let digest = b64(&raw);
-            let obj = objects.join(crate::cache::object_relpath(&digest, alg)?);
-            // lstat: a symlink in the object tree is never trusted as stored content.
-            if fs::symlink_metadata(&obj).is_ok_and(|m| m.file_type().is_file() && m.len() == key.size) {
+            if objects.holds(&crate::cache::object_relpath(&digest, alg)?, key.size) {
                 return Ok((digest, key.size, None));
             }
         }
@@ -298,6 +322,12 @@ fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result
             if n == 0 {
                 break Ok(true); // the end, wherever the source ends now
             }
+            // Start writing the chunk back now, so the fsync before the commit finds
+            // little left to do: the disk works while the other core hashes.
+            // SAFETY: a descriptor we own; the range was just written.
+            unsafe {
+                libc::sync_file_range(out.as_raw_fd(), off_out - n as i64, n as i64, libc::SYNC_FILE_RANGE_WRITE);
+            }
             if tx.send((total, n as usize)).is_err() {
                 break Ok(true); // the hasher stopped: its error is the one reported
             }
@@ -387,6 +417,37 @@ mod tests {
             assert_eq!((digest, n), (hash_bytes(&data, alg), data.len() as u64));
             assert_eq!(fs::read(&staged).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn a_known_file_whose_object_is_stored_is_not_staged_a_symlinked_object_is() {
+        let d = tempfile::tempdir().unwrap();
+        let (staging, objects) = (d.path().join("staging"), d.path().join("objects"));
+        fs::create_dir(&staging).unwrap();
+        let src = d.path().join("f.bin");
+        fs::write(&src, b"stored content").unwrap();
+        let meta = fs::metadata(&src).unwrap();
+        let key = crate::walk::StatKey::of(&meta);
+        let sc = crate::statcache::StatCache::open(&d.path().join("sc.bin"), 100);
+        let raw = crate::digest::hash_file_raw(&src, Algorithm::Md5).unwrap().0;
+        assert!([100, 2100].iter().any(|ms| {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            sc.record(&key, Algorithm::Md5, raw, crate::statcache::now_ns())
+        }));
+        set_known_objects(Some(objects.clone()));
+        // No objects dir yet: staged.
+        let (_, _, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        fs::remove_file(staged.expect("staged while the store has nothing")).unwrap();
+        let obj = objects.join(crate::cache::object_relpath(&b64(&raw), Algorithm::Md5).unwrap());
+        fs::create_dir_all(obj.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&src, &obj).unwrap();
+        let (_, _, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        fs::remove_file(staged.expect("a symlinked object is not trusted")).unwrap();
+        fs::remove_file(&obj).unwrap();
+        fs::write(&obj, b"stored content").unwrap();
+        let (digest, n, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        assert_eq!((digest, n, staged), (b64(&raw), 14, None));
+        set_known_objects(None);
     }
 
     #[test]

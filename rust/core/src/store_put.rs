@@ -118,6 +118,11 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Optio
         };
         commit_moves(root, &tmp_dir, &moves, files_mode, early).map_err(|e| (0, e))?;
     }
+    if crate::onepass::pending() > 0 {
+        // Pre-copies now in the store are forgotten; any left (stored already, or copied
+        // across filesystems) are removed.
+        crate::onepass::discard(items.iter().filter(|it| !it.staged).map(|it| it.src.as_path()));
+    }
     Ok(plans.iter().map(|p| matches!(p, Plan::Move { .. })).collect())
 }
 
@@ -136,6 +141,17 @@ fn choose(moves: &[(&Path, &Path, u64)]) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_copy: bool, statcache: Option<&StatCache>, progress: Option<&Progress>) -> io::Result<Plan> {
+    if !it.staged {
+        // The immutable policy's copy made while hashing (onepass.rs): moved in like a
+        // staged copy; gone (a gc, say), the file itself is copied as usual.
+        if let Some(copy) = crate::onepass::find(&it.src, &it.digest, it.alg) {
+            if fs::symlink_metadata(&copy).is_ok_and(|m| m.is_file()) {
+                let pre = Item { src: copy, digest: it.digest.clone(), alg: it.alg, staged: true };
+                return plan(root, tmp_dir, root_dev, mode, &pre, fsync_copy, statcache, progress);
+            }
+            crate::onepass::forget(&it.src);
+        }
+    }
     let dest = root.join(object_relpath(&it.digest, it.alg)?);
     let meta = match fs::metadata(&it.src) {
         // A staged copy already moved in (by an earlier attempt of this log).
@@ -395,6 +411,35 @@ mod tests {
         fs::create_dir_all(&fresh).unwrap();
         let (_, e) = store_files(&fresh, &[item(&src, b"known content", false)], SyncMode::Auto, Some(&sc), None).unwrap_err();
         assert!(e.to_string().contains("digest mismatch"), "{e}");
+    }
+
+    #[test]
+    fn an_immutable_files_pre_copy_is_moved_in_and_the_file_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
+        fs::create_dir_all(&store).unwrap();
+        fs::create_dir_all(&staging).unwrap();
+        let src = d.path().join("model.bin");
+        let data: Vec<u8> = (0..(crate::stage::PIPELINE_MIN as usize + 99)).map(|i| (i % 249) as u8).collect();
+        fs::write(&src, &data).unwrap();
+        let (digest, _) = crate::onepass::hash_and_precopy(&src, &staging, 1, Algorithm::Md5, None).unwrap();
+        let copy = crate::onepass::find(&src, &digest, Algorithm::Md5).unwrap();
+        let ino = fs::metadata(&copy).unwrap().ino();
+        let it = Item { src: src.clone(), digest: digest.clone(), alg: Algorithm::Md5, staged: false };
+        assert_eq!(store_files(&store, &[it], SyncMode::Files, None, None).unwrap(), [true]);
+        let obj = store.join(object_relpath(&digest, Algorithm::Md5).unwrap());
+        assert_eq!(fs::metadata(&obj).unwrap().ino(), ino, "the pre-copy became the object: no second write");
+        assert_eq!(fs::read(&obj).unwrap(), data);
+        assert_eq!(fs::metadata(&obj).unwrap().permissions().mode() & 0o777, object_mode());
+        assert_eq!(fs::read(&src).unwrap(), data, "the user's file is untouched");
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+        assert!(crate::onepass::find(&src, &digest, Algorithm::Md5).is_none());
+        // Again, already stored: the new pre-copy is removed, nothing written.
+        let (again, _) = crate::onepass::hash_and_precopy(&src, &staging, 1, Algorithm::Md5, None).unwrap();
+        let it = Item { src: src.clone(), digest: again, alg: Algorithm::Md5, staged: false };
+        assert_eq!(store_files(&store, &[it], SyncMode::Filesystem, None, None).unwrap(), [false]);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
     }
 
     #[test]

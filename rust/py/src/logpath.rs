@@ -48,10 +48,40 @@ fn set_known_objects(objects_root: Option<PathBuf>) {
     artefact_core::stage::set_known_objects(objects_root);
 }
 
+/// The immutable policy's hash of `path`: (digest, size). A file of `min_size` bytes or
+/// more is copied into `staging_dir` while it is hashed, and the log moves that copy
+/// into the store (one pass over the file; see onepass.rs). Ctrl-C stops it.
+#[pyfunction]
+fn hash_and_precopy(py: Python<'_>, path: PathBuf, staging_dir: PathBuf, min_size: u64, algorithm: &str) -> PyResult<(String, u64)> {
+    let a = alg(algorithm)?;
+    let sc = crate::statcache();
+    let p = artefact_core::progress::Progress::default();
+    let work = || artefact_core::progress::watching(Some(&p), || artefact_core::onepass::hash_and_precopy(&path, &staging_dir, min_size, a, sc.as_deref()));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() < min_size.max(crate::INTERRUPTIBLE_MIN)) {
+        return py.detach(work).map_err(io_err); // short: no watcher thread
+    }
+    crate::interruptible(py, &p, work)?.map_err(io_err)
+}
+
+/// Remove the pre-copies made for these source paths (a log that failed); how many.
+#[pyfunction]
+fn discard_precopies(py: Python<'_>, paths: Vec<PathBuf>) -> usize {
+    py.detach(|| artefact_core::onepass::discard(paths.iter().map(PathBuf::as_path)))
+}
+
+/// How many pre-copies this process holds, not yet moved into a store.
+#[pyfunction]
+fn precopies_pending() -> usize {
+    artefact_core::onepass::pending()
+}
+
 /// Add this file's functions to `_core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_files, m)?)?;
     m.add_function(wrap_pyfunction!(remove_files, m)?)?;
     m.add_function(wrap_pyfunction!(set_known_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_and_precopy, m)?)?;
+    m.add_function(wrap_pyfunction!(discard_precopies, m)?)?;
+    m.add_function(wrap_pyfunction!(precopies_pending, m)?)?;
     Ok(())
 }
