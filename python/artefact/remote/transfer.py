@@ -23,10 +23,12 @@ from ..server.wire import dump
 from ..store.blobs import entry_algorithm
 from ..store.errors import CorruptBlobError, MissingBlobError
 from ..store.failpoints import failpoint
+from ..staging import staged_prefix
 
 if TYPE_CHECKING:
     from ..progress import ProgressLine
     from ..store.records import VersionRecord
+    from ..cache import ArtifactCache
     from .client import Client
 
 __all__ = ["upload_missing", "upload_lacking", "inline_blobs", "INLINE_ENV", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
@@ -100,9 +102,10 @@ def _stored_blobs(manifest: "_core.Manifest") -> dict[tuple[str, str], tuple[int
     return blobs
 
 
-def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
+def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = None) -> Optional[bytes]:
     """The manifest's blobs as batch frames when they are few and small enough to ride
-    along with the commit (`ARTEFACT_INLINE_BYTES`, default 64 KiB in all), else None."""
+    along with the commit (`ARTEFACT_INLINE_BYTES`, default 64 KiB in all), else None.
+    As for `upload_lacking`, an entry staging spared is read from `cache`."""
     from ..server.wire import frame_header
 
     value = os.environ.get(INLINE_ENV, str(64 << 10))
@@ -114,7 +117,12 @@ def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
     if sum(meta[0] for meta in blobs.values()) > limit or any(meta[1] is None for meta in blobs.values()):
         return None
     out = bytearray()
+    prefix = staged_prefix() if cache is not None else ""
     for (alg, digest), (size, local_path, _path) in blobs.items():
+        if cache is not None and not local_path.startswith(prefix):  # type: ignore[union-attr]
+            cached = cache.object_path(digest, alg)
+            if cache.is_hit(cached, size):
+                local_path = cached
         with open(local_path, "rb") as f:  # type: ignore[arg-type]
             data = f.read(size + 1)
         if len(data) != size:
@@ -125,16 +133,23 @@ def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
 
 
 def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core.Manifest", lacking: list,
-                   line: "ProgressLine", blobs: Optional[dict] = None) -> int:
-    """Send the blobs the server said it lacks (`[algorithm, digest, PUT URL]` each); the number sent."""
+                   line: "ProgressLine", blobs: Optional[dict] = None, cache: "Optional[ArtifactCache]" = None) -> int:
+    """Send the blobs the server said it lacks (`[algorithm, digest, PUT URL]` each); the
+    number sent. An entry that was not staged because `cache` held its content (see
+    staging.py) is sent from the cache: what was added, even if its file changed since."""
     if not lacking:
         return 0
     if blobs is None:
         blobs = _stored_blobs(manifest)
     small, large = [], []
     limit = _small_limit()
+    prefix = staged_prefix() if cache is not None else ""
     for alg, digest, url in lacking:
         size, local_path, path = blobs[(alg, digest)]
+        if cache is not None and local_path and not local_path.startswith(prefix):
+            cached = cache.object_path(digest, alg)
+            if cache.is_hit(cached, size):
+                local_path = cached
         if not local_path:
             raise MissingBlobError(
                 f"artifact entry '{path}' has no local file and the server does not hold its content"

@@ -180,6 +180,13 @@ class Connection:
         cur.execute(text, tuple(params) if params else None)
         return Cursor(cur, returning)
 
+    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        """One statement over many rows, pipelined (one round trip, not one per row)."""
+        rows = [tuple(p) for p in seq]
+        if rows:
+            text, _returning = translate(sql, frozenset())  # no ids: sqlite3 gives none either
+            self.raw.cursor().executemany(text, rows)
+
     @property
     def in_transaction(self) -> bool:
         return True
