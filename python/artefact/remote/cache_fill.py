@@ -12,7 +12,7 @@ fsynced: a lost cache object is fetched again.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .. import _core
 from ..staging import staged_prefix
@@ -31,9 +31,12 @@ def _object_mode() -> int:
     return 0o666 & ~umask
 
 
-def fill_after_log(cache: "ArtifactCache", manifest: "_core.Manifest") -> int:
+def fill_after_log(cache: "ArtifactCache", manifest: "_core.Manifest",
+                   sent: Optional[set[tuple[str, str]]] = None) -> int:
     """Put the logged content of `manifest` into `cache`: staged copies moved in, other
-    local files copied (skipping those it holds). Returns how many objects were added."""
+    local files copied (skipping those it holds); with `sent`, only those of the other
+    files whose `(algorithm, digest)` this log uploaded (the rest the server already had:
+    a re-log's unchanged files, which the cache holds). Returns how many objects were added."""
     prefix = staged_prefix()
     moves: dict[str, tuple[str, int]] = {}  # cache object: (staged copy, size)
     others: dict[tuple[str, str], tuple[str, int]] = {}  # (digest, algorithm): (file, size)
@@ -42,7 +45,7 @@ def fill_after_log(cache: "ArtifactCache", manifest: "_core.Manifest") -> int:
             continue
         if local.startswith(prefix) and os.sep not in local[len(prefix):]:
             moves.setdefault(cache.object_path(digest, entry_algorithm(extra)), (local, size or 0))
-        else:
+        elif sent is None or (entry_algorithm(extra), digest) in sent:
             others.setdefault((digest, entry_algorithm(extra)), (local, size or 0))
     if not moves and not others:
         return 0

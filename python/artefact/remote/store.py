@@ -92,11 +92,13 @@ class RemoteStore:
         )
         wire = manifest.to_wire_json().decode("utf-8")
         inline = transfer.inline_blobs(manifest, cache)
-        if inline is not None:  # a small version: its blobs ride along, one call in all
+        sent: set[tuple[str, str]] = set()  # blobs this log uploaded
+        if inline is not None:  # small new content rides along: one call when the server holds the rest
+            body, sent = inline
             for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
                 failpoint(point)
             head = json.dumps({**fields, "manifest": wire}, separators=(",", ":")).encode("utf-8")
-            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + inline)
+            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + body)
         else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
             answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
                                                                          "or_lacking": True})
@@ -104,6 +106,7 @@ class RemoteStore:
             with ProgressLine(f"Uploading {name}", 0, 0) as line:
                 transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line,
                                          cache=cache)
+            sent |= {(alg, digest) for alg, digest, _url in answer["lacking"]}
             failpoint("after_blobs")
             failpoint("after_manifest")
             failpoint("before_commit")
@@ -112,7 +115,7 @@ class RemoteStore:
         self._fresh = {record.id: (time.monotonic() + _FRESH_SECONDS, record)}
         failpoint("after_commit")
         if cache is not None and record.created:
-            fill_after_log(cache, manifest)
+            fill_after_log(cache, manifest, sent)
         return record
 
     # --- distributed artifacts (upsert_artifact / finish_artifact) -----------------------

@@ -102,9 +102,14 @@ def _stored_blobs(manifest: "_core.Manifest") -> dict[tuple[str, str], tuple[int
     return blobs
 
 
-def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = None) -> Optional[bytes]:
-    """The manifest's blobs as batch frames when they are few and small enough to ride
-    along with the commit (`ARTEFACT_INLINE_BYTES`, default 64 KiB in all), else None.
+def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = None
+                 ) -> Optional[tuple[bytes, set[tuple[str, str]]]]:
+    """Blobs to ride along with the commit as batch frames, and their keys; None if none.
+
+    All of the manifest's blobs when they are small enough in all
+    (`ARTEFACT_INLINE_BYTES`, default 64 KiB); else, within the same limit, just its
+    staged copies: content new since the last add, which the server most likely lacks
+    (a re-log with a few changed files is then one call; the server checks the rest).
     As for `upload_lacking`, an entry staging spared is read from `cache`."""
     from ..server.wire import frame_header
 
@@ -114,8 +119,13 @@ def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = 
     except ValueError:
         raise ValueError(f"{INLINE_ENV}={value!r}: expected a number of bytes") from None
     blobs = _stored_blobs(manifest)
-    if sum(meta[0] for meta in blobs.values()) > limit or any(meta[1] is None for meta in blobs.values()):
+    if not blobs or any(meta[1] is None for meta in blobs.values()):
         return None
+    if sum(meta[0] for meta in blobs.values()) > limit:
+        prefix = staged_prefix()
+        blobs = {k: m for k, m in blobs.items() if m[1].startswith(prefix)}  # type: ignore[union-attr]
+        if not blobs or sum(meta[0] for meta in blobs.values()) > limit:
+            return None
     out = bytearray()
     prefix = staged_prefix() if cache is not None else ""
     for (alg, digest), (size, local_path, _path) in blobs.items():
@@ -129,7 +139,7 @@ def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = 
             raise OSError(f"{local_path}: is {len(data)} bytes, expected {size} (was the file modified after it was added?)")
         out += frame_header(alg, digest, size)
         out += data
-    return bytes(out)
+    return bytes(out), set(blobs)
 
 
 def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core.Manifest", lacking: list,
