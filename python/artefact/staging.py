@@ -44,8 +44,12 @@ def get_staging_dir() -> str:
         ) from e
     from .store.blobs import default_store_root
 
-    # Content the embedded store already holds is not staged again (see stage.rs).
-    _core.set_known_objects(os.path.join(default_store_root(), "objects"))
+    # Content the embedded store already holds is not staged again (see stage.rs). With
+    # the team server, the cache holds what was logged (remote/cache_fill.py).
+    if config.base_url():
+        _core.set_known_objects(config.artifacts_cache_dir())
+    else:
+        _core.set_known_objects(os.path.join(default_store_root(), "objects"))
     return os.path.abspath(os.path.expanduser(path))
 
 

@@ -110,3 +110,42 @@ def test_an_inline_blob_that_does_not_match_its_digest_stores_nothing(remote, tm
     assert not wandb.Api(overrides={"project": "trips"}).artifact_exists("forged:latest")
     obj = os.path.join(remote.blobs, "objects", _core.object_relpath(entry.digest, "MD5"))
     assert not os.path.exists(obj)
+
+
+def test_relog_with_one_changed_file_stages_and_sends_only_it(remote, tmp_path, calls, monkeypatch):
+    """A tree too big to ride along: the first log is lacking-first, and its staged copies
+    end up in the cache (moved, with a fresh file's mode). Re-logging it with one file
+    changed stages only that file (the cache holds the rest, so staging spares them), and
+    the commit carries just its bytes: one call."""
+    from artefact import config
+
+    names = {f"f{i:02d}": os.urandom(2048).hex() for i in range(60)}  # 60 x 4 KiB > ARTEFACT_INLINE_BYTES
+    root = _files(tmp_path / "tree", **names)
+    past = os.stat(root).st_mtime - 60  # written a while ago: the stat cache trusts them
+    for name in names:
+        os.utime(os.path.join(root, name), (past, past))
+    staging = config.staging_dir_path()
+    with wandb.init(project="trips") as run:
+        version, made = _log(run, root, calls)
+        assert (version, made) == ("v0", ["/api/v1/commit", "batch:60", "/api/v1/commit"]), made
+        assert os.listdir(staging) == []
+        entries = wandb.Api().artifact("trips/ds:v0").manifest.entries
+        for entry in entries.values():
+            obj = os.path.join(config.artifacts_cache_dir(), _core.object_relpath(entry.digest, "MD5"))
+            assert os.path.getsize(obj) == entry.size
+            assert os.stat(obj).st_mode & 0o600 == 0o600  # not the staged copy's read-only mode
+        with open(os.path.join(root, "f07"), "w") as f:
+            f.write("changed\n")
+        art = wandb.Artifact("ds", "dataset")
+        art.add_dir(root)
+        assert len(os.listdir(staging)) == 1, "only the changed file is staged"
+        calls.clear()
+        assert run.log_artifact(art).wait().version == "v1"
+        assert [c for c in calls if c.startswith(("/api/v1/commit", "/api/v1/blobs", "batch:"))] == [
+            "/api/v1/commit/inline"]
+        assert os.listdir(staging) == []
+    monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "other-cache"))  # a second machine's cache
+    out = wandb.Api().artifact("trips/ds:v1").download(str(tmp_path / "out"))
+    assert open(os.path.join(out, "f07")).read() == "changed\n"
+    assert open(os.path.join(out, "f08")).read() == names["f08"]
+    wandb.Api().artifact("trips/ds:v1").verify(out)

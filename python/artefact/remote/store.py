@@ -18,6 +18,7 @@ from ..store.failpoints import failpoint
 from ..store.local import split_alias
 from ..store.records import CollectionRecord, RunRecord, VersionRecord
 from . import transfer
+from .cache_fill import fill_after_log
 from .client import Client
 
 if TYPE_CHECKING:
@@ -90,18 +91,22 @@ class RemoteStore:
             base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
         )
         wire = manifest.to_wire_json().decode("utf-8")
-        inline = transfer.inline_blobs(manifest)
-        if inline is not None:  # a small version: its blobs ride along, one call in all
+        inline = transfer.inline_blobs(manifest, cache)
+        sent: set[tuple[str, str]] = set()  # blobs this log uploaded
+        if inline is not None:  # small new content rides along: one call when the server holds the rest
+            body, sent = inline
             for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
                 failpoint(point)
             head = json.dumps({**fields, "manifest": wire}, separators=(",", ":")).encode("utf-8")
-            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + inline)
+            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + body)
         else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
             answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
                                                                          "or_lacking": True})
         if answer["record"] is None:
             with ProgressLine(f"Uploading {name}", 0, 0) as line:
-                transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line)
+                transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line,
+                                         cache=cache)
+            sent |= {(alg, digest) for alg, digest, _url in answer["lacking"]}
             failpoint("after_blobs")
             failpoint("after_manifest")
             failpoint("before_commit")
@@ -110,7 +115,7 @@ class RemoteStore:
         self._fresh = {record.id: (time.monotonic() + _FRESH_SECONDS, record)}
         failpoint("after_commit")
         if cache is not None and record.created:
-            cache.fill_after_log(manifest)
+            fill_after_log(cache, manifest, sent)
         return record
 
     # --- distributed artifacts (upsert_artifact / finish_artifact) -----------------------
@@ -177,20 +182,22 @@ class RemoteStore:
         return _versions(self.client.call("list_versions", entity=entity, project=project, name=name,
                                           order=order, tags=list(tags)))
 
+    def _page(self, method: str, load: Any, **args: Any) -> tuple[list, int]:
+        """One page of a paginated listing: its records (each through `load`) and the total."""
+        records, total = self.client.call(method, **args)
+        return [load(r) for r in records], int(total)
+
     def version_page(self, entity: str, project: str, name: str, **page: Any) -> tuple[list[VersionRecord], int]:
         """One page of a collection's committed versions and their total (offset, limit, order)."""
-        records, total = self.client.call("version_page", entity=entity, project=project, name=name, **page)
-        return _versions(records), int(total)
+        return self._page("version_page", load_version, entity=entity, project=project, name=name, **page)
 
     def collection_page(self, entity: str, project: str, **page: Any) -> tuple[list[CollectionRecord], int]:
         """One page of a project's collections and their total (type, offset, limit)."""
-        records, total = self.client.call("collection_page", entity=entity, project=project, **page)
-        return [load_collection(c) for c in records], int(total)
+        return self._page("collection_page", load_collection, entity=entity, project=project, **page)
 
     def lineage_page(self, run: RunRecord, mode: str, **page: Any) -> tuple[list[VersionRecord], int]:
         """One page of the versions a run logged or used, and their total."""
-        records, total = self.client.call("lineage_page", run=dump(run), mode=mode, **page)
-        return _versions(records), int(total)
+        return self._page("lineage_page", load_version, run=dump(run), mode=mode, **page)
 
     def get_collection(self, entity: str, project: str, name: str) -> CollectionRecord:
         return load_collection(self.client.call("get_collection", entity=entity, project=project, name=name))

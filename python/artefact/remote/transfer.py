@@ -23,10 +23,12 @@ from ..server.wire import dump
 from ..store.blobs import entry_algorithm
 from ..store.errors import CorruptBlobError, MissingBlobError
 from ..store.failpoints import failpoint
+from ..staging import staged_prefix
 
 if TYPE_CHECKING:
     from ..progress import ProgressLine
     from ..store.records import VersionRecord
+    from ..cache import ArtifactCache
     from .client import Client
 
 __all__ = ["upload_missing", "upload_lacking", "inline_blobs", "INLINE_ENV", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
@@ -100,9 +102,15 @@ def _stored_blobs(manifest: "_core.Manifest") -> dict[tuple[str, str], tuple[int
     return blobs
 
 
-def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
-    """The manifest's blobs as batch frames when they are few and small enough to ride
-    along with the commit (`ARTEFACT_INLINE_BYTES`, default 64 KiB in all), else None."""
+def inline_blobs(manifest: "_core.Manifest", cache: "Optional[ArtifactCache]" = None
+                 ) -> Optional[tuple[bytes, set[tuple[str, str]]]]:
+    """Blobs to ride along with the commit as batch frames, and their keys; None if none.
+
+    All of the manifest's blobs when they are small enough in all
+    (`ARTEFACT_INLINE_BYTES`, default 64 KiB); else, within the same limit, just its
+    staged copies: content new since the last add, which the server most likely lacks
+    (a re-log with a few changed files is then one call; the server checks the rest).
+    As for `upload_lacking`, an entry staging spared is read from `cache`."""
     from ..server.wire import frame_header
 
     value = os.environ.get(INLINE_ENV, str(64 << 10))
@@ -111,30 +119,47 @@ def inline_blobs(manifest: "_core.Manifest") -> Optional[bytes]:
     except ValueError:
         raise ValueError(f"{INLINE_ENV}={value!r}: expected a number of bytes") from None
     blobs = _stored_blobs(manifest)
-    if sum(meta[0] for meta in blobs.values()) > limit or any(meta[1] is None for meta in blobs.values()):
+    if not blobs or any(meta[1] is None for meta in blobs.values()):
         return None
+    if sum(meta[0] for meta in blobs.values()) > limit:
+        prefix = staged_prefix()
+        blobs = {k: m for k, m in blobs.items() if m[1].startswith(prefix)}  # type: ignore[union-attr]
+        if not blobs or sum(meta[0] for meta in blobs.values()) > limit:
+            return None
     out = bytearray()
+    prefix = staged_prefix() if cache is not None else ""
     for (alg, digest), (size, local_path, _path) in blobs.items():
+        if cache is not None and not local_path.startswith(prefix):  # type: ignore[union-attr]
+            cached = cache.object_path(digest, alg)
+            if cache.is_hit(cached, size):
+                local_path = cached
         with open(local_path, "rb") as f:  # type: ignore[arg-type]
             data = f.read(size + 1)
         if len(data) != size:
             raise OSError(f"{local_path}: is {len(data)} bytes, expected {size} (was the file modified after it was added?)")
         out += frame_header(alg, digest, size)
         out += data
-    return bytes(out)
+    return bytes(out), set(blobs)
 
 
 def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core.Manifest", lacking: list,
-                   line: "ProgressLine", blobs: Optional[dict] = None) -> int:
-    """Send the blobs the server said it lacks (`[algorithm, digest, PUT URL]` each); the number sent."""
+                   line: "ProgressLine", blobs: Optional[dict] = None, cache: "Optional[ArtifactCache]" = None) -> int:
+    """Send the blobs the server said it lacks (`[algorithm, digest, PUT URL]` each); the
+    number sent. An entry that was not staged because `cache` held its content (see
+    staging.py) is sent from the cache: what was added, even if its file changed since."""
     if not lacking:
         return 0
     if blobs is None:
         blobs = _stored_blobs(manifest)
     small, large = [], []
     limit = _small_limit()
+    prefix = staged_prefix() if cache is not None else ""
     for alg, digest, url in lacking:
         size, local_path, path = blobs[(alg, digest)]
+        if cache is not None and local_path and not local_path.startswith(prefix):
+            cached = cache.object_path(digest, alg)
+            if cache.is_hit(cached, size):
+                local_path = cached
         if not local_path:
             raise MissingBlobError(
                 f"artifact entry '{path}' has no local file and the server does not hold its content"

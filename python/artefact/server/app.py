@@ -37,7 +37,7 @@ from starlette.routing import Mount, Route
 
 from ..store import errors as store_errors
 from . import keys as keymod
-from .auth import Forbidden, Unauthorized, check_key, require
+from .auth import Forbidden, Unauthorized, cached_key, check_key, require
 from ..store.blobs import fsync_dir
 from .blob_io import BlobWriter, receive_batch, stream_batch
 from .protocol import (commit, commit_inline, have_blobs, lacking, locate, patches, project_pk, readable_blobs, record_blobs,
@@ -134,8 +134,11 @@ def create_app(cfg: ServerConfig) -> Starlette:
     state = ServerState(cfg)
     limit = state.config.max_json_bytes
 
+    keycache = keymod.KeyCache()
+
     async def key_of(request: Request) -> keymod.ApiKey:
-        return await run_in_threadpool(check_key, state.catalog, request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        return cached_key(keycache, header) or await run_in_threadpool(check_key, state.catalog, header, keycache)
 
     async def healthz(request: Request) -> Response:
         await run_in_threadpool(state.catalog.project_exists, "-", "-")
@@ -249,6 +252,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         if key.project is not None and target.project != key.project:
             raise Forbidden(f"API key {key.key_id} may only revoke keys of project {key.project}")
         revoked = await run_in_threadpool(keymod.revoke_key, state.catalog, target.key_id)
+        keycache.forget(target.key_id)
         return JSONResponse(revoked.as_json())
 
     routes = [

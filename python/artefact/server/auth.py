@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 from typing import Optional
 
-from .keys import ApiKey, authenticate
+from .keys import ApiKey, KeyCache, authenticate
 
-__all__ = ["Unauthorized", "Forbidden", "presented_key", "require"]
+__all__ = ["Unauthorized", "Forbidden", "presented_key", "require", "check_key", "cached_key"]
 
 
 class Unauthorized(PermissionError):
@@ -40,12 +40,27 @@ def presented_key(header: Optional[str]) -> str:
     raise Unauthorized("Authorization header must be 'Bearer <key>'")
 
 
-def check_key(catalog, header: Optional[str]) -> ApiKey:
-    """The live key of a request; Unauthorized otherwise."""
-    key = authenticate(catalog, presented_key(header))
+def check_key(catalog, header: Optional[str], cache: Optional[KeyCache] = None) -> ApiKey:
+    """The live key of a request; Unauthorized otherwise. A key `cache` holds is not
+    looked up again (see KeyCache for how soon a revocation takes effect)."""
+    presented = presented_key(header)
+    key = cache.get(presented) if cache is not None else None
+    if key is not None:
+        return key
+    key = authenticate(catalog, presented)
     if key is None:
         raise Unauthorized("API key is not valid (malformed, unknown or revoked)")
+    if cache is not None:
+        cache.put(presented, key)
     return key
+
+
+def cached_key(cache: KeyCache, header: Optional[str]) -> Optional[ApiKey]:
+    """The key of a request if `cache` holds it (no catalog read, no thread hop)."""
+    try:
+        return cache.get(presented_key(header))
+    except Unauthorized:
+        return None
 
 
 def require(key: ApiKey, entity: str, project: str, role: str) -> None:

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
 
 from ..store.catalog import Catalog
 
-__all__ = ["ApiKey", "ROLES", "create_key", "list_keys", "revoke_key", "authenticate", "KeyError_"]
+__all__ = ["ApiKey", "ROLES", "create_key", "list_keys", "revoke_key", "authenticate", "KeyError_", "KeyCache",
+           "KEY_CACHE_ENV"]
 
 ROLES = ("reader", "writer", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -135,3 +138,49 @@ def authenticate(catalog: Catalog, presented: str) -> Optional[ApiKey]:
         return None
     key = _row_key(row)
     return key if key.revoked_at is None else None
+
+
+KEY_CACHE_ENV = "ARTEFACT_SERVER_KEY_CACHE_SECONDS"
+
+
+class KeyCache:
+    """Keys this process checked lately, so a burst of calls costs one catalog read.
+
+    Only live keys are kept, by the whole presented string (a wrong secret never hits),
+    for `seconds` (`ARTEFACT_SERVER_KEY_CACHE_SECONDS`, default 5; 0 turns it off). A key
+    revoked through this process is dropped at once; one revoked elsewhere (another
+    server process, the CLI) is refused within `seconds`."""
+
+    _MAX = 4096
+
+    def __init__(self, seconds: Optional[float] = None) -> None:
+        if seconds is None:
+            value = os.environ.get(KEY_CACHE_ENV, "5")
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise ValueError(f"{KEY_CACHE_ENV}={value!r}: expected a number of seconds") from None
+        self.seconds = max(0.0, seconds)
+        self._keys: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, presented: str) -> Optional[ApiKey]:
+        """The live key cached for `presented`, or None (never seen, or too old)."""
+        hit = self._keys.get(presented)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, presented: str, key: ApiKey) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._keys) >= self._MAX:
+                self._keys.clear()
+            self._keys[presented] = (time.monotonic() + self.seconds, key)
+
+    def forget(self, key_id: str) -> None:
+        """Drop every cached form of the key `key_id` (it was just revoked)."""
+        with self._lock:
+            for presented in [p for p, (_t, k) in self._keys.items() if k.key_id == key_id]:
+                del self._keys[presented]

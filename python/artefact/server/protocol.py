@@ -79,33 +79,45 @@ def project_pk(state: ServerState, entity: str, project: str, create: bool) -> O
     return pid
 
 
-def have_blobs(state: ServerState, pid: int, blobs: list[tuple]) -> set[tuple[str, str]]:
-    """Those of `(algorithm, digest, ...)` this project holds and whose object is on disk."""
+def have_blobs(state: ServerState, pid: int, blobs: list[tuple], conn: Any = None) -> set[tuple[str, str]]:
+    """Those of `(algorithm, digest, ...)` this project holds and whose object is on disk
+    (read in `conn`'s transaction if given, else in a snapshot of its own)."""
+    if conn is None:
+        with state.catalog.transaction(write=False) as conn:
+            return have_blobs(state, pid, blobs, conn)
     found: set[tuple[str, str]] = set()
     digests = sorted({b[1] for b in blobs})
-    with state.catalog.transaction(write=False) as conn:
-        for i in range(0, len(digests), _CHUNK):
-            chunk = digests[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for row in conn.execute(
-                f"SELECT algorithm, digest FROM project_blobs WHERE project_id = ? AND digest IN ({marks})",
-                (pid, *chunk),
-            ):
-                found.add((row[0], row[1]))
+    for i in range(0, len(digests), _CHUNK):
+        chunk = digests[i : i + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            f"SELECT algorithm, digest FROM project_blobs WHERE project_id = ? AND digest IN ({marks})",
+            (pid, *chunk),
+        ):
+            found.add((row[0], row[1]))
     path = state.store.blobs.object_path
     return {b for b in found if os.path.exists(path(b[1], b[0]))}
 
 
-def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]) -> None:
-    """Note that this project holds these (already durable) blobs."""
+def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]], conn: Any = None) -> None:
+    """Note that this project holds these (already durable) blobs (in `conn`'s write
+    transaction if given)."""
+    if conn is None:
+        with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
+            return record_blobs(state, pid, blobs, conn)
     now = time.time()
-    with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
-        for algorithm, digest, size in blobs:
-            conn.execute(
-                "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at)"
-                " VALUES (?,?,?,?,?)",
-                (pid, algorithm, digest, size, now),
-            )
+    conn.executemany(
+        "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at) VALUES (?,?,?,?,?)",
+        [(pid, algorithm, digest, size, now) for algorithm, digest, size in blobs],
+    )
+
+
+def _held(state: ServerState, entity: str, project: str, blobs: list[tuple]) -> tuple[Optional[int], set]:
+    """The project's key (None if it does not exist yet) and which of `blobs` it holds,
+    read in one snapshot."""
+    with state.catalog.transaction(write=False) as conn:
+        pid = project_id(conn, entity, project)
+        return pid, (have_blobs(state, pid, blobs, conn) if pid is not None and blobs else set())
 
 
 def _entity_project(a: dict) -> tuple[str, str]:
@@ -177,10 +189,11 @@ class Lacking(Exception):
 
 
 def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
-                      or_lacking: bool = False) -> tuple[Any, list, int]:
+                      or_lacking: bool = False, held: frozenset = frozenset()) -> tuple[Any, list, Optional[int]]:
     """The request's manifest, once every path is safe and every stored entry is content
-    this project holds (MissingBlobError otherwise, or Lacking with `or_lacking`:
-    nothing is recorded)."""
+    this project holds or among `held` (blobs this request stored; MissingBlobError
+    otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
+    None when nothing needed checking (the commit's transaction finds or makes it)."""
     text = a.get("manifest")
     if not isinstance(text, str):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
@@ -190,17 +203,21 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
         _core.validate_path(path)  # no absolute paths, no `..`: raises naming it
         if ref is None:
             stored.append((entry_algorithm(extra), digest, size or 0))
-    pid = project_pk(state, entity, project, create=True)
-    assert pid is not None
-    have = have_blobs(state, pid, stored)
-    missing = [s for s in stored if (s[0], s[1]) not in have]
+    rest = [s for s in stored if (s[0], s[1]) not in held] if held else stored
+    if not rest and held:
+        return manifest, stored, None
+    pid, have = _held(state, entity, project, rest)
+    missing = [s for s in rest if (s[0], s[1]) not in have]
     if missing and or_lacking:
-        raise Lacking(pid, stored, have)
+        pid = pid if pid is not None else project_pk(state, entity, project, create=True)
+        raise Lacking(pid, stored, have | set(held))  # type: ignore[arg-type]
     if missing:
         raise MissingBlobError(
             f"commit refused: {len(missing)} blob(s) named by the manifest are not stored in"
             f" {entity}/{project}, e.g. {missing[0][0]} {missing[0][1]}; upload them first"
         )
+    if pid is None:
+        pid = project_pk(state, entity, project, create=True)
     return manifest, stored, pid
 
 
@@ -245,23 +262,31 @@ def patches(state: ServerState, key: ApiKey, a: dict, clear: bool) -> dict:
     return {"manifests": out}
 
 
-def commit(state: ServerState, key: ApiKey, a: dict) -> dict:
+def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = None) -> dict:
     """Commit a version whose blobs the project holds; `{"record": ...}`, or with
     `dedupe_only`, `{"record": null}` when no committed twin has the digest.
 
     With `or_lacking` (one round trip when the server holds everything): a committed
     twin (same digest) gets the aliases, else the version is committed if its blobs
     are held, else nothing is recorded and the answer is `{"record": null, "lacking":
-    [[algorithm, digest, PUT URL], ...]}`, as `lacking` would answer."""
+    [[algorithm, digest, PUT URL], ...]}`, as `lacking` would answer.
+
+    `inline`: `(algorithm, digest, size)` of blobs this request stored durably
+    (commit_inline); they need no check and are recorded in the version's transaction."""
     entity, project = _entity_project(a)
     require(key, entity, project, "writer")
     fields = _fields(state, key, a, entity, project)
     catalog = state.catalog
+    inline = inline or []
     if a.get("dedupe_only"):
-        return _dedupe(state, a, fields) or {"record": None}
+        return _recorded(state, entity, project, inline, _dedupe(state, a, fields) or {"record": None})
+    held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, pid = _checked_manifest(state, a, entity, project, or_lacking=bool(a.get("or_lacking")))
+        manifest, stored, _pid = _checked_manifest(state, a, entity, project,
+                                                   or_lacking=bool(a.get("or_lacking")), held=held)
     except Lacking as short:
+        if inline:
+            record_blobs(state, short.pid, inline)
         twin = _dedupe(state, a, fields)
         if twin is not None:
             return twin
@@ -276,11 +301,22 @@ def commit(state: ServerState, key: ApiKey, a: dict) -> dict:
         if gone:
             raise MissingBlobError(f"commit refused: blob {gone[0][1]} vanished during the commit")
 
-    with _collection_scope(fields):  # the project exists (_checked_manifest made it)
+    def note_inline(conn: Any, pid: int) -> None:
+        if inline:
+            record_blobs(state, pid, inline, conn)
+
+    with _collection_scope(fields):
         record = catalog.assign_version(
             digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
-            before_insert=recheck, **fields)
+            before_insert=recheck, prepare=note_inline, **fields)
     return {"record": dump(record)}
+
+
+def _recorded(state: ServerState, entity: str, project: str, inline: list, answer: dict) -> dict:
+    """`answer`, once the blobs an inline request stored are noted for the project."""
+    if inline:
+        record_blobs(state, project_pk(state, entity, project, create=True) or 0, inline)
+    return answer
 
 
 def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
@@ -303,12 +339,10 @@ def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
     blobs = body[end + 1 :]
     frames = split_frames(blobs)
     if frames:
-        pid = project_pk(state, entity, project, create=True)
-        assert pid is not None
         _core.store_blob_batch(state.store.blobs.objects_root, blobs,
                                [(off, size, alg, digest) for alg, digest, size, off in frames], state.config.fsync)
-        record_blobs(state, pid, [(alg, digest, size) for alg, digest, size, _off in frames])
-    return commit(state, key, {**a, "or_lacking": True})
+    return commit(state, key, {**a, "or_lacking": True},
+                  inline=[(alg, digest, size) for alg, digest, size, _off in frames])
 
 
 def _collection_scope(fields: dict) -> Any:

@@ -48,6 +48,13 @@ def _only(changes: Any, allowed: set[str], what: str) -> dict:
     return changes
 
 
+def _project(key: ApiKey, a: dict, role: str) -> tuple[str, str]:
+    """The call's `entity` and `project`, once `key` may act as `role` there."""
+    entity, project = _str(a, "entity"), _str(a, "project")
+    require(key, entity, project, role)
+    return entity, project
+
+
 def can_read(state: ServerState, key: ApiKey, record: VersionRecord) -> bool:
     """Readable through the collection it was fetched by, its source, or any link."""
     if key.allows(record.entity, record.project, "reader"):
@@ -98,15 +105,13 @@ def _run(state: ServerState, key: ApiKey, data: Any, role: str) -> RunRecord:
 # --- reads by project ----------------------------------------------------------------------
 @method
 def get_version(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.get_version(entity, project, _str(a, "name"), a.get("type")))
 
 
 @method
 def list_versions(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.list_versions(entity, project, _str(a, "name"), order=a.get("order"),
                                           tags=list(a.get("tags") or ())))
 
@@ -121,16 +126,14 @@ def _page(a: dict) -> dict:
 
 @method
 def version_page(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     records, total = state.store.version_page(entity, project, _str(a, "name"), order=a.get("order"), **_page(a))
     return [dump(records), total]
 
 
 @method
 def collection_page(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     records, total = state.store.collection_page(entity, project, type=a.get("type"), **_page(a))
     return [dump(records), total]
 
@@ -147,43 +150,37 @@ def lineage_page(state: ServerState, key: ApiKey, a: dict) -> Any:
 
 @method
 def get_collection(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.get_collection(entity, project, _str(a, "name")))
 
 
 @method
 def list_collections(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.list_collections(entity, project, type=a.get("type"), kind=a.get("kind")))
 
 
 @method
 def list_types(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return state.store.list_types(entity, project)
 
 
 @method
 def project_exists(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return state.store.project_exists(entity, project)
 
 
 @method
 def get_run(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.get_run(entity, project, _str(a, "run_id")))
 
 
 @method
 def list_runs(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "reader")
+    entity, project = _project(key, a, "reader")
     return dump(state.store.list_runs(entity, project))
 
 
@@ -243,8 +240,7 @@ def delete_version(state: ServerState, key: ApiKey, a: dict) -> Any:
 @method
 def link(state: ServerState, key: ApiKey, a: dict) -> Any:
     record = readable_version(state, key, a.get("record"))
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "writer")
+    entity, project = _project(key, a, "writer")
     aliases = [str(x) for x in a.get("aliases") or ()]
     return dump(state.store.link(record, entity, project, _str(a, "portfolio"), aliases))
 
@@ -271,8 +267,7 @@ def delete_collection(state: ServerState, key: ApiKey, a: dict) -> Any:
 # --- runs and lineage --------------------------------------------------------------------------
 @method
 def create_run(state: ServerState, key: ApiKey, a: dict) -> Any:
-    entity, project = _str(a, "entity"), _str(a, "project")
-    require(key, entity, project, "writer")
+    entity, project = _project(key, a, "writer")
     fields = _only(a.get("fields", {}), _RUN_FIELDS, "run")
     return dump(state.store.create_run(entity, project, _str(a, "run_id"), **fields))
 

@@ -73,6 +73,7 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         base_version_pk: Optional[int] = None,
         dedupe_only: bool = False,
         before_insert: Optional[Callable[[], None]] = None,
+        prepare: Optional[Callable[[Any, int], None]] = None,
     ) -> VersionRecord:
         """Commit a version of `entity/project/name` in one transaction.
 
@@ -83,11 +84,15 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         move to it and `created` is True; with `dedupe_only`, DedupeMissed is raised
         instead. `before_insert` runs under the write lock just before a new version is
         inserted (the store checks its content there, where gc cannot delete it).
+        `prepare(conn, project id)` runs first in the same transaction (the server notes
+        the blobs a commit carried there, so they cost no transaction of their own).
         """
         now = time.time()
         aliases = _clean_aliases(aliases)
         with self.transaction() as conn:
             pid = project_id(conn, entity, project, create_at=now)
+            if prepare is not None:
+                prepare(conn, pid)
             coll = self._ensure_collection(conn, pid, name, type, "sequence", now)
             row = conn.execute(
                 "SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND"

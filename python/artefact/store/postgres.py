@@ -180,6 +180,13 @@ class Connection:
         cur.execute(text, tuple(params) if params else None)
         return Cursor(cur, returning)
 
+    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        """One statement over many rows, pipelined (one round trip, not one per row)."""
+        rows = [tuple(p) for p in seq]
+        if rows:
+            text, _returning = translate(sql, frozenset())  # no ids: sqlite3 gives none either
+            self.raw.cursor().executemany(text, rows)
+
     @property
     def in_transaction(self) -> bool:
         return True
@@ -212,9 +219,12 @@ class PostgresEngine:
             conn.execute(f"SET lock_timeout = {lock_ms}")
             conn.commit()
 
+        # No check on checkout (a round trip per transaction): a connection that died
+        # (PostgreSQL restarted) fails its transaction, which the client retries (503),
+        # and the pool drops it when it comes back broken.
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, timeout=timeout, configure=configure,
-            check=ConnectionPool.check_connection, open=True, name="artefact-catalog",
+            open=True, name="artefact-catalog",
         )
         self._closed = False
         self._lock = threading.Lock()
