@@ -20,6 +20,7 @@ pub mod objdir;
 pub mod paths;
 pub mod pool;
 pub mod progress;
+pub mod sigv4;
 pub mod stage;
 pub mod statcache;
 pub mod transfer;

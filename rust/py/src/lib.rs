@@ -18,6 +18,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 mod blob_batch;
 mod transfer;
 mod logpath;
+mod fetch;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -675,6 +676,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     transfer::register(m)?;
     logpath::register(m)?;
+    fetch::register(m)?;
     blob_batch::register(m)?;
     Ok(())
 }
