@@ -288,7 +288,7 @@ class BlobSink:
         """Wait for the writer: (base64 digest, bytes written)."""
 
 def fetch_objects(
-    items: list[tuple[str, list[tuple[str, str]], str, Optional[str], Optional[int], Optional[str], Optional[str], Optional[int], str, bool]],
+    items: list[tuple[str, list[tuple[str, str]], str, Optional[str], Optional[int], Optional[str], Optional[str], Optional[int], Optional[int], str, bool]],
     s3: Optional[tuple[str, str, Optional[str], str]] = None,
     concurrency: int = 64,
     retries: int = 8,
@@ -297,7 +297,7 @@ def fetch_objects(
     progress: Optional[Progress] = None,
 ) -> list[tuple[str, int, Any]]:
     """Reference downloads: GET each `(url, headers, target, temp_dir, size, md5_hex, etag,
-    part_size, label, signed)` in parallel (GIL released, Ctrl-C honoured), streamed into
+    part_size, crc32c, label, signed)` in parallel (GIL released, Ctrl-C honoured), streamed into
     a resumable partial file and renamed into place only when size/ETag/MD5 match. S3
     items marked signed are signed (SigV4) with `s3 = (access_key, secret_key,
     session_token, region)`. Per item `(kind, status, detail)`: "placed"; "status" (an
@@ -305,7 +305,7 @@ def fetch_objects(
     "interrupted"; "skipped" (another item failed first)."""
 
 def fetch_partial_path(target: str, temp_dir: Optional[str] = None, size: Optional[int] = None,
-                       md5_hex: Optional[str] = None, etag: Optional[str] = None) -> str:
+                       md5_hex: Optional[str] = None, etag: Optional[str] = None, crc32c: Optional[int] = None) -> str:
     """The partial file a reference download of `target` writes to and resumes from."""
 
 def sigv4_sign_get(url: str, headers: list[tuple[str, str]], access_key: str, secret_key: str,

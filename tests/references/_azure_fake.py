@@ -34,6 +34,10 @@ class Version:
     body: bytes
     metadata: dict = field(default_factory=dict)
     modified: str = field(default_factory=lambda: email.utils.formatdate(usegmt=True))
+    content_md5: str = ""  # base64, computed when the blob is put
+
+    def __post_init__(self) -> None:
+        self.content_md5 = self.content_md5 or base64.b64encode(hashlib.md5(self.body).digest()).decode()
 
 
 class Store:
@@ -191,6 +195,8 @@ class _BlobHandler(http.server.BaseHTTPRequestHandler):
                      "x-ms-creation-time": version.modified, "Accept-Ranges": "bytes", **extra,
                      **{f"x-ms-meta-{k}": v for k, v in version.metadata.items()}}.items():  # fmt: skip
             self.send_header(k, v)
+        if status == 200 and version.content_md5:  # as Azure: the MD5 it stored at Put Blob
+            self.send_header("Content-MD5", version.content_md5)
         self.send_header("Content-Length", str(len(body) if self.command == "GET" else len(version.body)))
         self.end_headers()
         if self.command == "GET":

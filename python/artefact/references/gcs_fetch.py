@@ -33,9 +33,10 @@ def gcs_get(handler: GCSHandler, entry: "Entry", target: str, temp_dir: Optional
     obj = _checked_blob(handler, entry)
     url = obj.media_link or f"{obj.client._connection.API_BASE_URL}/download/storage/v1{obj.path}?alt=media"
     if "generation=" not in url:
-        url += f"&generation={obj.generation}"
+        url += ("&" if "?" in url else "?") + f"generation={obj.generation}"
     md5 = base64.b64decode(obj.md5_hash).hex() if obj.md5_hash else None  # composite objects have none
-    return Get(url, auth_headers(handler), target, obj.size, md5, None, entry.ref or "", temp_dir=temp_dir)
+    crc = int.from_bytes(base64.b64decode(obj.crc32c), "big") if obj.crc32c else None  # every object has one
+    return Get(url, auth_headers(handler), target, obj.size, md5, None, entry.ref or "", temp_dir=temp_dir, crc32c=crc)
 
 
 def auth_headers(handler: GCSHandler) -> dict:

@@ -49,6 +49,7 @@ class Get(NamedTuple):
     part_size: Optional[int] = None  # multipart ETag: MD5 of the parts' MD5s, "-N"
     temp_dir: Optional[str] = None  # default: beside the target
     signed: bool = False  # sign with the call's S3 credentials (SigV4)
+    crc32c: Optional[int] = None  # expected CRC-32C when no MD5 is known (GCS composite objects)
 
 
 class S3Auth(NamedTuple):
@@ -100,7 +101,8 @@ def fetch_all(gets: list[Get], line: Optional["ProgressLine"] = None, s3: Option
     if not gets:
         return []
     items = [
-        (g.url, list(g.headers.items()), g.target, g.temp_dir, g.size, g.md5_hex, g.etag, g.part_size, g.label, g.signed)
+        (g.url, list(g.headers.items()), g.target, g.temp_dir, g.size, g.md5_hex, g.etag, g.part_size, g.crc32c,
+         g.label, g.signed)
         for g in gets
     ]
     retries = _env_int(RETRIES_ENV, 8)
@@ -136,7 +138,7 @@ def _error(kind: str, detail: Optional[str]) -> BaseException:
 
 def partial_path(get: Get) -> str:
     """The partial file a transfer of `get` writes to and a later run continues."""
-    return str(_core.fetch_partial_path(get.target, get.temp_dir, get.size, get.md5_hex, get.etag))
+    return str(_core.fetch_partial_path(get.target, get.temp_dir, get.size, get.md5_hex, get.etag, get.crc32c))
 
 
 def temp_beside(target: str, temp_dir: Optional[str] = None) -> tuple[int, str]:

@@ -11,8 +11,8 @@ use pyo3::types::PyBytes;
 
 use crate::{interruptible, progress_or_new, Progress};
 
-/// `(url, headers, target, temp_dir, size, md5_hex, etag, part_size, label, signed)`.
-type Item = (String, Vec<(String, String)>, PathBuf, Option<PathBuf>, Option<u64>, Option<String>, Option<String>, Option<u64>, String, bool);
+/// `(url, headers, target, temp_dir, size, md5_hex, etag, part_size, crc32c, label, signed)`.
+type Item = (String, Vec<(String, String)>, PathBuf, Option<PathBuf>, Option<u64>, Option<String>, Option<String>, Option<u64>, Option<u32>, String, bool);
 
 /// Download reference objects: one `(kind, status, detail)` per item, where kind is
 /// "placed", "status" (detail: the error body), "digest", "failed", "io" (detail: the
@@ -33,8 +33,8 @@ fn fetch_objects(
 ) -> PyResult<Vec<(String, u16, Py<PyAny>)>> {
     let items: Vec<FetchItem> = items
         .into_iter()
-        .map(|(url, headers, target, temp_dir, size, md5_hex, etag, part_size, label, signed)| FetchItem {
-            url, headers, target, temp_dir, size, md5_hex, etag, part_size, label, signed,
+        .map(|(url, headers, target, temp_dir, size, md5_hex, etag, part_size, crc32c, label, signed)| FetchItem {
+            url, headers, target, temp_dir, size, md5_hex, etag, part_size, crc32c, label, signed,
         })
         .collect();
     let opts = FetchOptions {
@@ -64,9 +64,9 @@ fn fetch_objects(
 
 /// The partial file a download of `target` (expecting `etag`/`md5_hex`, `size`) resumes from.
 #[pyfunction]
-#[pyo3(signature = (target, temp_dir = None, size = None, md5_hex = None, etag = None))]
-fn fetch_partial_path(target: PathBuf, temp_dir: Option<PathBuf>, size: Option<u64>, md5_hex: Option<String>, etag: Option<String>) -> PathBuf {
-    transfer::partial_path(&FetchItem { target, temp_dir, size, md5_hex, etag, ..FetchItem::default() })
+#[pyo3(signature = (target, temp_dir = None, size = None, md5_hex = None, etag = None, crc32c = None))]
+fn fetch_partial_path(target: PathBuf, temp_dir: Option<PathBuf>, size: Option<u64>, md5_hex: Option<String>, etag: Option<String>, crc32c: Option<u32>) -> PathBuf {
+    transfer::partial_path(&FetchItem { target, temp_dir, size, md5_hex, etag, crc32c, ..FetchItem::default() })
 }
 
 /// The SigV4 headers (x-amz-date, x-amz-content-sha256, session token, Authorization)

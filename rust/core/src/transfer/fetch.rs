@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::crc32c::Crc32c;
 use super::etag::{multipart_etag, EtagHasher};
 use super::retry::{backoff, sleep_unless, Options};
 use super::{agent, parallel};
@@ -45,6 +46,8 @@ pub struct FetchItem {
     /// multipart ETag the bytes must hash to.
     pub etag: Option<String>,
     pub part_size: Option<u64>,
+    /// Expected CRC-32C of the body (a GCS composite object, which has no MD5).
+    pub crc32c: Option<u32>,
     /// The reference, for messages.
     pub label: String,
     /// Sign with the call's S3 credentials.
@@ -181,6 +184,10 @@ pub fn partial_path(item: &FetchItem) -> PathBuf {
         h.update(b"\0");
     }
     h.update(&item.size.unwrap_or(u64::MAX).to_le_bytes());
+    h.update(&item.crc32c.map_or([0xff; 5], |c| {
+        let b = c.to_le_bytes();
+        [1, b[0], b[1], b[2], b[3]]
+    }));
     let dir = item.temp_dir.clone().unwrap_or_else(|| item.target.parent().map(Path::to_path_buf).unwrap_or_default());
     dir.join(format!(".artefact-ref-{}.part", &hex(&h.finish())[..24]))
 }
@@ -247,7 +254,7 @@ fn expected(item: &FetchItem) -> Option<&str> {
 fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
     let partial = partial_path(item);
     // Continue only what can be verified at the end (a known size and digest).
-    let resumable = item.size.is_some() && expected(item).is_some();
+    let resumable = item.size.is_some() && (expected(item).is_some() || item.crc32c.is_some());
     let mut have = match fs::metadata(&partial) {
         Ok(m) if resumable && Some(m.len()) <= item.size => m.len(),
         Ok(_) => {
@@ -257,7 +264,7 @@ fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
         Err(_) => 0,
     };
     if have > 0 && Some(have) == item.size {
-        return finish(item, &partial, None, have);
+        return finish(item, &partial, None, None, have);
     }
     let range = [("Range".to_string(), format!("bytes={have}-"))];
     let mut resp = match send(ctx, item, if have > 0 { &range } else { &[] }) {
@@ -295,8 +302,9 @@ fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
         Err(e) => return io_fail(&partial, e),
     };
     let mut hasher = EtagHasher::new(item.part_size);
+    let mut crc = item.crc32c.map(|_| Crc32c::default());
     if have > 0 {
-        if let Err(e) = rehash_prefix(&mut file, have, &mut hasher) {
+        if let Err(e) = rehash_prefix(&mut file, have, &mut hasher, crc.as_mut()) {
             return io_fail(&partial, e);
         }
     }
@@ -313,6 +321,9 @@ fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
             Err(e) => return Step::Retry(format!("{e} after {total} bytes")), // the partial is kept
         };
         hasher.update(&buf[..n]);
+        if let Some(c) = crc.as_mut() {
+            c.update(&buf[..n]);
+        }
         if let Err(e) = file.write_all(&buf[..n]) {
             return io_fail(&partial, e);
         }
@@ -323,8 +334,8 @@ fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
     }
     drop(file);
     match announced {
-        Some(md5) => finish(&FetchItem { md5_hex: Some(md5), ..item.clone() }, &partial, Some(hasher), total),
-        None => finish(item, &partial, Some(hasher), total),
+        Some(md5) => finish(&FetchItem { md5_hex: Some(md5), ..item.clone() }, &partial, Some(hasher), crc, total),
+        None => finish(item, &partial, Some(hasher), crc, total),
     }
 }
 
@@ -341,7 +352,7 @@ fn announced_md5(item: &FetchItem, resp: &ureq::http::Response<ureq::Body>) -> O
 }
 
 /// Feed the first `have` bytes already in `file` to `hasher`, leaving it at the end.
-fn rehash_prefix(file: &mut File, have: u64, hasher: &mut EtagHasher) -> std::io::Result<()> {
+fn rehash_prefix(file: &mut File, have: u64, hasher: &mut EtagHasher, mut crc: Option<&mut Crc32c>) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(0))?;
     let mut buf = vec![0u8; CHUNK];
@@ -352,6 +363,9 @@ fn rehash_prefix(file: &mut File, have: u64, hasher: &mut EtagHasher) -> std::io
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "partial file shrank"));
         }
         hasher.update(&buf[..n]);
+        if let Some(c) = crc.as_deref_mut() {
+            c.update(&buf[..n]);
+        }
         left -= n as u64;
     }
     file.seek(SeekFrom::Start(have))?;
@@ -360,7 +374,7 @@ fn rehash_prefix(file: &mut File, have: u64, hasher: &mut EtagHasher) -> std::io
 
 /// Check size and digest of the finished partial (hashing it if `hasher` is None), then
 /// rename it to the target.
-fn finish(item: &FetchItem, partial: &Path, hasher: Option<EtagHasher>, total: u64) -> Step {
+fn finish(item: &FetchItem, partial: &Path, hasher: Option<EtagHasher>, crc: Option<Crc32c>, total: u64) -> Step {
     if let Some(size) = item.size {
         if total < size {
             return Step::Retry(format!("received {total} bytes, expected {size}"));
@@ -382,6 +396,18 @@ fn finish(item: &FetchItem, partial: &Path, hasher: Option<EtagHasher>, total: u
             let _ = fs::remove_file(partial);
             return Step::Fail(mismatch(item, want, &found));
         }
+    } else if let Some(want) = item.crc32c {
+        let found = match crc {
+            Some(c) => c.value(),
+            None => match crc_path(partial) {
+                Ok(c) => c,
+                Err(e) => return io_fail(partial, e),
+            },
+        };
+        if found != want {
+            let _ = fs::remove_file(partial);
+            return Step::Fail(crc_mismatch(item, want, found));
+        }
     }
     place(partial, &item.target)
 }
@@ -397,6 +423,26 @@ fn hash_path(path: &Path, part_size: Option<u64>) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
+}
+
+fn crc_path(path: &Path) -> std::io::Result<u32> {
+    let mut f = File::open(path)?;
+    let mut c = Crc32c::default();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(c.value());
+        }
+        c.update(&buf[..n]);
+    }
+}
+
+fn crc_mismatch(item: &FetchItem, want: u32, found: u32) -> FetchError {
+    FetchError::Digest(format!(
+        "Digest mismatch for object {}: expected crc32c {want:08x} but the bytes received have {found:08x}",
+        item.label
+    ))
 }
 
 fn place(partial: &Path, target: &Path) -> Step {
@@ -488,6 +534,12 @@ fn fetch_ranged(ctx: &Ctx<'_>, item: &FetchItem, size: u64) -> Outcome {
         if found != want {
             discard();
             return Err(mismatch(item, want, &found));
+        }
+    } else if let Some(want) = item.crc32c {
+        let found = crc_path(&partial).map_err(|e| io(&partial, e))?;
+        if found != want {
+            discard();
+            return Err(crc_mismatch(item, want, found));
         }
     }
     let placed = place(&partial, &item.target);

@@ -267,3 +267,26 @@ fn an_announced_content_md5_is_checked_when_none_was_recorded() {
     let it = FetchItem { md5_hex: None, ..item(&url, dir.path(), b"azure") };
     assert_eq!(fetch_objects(std::slice::from_ref(&it), &opts(0), None), vec![Ok(Fetched::Placed)]);
 }
+
+#[test]
+fn a_crc32c_is_checked_when_there_is_no_md5() {
+    let data = body();
+    let mut c = super::crc32c::Crc32c::default();
+    c.update(&data);
+    let d2 = data.clone();
+    let (url, _) = serve(move |h, _| ranged_reply(&d2, h));
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = FetchItem { md5_hex: None, crc32c: Some(c.value()), ..item(&url, dir.path(), &data) };
+    assert_eq!(fetch_objects(std::slice::from_ref(&good), &opts(0), None), vec![Ok(Fetched::Placed)]);
+    let bad = FetchItem { crc32c: Some(c.value() ^ 1), target: dir.path().join("bad"), ..good.clone() };
+    let got = fetch_objects(std::slice::from_ref(&bad), &opts(0), None);
+    assert!(matches!(&got[0], Err(FetchError::Digest(m)) if m.contains("crc32c")), "{got:?}");
+    assert!(!bad.target.exists());
+    // the ranged path checks it too
+    let o = FetchOptions { range_threshold: 1, range_size: 100_000, ..opts(0) };
+    let got = fetch_objects(std::slice::from_ref(&bad), &o, None);
+    assert!(matches!(&got[0], Err(FetchError::Digest(m)) if m.contains("crc32c")), "{got:?}");
+    let again = FetchItem { target: dir.path().join("ranged"), ..good };
+    assert_eq!(fetch_objects(std::slice::from_ref(&again), &o, None), vec![Ok(Fetched::Placed)]);
+    assert_eq!(std::fs::read(&again.target).expect("placed"), data);
+}

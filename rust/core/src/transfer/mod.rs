@@ -14,6 +14,7 @@
 //! PyO3 here: the bindings call these with the GIL released.
 
 mod batch;
+mod crc32c;
 mod etag;
 mod fetch;
 #[cfg(test)]
@@ -24,6 +25,7 @@ mod retry;
 
 pub use batch::{fetch_batch, fetch_batches, group_blobs, post_batch, BatchBlob};
 pub use get::{get_files, GetItem};
+pub use crc32c::Crc32c;
 pub use etag::{multipart_etag, EtagHasher};
 pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions, Fetched};
 pub use put::{put_files, PutItem};
