@@ -1,5 +1,6 @@
 """Downloading an s3-reference artifact of N objects (default 10,000 x 4 KiB) from moto's
-S3 server: artefact vs wandb 0.31.0, with raw parallel GETs of the same objects as the limit.
+S3 server: artefact (the Rust core's transfer engine) vs wandb 0.31.0, with raw parallel
+GETs of the same objects as the limit (moto's own GET rate, printed).
 
 Every measurement is a fresh process with a fresh root and a fresh, empty cache; the three
 are interleaved each round and the order rotates. The manifest is made once, by artefact
@@ -101,10 +102,12 @@ def main() -> None:
         load = os.getloadavg()[0]
         print(f"\n{args.objects} x {args.size} B s3 references, median of {args.rounds} round(s),"
               f" {os.cpu_count()} cores, load average {load:.1f} at the end")  # fmt: skip
-        print("| | wall (s) | CPU user+sys (s) | wall vs raw GET | wandb wall / this |")
-        print("|---|---|---|---|---|")
+        print("| | wall (s) | CPU user+sys (s) | GETs/s | wall vs raw GET | wandb wall / this |")
+        print("|---|---|---|---|---|---|")
         for m in modes:
-            print(f"| {m} | {med[m]:.2f} | {cpu[m]:.2f} | {med[m] / med['raw']:.2f}x | {med['wandb'] / med[m]:.2f}x |")
+            print(f"| {m} | {med[m]:.2f} | {cpu[m]:.2f} | {args.objects / med[m]:.0f} | {med[m] / med['raw']:.2f}x"
+                  f" | {med['wandb'] / med[m]:.2f}x |")  # fmt: skip
+        print(f"moto's raw parallel GET rate (the endpoint's limit here): {args.objects / med['raw']:.0f} GETs/s")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"objects": args.objects, "size": args.size, "results": results, "median": med}, f, indent=1)

@@ -307,3 +307,28 @@ def write_png(pixels: bytes, width: int, height: int, channels: int, path: str) 
 
 def png_zlib_version() -> Optional[str]:
     """The version of the zlib the PNG encoder loaded, or None where none loads."""
+def fetch_objects(
+    items: list[tuple[str, list[tuple[str, str]], str, Optional[str], Optional[int], Optional[str], Optional[str], Optional[int], Optional[int], str, bool]],
+    s3: Optional[tuple[str, str, Optional[str], str]] = None,
+    concurrency: int = 64,
+    retries: int = 8,
+    range_threshold: int = 64 << 20,
+    timeout: float = 300.0,
+    progress: Optional[Progress] = None,
+) -> list[tuple[str, int, Any]]:
+    """Reference downloads: GET each `(url, headers, target, temp_dir, size, md5_hex, etag,
+    part_size, crc32c, label, signed)` in parallel (GIL released, Ctrl-C honoured), streamed into
+    a resumable partial file and renamed into place only when size/ETag/MD5 match. S3
+    items marked signed are signed (SigV4) with `s3 = (access_key, secret_key,
+    session_token, region)`. Per item `(kind, status, detail)`: "placed"; "status" (an
+    HTTP status to settle, detail = error body); "digest"/"failed"/"io" (detail = message);
+    "interrupted"; "skipped" (another item failed first)."""
+
+def fetch_partial_path(target: str, temp_dir: Optional[str] = None, size: Optional[int] = None,
+                       md5_hex: Optional[str] = None, etag: Optional[str] = None, crc32c: Optional[int] = None) -> str:
+    """The partial file a reference download of `target` writes to and resumes from."""
+
+def sigv4_sign_get(url: str, headers: list[tuple[str, str]], access_key: str, secret_key: str,
+                   session_token: Optional[str], region: str, now: int) -> list[tuple[str, str]]:
+    """The SigV4 headers (x-amz-date, x-amz-content-sha256, x-amz-security-token, Authorization)
+    of an S3 GET of `url` carrying `headers`, at Unix time `now`."""

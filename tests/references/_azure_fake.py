@@ -3,7 +3,8 @@ makes for wandb's azure_handler.py (Get Blob Properties, Get Blob with If-Match 
 version id / a range, List Blobs with versions), served over TLS for
 `https://<account>.blob.core.windows.net` through a loopback HTTPS proxy (CONNECT), so
 both SDKs run unchanged. Requests must carry a SharedKey `Authorization` header, which
-is checked against the account key.
+is checked against the account key, or a service SAS (what artefact's transfer engine
+sends).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class Version:
     body: bytes
     metadata: dict = field(default_factory=dict)
     modified: str = field(default_factory=lambda: email.utils.formatdate(usegmt=True))
+    content_md5: str = ""  # base64, computed when the blob is put
+
+    def __post_init__(self) -> None:
+        self.content_md5 = self.content_md5 or base64.b64encode(hashlib.md5(self.body).digest()).decode()
 
 
 class Store:
@@ -105,7 +110,13 @@ class _BlobHandler(http.server.BaseHTTPRequestHandler):
         return self.headers.get("Host", "").split(".", 1)[0]
 
     def _authorized(self, account: str) -> bool:
-        """SharedKey: HMAC-SHA256 of the canonical request with the account key."""
+        """SharedKey: HMAC-SHA256 of the canonical request with the account key; or a
+        service SAS in the query (`sig`), recomputed with azure-storage-blob's own
+        generate_blob_sas from the same fields, unexpired and allowing reads."""
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if "sig" in query:
+            return self._sas_valid(account, url.path, query)
         auth = self.headers.get("Authorization", "")
         if not auth.startswith(f"SharedKey {account}:"):
             return False
@@ -124,6 +135,23 @@ class _BlobHandler(http.server.BaseHTTPRequestHandler):
         string = "\n".join(parts) + "\n" + "".join(f"{k}:{v}\n" for k, v in ms) + resource
         mac = hmac.new(base64.b64decode(ACCOUNT_KEY), string.encode(), hashlib.sha256).digest()
         return hmac.compare_digest(auth.split(":", 1)[1], base64.b64encode(mac).decode())
+
+    def _sas_valid(self, account: str, path: str, query: dict) -> bool:
+        from azure.storage.blob import generate_blob_sas
+
+        container, _, name = unquote(path).lstrip("/").partition("/")
+        expiry = datetime.datetime.strptime(query.get("se", ""), "%Y-%m-%dT%H:%M:%SZ")
+        if expiry.replace(tzinfo=datetime.timezone.utc) < datetime.datetime.now(datetime.timezone.utc):
+            return False
+        if "r" not in query.get("sp", "") or query.get("sr") not in ("b", "bv"):
+            return False
+        if (query.get("sr") == "bv") != ("versionid" in query):
+            return False  # a version SAS is for that version only
+        again = generate_blob_sas(account, container, name, account_key=ACCOUNT_KEY, permission=query["sp"],
+                                  expiry=query["se"], start=query.get("st"),
+                                  version_id=query.get("versionid") if query.get("sr") == "bv" else None)  # fmt: skip
+        expected = {k: v[0] for k, v in parse_qs(again).items()}
+        return hmac.compare_digest(expected.get("sig", ""), query["sig"]) and expected.get("sv") == query.get("sv")
 
     def _error(self, status: int, code: str) -> None:
         body = b"" if self.command == "HEAD" else (
@@ -167,6 +195,8 @@ class _BlobHandler(http.server.BaseHTTPRequestHandler):
                      "x-ms-creation-time": version.modified, "Accept-Ranges": "bytes", **extra,
                      **{f"x-ms-meta-{k}": v for k, v in version.metadata.items()}}.items():  # fmt: skip
             self.send_header(k, v)
+        if status == 200 and version.content_md5:  # as Azure: the MD5 it stored at Put Blob
+            self.send_header("Content-MD5", version.content_md5)
         self.send_header("Content-Length", str(len(body) if self.command == "GET" else len(version.body)))
         self.end_headers()
         if self.command == "GET":
@@ -247,7 +277,8 @@ class AzureFake:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         proxy = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.env = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "REQUESTS_CA_BUNDLE": cert}
+        # SSL_CERT_FILE: the core's transfer engine (OpenSSL) trusts the test CA too
+        self.env = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "REQUESTS_CA_BUNDLE": cert, "SSL_CERT_FILE": cert}
 
     def close(self) -> None:
         self.server.shutdown()

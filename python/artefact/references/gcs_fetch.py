@@ -1,18 +1,24 @@
-"""Downloading `gs://` references with google-cloud-storage, as wandb 0.31.0 does.
+"""Downloading `gs://` references: wandb 0.31.0's checks through google-cloud-storage,
+the bytes through the core's transfer engine.
 
 wandb (gcs_handler.py `load_path`): a folder entry is skipped; the blob is the recorded
 generation (`extra.versionID`) if that still exists, else the live blob; its etag must
-equal the entry's digest. The SDK verifies the bytes while downloading (MD5 or CRC32C).
+equal the entry's digest. `gcs_get` runs those checks with the SDK and returns the GET of
+that exact generation (its media link, the client's OAuth token; none for the emulator),
+to be checked against the blob's MD5 as it streams. A GET that does not succeed is
+downloaded by the SDK (`fetch_gcs`), which gives wandb's errors and checks MD5/CRC32C.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Optional
 
 from .gcs import GCSHandler, parse_gcs_uri
-from .transfer import write_atomically
+from .transfer import Get, write_atomically
 
 if TYPE_CHECKING:
     from ..download import Entry
@@ -22,8 +28,47 @@ class GCSFolderError(Exception):
     """The entry names a folder: wandb skips it without a warning."""
 
 
+def gcs_get(handler: GCSHandler, entry: "Entry", target: str, temp_dir: Optional[str] = None) -> Get:
+    """wandb's checks for `entry`, then the GET of the checked generation into `target`."""
+    obj = _checked_blob(handler, entry)
+    url = obj.media_link or f"{obj.client._connection.API_BASE_URL}/download/storage/v1{obj.path}?alt=media"
+    if "generation=" not in url:
+        url += ("&" if "?" in url else "?") + f"generation={obj.generation}"
+    md5 = base64.b64decode(obj.md5_hash).hex() if obj.md5_hash else None  # composite objects have none
+    crc = int.from_bytes(base64.b64decode(obj.crc32c), "big") if obj.crc32c else None  # every object has one
+    return Get(url, auth_headers(handler), target, obj.size, md5, None, entry.ref or "", temp_dir=temp_dir, crc32c=crc)
+
+
+def auth_headers(handler: GCSHandler) -> dict:
+    """The client's OAuth header (refreshed if needed); none for anonymous credentials."""
+    client = handler.init_gcs()
+    creds = getattr(client, "_credentials", None)
+    from google.auth.credentials import AnonymousCredentials
+
+    if creds is None or isinstance(creds, AnonymousCredentials):
+        return {}
+    with _token_lock:
+        if not creds.valid:
+            import google.auth.transport.requests
+
+            creds.refresh(google.auth.transport.requests.Request())
+        headers: dict = {}
+        creds.apply(headers)
+    return headers
+
+
+_token_lock = threading.Lock()
+
+
 def fetch_gcs(handler: GCSHandler, entry: "Entry", target: str, temp_dir: Optional[str] = None) -> None:
-    """Download the blob of `entry` into `target` (temp file, then rename)."""
+    """Download the blob of `entry` into `target` with the SDK (temp file, then rename)."""
+    obj = _checked_blob(handler, entry)
+    # pinned to the generation just checked; the SDK checks the hash as it goes
+    write_atomically(target, temp_dir, lambda f: obj.download_to_file(f, if_generation_match=obj.generation))
+
+
+def _checked_blob(handler: GCSHandler, entry: "Entry"):  # type: ignore[no-untyped-def]
+    """The blob wandb would download for `entry`, or wandb's error."""
     assert entry.ref is not None
     client = handler.init_gcs()
     bucket_name, key, _ = parse_gcs_uri(entry.ref)
@@ -39,8 +84,7 @@ def fetch_gcs(handler: GCSHandler, entry: "Entry", target: str, temp_dir: Option
         raise ValueError(
             f"Digest mismatch for object {entry.ref!r}: expected {entry.digest!r} but found {obj.etag!r}"
         )
-    # pinned to the generation just checked; the SDK checks the hash as it goes
-    write_atomically(target, temp_dir, lambda f: obj.download_to_file(f, if_generation_match=obj.generation))
+    return obj
 
 
 def _is_dir(bucket, key: str, entry_size) -> bool:  # type: ignore[no-untyped-def]

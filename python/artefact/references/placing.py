@@ -85,7 +85,7 @@ class _Work:
 
     def __init__(self) -> None:
         self.s3: list[tuple["Entry", str, Optional[str]]] = []  # (entry, target, temp dir): one batch
-        self.tasks: list[tuple[Optional[str], Callable[[], None]]] = []  # (target, fetch)
+        self.tasks: list[tuple[Optional[str], Callable[[], object]]] = []  # (target, step): see _run_tasks
         self.after: list[tuple[str, str]] = []  # (source, dest), known once fetched
         self.filling: set[str] = set()  # targets already asked for
 
@@ -210,13 +210,15 @@ def _plan(
     if isinstance(handler, S3Handler):
         work.s3.append((entry, target, temp_dir))
     elif isinstance(handler, GCSHandler):
-        from .gcs_fetch import fetch_gcs
+        from .gcs_fetch import fetch_gcs, gcs_get
 
-        work.tasks.append((target, lambda: fetch_gcs(handler, entry, target, temp_dir)))
+        work.tasks.append((target, lambda: (gcs_get(handler, entry, target, temp_dir),
+                                            lambda: fetch_gcs(handler, entry, target, temp_dir))))  # fmt: skip
     elif isinstance(handler, AzureHandler):
-        from .azure_fetch import fetch_azure
+        from .azure_fetch import azure_get, fetch_azure
 
-        work.tasks.append((target, lambda: fetch_azure(entry, target, temp_dir)))
+        work.tasks.append((target, lambda: (azure_get(entry, target, temp_dir),
+                                            lambda: fetch_azure(entry, target, temp_dir))))  # fmt: skip
     else:
         work.tasks.append((target, lambda: _fetch_http(entry, target, temp_dir)))
 
@@ -242,7 +244,7 @@ def _run_s3(work: _Work, missing: list, line: "ProgressLine") -> None:
     handler = next(h for h in _handlers() if isinstance(h, S3Handler))
     fetcher = S3Fetcher(handler)
     gets = [fetcher.get_for(entry, target)._replace(temp_dir=temp_dir) for entry, target, temp_dir in work.s3]
-    results = transfer.fetch_all(gets, line)
+    results = transfer.fetch_all(gets, line, s3=fetcher.auth)
     retry: list[tuple[int, transfer.Get]] = []  # settled by wandb's steps: fetched again
     for i, ((entry, target, temp_dir), fetched) in enumerate(zip(work.s3, results)):
         if fetched.status == 200:
@@ -252,7 +254,7 @@ def _run_s3(work: _Work, missing: list, line: "ProgressLine") -> None:
         except FileNotFoundError as exc:
             missing.append((exc, target))
     if retry:
-        again = transfer.fetch_all([g for _, g in retry], line)
+        again = transfer.fetch_all([g for _, g in retry], line, s3=fetcher.auth)
         for (_, get), fetched in zip(retry, again):
             if fetched.status != 200:
                 fetcher.download_with_sdk(get, fetched)
@@ -260,25 +262,43 @@ def _run_s3(work: _Work, missing: list, line: "ProgressLine") -> None:
 
 
 def _run_tasks(work: _Work, missing: list, line: "ProgressLine") -> None:
-    """Per-entry fetches in parallel (bounded); missing objects are collected."""
+    """Per-entry steps in parallel (bounded); missing objects are collected. A step may
+    return `(Get, fallback)`: its bytes are then moved by the core's engine, all at once
+    below, and `fallback` (the SDK's own download, for wandb's exact error) runs for a
+    GET that did not succeed."""
     from .gcs_fetch import GCSFolderError
 
     if not work.tasks:
         return
 
-    def run(item: tuple[Optional[str], Callable[[], None]]) -> Optional[BaseException]:
+    def run(item: tuple[Optional[str], Callable[[], object]]):  # type: ignore[no-untyped-def]
         try:
-            item[1]()
+            planned = item[1]()
         except (FileNotFoundError, GCSFolderError) as exc:
-            return exc
-        line.advance(1)
-        return None
+            return exc, None
+        if planned is None:
+            line.advance(1)
+        return None, planned
 
     with ThreadPoolExecutor(min(transfer.workers(), len(work.tasks)), thread_name_prefix="artefact-ref") as pool:
         outcomes = list(pool.map(run, work.tasks))
-    for (target, _), exc in zip(work.tasks, outcomes):
+    engine: list[tuple[transfer.Get, Callable[[], None]]] = []
+    for (target, _), (exc, planned) in zip(work.tasks, outcomes):
         if exc is not None:
             missing.append((exc, target))
+        elif planned is not None:
+            engine.append(planned)  # type: ignore[arg-type]
+    if not engine:
+        return
+    for (get, fallback), fetched in zip(engine, transfer.fetch_all([g for g, _ in engine], line)):
+        if fetched.status == 200:
+            continue
+        try:
+            fallback()
+        except (FileNotFoundError, GCSFolderError) as exc:
+            missing.append((exc, get.target))
+        else:
+            line.advance(1)
 
 
 def _handlers():  # type: ignore[no-untyped-def]

@@ -50,6 +50,7 @@ class S3Handler(StorageHandler):
 
     def __init__(self) -> None:
         self._s3: Any = None
+        self._session: Any = None
         self._botocore: Any = None
 
     def init_boto(self) -> Any:
@@ -68,7 +69,8 @@ class S3Handler(StorageHandler):
             if endpoint and _is_coreweave_endpoint(endpoint)
             else None
         )
-        self._s3 = boto3.session.Session().resource(
+        self._session = boto3.session.Session()  # its credential chain also signs the core's GETs
+        self._s3 = self._session.resource(
             "s3", endpoint_url=endpoint, region_name=os.getenv("AWS_REGION"), config=config
         )
         self._botocore = botocore

@@ -2,12 +2,17 @@
 
 wandb 0.31.0 (s3_handler.py `load_path`) HEADs each object, compares its ETag with the
 entry's digest (falling back to a search of the object's versions for one with the
-recorded ETag) and then downloads it with boto3. Here each object is one GET of a
-presigned URL, pinned to the recorded `versionID` and sent with `If-Match: "<digest>"`,
-so the server itself refuses a changed object (412). Only a GET that does not succeed
-runs wandb's steps through boto3, which gives the same version fallback and errors.
-The bytes are checked as they stream: the MD5 of a single-part ETag, the MD5 of the part
-MD5s for a multipart `"<hex>-N"` ETag (the part size from a HEAD of part 1).
+recorded ETag) and then downloads it with boto3. Here each object is one GET, signed by
+the Rust core (SigV4) with the credentials resolved here, pinned to the recorded
+`versionId` and sent with `If-Match: "<digest>"`, so the server itself refuses a changed
+object (412). Only a GET that does not succeed runs wandb's steps through boto3, which
+gives the same version fallback and errors. The bytes are checked as they stream: the
+MD5 of a single-part ETag, the MD5 of the part MD5s for a multipart `"<hex>-N"` ETag
+(the part size from a HEAD of part 1).
+
+Credentials, as boto3 resolves them for wandb: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+(`AWS_SESSION_TOKEN`) directly, else the boto3 session's chain (profiles, SSO, instance
+roles); none at all: unsigned requests (public buckets).
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ from __future__ import annotations
 import os
 import re
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 from .s3 import S3Handler, parse_s3_uri
-from .transfer import Fetched, Get
+from .transfer import Fetched, Get, S3Auth
 
 if TYPE_CHECKING:
     from ..download import Entry
 
-_PRESIGN_SECONDS = 6 * 3600
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _MULTIPART = re.compile(r"([0-9a-f]{32})-(\d+)")
 
@@ -34,6 +39,21 @@ class S3Fetcher:
         self.handler = handler
         self.resource = handler.init_boto()  # wandb's resource: endpoint, region, credentials
         self.client = self.resource.meta.client
+        self.auth = credentials(handler, self.client.meta.region_name)
+        self._bucket_urls: dict[str, str] = {}
+
+    def bucket_url(self, bucket: str) -> str:
+        """The URL objects of `bucket` live under (ends with `/`), as botocore addresses
+        it (path or virtual-hosted style, the endpoint and region in use)."""
+        url = self._bucket_urls.get(bucket)
+        if url is None:
+            try:
+                probe = self.client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+                url = probe.split("?", 1)[0][: -len("k")]
+            except self.handler._botocore.exceptions.NoCredentialsError:  # anonymous: path style
+                url = f"{self.client.meta.endpoint_url.rstrip('/')}/{quote(bucket)}/"
+            self._bucket_urls[bucket] = url
+        return url
 
     def get_for(self, entry: "Entry", target: str, version: Optional[str] = None, key: Optional[str] = None) -> Get:
         """The GET of `entry` into `target` (pinned to `version`, else to its versionID)."""
@@ -42,9 +62,10 @@ class S3Fetcher:
         key = key or ref_key
         version = version or _extra(entry).get("versionID")
         params = {"Bucket": bucket, "Key": key}
+        url = self.bucket_url(bucket) + quote(key, safe="/~")
         if version:
             params["VersionId"] = version
-        url = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=_PRESIGN_SECONDS)
+            url += "?versionId=" + quote(version, safe="~")
         md5_hex = entry.digest if _MD5_HEX.fullmatch(entry.digest) else None
         part_size = self._part_size(params, entry.digest) if md5_hex is None else None
         return Get(
@@ -56,6 +77,7 @@ class S3Fetcher:
             etag=entry.digest,
             label=entry.ref + (f"?versionId={version}" if version else ""),
             part_size=part_size,
+            signed=self.auth is not None,
         )
 
     def _part_size(self, params: dict, digest: str) -> Optional[int]:
@@ -134,6 +156,21 @@ class S3Fetcher:
                     f"Digest mismatch for object {get.label}: expected {get.md5_hex} but the bytes"
                     f" received hash to {found}"
                 )
+
+
+def credentials(handler: S3Handler, region: Optional[str]) -> Optional[S3Auth]:
+    """The access key, secret, session token and region the core signs with: the AWS
+    variables directly, else the boto3 session's credential chain; None if neither."""
+    access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if access and secret:
+        return S3Auth(access, secret, os.environ.get("AWS_SESSION_TOKEN") or None, region)
+    session = getattr(handler, "_session", None)
+    found = session.get_credentials() if session is not None else None
+    if found is None:
+        return None
+    frozen = found.get_frozen_credentials()  # refreshes SSO/assumed-role credentials first
+    return S3Auth(frozen.access_key, frozen.secret_key, frozen.token, region)
 
 
 def _extra(entry: "Entry") -> dict[str, Any]:

@@ -1,38 +1,35 @@
-"""Moving the bytes of reference downloads: parallel streamed GETs of signed URLs.
+"""Moving the bytes of reference downloads: the Rust core's transfer engine.
 
-Every GET streams into a temp file beside its target, hashing while it writes (MD5,
-which hashlib computes outside the GIL), and is renamed into place only when the body
-has the expected size, MD5 and ETag. Connection errors, 429 and 5xx are retried with
-exponential backoff. Statuses that a caller must decide about (404, 412, 403...) are
-returned, not raised, so a scheme can fall back to its SDK for the exact wandb answer.
-
-This is the one place bytes move; it takes plain (url, headers) requests so that a
-Rust transfer engine can replace it without touching the scheme handlers.
+`fetch_all` hands plain GETs to `_core.fetch_objects`, which runs them in parallel with
+the GIL released (`ARTEFACT_REFERENCE_WORKERS`): each body streams into a partial file
+while its MD5 (or multipart ETag) is computed, and is renamed into place only when size,
+ETag and MD5 match. S3 requests are signed there (SigV4) with the credentials the
+scheme resolved. Connection errors, 408, 429 and 5xx are retried with jittered
+exponential backoff (`ARTEFACT_REFERENCE_RETRIES`). Objects of
+`ARTEFACT_REFERENCE_RANGE_THRESHOLD` bytes or more are fetched as parallel ranges
+(part-aligned for a multipart ETag). A transfer that was cut off, or a process that was
+killed, leaves its partial file (in the cache's `tmp/`); the next run continues it with
+a `Range` request. Statuses a scheme must settle (404, 412, 403...) are returned, not
+raised, so it can run wandb's steps for the exact answer. Ctrl-C stops the transfers.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
-import random
 import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple, Optional
 
-if TYPE_CHECKING:
-    import urllib3
+from .. import _core
 
+if TYPE_CHECKING:
     from ..progress import ProgressLine
 
-__all__ = ["Get", "Fetched", "fetch_all", "workers", "DigestMismatchError"]
+__all__ = ["Get", "Fetched", "S3Auth", "fetch_all", "workers", "DigestMismatchError"]
 
 WORKERS_ENV = "ARTEFACT_REFERENCE_WORKERS"
 RETRIES_ENV = "ARTEFACT_REFERENCE_RETRIES"
-_CHUNK = 1 << 20
-_RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+THRESHOLD_ENV = "ARTEFACT_REFERENCE_RANGE_THRESHOLD"
 
 
 class DigestMismatchError(ValueError):
@@ -40,7 +37,7 @@ class DigestMismatchError(ValueError):
 
 
 class Get(NamedTuple):
-    """One object to fetch into `target` (atomically, via a temp file in `temp_dir`)."""
+    """One object to fetch into `target` (atomically, via a partial file in `temp_dir`)."""
 
     url: str
     headers: dict
@@ -51,6 +48,17 @@ class Get(NamedTuple):
     label: str  # the reference, for messages
     part_size: Optional[int] = None  # multipart ETag: MD5 of the parts' MD5s, "-N"
     temp_dir: Optional[str] = None  # default: beside the target
+    signed: bool = False  # sign with the call's S3 credentials (SigV4)
+    crc32c: Optional[int] = None  # expected CRC-32C when no MD5 is known (GCS composite objects)
+
+
+class S3Auth(NamedTuple):
+    """What the core signs S3 GETs with (resolved by `s3_fetch.credentials`)."""
+
+    access_key: str
+    secret_key: str
+    session_token: Optional[str]
+    region: str
 
 
 class Fetched(NamedTuple):
@@ -63,6 +71,11 @@ class Fetched(NamedTuple):
 def workers() -> int:
     """Parallel transfers (`ARTEFACT_REFERENCE_WORKERS`, default 64)."""
     return _env_int(WORKERS_ENV, 64)
+
+
+def threshold() -> int:
+    """Objects this large (bytes) or larger are fetched in parallel ranges (default 64 MiB)."""
+    return _env_int(THRESHOLD_ENV, 64 << 20)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -78,112 +91,54 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-_pool_lock = threading.Lock()
-_pool: Optional["urllib3.PoolManager"] = None
-
-
-def _http() -> "urllib3.PoolManager":
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            import urllib3
-
-            _pool = urllib3.PoolManager(
-                num_pools=64, maxsize=max(workers(), 8), block=False,
-                timeout=urllib3.Timeout(connect=30, read=300), retries=False,
-            )
-        return _pool
-
-
-def fetch_all(gets: list[Get], line: Optional["ProgressLine"] = None) -> list[Fetched]:
+def fetch_all(gets: list[Get], line: Optional["ProgressLine"] = None, s3: Optional[S3Auth] = None) -> list[Fetched]:
     """Fetch every Get in parallel (bounded by `workers()`); results in input order.
 
     Raises the first error that is not an HTTP status (a digest mismatch, a disk error,
-    retries exhausted), after the other transfers stopped; nothing half-written stays.
+    retries exhausted) once the transfers in flight have ended; transfers not yet
+    started are not started. Nothing unverified is ever placed.
     """
     if not gets:
         return []
+    items = [
+        (g.url, list(g.headers.items()), g.target, g.temp_dir, g.size, g.md5_hex, g.etag, g.part_size, g.crc32c,
+         g.label, g.signed)
+        for g in gets
+    ]
     retries = _env_int(RETRIES_ENV, 8)
-    stop = threading.Event()
-
-    def one(get: Get) -> Fetched:
-        if stop.is_set():
-            raise _Stopped()
-        try:
-            result = _fetch_one(get, retries, stop)
-        except BaseException:
-            stop.set()
-            raise
-        if line is not None and result.status == 200:
-            line.advance(1, get.size or 0)
-        return result
-
-    if len(gets) == 1:
-        return [one(gets[0])]
-    with ThreadPoolExecutor(min(workers(), len(gets)), thread_name_prefix="artefact-ref") as pool:
-        futures = [pool.submit(one, g) for g in gets]
-        results, error = [], None
-        for future in futures:
-            try:
-                results.append(future.result())
-            except _Stopped:
-                results.append(Fetched(0, b""))
-            except BaseException as exc:  # first real error wins
-                error = error or exc
-                results.append(Fetched(0, b""))
+    results = _core.fetch_objects(
+        items, tuple(s3) if s3 is not None else None, concurrency=workers(), retries=retries,
+        range_threshold=threshold(), progress=line.core if line is not None else None,
+    )  # fmt: skip
+    out: list[Fetched] = []
+    error: Optional[BaseException] = None
+    for kind, status, detail in results:
+        if kind == "placed":
+            out.append(Fetched(200, b""))
+        elif kind == "status":
+            out.append(Fetched(status, detail))
+        else:
+            out.append(Fetched(0, b""))
+            if error is None and kind != "skipped":
+                error = _error(kind, detail)
     if error is not None:
         raise error
-    return results
+    return out
 
 
-class _Stopped(Exception):
-    """Another transfer failed; this one was not started."""
+def _error(kind: str, detail: Optional[str]) -> BaseException:
+    if kind == "digest":
+        return DigestMismatchError(detail)
+    if kind == "failed":
+        return ConnectionError(detail)
+    if kind == "interrupted":
+        return KeyboardInterrupt()
+    return OSError(detail)
 
 
-def _fetch_one(get: Get, retries: int, stop: threading.Event) -> Fetched:
-    import urllib3
-
-    from .ranged import fetch_ranged, threshold
-
-    if get.size is not None and get.size >= threshold():
-        return fetch_ranged(get, retries)
-    attempt = 0
-    while True:
-        try:
-            return _attempt(get)
-        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, _Retryable) as exc:
-            attempt += 1
-            if attempt > retries or stop.is_set():
-                raise ConnectionError(f"Failed to download {get.label} after {attempt} attempts: {exc}") from exc
-            # full jitter, capped at 30 s
-            time.sleep(random.uniform(0, min(30.0, 0.25 * 2**attempt)))
-
-
-class _Retryable(Exception):
-    pass
-
-
-def _attempt(get: Get) -> Fetched:
-    rsp = _http().request("GET", get.url, headers=get.headers, preload_content=False)
-    try:
-        if rsp.status in _RETRY_STATUSES:
-            rsp.drain_conn()  # an unread error body would be parsed as the next response
-            raise _Retryable(f"HTTP {rsp.status}")
-        if rsp.status != 200:
-            return Fetched(rsp.status, rsp.read())
-        found_etag = (rsp.headers.get("ETag") or "").strip('"')
-        if get.etag is not None and found_etag and found_etag != get.etag:
-            raise DigestMismatchError(
-                f"Digest mismatch for object {get.label}: expected {get.etag} but found {found_etag}"
-            )
-        try:
-            _stream_to(rsp, get)
-        except BaseException:
-            rsp.close()  # the body may be half read: this connection is not reused
-            raise
-        return Fetched(200, b"")
-    finally:
-        rsp.release_conn()
+def partial_path(get: Get) -> str:
+    """The partial file a transfer of `get` writes to and a later run continues."""
+    return str(_core.fetch_partial_path(get.target, get.temp_dir, get.size, get.md5_hex, get.etag, get.crc32c))
 
 
 def temp_beside(target: str, temp_dir: Optional[str] = None) -> tuple[int, str]:
@@ -196,7 +151,8 @@ def temp_beside(target: str, temp_dir: Optional[str] = None) -> tuple[int, str]:
 
 
 def write_atomically(target: str, temp_dir: Optional[str], write: "Callable[[BinaryIO], None]") -> None:
-    """Run `write` on a temp file, then rename it to `target`; on any error it is removed."""
+    """Run `write` on a temp file, then rename it to `target`; on any error it is removed.
+    (For the SDK fallbacks; the core's engine moves the bytes otherwise.)"""
     fd, tmp = temp_beside(target, temp_dir)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -210,56 +166,6 @@ def write_atomically(target: str, temp_dir: Optional[str], write: "Callable[[Bin
         raise
 
 
-def _stream_to(rsp: "urllib3.BaseHTTPResponse", get: Get) -> None:
-    fd, tmp = temp_beside(get.target, get.temp_dir)
-    try:
-        md5, parts, in_part, size = hashlib.md5(), [], hashlib.md5(), 0
-        with os.fdopen(fd, "wb") as f:
-            for chunk in rsp.stream(_CHUNK):
-                f.write(chunk)
-                size += len(chunk)
-                if get.part_size:
-                    in_part = _feed_parts(chunk, get.part_size, size - len(chunk), parts, in_part)
-                else:
-                    md5.update(chunk)
-        if get.size is not None and size != get.size:
-            raise _Retryable(f"{get.label}: received {size} bytes, expected {get.size}")
-        if get.part_size:
-            if size % get.part_size or not parts:
-                parts.append(in_part.digest())
-            found = f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
-            expected = get.etag
-        else:
-            found, expected = md5.hexdigest(), get.md5_hex
-        if expected is not None and found != expected:
-            raise DigestMismatchError(
-                f"Digest mismatch for object {get.label}: expected {expected} but the bytes"
-                f" received hash to {found}"
-            )
-        os.replace(tmp, get.target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _feed_parts(chunk: bytes, part_size: int, offset: int, parts: list, current: "hashlib._Hash"):  # type: ignore[name-defined]
-    """Hash `chunk` (starting at byte `offset`) into per-part MD5s of `part_size` bytes."""
-    view = memoryview(chunk)
-    while view:
-        room = part_size - offset % part_size
-        current.update(view[:room])
-        if len(view) >= room:
-            parts.append(current.digest())
-            current = hashlib.md5()
-        offset += min(room, len(view))
-        view = view[room:]
-    return current
-
-
 def b64_md5_to_hex(digest: str) -> str:
     """A base64 MD5 (a manifest digest) as hex (an S3 single-part ETag)."""
     return base64.b64decode(digest).hex()
-

@@ -19,6 +19,7 @@ mod blob_batch;
 mod transfer;
 mod logpath;
 mod png;
+mod fetch;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -677,6 +678,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     transfer::register(m)?;
     logpath::register(m)?;
     png::register(m)?;
+    fetch::register(m)?;
     blob_batch::register(m)?;
     Ok(())
 }

@@ -5,19 +5,29 @@
 //! - `put.rs`: one blob per signed PUT URL (large files), in parallel;
 //! - `batch.rs`: many small blobs framed into one request body, and the reverse for
 //!   downloads, so that 10,000 small files cost a handful of requests;
-//! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed.
+//! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed;
+//! - `fetch.rs`: reference downloads (s3/gs/azure objects): signed, resumable, ranged,
+//!   checked against the ETag/MD5 (`etag.rs`) as the bytes arrive.
 //!
 //! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
 //! pool, no async runtime. No
 //! PyO3 here: the bindings call these with the GIL released.
 
 mod batch;
+mod crc32c;
+mod etag;
+mod fetch;
+#[cfg(test)]
+mod fetch_tests;
 mod get;
 mod put;
 mod retry;
 
 pub use batch::{fetch_batch, fetch_batches, group_blobs, post_batch, BatchBlob};
 pub use get::{get_files, GetItem};
+pub use crc32c::Crc32c;
+pub use etag::{multipart_etag, EtagHasher};
+pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions, Fetched};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
 

@@ -73,9 +73,63 @@ pub fn with_retries<T>(opts: &Options, mut attempt: impl FnMut() -> Result<T, Fa
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(f) => {
-                let after = if tries > 0 { format!(" (after {} retries)", tries) } else { String::new() };
+                let after = if tries > 0 { format!(" (after {tries} retries)") } else { String::new() };
                 return Err(format!("{}{after}", f.message));
             }
         }
+    }
+}
+
+/// The wait before retry number `attempt` (1-based): "full jitter", a random time up
+/// to 0.25 s × 2^attempt, at most 30 s, so many failed transfers do not retry in step.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = (0.25 * 2f64.powi(attempt.min(16) as i32)).min(30.0);
+    Duration::from_secs_f64(cap * jitter())
+}
+
+/// A number in [0, 1) that differs between threads and calls (no rand crate needed).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    // 21 random bits are plenty for spreading retries
+    f64::from(u32::try_from(h.finish() >> 43).unwrap_or(0)) / f64::from(1u32 << 21)
+}
+
+/// Sleep `d`, waking every 50 ms to see whether `stop` was set; false if it was.
+pub fn sleep_unless(stop: &std::sync::atomic::AtomicBool, d: Duration) -> bool {
+    let end = std::time::Instant::now() + d;
+    loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_and_capped() {
+        for attempt in 1..40 {
+            let d = backoff(attempt);
+            assert!(d <= Duration::from_secs_f64((0.25 * 2f64.powi(attempt.min(16) as i32)).min(30.0)));
+        }
+        let draws: std::collections::HashSet<u128> = (0..20).map(|_| backoff(10).as_nanos()).collect();
+        assert!(draws.len() > 1, "jitter varies");
+    }
+
+    #[test]
+    fn sleep_unless_stops_early() {
+        let stop = std::sync::atomic::AtomicBool::new(true);
+        let t = std::time::Instant::now();
+        assert!(!sleep_unless(&stop, Duration::from_secs(5)));
+        assert!(t.elapsed() < Duration::from_secs(1));
     }
 }
