@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,7 @@ def main() -> None:
     finally:
         moto.terminate()
         moto.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)  # roots and caches of every mode (the disk is shared)
 
 
 if __name__ == "__main__":

@@ -7,23 +7,23 @@
 //! - Resumable: the partial file's name is derived from the target and the expected
 //!   digest, so a run that was killed (or whose endpoint went away) continues with a
 //!   `Range` request from the bytes already on disk; the prefix is re-hashed first.
-//! - Objects of `range_threshold` bytes or more are fetched as parallel ranged GETs into
-//!   one preallocated file (part-aligned when the multipart part size is known); ranges
-//!   already done are recorded in `<partial>.ranges`, so a re-run fetches only the rest.
+//! - Objects of `range_threshold` bytes or more are fetched as parallel ranged GETs
+//!   (`ranged.rs`) into one preallocated file (part-aligned when the multipart part size
+//!   is known); ranges done are recorded in `<partial>.ranges`: a re-run fetches the rest.
+//! - Another process downloading the same object at the same time: the partial file is
+//!   locked (`flock`), so the second one writes a file of its own.
 //! - Statuses a scheme must settle (404, 412, 403...) are returned, not raised: Python
 //!   then runs wandb's steps for the exact answer. 408, 429 and 5xx are retried with
 //!   jittered exponential backoff, as are connection errors and truncated bodies.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::crc32c::Crc32c;
-use super::etag::{multipart_etag, EtagHasher};
+use super::etag::EtagHasher;
 use super::retry::{backoff, sleep_unless, Options};
 use super::{agent, parallel};
 use crate::digest::{hex, Algorithm, Hasher};
@@ -93,28 +93,28 @@ pub enum FetchError {
     Skipped,
 }
 
-type Outcome = Result<Fetched, FetchError>;
+pub(super) type Outcome = Result<Fetched, FetchError>;
 
 /// One try: `Retry` is tried again (with backoff), the rest end the item.
-enum Step<T = Fetched> {
+pub(super) enum Step<T = Fetched> {
     Done(T),
     Retry(String),
     Fail(FetchError),
 }
 
-const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+pub(super) const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 const ERROR_BODY_MAX: u64 = 64 << 10;
-const CHUNK: usize = 256 << 10;
+pub(super) const CHUNK: usize = 256 << 10;
 
-struct Ctx<'a> {
-    agent: ureq::Agent,
-    opts: &'a FetchOptions,
-    progress: Option<&'a Progress>,
-    stop: AtomicBool,
+pub(super) struct Ctx<'a> {
+    pub(super) agent: ureq::Agent,
+    pub(super) opts: &'a FetchOptions,
+    pub(super) progress: Option<&'a Progress>,
+    pub(super) stop: AtomicBool,
 }
 
 impl Ctx<'_> {
-    fn cancelled(&self) -> bool {
+    pub(super) fn cancelled(&self) -> bool {
         self.progress.is_some_and(|p| p.cancelled.load(Ordering::Relaxed))
     }
 }
@@ -134,10 +134,19 @@ pub fn fetch_objects(items: &[FetchItem], opts: &FetchOptions, progress: Option<
             return Err(FetchError::Skipped);
         }
         let item = &items[i];
-        let r = match item.size {
-            Some(size) if size >= opts.range_threshold && size > 0 => fetch_ranged(&ctx, item, size),
-            _ => retried(&ctx, item, || stream_once(&ctx, item)),
+        let claim = match Claim::new(item) {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
         };
+        let partial = &claim.path;
+        let r = match item.size {
+            Some(size) if size >= opts.range_threshold && size > 0 => super::ranged::fetch_ranged(&ctx, item, size, partial),
+            _ => retried(&ctx, item, || stream_once(&ctx, item, partial)),
+        };
+        claim.release(&r);
         if matches!(r, Err(FetchError::Digest(_) | FetchError::Failed(_) | FetchError::Io(_))) {
             ctx.stop.store(true, Ordering::Relaxed);
         }
@@ -151,7 +160,7 @@ pub fn fetch_objects(items: &[FetchItem], opts: &FetchOptions, progress: Option<
 }
 
 /// Run `once` until it is done, fails for good, or the retries are spent.
-fn retried<T>(ctx: &Ctx<'_>, item: &FetchItem, mut once: impl FnMut() -> Step<T>) -> Result<T, FetchError> {
+pub(super) fn retried<T>(ctx: &Ctx<'_>, item: &FetchItem, mut once: impl FnMut() -> Step<T>) -> Result<T, FetchError> {
     let mut attempt = 0u32;
     loop {
         if ctx.cancelled() {
@@ -192,12 +201,50 @@ pub fn partial_path(item: &FetchItem) -> PathBuf {
     dir.join(format!(".artefact-ref-{}.part", &hex(&h.finish())[..24]))
 }
 
-fn io_fail<T>(path: &Path, e: impl std::fmt::Display) -> Step<T> {
+/// The partial file one transfer writes, locked (`flock`) while it does: another
+/// process downloading the same object at the same time gets a name of its own (not
+/// resumable) instead of writing into the same file.
+struct Claim {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Claim {
+    fn new(item: &FetchItem) -> Result<Self, FetchError> {
+        use std::os::fd::AsRawFd;
+        let shared = partial_path(item);
+        let io = |p: &Path, e: std::io::Error| FetchError::Io(format!("{}: {e}", p.display()));
+        if let Some(dir) = shared.parent() {
+            fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let open = |p: &Path| OpenOptions::new().create(true).truncate(false).write(true).open(p).map_err(|e| io(p, e));
+        let lock = open(&shared)?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Self { path: shared, _lock: lock });
+        }
+        let own = PathBuf::from(format!("{}.{}", shared.display(), crate::tmpname::tmp_name()));
+        Ok(Self { _lock: open(&own)?, path: own })
+    }
+
+    /// Keep the partial only for a transfer a later run can continue (cut off or
+    /// interrupted with bytes on disk); a placed one was renamed already.
+    fn release(self, outcome: &Outcome) {
+        let keep = matches!(outcome, Err(FetchError::Failed(_) | FetchError::Interrupted | FetchError::Skipped))
+            && fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
+        if !keep && !matches!(outcome, Ok(Fetched::Placed)) {
+            let _ = fs::remove_file(&self.path);
+            let _ = fs::remove_file(format!("{}.ranges", self.path.display()));
+        }
+    }
+}
+
+pub(super) fn io_fail<T>(path: &Path, e: impl std::fmt::Display) -> Step<T> {
     Step::Fail(FetchError::Io(format!("{}: {e}", path.display())))
 }
 
 /// Send a GET of `item` with `extra` headers (signed if the item is).
-fn send(ctx: &Ctx<'_>, item: &FetchItem, extra: &[(String, String)]) -> Result<ureq::http::Response<ureq::Body>, String> {
+pub(super) fn send(ctx: &Ctx<'_>, item: &FetchItem, extra: &[(String, String)]) -> Result<ureq::http::Response<ureq::Body>, String> {
     let mut headers: Vec<(String, String)> = item.headers.iter().chain(extra).cloned().collect();
     if item.signed {
         if let Some(creds) = &ctx.opts.s3 {
@@ -213,14 +260,14 @@ fn send(ctx: &Ctx<'_>, item: &FetchItem, extra: &[(String, String)]) -> Result<u
 }
 
 /// Read at most `ERROR_BODY_MAX` of an error body (the rest is dropped with the connection).
-fn error_body(resp: &mut ureq::http::Response<ureq::Body>) -> Vec<u8> {
+pub(super) fn error_body(resp: &mut ureq::http::Response<ureq::Body>) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = resp.body_mut().with_config().reader().take(ERROR_BODY_MAX).read_to_end(&mut out);
     out
 }
 
 /// The response's ETag must be the one recorded (when both are known).
-fn etag_matches<T>(item: &FetchItem, resp: &ureq::http::Response<ureq::Body>) -> Result<(), Step<T>> {
+pub(super) fn etag_matches<T>(item: &FetchItem, resp: &ureq::http::Response<ureq::Body>) -> Result<(), Step<T>> {
     let (Some(want), Some(found)) = (item.etag.as_deref(), resp.headers().get("etag").and_then(|v| v.to_str().ok())) else {
         return Ok(());
     };
@@ -234,7 +281,7 @@ fn etag_matches<T>(item: &FetchItem, resp: &ureq::http::Response<ureq::Body>) ->
     Ok(())
 }
 
-fn mismatch(item: &FetchItem, expected: &str, found: &str) -> FetchError {
+pub(super) fn mismatch(item: &FetchItem, expected: &str, found: &str) -> FetchError {
     FetchError::Digest(format!(
         "Digest mismatch for object {}: expected {expected} but the bytes received hash to {found}",
         item.label
@@ -242,7 +289,7 @@ fn mismatch(item: &FetchItem, expected: &str, found: &str) -> FetchError {
 }
 
 /// The digest the whole body must have: the multipart ETag, else the MD5.
-fn expected(item: &FetchItem) -> Option<&str> {
+pub(super) fn expected(item: &FetchItem) -> Option<&str> {
     if item.part_size.is_some() {
         item.etag.as_deref()
     } else {
@@ -251,17 +298,14 @@ fn expected(item: &FetchItem) -> Option<&str> {
 }
 
 /// One streamed GET into the partial file, continuing what a previous run left.
-fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
-    let partial = partial_path(item);
+fn stream_once(ctx: &Ctx<'_>, item: &FetchItem, partial: &Path) -> Step {
+    let partial = partial.to_path_buf();
     // Continue only what can be verified at the end (a known size and digest).
     let resumable = item.size.is_some() && (expected(item).is_some() || item.crc32c.is_some());
+    // (emptied rather than removed: the file is what `Claim` holds its lock on)
     let mut have = match fs::metadata(&partial) {
         Ok(m) if resumable && Some(m.len()) <= item.size => m.len(),
-        Ok(_) => {
-            let _ = fs::remove_file(&partial);
-            0
-        }
-        Err(_) => 0,
+        _ => 0,
     };
     if have > 0 && Some(have) == item.size {
         return finish(item, &partial, None, None, have);
@@ -277,7 +321,7 @@ fn stream_once(ctx: &Ctx<'_>, item: &FetchItem) -> Step {
         return Step::Retry(format!("HTTP {code}"));
     }
     if have > 0 && code == 416 {
-        let _ = fs::remove_file(&partial); // the partial is not a prefix of this object
+        empty(&partial); // the partial is not a prefix of this object
         return Step::Retry(format!("HTTP {code} resuming at byte {have}"));
     }
     if code != 200 && !(have > 0 && code == 206) {
@@ -351,6 +395,11 @@ fn announced_md5(item: &FetchItem, resp: &ureq::http::Response<ureq::Body>) -> O
     (raw.len() == 16).then(|| hex(&raw))
 }
 
+/// Truncate a partial file to nothing (its lock stays with its inode).
+fn empty(path: &Path) {
+    let _ = OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(0));
+}
+
 /// Feed the first `have` bytes already in `file` to `hasher`, leaving it at the end.
 fn rehash_prefix(file: &mut File, have: u64, hasher: &mut EtagHasher, mut crc: Option<&mut Crc32c>) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
@@ -380,7 +429,7 @@ fn finish(item: &FetchItem, partial: &Path, hasher: Option<EtagHasher>, crc: Opt
             return Step::Retry(format!("received {total} bytes, expected {size}"));
         }
         if total > size {
-            let _ = fs::remove_file(partial);
+            empty(partial);
             return Step::Retry(format!("received {total} bytes, expected {size}"));
         }
     }
@@ -425,7 +474,7 @@ fn hash_path(path: &Path, part_size: Option<u64>) -> std::io::Result<String> {
     }
 }
 
-fn crc_path(path: &Path) -> std::io::Result<u32> {
+pub(super) fn crc_path(path: &Path) -> std::io::Result<u32> {
     let mut f = File::open(path)?;
     let mut c = Crc32c::default();
     let mut buf = vec![0u8; CHUNK];
@@ -438,14 +487,14 @@ fn crc_path(path: &Path) -> std::io::Result<u32> {
     }
 }
 
-fn crc_mismatch(item: &FetchItem, want: u32, found: u32) -> FetchError {
+pub(super) fn crc_mismatch(item: &FetchItem, want: u32, found: u32) -> FetchError {
     FetchError::Digest(format!(
         "Digest mismatch for object {}: expected crc32c {want:08x} but the bytes received have {found:08x}",
         item.label
     ))
 }
 
-fn place(partial: &Path, target: &Path) -> Step {
+pub(super) fn place(partial: &Path, target: &Path) -> Step {
     if let Some(dir) = target.parent() {
         if let Err(e) = fs::create_dir_all(dir) {
             return io_fail(dir, e);
@@ -455,166 +504,4 @@ fn place(partial: &Path, target: &Path) -> Step {
         Ok(()) => Step::Done(Fetched::Placed),
         Err(e) => io_fail(target, e),
     }
-}
-
-/// A large object in parallel ranges; see the module docs.
-fn fetch_ranged(ctx: &Ctx<'_>, item: &FetchItem, size: u64) -> Outcome {
-    let step = item.part_size.unwrap_or(ctx.opts.range_size).max(1);
-    let ranges: Vec<(u64, u64)> = (0..size).step_by(step as usize).map(|s| (s, (s + step).min(size) - 1)).collect();
-    let partial = partial_path(item);
-    let sidecar = PathBuf::from(format!("{}.ranges", partial.display()));
-    let mut done: Vec<Option<[u8; 16]>> = vec![None; ranges.len()];
-    let fresh = match fs::metadata(&partial) {
-        Ok(m) if m.len() == size => {
-            load_sidecar(&sidecar, &mut done);
-            false
-        }
-        _ => true,
-    };
-    let discard = || {
-        let _ = fs::remove_file(&partial);
-        let _ = fs::remove_file(&sidecar);
-    };
-    let io = |p: &Path, e: std::io::Error| FetchError::Io(format!("{}: {e}", p.display()));
-    if fresh {
-        let _ = fs::remove_file(&sidecar);
-        if let Some(dir) = partial.parent() {
-            fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        }
-        let f = File::create(&partial).map_err(|e| io(&partial, e))?;
-        f.set_len(size).map_err(|e| io(&partial, e))?;
-    }
-    let file = OpenOptions::new().write(true).open(&partial).map_err(|e| io(&partial, e))?;
-    let log = Mutex::new(OpenOptions::new().create(true).append(true).open(&sidecar).map_err(|e| io(&sidecar, e))?);
-    let todo: Vec<usize> = (0..ranges.len()).filter(|&i| done[i].is_none()).collect();
-    let run = |i: usize| retried(ctx, item, || range_once(ctx, item, &file, ranges[i]));
-    let record = |done: &mut Vec<Option<[u8; 16]>>, i: usize, md5: [u8; 16]| {
-        if let Ok(mut l) = log.lock() {
-            let _ = writeln!(l, "{i} {}", hex(&md5));
-        }
-        done[i] = Some(md5);
-    };
-    // The first range alone: it learns the status (404, 412...) before fanning out.
-    if let Some(&first) = todo.first() {
-        match run(first)? {
-            Ranged::Status(code, body) => {
-                discard();
-                return Ok(Fetched::Status(code, body));
-            }
-            Ranged::Done(md5) => record(&mut done, first, md5),
-        }
-    }
-    let rest = &todo[todo.len().min(1)..];
-    let results = parallel(rest.len(), ctx.opts.ranges_in_flight, |k| run(rest[k]));
-    let mut failed = None; // every finished range is recorded before an error is returned
-    for (k, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(Ranged::Done(md5)) => record(&mut done, rest[k], md5),
-            Ok(Ranged::Status(code, _)) => {
-                discard();
-                return Err(FetchError::Digest(format!("{} changed while it was downloaded (HTTP {code})", item.label)));
-            }
-            Err(e) => failed = failed.or(Some(e)),
-        }
-    }
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    file.sync_all().map_err(|e| io(&partial, e))?;
-    drop(file);
-    let parts: Vec<[u8; 16]> = done.iter().map(|m| m.expect("every range is done")).collect();
-    let found = if item.part_size.is_some() {
-        Some(multipart_etag(&parts))
-    } else if item.md5_hex.is_some() {
-        Some(crate::digest::hash_file_raw(&partial, Algorithm::Md5).map(|(raw, _)| hex(&raw)).map_err(|e| io(&partial, e))?)
-    } else {
-        None
-    };
-    if let (Some(found), Some(want)) = (found, expected(item)) {
-        if found != want {
-            discard();
-            return Err(mismatch(item, want, &found));
-        }
-    } else if let Some(want) = item.crc32c {
-        let found = crc_path(&partial).map_err(|e| io(&partial, e))?;
-        if found != want {
-            discard();
-            return Err(crc_mismatch(item, want, found));
-        }
-    }
-    let placed = place(&partial, &item.target);
-    let _ = fs::remove_file(&sidecar);
-    match placed {
-        Step::Done(f) => Ok(f),
-        Step::Fail(e) => Err(e),
-        Step::Retry(m) => Err(FetchError::Failed(m)),
-    }
-}
-
-/// A range fetched (its MD5), or a status the caller settles.
-enum Ranged {
-    Done([u8; 16]),
-    Status(u16, Vec<u8>),
-}
-
-/// Ranges a previous run finished: lines `<index> <md5 hex>`.
-fn load_sidecar(path: &Path, done: &mut [Option<[u8; 16]>]) {
-    let Ok(text) = fs::read_to_string(path) else { return };
-    for line in text.lines() {
-        let Some((i, md5)) = line.split_once(' ') else { continue };
-        if let (Ok(i), Some(md5)) = (i.parse::<usize>(), crate::digest::unhex16(md5)) {
-            if i < done.len() {
-                done[i] = Some(md5);
-            }
-        }
-    }
-}
-
-/// One ranged GET written at its offset.
-fn range_once(ctx: &Ctx<'_>, item: &FetchItem, file: &File, (start, end): (u64, u64)) -> Step<Ranged> {
-    let range = [("Range".to_string(), format!("bytes={start}-{end}"))];
-    let mut resp = match send(ctx, item, &range) {
-        Ok(r) => r,
-        Err(e) => return Step::Retry(e),
-    };
-    let code = resp.status().as_u16();
-    if RETRY_STATUSES.contains(&code) {
-        let _ = error_body(&mut resp);
-        return Step::Retry(format!("HTTP {code}"));
-    }
-    if code != 206 {
-        return Step::Done(Ranged::Status(code, error_body(&mut resp)));
-    }
-    if let Err(step) = etag_matches(item, &resp) {
-        return step;
-    }
-    let mut reader = resp.body_mut().with_config().reader();
-    let mut md5 = Hasher::new(Algorithm::Md5);
-    let mut buf = vec![0u8; CHUNK];
-    let mut offset = start;
-    loop {
-        if ctx.cancelled() {
-            return Step::Fail(FetchError::Interrupted);
-        }
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => return Step::Retry(format!("range {start}-{end}: {e}")),
-        };
-        if offset + n as u64 > end + 1 {
-            return Step::Retry(format!("range {start}-{end}: more bytes than asked for"));
-        }
-        md5.update(&buf[..n]);
-        if let Err(e) = file.write_all_at(&buf[..n], offset) {
-            return Step::Fail(FetchError::Io(format!("{}: {e}", item.target.display())));
-        }
-        offset += n as u64;
-        if let Some(p) = ctx.progress {
-            p.done(0, n as u64);
-        }
-    }
-    if offset != end + 1 {
-        return Step::Retry(format!("range {start}-{end}: received {} bytes", offset - start));
-    }
-    Step::Done(Ranged::Done(md5.finish()))
 }

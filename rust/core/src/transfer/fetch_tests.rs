@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -289,4 +290,26 @@ fn a_crc32c_is_checked_when_there_is_no_md5() {
     let again = FetchItem { target: dir.path().join("ranged"), ..good };
     assert_eq!(fetch_objects(std::slice::from_ref(&again), &o, None), vec![Ok(Fetched::Placed)]);
     assert_eq!(std::fs::read(&again.target).expect("placed"), data);
+}
+
+#[test]
+fn a_partial_another_process_is_writing_is_left_alone() {
+    use std::os::fd::AsRawFd;
+    let data = body();
+    let d2 = data.clone();
+    let (url, seen) = serve(move |h, _| ranged_reply(&d2, h));
+    let dir = tempfile::tempdir().expect("tmp");
+    let it = item(&url, dir.path(), &data);
+    std::fs::create_dir_all(it.target.parent().expect("parent")).expect("dir");
+    let theirs = partial_path(&it);
+    std::fs::write(&theirs, b"someone else's bytes").expect("partial");
+    let held = File::open(&theirs).expect("open");
+    // SAFETY: flock on a descriptor this test owns (as the other process would hold it).
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    assert_eq!(fetch_objects(std::slice::from_ref(&it), &opts(0), None), vec![Ok(Fetched::Placed)]);
+    assert_eq!(std::fs::read(&it.target).expect("placed"), data);
+    assert_eq!(std::fs::read(&theirs).expect("theirs"), b"someone else's bytes");
+    assert!(!seen.lock().expect("seen")[0].contains_key("range"), "not resumed from a file in use");
+    let left: Vec<_> = std::fs::read_dir(it.target.parent().expect("parent")).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}"); // the target and their partial
 }

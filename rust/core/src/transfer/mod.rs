@@ -6,8 +6,9 @@
 //! - `batch.rs`: many small blobs framed into one request body, and the reverse for
 //!   downloads, so that 10,000 small files cost a handful of requests;
 //! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed;
-//! - `fetch.rs`: reference downloads (s3/gs/azure objects): signed, resumable, ranged,
-//!   checked against the ETag/MD5 (`etag.rs`) as the bytes arrive.
+//! - `fetch.rs`: reference downloads (s3/gs/azure objects): signed, resumable, checked
+//!   against the ETag/MD5 (`etag.rs`) or CRC-32C (`crc32c.rs`) as the bytes arrive;
+//!   large objects as parallel ranges (`ranged.rs`).
 //!
 //! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
 //! pool, no async runtime. No
@@ -17,6 +18,7 @@ mod batch;
 mod crc32c;
 mod etag;
 mod fetch;
+mod ranged;
 #[cfg(test)]
 mod fetch_tests;
 mod get;
