@@ -18,6 +18,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 mod blob_batch;
 mod transfer;
 mod logpath;
+mod signed;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -676,5 +677,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     transfer::register(m)?;
     logpath::register(m)?;
     blob_batch::register(m)?;
+    signed::register(m)?;
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! - `put.rs`: one blob per signed PUT URL (large files), in parallel;
 //! - `batch.rs`: many small blobs framed into one request body, and the reverse for
 //!   downloads, so that 10,000 small files cost a handful of requests;
-//! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed.
+//! - `get.rs`: one blob per signed GET URL, in parallel, verified, atomically placed;
+//! - `signed.rs`: byte ranges PUT straight to an object store's presigned URLs (whole
+//!   blobs or multipart parts), with the headers they were signed with.
 //!
 //! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
 //! pool, no async runtime. No
@@ -15,11 +17,13 @@ mod batch;
 mod get;
 mod put;
 mod retry;
+mod signed;
 
 pub use batch::{fetch_batch, fetch_batches, group_blobs, post_batch, BatchBlob};
 pub use get::{get_files, GetItem};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
+pub use signed::{put_ranges, range_md5s, RangePut};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
