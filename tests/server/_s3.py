@@ -4,7 +4,8 @@
   signatures are not checked), bound to 127.0.0.1 on a free port. Each test gets a
   fresh bucket with versioning on.
 - `S3sFs`: the `s3s-fs` binary (file-backed, checks SigV4 signatures, presigned URLs
-  included; no If-None-Match, no ListMultipartUploads), installed by
+  included; it also refuses a second create-only PUT with 412; no
+  ListMultipartUploads), installed by
   scripts/install-s3s-fs.sh into ~/.cache/artefact-tools.
 """
 

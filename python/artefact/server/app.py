@@ -83,6 +83,8 @@ def _status(exc: BaseException) -> int:
 
 
 def _unavailable(exc: BaseException) -> bool:
+    if type(exc).__module__.startswith("botocore") and "Connect" in type(exc).__name__:
+        return True  # the blob store (S3) is unreachable: the client retries
     try:
         import psycopg
         import psycopg_pool
@@ -96,7 +98,7 @@ def _error(exc: BaseException) -> JSONResponse:
     if status == 0:
         if not _unavailable(exc):
             raise exc
-        return JSONResponse(error_body("ServiceUnavailable", f"catalog unavailable: {exc}"), 503,
+        return JSONResponse(error_body("ServiceUnavailable", f"catalog or blob store unavailable: {exc}"), 503,
                             headers={"Retry-After": "1"})
     name = type(exc).__name__
     if isinstance(exc, (Unauthorized, Forbidden, AlreadyStored)):
