@@ -102,7 +102,7 @@ def test_object_corrupted_in_the_bucket_is_caught_and_never_placed(s3_server, s3
         art = wandb.Artifact("ds", "dataset")
         art.add_dir(str(src))
         run.log_artifact(art).wait()
-    (key,) = [k for k in endpoint.keys(bucket) if k.startswith("blobs/")]
+    (key,) = [k for k in endpoint.keys(bucket) if k.startswith("blobs/p")]
     endpoint.client().put_object(Bucket=bucket, Key=key, Body=b"beta\n" * 1200)  # same size, other bytes
     monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "fresh-cache"))
     with pytest.raises(CorruptBlobError):

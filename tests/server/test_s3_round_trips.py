@@ -60,7 +60,7 @@ def test_only_lacking_blobs_go_and_they_go_straight_to_the_bucket(remote, tmp_pa
         assert (version, made) == ("v1", ["/api/v1/commit"])
         version, made = _log(run, tmp_path / "d", calls, x="one\n", y="two\n", z="three\n")
         assert (version, made) == ("v2", ["/api/v1/commit", "direct:1", "/api/v1/commit"])
-    assert len([k for k in endpoint.keys(bucket) if k.startswith("blobs/")]) == 3
+    assert len([k for k in endpoint.keys(bucket) if k.startswith("blobs/p")]) == 3
     assert not os.path.exists(os.path.join(remote.blobs, "objects", "obj")), "no blob went through the server"
     monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "cache2"))
     calls.clear()
@@ -68,3 +68,35 @@ def test_only_lacking_blobs_go_and_they_go_straight_to_the_bucket(remote, tmp_pa
     root = art.download(str(tmp_path / "out"))
     art.verify(root)
     assert "/api/v1/blobs/locate" in calls and "/api/v1/blobs/fetch" not in calls
+
+
+def test_two_servers_share_nothing_but_the_catalog_and_the_bucket(s3_blobs, pg_url, tmp_path, monkeypatch):
+    """Server A and server B have separate data dirs (as on two machines): a version
+    logged through A downloads through B, whose manifest comes from the bucket."""
+    from ._server import ServerProcess
+
+    a = ServerProcess(pg_url, str(tmp_path / "machine-a"))
+    b = ServerProcess(pg_url, str(tmp_path / "machine-b"))
+    try:
+        key = a.make_key("tester", "writer")
+        monkeypatch.setenv("ARTEFACT_API_KEY", key)
+        monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+        monkeypatch.setenv("ARTEFACT_BASE_URL", a.url)
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "x.txt").write_text("logged through A\n" * 100)
+        with wandb.init(project="two") as run:
+            art = wandb.Artifact("ds", "dataset")
+            art.add_dir(str(src))
+            run.log_artifact(art).wait()
+        assert not (tmp_path / "machine-b" / "blobs" / "manifests").exists()
+        monkeypatch.setenv("ARTEFACT_BASE_URL", b.url)
+        monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "cache-b"))
+        got = wandb.Api(overrides={"project": "two"}).artifact("ds:v0")
+        got.verify(got.download(str(tmp_path / "out")))
+        assert (tmp_path / "out" / "x.txt").read_text() == "logged through A\n" * 100
+        endpoint, bucket = s3_blobs
+        assert [k for k in endpoint.keys(bucket) if k.startswith("blobs/manifests/")]
+    finally:
+        a.stop()
+        b.stop()

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Optional
 
 from .. import _core
+from ..store.blobs import BlobStore
 from .sigv4 import Credentials, presign
 from .wire import frame_header
 
@@ -341,3 +342,60 @@ class S3Blobs:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+    # --- manifests --------------------------------------------------------------------------
+    def manifests(self, root: str) -> "S3Manifests":
+        """The server's manifest store: files under `root`, kept in the bucket too."""
+        return S3Manifests(root, self)
+
+
+class S3Manifests(BlobStore):
+    """Manifests kept in the bucket (`<prefix>manifests/<md5 hex>.json`) as well as in
+    the server's data dir, which is only a cache: a server process on another machine
+    fetches a manifest it lacks, so processes share nothing but the catalog and the
+    bucket. A manifest is in the bucket before the commit that names it."""
+
+    def __init__(self, root: str, s3: S3Blobs) -> None:
+        super().__init__(root)
+        self.s3 = s3
+
+    def _key(self, key: str) -> str:
+        return f"{self.s3.prefix}manifests/{key}.json"
+
+    def put_manifest(self, data: bytes) -> str:
+        from botocore.exceptions import ClientError
+
+        key = super().put_manifest(data)
+        args: dict[str, Any] = dict(Bucket=self.s3.bucket, Key=self._key(key), Body=data,
+                                    ContentMD5=base64.b64encode(bytes.fromhex(key)).decode())
+        if self.s3.create_only:
+            args["IfNoneMatch"] = "*"
+        try:
+            self.s3.client.put_object(**args)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+        return key
+
+    def manifest_path(self, key: str) -> str:
+        """The local file of manifest `key`, fetched from the bucket first if missing here."""
+        from botocore.exceptions import ClientError
+
+        path = super().manifest_path(key)
+        if os.path.exists(path):
+            return path
+        try:
+            data = self.s3.client.get_object(Bucket=self.s3.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return path  # absent everywhere: the caller reports it missing
+            raise
+        # a local copy, atomically (load_manifest checks its MD5 against `key`)
+        tmp_dir = os.path.join(self.manifests_root, "tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = os.path.join(tmp_dir, f"fetched-{key}-{threading.get_ident()}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return path

@@ -82,6 +82,8 @@ class ServerState:
         os.makedirs(os.path.join(self.store.blobs.objects_root, "tmp"), exist_ok=True)
         self.signer = Signer(load_secret(self.store.catalog), self.config.public_url, self.config.url_ttl)
         self.blobs = open_blobs(self.config.blobs, self.store.blobs, self.signer, self.config.url_ttl)
+        if hasattr(self.blobs, "manifests"):  # an object store keeps the manifests too
+            self.store.blobs = self.blobs.manifests(self.store.root)  # type: ignore[attr-defined]
         self._source_projects: dict[int, int] = {}
         self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
         self._lock = threading.Lock()
