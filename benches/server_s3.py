@@ -112,6 +112,30 @@ def _raw(endpoint: MotoS3, bucket: str, src: str, dest: str, prefix: str) -> tup
         return p, time.perf_counter() - t
 
 
+def _probe(endpoint: MotoS3, bucket: str, src: str) -> dict[str, float]:
+    """Seconds to find every small blob in the bucket: HEADs (32 in parallel) against one
+    ListObjectsV2 sweep of the project's keys (server/s3_blobs.py chooses between them)."""
+    import base64
+    import hashlib
+
+    os.environ.update(endpoint.env())
+    from artefact.server.s3_blobs import S3Blobs
+
+    store = S3Blobs(bucket, "blobs/", 900)
+    blobs = []
+    for name in sorted(os.listdir(src)):
+        with open(os.path.join(src, name), "rb") as f:
+            data = f.read()
+        blobs.append(("MD5", base64.b64encode(hashlib.md5(data).digest()).decode(), len(data)))
+    out = {}
+    for how in ("list", "head"):
+        t = time.perf_counter()
+        found = store.probe(1, blobs, how=how)
+        out[f"{how} ({len(found):,} found)"] = time.perf_counter() - t
+    store.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a 256 MiB big file instead of 1 GiB")
@@ -140,6 +164,8 @@ def main() -> int:
             get = _client(_GET, [os.path.join(run, "out-" + name), name],
                           {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-b")})
             rows.append((label, log, raw_put, get, raw_get))
+            if name == "small":
+                probes = _probe(endpoint, bucket, src)
         load = os.getloadavg()
         print(f"\nS3 blobs on moto (127.0.0.1), one run; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
               f" on {os.cpu_count()} CPUs (shared machine)\n")
@@ -149,6 +175,10 @@ def main() -> int:
         for label, log, raw_put, get, raw_get in rows:
             print(f"| {label} | {log:.2f} s | {raw_put:.2f} s | {log / raw_put:.2f}× | {get:.2f} s | {raw_get:.2f} s"
                   f" | {get / raw_get:.2f}× |")
+        print(f"\nPresence check of the {args.files:,} logged blobs (what a commit does for blobs the catalog does not"
+              " record yet):")
+        for how, seconds in probes.items():
+            print(f"- {how}: {seconds:.2f} s")
     finally:
         if srv is not None:
             srv.stop()

@@ -11,8 +11,8 @@ to and from the bucket on presigned URLs; only the server holds the credentials.
   it finished), signs part URLs a window at a time as the client asks (each bound to the
   part's MD5), and completes it (create-only where the store supports it).
 - The catalog records which blobs a project holds; a blob it does not record yet is
-  looked up in the bucket before a commit may name it (HEADs in parallel for a few, one
-  ListObjectsV2 sweep of the project's keys for many).
+  looked up in the bucket before a commit may name it (HEADs in parallel, or one
+  ListObjectsV2 sweep of the project's keys when that takes fewer round trips).
 
 Endpoint, region and credentials come from the usual AWS variables (`AWS_ENDPOINT_URL`,
 `AWS_REGION`, `AWS_ACCESS_KEY_ID`, profiles, ...), through botocore.
@@ -89,6 +89,9 @@ class S3Blobs:
         self.create_only = os.environ.get(CREATE_ONLY_ENV, "1").strip().lower() not in ("0", "false", "off")
         self._creds_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="artefact-s3")
+        # How many blobs the catalog records for a project (state.py sets it): the size
+        # of a ListObjectsV2 sweep of its keys.
+        self.recorded_count: Any = lambda pid: 0
         if self.session.get_credentials() is None:
             raise ValueError(f"--blobs s3://{bucket}/{prefix}: no AWS credentials found (set AWS_ACCESS_KEY_ID"
                              " and AWS_SECRET_ACCESS_KEY, or a profile)")
@@ -260,12 +263,17 @@ class S3Blobs:
         # A single PUT's ETag is the MD5; a multipart one ("...-N") was checked part by part.
         return algorithm != "MD5" or "-" in etag or etag == _hex(digest) or not etag
 
-    def probe(self, pid: int, blobs: list) -> list:
+    def probe(self, pid: int, blobs: list, how: Optional[str] = None) -> list:
         """Those `(alg, digest, size)` that are in the bucket under this project, with
         the right size (and MD5 ETag for single uploads)."""
         if not blobs:
             return []
-        if len(blobs) <= _HEAD_LIMIT:
+        # HEADs run _THREADS at a time; a sweep lists the project's keys a thousand per
+        # call, one call after another: sweep only when that is fewer round trips.
+        pages = self.recorded_count(pid) // 1000 + 1
+        if how is None:  # (`how`, "head" or "list", is for benches/server_s3.py)
+            how = "head" if len(blobs) <= _HEAD_LIMIT or pages * _THREADS >= len(blobs) else "list"
+        if how == "head":
             heads = list(self._pool.map(lambda b: self._head(self.key(pid, b[0], b[1])), blobs))
         else:
             listed: dict[str, tuple[int, str]] = {}

@@ -84,6 +84,7 @@ class ServerState:
         self.blobs = open_blobs(self.config.blobs, self.store.blobs, self.signer, self.config.url_ttl)
         if hasattr(self.blobs, "manifests"):  # an object store keeps the manifests too
             self.store.blobs = self.blobs.manifests(self.store.root)  # type: ignore[attr-defined]
+            self.blobs.recorded_count = self._recorded_count  # type: ignore[attr-defined]
         self._source_projects: dict[int, int] = {}
         self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
         self._lock = threading.Lock()
@@ -110,6 +111,10 @@ class ServerState:
             while len(self._manifests) > 64:
                 self._manifests.popitem(last=False)
         return found
+
+    def _recorded_count(self, pid: int) -> int:
+        with self.catalog.transaction(write=False) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM project_blobs WHERE project_id = ?", (pid,)).fetchone()[0])
 
     def source_project(self, record: VersionRecord) -> int:
         """The id of the project whose blobs a version's manifest names (a link's source)."""
