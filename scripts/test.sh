@@ -10,6 +10,7 @@ bash scripts/install-postgresql.sh  # Debian PostgreSQL (tests/server) and OpenS
 # Builds the Rust extension (maturin, release profile) and installs the wheel.
 .venv/bin/python -m pip install -q ".[test]"
 cargo test -p artefact-core --quiet
+bash scripts/install-s3s-fs.sh  # signature-checking S3 endpoint for the server's S3-blob tests
 bash scripts/install-chromium.sh  # headless Chromium + chromedriver for the web UI's browser tests
 # The package lives in python/, so tests import the installed wheel, not the source tree.
 .venv/bin/python -m pytest -q "$@"

@@ -332,3 +332,13 @@ def sigv4_sign_get(url: str, headers: list[tuple[str, str]], access_key: str, se
                    session_token: Optional[str], region: str, now: int) -> list[tuple[str, str]]:
     """The SigV4 headers (x-amz-date, x-amz-content-sha256, x-amz-security-token, Authorization)
     of an S3 GET of `url` carrying `headers`, at Unix time `now`."""
+def transfer_put_ranges(
+    items: list[tuple[str, int, int, int, str, list[tuple[str, str]]]], concurrency: int = 16, retries: int = 5,
+    timeout: float = 300.0, progress: Optional[Progress] = None,
+) -> list[tuple[Optional[str], Optional[str]]]:
+    """PUT each (path, offset, length, file size, presigned url, signed headers) byte
+    range straight to an object store; per item (etag, None) or (None, error). A 412 to
+    a create-only PUT (already stored) counts as done. Parallel, retried, GIL released."""
+
+def file_range_md5s(path: str, part_size: int, threads: int = 4) -> list[str]:
+    """The base64 MD5 of each `part_size` range of the file (multipart part URLs are bound to them)."""

@@ -24,11 +24,24 @@ def cli(*args: str, env: Optional[dict] = None) -> str:
 
 
 class ServerProcess:
-    """One server process over `catalog` and `blobs`; `url` is where it listens."""
+    """One server process over `catalog` and `blobs`; `url` is where it listens.
+
+    While `s3` is set (tests/server/conftest.py's `s3_blobs`), every server made keeps
+    its blobs in that endpoint's bucket instead (`--blobs s3://bucket/prefix`); its
+    manifests then live in the `blobs` directory, and `s3_bucket` is set."""
+
+    s3: Optional[tuple] = None  # (endpoint, bucket)
 
     def __init__(self, catalog: str, blobs: str, port: Optional[int] = None, log: Optional[str] = None,
-                 tls: Optional[tuple[str, str]] = None) -> None:
+                 tls: Optional[tuple[str, str]] = None, env: Optional[dict] = None) -> None:
         self.catalog, self.blobs, self.tls = catalog, blobs, tls
+        self.extra_env = dict(env or {})
+        self.blobs_arg, self.s3_endpoint, self.s3_bucket = blobs, None, None
+        if ServerProcess.s3 is not None:
+            self.s3_endpoint, self.s3_bucket = ServerProcess.s3
+            self.blobs_arg = f"s3://{self.s3_bucket}/blobs"
+            self.extra_env.update(self.s3_endpoint.env())
+            self.extra_env["ARTEFACT_SERVER_DIR"] = blobs  # manifests and temp files
         self.port = port or free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = log or os.path.join(blobs + "-server-%d.log" % self.port)
@@ -39,8 +52,9 @@ class ServerProcess:
         out = open(self.log, "ab")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ARTEFACT_BASE_URL", "ARTEFACT_API_KEY", "WANDB_BASE_URL", "WANDB_API_KEY"))}
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "artefact", "server", "--catalog", self.catalog, "--blobs", self.blobs,
+            [sys.executable, "-m", "artefact", "server", "--catalog", self.catalog, "--blobs", self.blobs_arg,
              "--host", "127.0.0.1", "--port", str(self.port),
              *(["--ssl-keyfile", self.tls[0], "--ssl-certfile", self.tls[1]] if self.tls else [])],
             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -56,6 +70,13 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not answer /healthz within 60 s")
+
+    def stored_objects(self) -> list[str]:
+        """Every stored blob: object files under the local directory, or bucket keys."""
+        if self.s3_bucket is not None:
+            return self.s3_endpoint.keys(self.s3_bucket)
+        root = os.path.join(self.blobs, "objects", "obj")
+        return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -50,8 +50,7 @@ def _snapshot(server: ServerProcess, keys: dict) -> list:
     snap.append(post("history", run=runs[0]))
     keys_now = _call(server, keys, "admin", "GET", "/api/v1/keys").json()["keys"]
     snap.append([(k["key_id"], k["revoked_at"]) for k in keys_now])
-    blobs = os.path.join(server.blobs, "objects", "obj")
-    snap.append(sorted(os.path.relpath(os.path.join(d, f), blobs) for d, _, fs in os.walk(blobs) for f in fs))
+    snap.append(server.stored_objects())  # object files, or bucket keys with S3 blobs
     return snap
 
 

@@ -10,6 +10,12 @@ Downloads: blobs already in the objects root (the cache), or already right in th
 download root, are skipped; small ones come many to one response, large ones through
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
 place only if it matches.
+
+When the server keeps its blobs in an object store (`--blobs s3://...`), every byte
+goes straight between this process and the store on the presigned URLs the server
+hands out (whoami's `direct_blobs`): PUTs carry the headers their URL is signed with,
+large blobs go as multipart uploads (direct_upload.py), and downloads of every size are
+direct GETs.
 """
 
 from __future__ import annotations
@@ -154,7 +160,7 @@ def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core
     small, large = [], []
     limit = _small_limit()
     prefix = staged_prefix() if cache is not None else ""
-    for alg, digest, url in lacking:
+    for alg, digest, url, *_extra in lacking:
         size, local_path, path = blobs[(alg, digest)]
         if cache is not None and local_path and not local_path.startswith(prefix):
             cached = cache.object_path(digest, alg)
@@ -168,6 +174,12 @@ def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core
         (small if size <= limit else large).append((local_path, alg, digest, size, url))
     line.total_files = len(lacking)
     line.total_bytes = sum(s[3] for s in small) + sum(g[3] for g in large)
+    if any(len(item) > 3 for item in lacking):  # the server's object store, directly
+        from .direct_upload import upload_direct
+
+        plans = {(item[0], item[1]): item for item in lacking}
+        return upload_direct(client, entity, project, [(p, a, d, s, plans[(a, d)]) for p, a, d, s, _u in small + large],
+                             line, concurrency=_concurrency(), retries=_retries())
     headers = _headers(client)
     if small:
         from urllib.parse import urlencode
@@ -222,7 +234,7 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         return 0
     line.total_files = len(todo)
     line.total_bytes = sum(t[2] for t in todo)
-    limit = _small_limit()
+    limit = -1 if direct_blobs(client) else _small_limit()  # an object store: every blob direct
     small = [t for t in todo if t[2] <= limit]
     large = [t for t in todo if t[2] > limit]
     headers = _headers(client)
@@ -242,3 +254,15 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
                                      concurrency=_concurrency(), retries=_retries(), progress=line.core)
         _raise_failures(results, [t[3] for t in chunk], "download")
     return len(todo)
+
+
+_DIRECT: dict[str, bool] = {}
+
+
+def direct_blobs(client: "Client") -> bool:
+    """Whether the server's blobs live in an object store clients reach directly
+    (asked once per server and process)."""
+    found = _DIRECT.get(client.base_url)
+    if found is None:
+        found = _DIRECT[client.base_url] = bool(client.request("GET", "/api/v1/whoami").get("direct_blobs"))
+    return found

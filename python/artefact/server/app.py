@@ -12,6 +12,7 @@ Routes (JSON in and out, `Authorization: Bearer <key>` unless said otherwise):
 | POST /api/v1/commit | writer | commit a version (manifest included) |
 | POST /api/v1/commit/inline | writer | a small version's blobs and its commit in one body |
 | POST /api/v1/patches, /patches/list, /patches/clear | writer | distributed artifacts' parts |
+| POST /api/v1/blobs/parts, /blobs/complete | writer | multipart uploads to S3 blobs (multipart.py) |
 | POST /api/v1/blobs/locate | reader | signed GET URLs for a version's blobs |
 | POST /api/v1/blobs/fetch | reader | many small blobs of a version in one body |
 | PUT/GET /blobs/<alg>/<hex>?... | signed URL | one blob's bytes |
@@ -43,6 +44,7 @@ from .blob_io import BlobWriter, receive_batch, stream_batch
 from .protocol import (commit, commit_inline, have_blobs, lacking, locate, patches, project_pk, readable_blobs, record_blobs,
                        stage_patch)
 from .rpc import call
+from . import multipart
 from .state import ServerConfig, ServerState, digest_from_hex
 from .web import api_fallback, web_app
 from .wire import PROTOCOL, error_body
@@ -81,6 +83,8 @@ def _status(exc: BaseException) -> int:
 
 
 def _unavailable(exc: BaseException) -> bool:
+    if type(exc).__module__.startswith("botocore") and "Connect" in type(exc).__name__:
+        return True  # the blob store (S3) is unreachable: the client retries
     try:
         import psycopg
         import psycopg_pool
@@ -94,7 +98,7 @@ def _error(exc: BaseException) -> JSONResponse:
     if status == 0:
         if not _unavailable(exc):
             raise exc
-        return JSONResponse(error_body("ServiceUnavailable", f"catalog unavailable: {exc}"), 503,
+        return JSONResponse(error_body("ServiceUnavailable", f"catalog or blob store unavailable: {exc}"), 503,
                             headers={"Retry-After": "1"})
     name = type(exc).__name__
     if isinstance(exc, (Unauthorized, Forbidden, AlreadyStored)):
@@ -146,7 +150,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
 
     async def whoami(request: Request) -> Response:
         key = await key_of(request)
-        return JSONResponse({**key.as_json(), "protocol": PROTOCOL, "public_url": state.signer.public_url})
+        return JSONResponse({**key.as_json(), "protocol": PROTOCOL, "public_url": state.signer.public_url,
+                             "direct_blobs": state.blobs.direct})
 
     async def store_call(request: Request) -> Response:
         key = await key_of(request)
@@ -169,7 +174,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         entity, project = request.query_params.get("entity", ""), request.query_params.get("project", "")
         require(key, entity, project, "writer")
         pid = await run_in_threadpool(project_pk, state, entity, project, True)
-        stored = await receive_batch(state, request.stream(), state.config.max_batch_bytes)
+        stored = await receive_batch(state, request.stream(), state.config.max_batch_bytes, pid)
         await run_in_threadpool(record_blobs, state, pid, stored)
         return JSONResponse({"stored": len(stored)})
 
@@ -186,7 +191,7 @@ def create_app(cfg: ServerConfig) -> Starlette:
         key = await key_of(request)
         args = await _read_json(request, limit)
         blobs = await run_in_threadpool(readable_blobs, state, key, args)
-        missing = [b for b in blobs if not os.path.exists(state.store.blobs.object_path(b[1], b[0]))]
+        missing = await run_in_threadpool(state.blobs.missing, blobs.pid, blobs)
         if missing:
             raise store_errors.MissingBlobError(f"blob {missing[0][1]} is missing from the server's store")
         return StreamingResponse(stream_batch(state, blobs), media_type="application/octet-stream")
@@ -267,6 +272,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
         Route("/api/v1/patches/list", _guarded(json_route(lambda st, k, a: patches(st, k, a, False))), methods=["POST"]),
         Route("/api/v1/patches/clear", _guarded(json_route(lambda st, k, a: patches(st, k, a, True))), methods=["POST"]),
         Route("/api/v1/blobs/locate", _guarded(json_route(locate)), methods=["POST"]),
+        Route("/api/v1/blobs/parts", _guarded(json_route(multipart.part_urls)), methods=["POST"]),
+        Route("/api/v1/blobs/complete", _guarded(json_route(multipart.complete)), methods=["POST"]),
         Route("/api/v1/blobs/fetch", _guarded(batch_fetch), methods=["POST"]),
         Route("/blobs/{algorithm}/{hex}", _guarded(blob_get), methods=["GET", "HEAD"]),
         Route("/blobs/{algorithm}/{hex}", _guarded(blob_put), methods=["PUT"]),
@@ -279,7 +286,13 @@ def create_app(cfg: ServerConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        import asyncio
+
+        from .janitor import run_periodically
+
+        janitor = asyncio.create_task(run_periodically(state))  # stale uploads (janitor.py)
         yield
+        janitor.cancel()
         state.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -1,4 +1,5 @@
-"""The bytes, when blobs live in the server's own directory.
+"""The bytes that travel through the server: all of them with local-dir blobs, only
+small versions committed inline with S3 blobs (blob_store.py says which store).
 
 - `PUT /blobs/<alg>/<hex>?<signed>`: one blob, streamed to a temp file while hashed;
   kept only if its size and digest are the signed ones (create-if-absent).
@@ -23,7 +24,7 @@ from .. import _core
 from .state import ServerState, object_hex
 from .wire import MAX_FRAME_HEADER, frame_header, parse_frame_header
 
-__all__ = ["BlobWriter", "receive_batch", "split_frames", "stream_batch"]
+__all__ = ["BlobWriter", "receive_batch", "split_frames", "stream_batch", "stream_files"]
 
 class BlobWriter:
     """One incoming blob: a temp file in objects/tmp that the Rust core hashes and
@@ -76,7 +77,8 @@ class BlobWriter:
             pass
 
 
-async def receive_batch(state: ServerState, stream: AsyncIterator[bytes], limit: int) -> list[tuple[str, str, int]]:
+async def receive_batch(state: ServerState, stream: AsyncIterator[bytes], limit: int,
+                        pid: int = 0) -> list[tuple[str, str, int]]:
     """Read a batch body; every blob in it is checked and placed. Returns
     `(algorithm, digest, size)` of each. A bad header, a truncated body or a blob whose
     bytes do not hash to its digest raises ValueError, and then nothing is written.
@@ -94,11 +96,8 @@ async def receive_batch(state: ServerState, stream: AsyncIterator[bytes], limit:
     body = b"".join(chunks)
     del chunks
     frames = split_frames(body)
-    if frames:
-        await asyncio.to_thread(
-            _core.store_blob_batch, state.store.blobs.objects_root, body,
-            [(offset, size, algorithm, digest) for algorithm, digest, size, offset in frames],
-            state.config.fsync)
+    if frames:  # for project `pid` (an object store keys blobs by project)
+        await asyncio.to_thread(state.blobs.store_batch, pid, body, frames, state.config.fsync)
     return [(algorithm, digest, size) for algorithm, digest, size, _offset in frames]
 
 
@@ -120,12 +119,16 @@ def split_frames(body: bytes) -> list[tuple[str, str, int, int]]:
     return out
 
 
-def stream_batch(state: ServerState, blobs: list[tuple[str, str]], chunk: int = 1 << 20) -> Iterator[bytes]:
-    """The batch body of stored blobs (a missing one ends the stream early, which the
-    client sees as truncation and retries through single GETs)."""
+def stream_batch(state: ServerState, blobs: list[tuple[str, str]]) -> Iterator[bytes]:
+    """The batch body of stored blobs of project `blobs.pid` (protocol.readable_blobs)."""
+    return state.blobs.stream_batch(getattr(blobs, "pid", 0), blobs)
+
+
+def stream_files(items: list[tuple[str, str, str]], chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The batch body of `(algorithm, digest, path)` files (a missing one ends the
+    stream early, which the client sees as truncation and retries through single GETs)."""
     out = bytearray()
-    for algorithm, digest in blobs:
-        path = state.store.blobs.object_path(digest, algorithm)
+    for algorithm, digest, path in items:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             out += frame_header(algorithm, digest, size)

@@ -5,11 +5,19 @@
     artefact server keys create --entity E [--project P] --role reader|writer|admin
     artefact server keys list [--entity E]
     artefact server keys revoke KEY_ID
+    artefact server janitor [--age SECONDS]
+
+`--blobs s3://bucket/prefix` keeps blobs in S3 (or any S3-compatible store): clients
+move bytes straight to the bucket on presigned URLs; endpoint, region and credentials
+come from the AWS variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...), see
+s3_blobs.py. `janitor` aborts stale multipart uploads and removes temp files and
+unfinished distributed parts older than the grace (janitor.py).
 
 `keys` works on the catalog directly (whoever can reach the database is its admin), so
 the first admin key can be made before any key exists. Every option has an environment
 variable (ARTEFACT_SERVER_CATALOG, _BLOBS, _HOST, _PORT, _PUBLIC_URL, _DIR, _SECRET, _URL_TTL,
-_MAX_BODY_BYTES, _FSYNC).
+_MAX_BODY_BYTES, _FSYNC, _JANITOR_AGE, _JANITOR_INTERVAL, _S3_MULTIPART_BYTES, _S3_PART_BYTES,
+_S3_CREATE_ONLY, _S3_PUBLIC_ENDPOINT).
 """
 
 from __future__ import annotations
@@ -53,12 +61,17 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     revoke = k.add_parser("revoke", help="revoke a key for good")
     _catalog_args(revoke)
     revoke.add_argument("key_id", help="the id shown by `keys list` (or a whole key)")
+    janitor = keys.add_parser("janitor", help="abort stale multipart uploads, remove stale temp files and parts")
+    _catalog_args(janitor)
+    janitor.add_argument("--age", type=float, default=None,
+                         help="grace in seconds: newer leftovers are kept (default $ARTEFACT_SERVER_JANITOR_AGE or 86400)")
 
 
 def _catalog_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default=_env("CATALOG"),
                    help="SQLite file or postgresql:// URL (default <data dir>/catalog.db)")
-    p.add_argument("--blobs", default=_env("BLOBS"), help="blob directory (default <data dir>/blobs)")
+    p.add_argument("--blobs", default=_env("BLOBS"),
+                   help="blob directory (default <data dir>/blobs), or s3://bucket/prefix")
 
 
 def _config(args: argparse.Namespace, public_url: str = ""):  # noqa: ANN202
@@ -82,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     """The `server` command."""
     if getattr(args, "server_command", None) == "keys":
         return _keys(args)
+    if getattr(args, "server_command", None) == "janitor":
+        return _janitor(args)
     import uvicorn
 
     from .app import create_app
@@ -102,7 +117,7 @@ def _keys(args: argparse.Namespace) -> int:
     from .state import ServerStore
 
     cfg = _config(args).resolved()
-    store = ServerStore(cfg.catalog, cfg.blobs)
+    store = ServerStore(cfg.catalog, cfg.local_root())
     try:
         if args.keys_command == "create":
             secret, key = create_key(store.catalog, args.entity, args.role, args.project, args.description)
@@ -119,4 +134,16 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"revoked key {key.key_id} ({key.entity}/{key.project or '*'} {key.role})")
     finally:
         store.catalog.close()
+    return 0
+
+
+def _janitor(args: argparse.Namespace) -> int:
+    from .janitor import sweep
+    from .state import ServerState
+
+    state = ServerState(_config(args))
+    try:
+        print(f"janitor: {sweep(state, args.age)}")
+    finally:
+        state.close()
     return 0

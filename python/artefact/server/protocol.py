@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, Optional
 
@@ -95,8 +94,7 @@ def have_blobs(state: ServerState, pid: int, blobs: list[tuple], conn: Any = Non
             (pid, *chunk),
         ):
             found.add((row[0], row[1]))
-    path = state.store.blobs.object_path
-    return {b for b in found if os.path.exists(path(b[1], b[0]))}
+    return state.blobs.confirm(pid, found)  # local: the object file still exists
 
 
 def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]], conn: Any = None) -> None:
@@ -139,14 +137,22 @@ def lacking(state: ServerState, key: ApiKey, a: dict) -> dict:
 
 
 def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set) -> list[list]:
-    """`[algorithm, digest, signed PUT URL]` of each blob not in `have` (once each)."""
-    out, seen = [], set()
+    """How each blob not in `have` travels (once each): `[algorithm, digest, signed PUT
+    URL]`, plus for a store clients reach directly the signed headers or a multipart
+    upload (blob_store.py)."""
+    todo, seen = [], set()
     for algorithm, digest, size in blobs:
         if (algorithm, digest) in have or (algorithm, digest) in seen:
             continue
         seen.add((algorithm, digest))
-        out.append([algorithm, digest, state.signer.url(algorithm, object_hex(digest), pid, size, "PUT")])
-    return out
+        todo.append((algorithm, digest, size))
+    if todo and state.blobs.direct:  # finished by a killed run straight to the store: record, don't resend
+        found = state.blobs.probe(pid, todo)
+        if found:
+            record_blobs(state, pid, found)
+            done = {(b[0], b[1]) for b in found}
+            todo = [b for b in todo if (b[0], b[1]) not in done]
+    return state.blobs.upload_plan(pid, todo)
 
 
 def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str) -> dict:
@@ -208,6 +214,14 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
         return manifest, stored, None
     pid, have = _held(state, entity, project, rest)
     missing = [s for s in rest if (s[0], s[1]) not in have]
+    if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: look, record
+        pid = pid if pid is not None else project_pk(state, entity, project, create=True)
+        assert pid is not None
+        found = {(s[0], s[1]): s for s in state.blobs.probe(pid, missing)}
+        if found:
+            record_blobs(state, pid, list(found.values()))
+            have = have | set(found)
+            missing = [s for s in missing if (s[0], s[1]) not in found]
     if missing and or_lacking:
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
         raise Lacking(pid, stored, have | set(held))  # type: ignore[arg-type]
@@ -282,8 +296,8 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         return _recorded(state, entity, project, inline, _dedupe(state, a, fields) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, _pid = _checked_manifest(state, a, entity, project,
-                                                   or_lacking=bool(a.get("or_lacking")), held=held)
+        manifest, stored, pid = _checked_manifest(state, a, entity, project,
+                                                  or_lacking=bool(a.get("or_lacking")), held=held)
     except Lacking as short:
         if inline:
             record_blobs(state, short.pid, inline)
@@ -296,8 +310,8 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
     manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
 
-    def recheck() -> None:
-        gone = [s for s in stored if not os.path.exists(state.store.blobs.object_path(s[1], s[0]))]
+    def recheck() -> None:  # (an object store's recorded blobs are never removed)
+        gone = [] if state.blobs.direct else state.blobs.missing(pid or 0, stored)
         if gone:
             raise MissingBlobError(f"commit refused: blob {gone[0][1]} vanished during the commit")
 
@@ -339,8 +353,10 @@ def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
     blobs = body[end + 1 :]
     frames = split_frames(blobs)
     if frames:
-        _core.store_blob_batch(state.store.blobs.objects_root, blobs,
-                               [(off, size, alg, digest) for alg, digest, size, off in frames], state.config.fsync)
+        # an object store keys blobs by project; the local directory is shared (pid unused)
+        pid = project_pk(state, entity, project, create=True) if state.blobs.direct else 0
+        assert pid is not None
+        state.blobs.store_batch(pid, blobs, frames, state.config.fsync)
     return commit(state, key, {**a, "or_lacking": True},
                   inline=[(alg, digest, size) for alg, digest, size, _off in frames])
 
@@ -377,23 +393,28 @@ def locate(state: ServerState, key: ApiKey, a: dict) -> dict:
     record = readable_version(state, key, a.get("record"))
     blobs = _blob_list(a.get("blobs"), with_size=False)
     allowed = state.manifest_blobs(record)
-    source_pid = decode_id(record.source_collection_id, "ArtifactCollection") or 0
-    out = []
     for algorithm, digest in blobs:
         if (algorithm, digest) not in allowed:
             raise Forbidden(f"blob {algorithm} {digest} is not part of {record.qualified_name}")
-        out.append([algorithm, digest, state.signer.url(algorithm, object_hex(digest), source_pid, 0, "GET")])
-    return {"urls": out}
+    urls = state.blobs.get_urls(state.source_project(record), blobs)
+    return {"urls": [[a, d, u] for (a, d), u in zip(blobs, urls)]}
 
 
-def readable_blobs(state: ServerState, key: ApiKey, a: dict) -> list[tuple[str, str]]:
+class BlobList(list):
+    """Blobs of one version, with `pid`: the project whose store holds them."""
+
+    pid: int = 0
+
+
+def readable_blobs(state: ServerState, key: ApiKey, a: dict) -> BlobList:
     """Blobs named by a batch fetch, checked as `locate` checks them."""
     record = readable_version(state, key, a.get("record"))
-    blobs = _blob_list(a.get("blobs"), with_size=False)
+    blobs = BlobList(_blob_list(a.get("blobs"), with_size=False))
     allowed = state.manifest_blobs(record)
     for algorithm, digest in blobs:
         if (algorithm, digest) not in allowed:
             raise Forbidden(f"blob {algorithm} {digest} is not part of {record.qualified_name}")
+    blobs.pid = state.source_project(record)
     return blobs
 
 

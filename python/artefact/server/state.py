@@ -20,6 +20,7 @@ from ..store.local import LocalStore
 from ..store.postgres import is_postgres_url
 from ..store.records import VersionRecord
 from .schema import SERVER_MIGRATIONS
+from .blob_store import open_blobs
 from .signer import DEFAULT_TTL, Signer, load_secret
 
 __all__ = ["ServerConfig", "ServerState", "ServerStore", "default_data_dir"]
@@ -35,7 +36,7 @@ class ServerConfig:
     """The server's settings (each has an `ARTEFACT_SERVER_*` variable; see cli.py)."""
 
     catalog: str = ""  # SQLite path or postgresql:// URL; default <data dir>/catalog.db
-    blobs: str = ""  # a local directory; default <data dir>/blobs
+    blobs: str = ""  # a local directory (default <data dir>/blobs) or s3://bucket/prefix
     public_url: str = "http://127.0.0.1:8080"
     url_ttl: int = DEFAULT_TTL
     max_json_bytes: int = 256 * 2**20
@@ -48,12 +49,19 @@ class ServerConfig:
         blobs = self.blobs or os.path.join(data, "blobs")
         if blobs.startswith("file://"):
             blobs = blobs[len("file://"):]
-        if "://" in blobs:
-            raise ValueError(f"--blobs {blobs!r}: only a local directory is supported (s3:// comes later)")
+        if "://" in blobs and not blobs.startswith("s3://"):
+            raise ValueError(f"--blobs {blobs!r}: expected a local directory or s3://bucket/prefix")
         if not is_postgres_url(catalog) and "://" in catalog:
             raise ValueError(f"--catalog {catalog!r}: expected a SQLite file path or a postgresql:// URL")
-        return ServerConfig(catalog, os.path.abspath(blobs), self.public_url, self.url_ttl,
-                            self.max_json_bytes, self.max_batch_bytes, self.fsync)
+        return ServerConfig(catalog, blobs if blobs.startswith("s3://") else os.path.abspath(blobs),
+                            self.public_url, self.url_ttl, self.max_json_bytes, self.max_batch_bytes, self.fsync)
+
+    def local_root(self) -> str:
+        """The local directory of blobs and manifests (with S3 blobs, manifests and
+        temp files only: <data dir>/blobs)."""
+        if self.blobs.startswith("s3://"):
+            return os.path.join(default_data_dir(), "blobs")
+        return self.blobs
 
 
 class ServerStore(LocalStore):
@@ -70,9 +78,14 @@ class ServerState:
 
     def __init__(self, cfg: ServerConfig) -> None:
         self.config = cfg.resolved()
-        self.store = ServerStore(self.config.catalog, self.config.blobs)
+        self.store = ServerStore(self.config.catalog, self.config.local_root())
         os.makedirs(os.path.join(self.store.blobs.objects_root, "tmp"), exist_ok=True)
         self.signer = Signer(load_secret(self.store.catalog), self.config.public_url, self.config.url_ttl)
+        self.blobs = open_blobs(self.config.blobs, self.store.blobs, self.signer, self.config.url_ttl)
+        if hasattr(self.blobs, "manifests"):  # an object store keeps the manifests too
+            self.store.blobs = self.blobs.manifests(self.store.root)  # type: ignore[attr-defined]
+            self.blobs.recorded_count = self._recorded_count  # type: ignore[attr-defined]
+        self._source_projects: dict[int, int] = {}
         self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
         self._lock = threading.Lock()
 
@@ -99,7 +112,31 @@ class ServerState:
                 self._manifests.popitem(last=False)
         return found
 
+    def _recorded_count(self, pid: int) -> int:
+        with self.catalog.transaction(write=False) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM project_blobs WHERE project_id = ?", (pid,)).fetchone()[0])
+
+    def source_project(self, record: VersionRecord) -> int:
+        """The id of the project whose blobs a version's manifest names (a link's source)."""
+        from ..store.records import decode_id
+
+        cid = decode_id(record.source_collection_id, "ArtifactCollection") or 0
+        with self._lock:
+            pid = self._source_projects.get(cid)
+        if pid is None:
+            with self.catalog.transaction(write=False) as conn:
+                row = conn.execute("SELECT project_id FROM collections WHERE id = ?", (cid,)).fetchone()
+            if row is None:
+                raise LookupError(f"collection of {record.qualified_name} not found")
+            pid = int(row[0])
+            with self._lock:
+                self._source_projects[cid] = pid
+        return pid
+
     def close(self) -> None:
+        close = getattr(self.blobs, "close", None)
+        if close is not None:
+            close()
         self.store.catalog.close()
 
 

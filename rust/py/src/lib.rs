@@ -20,6 +20,7 @@ mod transfer;
 mod logpath;
 mod png;
 mod fetch;
+mod signed;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -680,5 +681,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     png::register(m)?;
     fetch::register(m)?;
     blob_batch::register(m)?;
+    signed::register(m)?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - `fetch.rs`: reference downloads (s3/gs/azure objects): signed, resumable, checked
 //!   against the ETag/MD5 (`etag.rs`) or CRC-32C (`crc32c.rs`) as the bytes arrive;
 //!   large objects as parallel ranges (`ranged.rs`).
+//! - `signed.rs`: byte ranges PUT straight to an object store's presigned URLs (whole
+//!   blobs or multipart parts), with the headers they were signed with.
 //!
 //! HTTP/1.1 (and https through the system OpenSSL) with `ureq`: blocking, a keep-alive
 //! pool, no async runtime. No
@@ -24,6 +26,7 @@ mod fetch_tests;
 mod get;
 mod put;
 mod retry;
+mod signed;
 
 pub use batch::{fetch_batch, fetch_batches, group_blobs, post_batch, BatchBlob};
 pub use get::{get_files, GetItem};
@@ -32,6 +35,7 @@ pub use etag::{multipart_etag, EtagHasher};
 pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions, Fetched};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
+pub use signed::{put_ranges, range_md5s, RangePut};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,0 +1,191 @@
+"""`artefact server --blobs s3://...` against the raw limit of the same S3 endpoint.
+
+    python benches/server_s3.py [--quick] [--files 10000] [--big-mib 1024] [--workdir DIR]
+
+All on this machine: moto's S3 server on 127.0.0.1 (versioning on), an artefact server
+(SQLite catalog) whose blobs live in that bucket, and client processes.
+
+- artefact: a client process logs the tree (`add_dir` + `log_artifact().wait()`: MD5s,
+  the server's plan, presigned PUTs straight to the bucket from the Rust core, multipart
+  for the big file, the commit), then a second client with its own cache downloads it
+  (`Api().artifact().download()`: presigned GETs straight from the bucket, verified).
+- the limit: boto3 in one process putting and getting the same objects on the same
+  endpoint, 32 threads for the small files, `upload_file`/`download_file` (multipart,
+  16 threads) for the big one. It neither hashes nor verifies.
+
+One run; ratios (artefact / limit) are from that run. The machine is shared with other
+work, so read the ratios, not the absolute times. `--quick`: 256 MiB instead of 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+from server._s3 import ACCESS, SECRET, MotoS3  # noqa: E402
+from server._server import ServerProcess  # noqa: E402
+
+_LOG = """
+import json, sys, time, artefact as wandb
+t = time.perf_counter()
+with wandb.init(project="bench") as run:
+    a = wandb.Artifact(sys.argv[2], "dataset"); a.add_dir(sys.argv[1]); run.log_artifact(a).wait()
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+_GET = """
+import json, sys, time, artefact as wandb
+t = time.perf_counter()
+art = wandb.Api(overrides={"project": "bench"}).artifact(sys.argv[2] + ":v0")
+art.download(sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def _tree(root: str, files: int, big_mib: int) -> tuple[str, str]:
+    small, big = os.path.join(root, "small"), os.path.join(root, "big")
+    if not os.path.isdir(small):
+        os.makedirs(small + ".tmp", exist_ok=True)
+        for i in range(files):
+            with open(os.path.join(small + ".tmp", f"{i // 1000:02d}-{i:05d}.bin"), "wb") as f:
+                f.write(os.urandom(4096))
+        os.rename(small + ".tmp", small)
+    path = os.path.join(big, "weights.bin")
+    if not os.path.isfile(path) or os.path.getsize(path) != big_mib << 20:
+        os.makedirs(big, exist_ok=True)
+        with open(path, "wb") as f:
+            for _ in range(big_mib):
+                f.write(os.urandom(1 << 20))
+    return small, big
+
+
+def _client(code: str, args: list[str], env: dict) -> float:
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def _raw(endpoint: MotoS3, bucket: str, src: str, dest: str, prefix: str) -> tuple[float, float]:
+    """(put seconds, get seconds) of boto3 moving the files of `src` as they are."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    c = boto3.client("s3", endpoint_url=endpoint.url, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
+                     region_name="us-east-1", config=Config(max_pool_connections=64))
+    names = sorted(os.listdir(src))
+    os.makedirs(dest, exist_ok=True)
+    if len(names) == 1:  # the big file: multipart both ways
+        cfg = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=16 << 20, max_concurrency=16)
+        t = time.perf_counter()
+        c.upload_file(os.path.join(src, names[0]), bucket, prefix + names[0], Config=cfg)
+        put = time.perf_counter() - t
+        t = time.perf_counter()
+        c.download_file(bucket, prefix + names[0], os.path.join(dest, names[0]), Config=cfg)
+        return put, time.perf_counter() - t
+
+    def put(name: str) -> None:
+        with open(os.path.join(src, name), "rb") as f:
+            c.put_object(Bucket=bucket, Key=prefix + name, Body=f.read())
+
+    def get(name: str) -> None:
+        data = c.get_object(Bucket=bucket, Key=prefix + name)["Body"].read()
+        with open(os.path.join(dest, name), "wb") as f:
+            f.write(data)
+
+    with ThreadPoolExecutor(32) as pool:
+        t = time.perf_counter()
+        list(pool.map(put, names))
+        p = time.perf_counter() - t
+        t = time.perf_counter()
+        list(pool.map(get, names))
+        return p, time.perf_counter() - t
+
+
+def _probe(endpoint: MotoS3, bucket: str, src: str) -> dict[str, float]:
+    """Seconds to find every small blob in the bucket: HEADs (32 in parallel) against one
+    ListObjectsV2 sweep of the project's keys (server/s3_blobs.py chooses between them)."""
+    import base64
+    import hashlib
+
+    os.environ.update(endpoint.env())
+    from artefact.server.s3_blobs import S3Blobs
+
+    store = S3Blobs(bucket, "blobs/", 900)
+    blobs = []
+    for name in sorted(os.listdir(src)):
+        with open(os.path.join(src, name), "rb") as f:
+            data = f.read()
+        blobs.append(("MD5", base64.b64encode(hashlib.md5(data).digest()).decode(), len(data)))
+    out = {}
+    for how in ("list", "head"):
+        t = time.perf_counter()
+        found = store.probe(1, blobs, how=how)
+        out[f"{how} ({len(found):,} found)"] = time.perf_counter() - t
+    store.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 256 MiB big file instead of 1 GiB")
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--big-mib", type=int, default=None)
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "artefact-bench-s3"))
+    args = ap.parse_args()
+    big_mib = args.big_mib or (256 if args.quick else 1024)
+    os.makedirs(args.workdir, exist_ok=True)
+    small, big = _tree(os.path.join(args.workdir, "src"), args.files, big_mib)
+    run = tempfile.mkdtemp(prefix="run-", dir=args.workdir)
+    endpoint = MotoS3(os.path.join(run, "moto.log"))
+    srv = None
+    try:
+        bucket = endpoint.new_bucket()
+        ServerProcess.s3 = (endpoint, bucket)
+        srv = ServerProcess(os.path.join(run, "catalog.db"), os.path.join(run, "server"))
+        ServerProcess.s3 = None
+        key = srv.make_key("bench", "writer")
+        env = {**os.environ, "ARTEFACT_BASE_URL": srv.url, "ARTEFACT_API_KEY": key, "ARTEFACT_ENTITY": "bench",
+               "ARTEFACT_DATA_DIR": os.path.join(run, "data")}
+        rows = []
+        for label, src, name in ((f"{args.files:,} × 4 KiB", small, "small"), (f"1 × {big_mib} MiB", big, "big")):
+            raw_put, raw_get = _raw(endpoint, bucket, src, os.path.join(run, "raw-" + name), f"raw/{name}/")
+            log = _client(_LOG, [src, name], {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-a")})
+            get = _client(_GET, [os.path.join(run, "out-" + name), name],
+                          {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-b")})
+            rows.append((label, log, raw_put, get, raw_get))
+            if name == "small":
+                probes = _probe(endpoint, bucket, src)
+        load = os.getloadavg()
+        print(f"\nS3 blobs on moto (127.0.0.1), one run; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+              f" on {os.cpu_count()} CPUs (shared machine)\n")
+        print("| case | artefact log | raw PUT (boto3) | log / raw | artefact download | raw GET (boto3) |"
+              " download / raw |")
+        print("|---|---|---|---|---|---|---|")
+        for label, log, raw_put, get, raw_get in rows:
+            print(f"| {label} | {log:.2f} s | {raw_put:.2f} s | {log / raw_put:.2f}× | {get:.2f} s | {raw_get:.2f} s"
+                  f" | {get / raw_get:.2f}× |")
+        print(f"\nPresence check of the {args.files:,} logged blobs (what a commit does for blobs the catalog does not"
+              " record yet):")
+        for how, seconds in probes.items():
+            print(f"- {how}: {seconds:.2f} s")
+    finally:
+        if srv is not None:
+            srv.stop()
+        endpoint.stop()
+        shutil.rmtree(run, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+//! Bindings of `artefact_core::transfer::{put_ranges, range_md5s}`: uploads straight to
+//! an object store's presigned URLs (the server's S3 blobs), with the GIL released.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use artefact_core::transfer::{self, Options, RangePut};
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+use crate::{progress_arc, Progress};
+
+type Range = (PathBuf, u64, u64, u64, String, Vec<(String, String)>);
+
+/// PUT `(path, offset, len, file_size, url, headers)` byte ranges to presigned URLs;
+/// per item `(etag, None)` on success or `(None, error)`.
+#[pyfunction]
+#[pyo3(signature = (items, concurrency = 16, retries = 5, timeout = 300.0, progress = None))]
+fn transfer_put_ranges(
+    py: Python<'_>,
+    items: Vec<Range>,
+    concurrency: usize,
+    retries: u32,
+    timeout: f64,
+    progress: Option<&Bound<'_, Progress>>,
+) -> Vec<(Option<String>, Option<String>)> {
+    let items: Vec<RangePut> = items
+        .into_iter()
+        .map(|(path, offset, len, file_size, url, headers)| RangePut { path, offset, len, file_size, url, headers })
+        .collect();
+    let opts = Options {
+        concurrency: concurrency.max(1),
+        retries,
+        io_timeout: Duration::from_secs_f64(timeout.max(1.0)),
+        ..Options::default()
+    };
+    let p = progress_arc(progress);
+    py.detach(|| transfer::put_ranges(&items, &opts, p.as_deref()))
+        .into_iter()
+        .map(|r| match r {
+            Ok(etag) => (Some(etag), None),
+            Err(e) => (None, Some(e)),
+        })
+        .collect()
+}
+
+/// The base64 MD5 of each `part_size` range of `path`, hashed on `threads` threads.
+#[pyfunction]
+#[pyo3(signature = (path, part_size, threads = 4))]
+fn file_range_md5s(py: Python<'_>, path: PathBuf, part_size: u64, threads: usize) -> PyResult<Vec<String>> {
+    py.detach(|| transfer::range_md5s(&path, part_size, threads.max(1)))
+        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(transfer_put_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(file_range_md5s, m)?)?;
+    Ok(())
+}
