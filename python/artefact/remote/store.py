@@ -106,7 +106,7 @@ class RemoteStore:
             with ProgressLine(f"Uploading {name}", 0, 0) as line:
                 transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line,
                                          cache=cache)
-            sent |= {(alg, digest) for alg, digest, _url in answer["lacking"]}
+            sent |= {(item[0], item[1]) for item in answer["lacking"]}
             failpoint("after_blobs")
             failpoint("after_manifest")
             failpoint("before_commit")
