@@ -129,7 +129,9 @@ def test_relog_with_one_changed_file_stages_and_sends_only_it(remote, tmp_path, 
     staging = config.staging_dir_path()
     with wandb.init(project="trips") as run:
         version, made = _log(run, root, calls)
-        assert (version, made) == ("v0", ["/api/v1/commit", "batch:60", "/api/v1/commit"]), made
+        # local-dir blobs come through the server in one batch; S3 blobs go to the bucket directly
+        sent = [] if remote.s3_bucket else ["batch:60"]
+        assert (version, made) == ("v0", ["/api/v1/commit", *sent, "/api/v1/commit"]), made
         assert os.listdir(staging) == []
         entries = wandb.Api().artifact("trips/ds:v0").manifest.entries
         for entry in entries.values():
