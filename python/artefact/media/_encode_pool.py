@@ -14,6 +14,8 @@ import os
 import threading
 from typing import Any, Callable, Optional
 
+from . import _fast_png  # no encoding library: it loads only our core
+
 _lock = threading.Lock()
 _pool: Any = None
 _slots: Optional[threading.BoundedSemaphore] = None
@@ -28,11 +30,14 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+_CPUS = os.cpu_count() or 1  # once: os.cpu_count() is a system call, and this runs per image
+
+
 def workers() -> int:
     """The configured number of encoding threads."""
     raw = os.environ.get("ARTEFACT_MEDIA_WORKERS")
     if raw is None or raw.strip() == "":
-        return os.cpu_count() or 1
+        return _CPUS
     try:
         value = int(raw)
     except ValueError:
@@ -80,13 +85,11 @@ def write_and_hash(encode: Callable[[Any], None], path: str) -> tuple[str, int, 
 def write_native(pixels: bytes, width: int, height: int, count: int, path: str) -> tuple[str, int, str, str]:
     """The native encoder's `write_and_hash` (`_fast_png`): encoding, writing and hashing
     all run in Rust with the GIL released; also returns the file's base64 MD5."""
-    import errno
-
-    from . import _fast_png
-
     try:
         sha256, size, md5 = _fast_png.write(pixels, width, height, count, path)
     except OSError as e:
+        import errno
+
         if e.errno != errno.ENOSPC:
             raise
         from ..data_types import media_tmp_dir

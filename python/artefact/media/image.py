@@ -17,7 +17,7 @@ from urllib import parse
 
 from ..data_types import Media, generate_id, media_tmp_dir
 from ..table_types import register_type
-from . import _deps, _encode_pool
+from . import _deps, _encode_pool, _fast_png
 from .boxes import BoundingBoxes2D
 from .classes import Classes
 from .masks import ImageMask
@@ -211,8 +211,6 @@ class Image(Media):
         pool, without building a PIL image (`_fast_png`); False where it does not apply."""
         if self.format != "png":
             return False
-        from . import _fast_png
-
         np = _deps.require("numpy", _deps.NUMPY_REQUIRED)
         if not isinstance(data, np.ndarray):
             return False
