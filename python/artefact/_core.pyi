@@ -342,3 +342,7 @@ def transfer_put_ranges(
 
 def file_range_md5s(path: str, part_size: int, threads: int = 4) -> list[str]:
     """The base64 MD5 of each `part_size` range of the file (multipart part URLs are bound to them)."""
+
+def write_pngs(items: list[tuple[bytes, int, int, int, str]]) -> list[Any]:
+    """`write_png` of each `(pixels, width, height, channels, path)` in one release of the GIL:
+    per image its (sha256 hex, size, base64 MD5), or the exception it raised."""

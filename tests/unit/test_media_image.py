@@ -270,6 +270,18 @@ def test_encoding_without_worker_threads_gives_the_same_bytes(wandb, monkeypatch
 
 
 
+def test_small_images_encoded_in_batches_give_wandbs_bytes(wandb):
+    """Small images go to the pool in batches of 64 (one GIL release each): 150 of them,
+    two full batches and a partial one, give the files wandb writes."""
+
+    def script(m, art):
+        rng = _rng()
+        for i in range(150):
+            art.add(m.Image(rng.integers(0, 256, (8, 8 + i % 5), dtype=np.uint8)), f"small{i}")
+
+    assert_same(wandb, script)
+
+
 def test_images_built_in_a_forked_child_are_encoded(tmp_path):
     """The encode pool's threads do not survive fork: a child (a data-loader worker, say)
     that builds images after its parent did gets a fresh pool instead of hanging."""

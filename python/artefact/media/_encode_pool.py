@@ -23,8 +23,8 @@ _slots: Optional[threading.BoundedSemaphore] = None
 
 def _reset_after_fork() -> None:
     # A forked child has none of the parent's pool threads: start afresh on first use.
-    global _lock, _pool, _slots
-    _lock, _pool, _slots = threading.Lock(), None, None
+    global _lock, _pool, _slots, _small
+    _lock, _pool, _slots, _small = threading.Lock(), None, None, []
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -100,19 +100,40 @@ def write_native(pixels: bytes, width: int, height: int, count: int, path: str) 
 
 
 class Encoded:
-    """The (sha256, size, path[, md5]) of a file being written; `result()` waits for it."""
+    """The (sha256, size, path[, md5]) of a file being written; `result()` waits for it.
+    One of a batch (`submit_small_native`) holds its arguments until the batch is handed
+    to the pool, and its place in the batch's results."""
 
-    __slots__ = ("_future", "_value")
+    __slots__ = ("_future", "_value", "_args", "_index")
 
-    def __init__(self, future: Any = None, value: Optional[tuple] = None) -> None:
+    def __init__(self, future: Any = None, value: Optional[tuple] = None, args: Optional[tuple] = None) -> None:
         self._future = future
         self._value = value
+        self._args = args
+        self._index = -1
 
     def result(self) -> tuple:
         if self._value is None:
-            self._value = self._future.result()
-            self._future = None
+            if self._future is None and self._args is not None:
+                _flush_small()
+            if self._future is None:  # a batch of the parent, in a forked child: do it here
+                self._value = write_native(*self._args)  # type: ignore[misc]
+            elif self._index < 0:
+                self._value = self._future.result()
+            else:
+                self._value = self._batch_result(self._future.result()[self._index])
+            self._future = self._args = None
         return self._value
+
+    def _batch_result(self, out: Any) -> tuple:
+        import errno
+
+        if isinstance(out, OSError) and out.errno == errno.ENOSPC:
+            return write_native(*self._args)  # type: ignore[misc]  # its fallback temp dir
+        if isinstance(out, BaseException):
+            raise out
+        sha256, size, md5 = out
+        return sha256, size, self._args[4], md5  # type: ignore[index]
 
 
 def submit(encode: Callable[[Any], None], path: str) -> Encoded:
@@ -120,22 +141,72 @@ def submit(encode: Callable[[Any], None], path: str) -> Encoded:
     return submit_call(write_and_hash, encode, path)
 
 
+# Small images go to the pool in batches: one GIL release encodes a whole batch, where a
+# hand-off per image cost more than the encode (the thread must win the GIL back each time).
+_BATCH = 64
+_small: list[Encoded] = []
+
+
+def submit_small_native(pixels: bytes, width: int, height: int, count: int, path: str) -> Encoded:
+    """`write_native` of a small image, batched with the next ones onto the pool (now, with
+    0 workers); a batch goes when full or when one of its results is asked for."""
+    if workers() == 0:
+        return Encoded(value=write_native(pixels, width, height, count, path))
+    encoded = Encoded(args=(pixels, width, height, count, path))
+    with _lock:
+        _small.append(encoded)
+        if len(_small) >= _BATCH:
+            _flush_small_locked()
+    return encoded
+
+
+def _flush_small() -> None:
+    with _lock:
+        _flush_small_locked()
+
+
+def _flush_small_locked() -> None:
+    from .. import _core
+
+    global _small
+    batch, _small = _small, []
+    if not batch:
+        return
+    slots = _start_pool_locked()
+    slots.acquire()  # the pool's threads never take _lock: no deadlock
+
+    def run() -> list:
+        try:
+            return _core.write_pngs([e._args for e in batch])
+        finally:
+            slots.release()
+
+    future = _pool.submit(run)
+    for i, e in enumerate(batch):
+        e._future, e._index = future, i
+
+
+def _start_pool_locked() -> threading.BoundedSemaphore:
+    global _pool, _slots
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        count = workers()
+        _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="artefact-media")
+        _slots = threading.BoundedSemaphore(4 * count)
+    assert _slots is not None
+    return _slots
+
+
 def submit_call(task: Callable[..., tuple], *args: Any, inline: bool = False) -> Encoded:
     """Run `task(*args)` -> (sha256, size, path[, md5]) on the pool (or now, with 0 workers
     or `inline`)."""
-    global _pool, _slots
     count = workers()
     if count == 0 or inline:
         return Encoded(value=task(*args))
     with _lock:
-        if _pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="artefact-media")
-            _slots = threading.BoundedSemaphore(4 * count)
-    assert _slots is not None
-    _slots.acquire()
-    slots = _slots
+        slots = _start_pool_locked()
+    slots.acquire()
 
     def run() -> tuple:
         try:

@@ -223,8 +223,10 @@ class Image(Media):
         self._height, self._width = int(data.shape[0]), int(data.shape[1])
         self._path, self._is_tmp = tmp_path, True
         args = (pixels, self._width, self._height, count, tmp_path)
-        inline = len(pixels) <= _INLINE_PIXEL_BYTES  # cheaper than a hand-off to the pool
-        self._encoded = _encode_pool.submit_call(_encode_pool.write_native, *args, inline=inline)
+        if len(pixels) <= _INLINE_PIXEL_BYTES:  # a hand-off each would cost more than the encode
+            self._encoded = _encode_pool.submit_small_native(*args)
+        else:
+            self._encoded = _encode_pool.submit_call(_encode_pool.write_native, *args)
         return True
 
     def _set_initialization_meta(
