@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import pytest
 
@@ -20,10 +22,15 @@ from ._server import ServerProcess
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_client_worker.py")
 
 
-@pytest.mark.slow
-def test_two_servers_eight_clients_one_collection(catalog_location, tmp_path, monkeypatch):
+@contextmanager
+def eight_clients_one_collection(catalog: str, tmp_path, monkeypatch,
+                                extra_env: Optional[dict] = None) -> Iterator[tuple]:
+    """The scenario: 8 client processes log to one collection through 2 server processes
+    at once; asserts contiguous versions, none lost or duplicated, equal content one
+    version, `latest` on the newest, and v3 downloads and verifies. Returns (Api, listed
+    artifacts, each client's versions) while the servers still run."""
     blobs = str(tmp_path / "blobs")
-    servers = [ServerProcess(catalog_location, blobs), ServerProcess(catalog_location, blobs)]
+    servers = [ServerProcess(catalog, blobs), ServerProcess(catalog, blobs)]
     try:
         key = servers[0].make_key("team", "writer")
         go = str(tmp_path / "go")
@@ -31,7 +38,7 @@ def test_two_servers_eight_clients_one_collection(catalog_location, tmp_path, mo
         for i in range(8):
             env = {**os.environ, "ARTEFACT_BASE_URL": servers[i % 2].url, "ARTEFACT_API_KEY": key,
                    "ARTEFACT_ENTITY": "team", "ARTEFACT_CACHE_DIR": str(tmp_path / f"cache{i}"),
-                   "ARTEFACT_DATA_DIR": str(tmp_path / f"data{i}")}
+                   "ARTEFACT_DATA_DIR": str(tmp_path / f"data{i}"), **(extra_env or {})}
             procs.append(subprocess.Popen([sys.executable, WORKER, "log", "shared", "ds", str(i), "3", go],
                                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         time.sleep(1.0)
@@ -52,17 +59,23 @@ def test_two_servers_eight_clients_one_collection(catalog_location, tmp_path, mo
         listed = api.artifacts("dataset", "ds")
         assert sorted(int(a.version[1:]) for a in listed) == list(range(total))
         assert api.artifact("ds:latest").version == f"v{total - 1}"
+        root = api.artifact("ds:v3").download(str(tmp_path / "out"))
+        api.artifact("ds:v3").verify(root)
+        yield api, listed, mine
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.mark.slow
+def test_two_servers_eight_clients_one_collection(catalog_location, tmp_path, monkeypatch):
+    with eight_clients_one_collection(catalog_location, tmp_path, monkeypatch) as (api, listed, mine):
         for i in range(8):
             assert int(api.artifact(f"ds:s{i}").version[1:]) in mine[i]
         # the file every version shares was stored once
         shared = [e for e in listed[0].manifest.entries.values() if e.path == "shared.txt"][0]
-        obj = os.path.join(blobs, "objects", wandb._core.object_relpath(shared.digest, "MD5"))
+        obj = os.path.join(str(tmp_path / "blobs"), "objects", wandb._core.object_relpath(shared.digest, "MD5"))
         assert os.path.isfile(obj)
-        root = api.artifact("ds:v3").download(str(tmp_path / "out"))
-        api.artifact("ds:v3").verify(root)
-    finally:
-        for s in servers:
-            s.stop()
 
 
 @pytest.mark.slow
