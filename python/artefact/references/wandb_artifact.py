@@ -30,17 +30,24 @@ def hex_to_b64_id(hex_id: str) -> str:
 def artifact_from_id(artifact_id: str) -> Optional["Artifact"]:
     """A logged artifact by server id, as wandb's `Api()._artifact_from_id`: this
     process's instances first, then the store (what `log_artifact` wrote)."""
-    artifact = instance_cache.artifact_by_id(artifact_id)
-    if artifact is not None:
-        return artifact
     from ..store.backend import StoreBackend
 
     backend = StoreBackend.default()
+    artifact = instance_cache.artifact_by_id(artifact_id)
+    # Ids are per store ("Artifact:1" exists in every store): a cached instance from
+    # another store (another ARTEFACT_STORE, or a server) is not this id.
+    if artifact is not None and _store_root(artifact) in (None, backend.store.root):
+        return artifact
     try:
         record = backend.store.version_by_id(artifact_id)
     except (LookupError, ValueError):
         return None
     return backend.artifact(record)
+
+
+def _store_root(artifact: "Artifact") -> Optional[str]:
+    """The root (embedded store path or server URL) an artifact was logged to or fetched from."""
+    return getattr(getattr(getattr(artifact, "_store", None), "store", None), "root", None)
 
 
 def _artifact_or_error(artifact_id: str, uri: str) -> "Artifact":
