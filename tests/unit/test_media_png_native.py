@@ -96,8 +96,11 @@ def test_bad_pixel_buffers_are_refused_with_the_bad_value():
 def test_an_existing_file_is_never_overwritten(tmp_path):
     target = tmp_path / "x.png"
     target.write_bytes(b"keep")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError) as one:
         _core.write_png(b"\0" * 12, 2, 2, 3, str(target))
+    assert one.value.filename == str(target) and str(target) in str(one.value)
+    [batch] = _core.write_pngs([(b"\0" * 12, 2, 2, 3, str(target))])
+    assert isinstance(batch, FileExistsError) and batch.filename == str(target)
     assert target.read_bytes() == b"keep"
 
 

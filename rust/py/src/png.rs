@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use artefact_core::png;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -12,6 +12,19 @@ fn err(e: io::Error) -> PyErr {
     match e.kind() {
         io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
         _ => PyErr::from(e),
+    }
+}
+
+/// `err`, naming the file: OSError(errno, strerror, path) is Python's own FileExistsError
+/// etc., so the message says which image file could not be written.
+fn err_at(e: io::Error, path: &std::path::Path) -> PyErr {
+    match e.raw_os_error() {
+        Some(code) if e.kind() != io::ErrorKind::InvalidInput => {
+            let text = e.to_string();
+            let strerror = text.split(" (os error").next().unwrap_or(&text).to_string();
+            PyOSError::new_err((code, strerror, path.display().to_string()))
+        }
+        _ => err(e),
     }
 }
 
@@ -27,7 +40,7 @@ fn encode_png<'py>(py: Python<'py>, pixels: &[u8], width: usize, height: usize, 
 #[pyfunction]
 fn write_png(py: Python<'_>, pixels: &[u8], width: usize, height: usize, channels: usize, path: PathBuf) -> PyResult<(String, usize, String)> {
     py.detach(|| png::write_new(pixels, width, height, channels, &path))
-    .map_err(err)
+    .map_err(|e| err_at(e, &path))
 }
 
 /// `write_png` for many small images in one release of the GIL (a thread of the encode
@@ -42,9 +55,10 @@ fn write_pngs(py: Python<'_>, items: Vec<(Bound<'_, PyBytes>, usize, usize, usiz
     });
     Ok(results
         .into_iter()
-        .map(|r| match r {
+        .zip(owned.iter())
+        .map(|(r, (.., p))| match r {
             Ok(t) => t.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|e| e.into_value(py).into_any()),
-            Err(e) => err(e).into_value(py).into_any(),
+            Err(e) => err_at(e, p).into_value(py).into_any(),
         })
         .collect())
 }
