@@ -4,8 +4,9 @@
 //! URLs (query-string auth), which the server's S3 blob store hands to clients.
 //!
 //! S3 flavour: the path is signed as sent (already percent-encoded once, not twice),
-//! the payload hash is sent as `x-amz-content-sha256`. Proven with AWS's published
-//! vectors below and, in `tests/references/test_sigv4.py`, against botocore.
+//! the payload hash is sent as `x-amz-content-sha256` (presigned URLs: `UNSIGNED-PAYLOAD`).
+//! Proven with AWS's published vectors below and against botocore (headers:
+//! `tests/references/test_engine.py`; presigned URLs: `tests/server/test_s3_presign.py`).
 
 use std::fmt::Write as _;
 
