@@ -346,3 +346,11 @@ def file_range_md5s(path: str, part_size: int, threads: int = 4) -> list[str]:
 def write_pngs(items: list[tuple[bytes, int, int, int, str]]) -> list[Any]:
     """`write_png` of each `(pixels, width, height, channels, path)` in one release of the GIL:
     per image its (sha256 hex, size, base64 MD5), or the exception it raised."""
+def file_part_md5s(path: str, part_size: int, parts: list[int], threads: int = 4) -> list[str]:
+    """The base64 MD5 of the given parts (numbered from 1) of the file, `part_size` bytes each."""
+def sigv4_presign_batch(base: str, items: list[tuple[str, str, list[tuple[str, str]], list[tuple[str, str]]]],
+                        access_key: str, secret_key: str, session_token: Optional[str], region: str,
+                        expires: int, now: int, service: str = "s3") -> list[str]:
+    """Presigned S3 URLs (SigV4 query auth, UNSIGNED-PAYLOAD) for `(method, path, query,
+    headers)` requests on `base` (`scheme://host[:port]`), valid `expires` s from `now`;
+    the caller must send exactly the signed `headers`. One GIL release for the batch."""

@@ -3,13 +3,16 @@
 The server answered each lacking blob with either a presigned PUT URL and the headers
 it is signed with (`Content-MD5`, `Content-Length`, `If-None-Match: *`), or a multipart
 upload: id, part size, and the parts a killed run already finished. The Rust core PUTs
-whole blobs and parts in parallel with the GIL released; part URLs are asked for a
-window at a time (the next window while the current one uploads), so none expires
-unused; the server completes each upload from the parts' ETags.
+whole blobs and parts in parallel with the GIL released. Parts go a window at a time:
+while one window uploads, the next one's part MD5s are computed (in the core, GIL
+released) and its URLs, each bound to its part's MD5, are asked for; so the file is not
+read twice before the first byte leaves and no URL expires unused. The server completes
+each upload from the parts' ETags.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -70,23 +73,28 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         part = int(plan["part_size"])
         count = max(1, -(-size // part))
         done = {int(n): str(e) for n, e in plan.get("done", [])}
-        md5s = _core.file_range_md5s(path, part, threads=concurrency) if len(done) < count else []
         state.append(dict(path=path, alg=alg, digest=digest, size=size, part=part, upload_id=plan["upload_id"],
-                          done=done, md5s=md5s))
+                          done=done))
         queue += [(j, n) for n in range(1, count + 1) if n not in done]
-    window = max(8, 2 * concurrency)
-    chunks = [queue[i : i + window] for i in range(0, len(queue), window)]
+    # The first window is small, so that uploading starts soon; the next ones are hashed
+    # and signed while the one before uploads.
+    first, window = max(8, concurrency), max(8, 2 * concurrency)
+    chunks = [queue[:first]] + [queue[i : i + window] for i in range(first, len(queue), window)]
+    hash_threads = max(1, min(concurrency, os.cpu_count() or 1))
 
-    def urls(chunk: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, list]]:
+    def prepare(chunk: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, list]]:
+        """The part MD5s of this window (GIL released) and its URLs, bound to them."""
         by_job: dict[int, list[int]] = {}
         for j, n in chunk:
             by_job.setdefault(j, []).append(n)
         order = list(by_job)
+        md5s = {j: _core.file_part_md5s(state[j]["path"], state[j]["part"], by_job[j], threads=hash_threads)
+                for j in order}
         answer = client.request("POST", "/api/v1/blobs/parts", body={
             "entity": entity, "project": project,
             "uploads": [{"algorithm": state[j]["alg"], "digest": state[j]["digest"], "size": state[j]["size"],
                          "upload_id": state[j]["upload_id"],
-                         "parts": [[n, state[j]["md5s"][n - 1]] for n in by_job[j]]} for j in order]})
+                         "parts": [[n, m] for n, m in zip(by_job[j], md5s[j])]} for j in order]})
         out = {}
         for j, signed in zip(order, answer["uploads"]):
             for n, url, headers in signed:
@@ -94,11 +102,11 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         return out
 
     with ThreadPoolExecutor(1) as ahead:
-        pending = ahead.submit(urls, chunks[0]) if chunks else None
-        for i, chunk in enumerate(chunks):
+        pending = ahead.submit(prepare, chunks[0]) if queue else None
+        for i, chunk in enumerate(chunks if queue else []):
             assert pending is not None
             signed = pending.result()
-            pending = ahead.submit(urls, chunks[i + 1]) if i + 1 < len(chunks) else None
+            pending = ahead.submit(prepare, chunks[i + 1]) if i + 1 < len(chunks) else None
             ranges = []
             for j, n in chunk:
                 s = state[j]

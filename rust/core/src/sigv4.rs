@@ -1,10 +1,12 @@
-//! AWS Signature Version 4 for S3 requests (the `Authorization` header), so the core can
+//! AWS Signature Version 4 for S3 requests: the `Authorization` header, so the core can
 //! GET objects of `s3://` references with the credentials Python resolved (env, or a
-//! boto3 session for profiles/SSO) without a presigned URL per object.
+//! boto3 session for profiles/SSO) without a presigned URL per object; and presigned
+//! URLs (query-string auth), which the server's S3 blob store hands to clients.
 //!
 //! S3 flavour: the path is signed as sent (already percent-encoded once, not twice),
-//! the payload hash is sent as `x-amz-content-sha256`. Proven with AWS's published
-//! vectors below and, in `tests/references/test_sigv4.py`, against botocore.
+//! the payload hash is sent as `x-amz-content-sha256` (presigned URLs: `UNSIGNED-PAYLOAD`).
+//! Proven with AWS's published vectors below and against botocore (headers:
+//! `tests/references/test_engine.py`; presigned URLs: `tests/server/test_s3_presign.py`).
 
 use std::fmt::Write as _;
 
@@ -193,6 +195,72 @@ pub fn sign_get(creds: &Credentials, url: &str, headers: &[(String, String)], un
     add
 }
 
+/// One request to presign: `path` is the object's path on the endpoint (`/bucket/key`
+/// or `/key`, not encoded), `query` extra parameters (`partNumber`, `uploadId`),
+/// `headers` those the caller must send as signed (`content-md5`, `if-none-match`...).
+#[derive(Clone, Debug)]
+pub struct Presign {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A presigned URL (query-string auth, `UNSIGNED-PAYLOAD`) for `req` on `base`
+/// (`scheme://host[:port][/path prefix]`), valid `expires` seconds from `unix`. An
+/// endpoint that checks signatures refuses any change to the method, path, query or
+/// signed headers, and any use after the expiry.
+pub fn presign(creds: &Credentials, base: &str, req: &Presign, expires: u64, unix: u64) -> String {
+    let date = amz_date(unix);
+    presign_at(creds, base, req, expires, &date, &signing_key(&creds.secret_key, &date[..8], &creds.region, &creds.service))
+}
+
+/// `presign` for many requests at once (one signing key, derived once): the server signs
+/// thousands of URLs per commit.
+pub fn presign_batch(creds: &Credentials, base: &str, reqs: &[Presign], expires: u64, unix: u64) -> Vec<String> {
+    let date = amz_date(unix);
+    let key = signing_key(&creds.secret_key, &date[..8], &creds.region, &creds.service);
+    reqs.iter().map(|r| presign_at(creds, base, r, expires, &date, &key)).collect()
+}
+
+fn presign_at(creds: &Credentials, base: &str, req: &Presign, expires: u64, date: &str, key: &[u8; 32]) -> String {
+    let base = base.trim_end_matches('/');
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let (authority, prefix) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let host = default_port_stripped(base, authority);
+    let path = uri_encode(&format!("{prefix}/{}", req.path.trim_start_matches('/')), true);
+    let mut headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect();
+    headers.push(("host".to_string(), host.to_string()));
+    headers.sort();
+    let signed = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let scope = format!("{}/{}/{}/aws4_request", &date[..8], creds.region, creds.service);
+    let mut params: Vec<(String, String)> = req.query.clone();
+    params.push(("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()));
+    params.push(("X-Amz-Credential".into(), format!("{}/{scope}", creds.access_key)));
+    params.push(("X-Amz-Date".into(), date.to_string()));
+    params.push(("X-Amz-Expires".into(), expires.to_string()));
+    params.push(("X-Amz-SignedHeaders".into(), signed.clone()));
+    if let Some(token) = creds.session_token.as_deref().filter(|t| !t.is_empty()) {
+        params.push(("X-Amz-Security-Token".into(), token.to_string()));
+    }
+    let mut encoded: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (uri_encode(k, false), uri_encode(v, false))).collect();
+    encoded.sort();
+    let query = encoded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let canonical_headers = headers.iter().fold(String::new(), |mut acc, (k, v)| {
+        let _ = writeln!(acc, "{k}:{v}");
+        acc
+    });
+    let canonical = format!("{}\n{path}\n{query}\n{canonical_headers}\n{signed}\nUNSIGNED-PAYLOAD", req.method);
+    let to_sign = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
+    let signature = hex(&hmac_sha256(key, to_sign.as_bytes()));
+    format!("{scheme}://{authority}{path}?{query}&X-Amz-Signature={signature}")
+}
+
 /// The Host header a client sends: the port only when it is not the scheme's default.
 fn default_port_stripped<'a>(url: &str, host: &'a str) -> &'a str {
     let default = if url.starts_with("https://") { ":443" } else { ":80" };
@@ -299,6 +367,40 @@ mod tests {
         );
         let auth = &out.iter().find(|(k, _)| k == "Authorization").expect("signed").1;
         assert!(auth.ends_with("Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"), "{auth}");
+    }
+
+    /// The S3 docs' "Example: presigned URL" (GET examplebucket/test.txt, 86400 s).
+    #[test]
+    fn s3_docs_presigned_url_vector() {
+        let req = Presign { method: "GET".into(), path: "/test.txt".into(), query: vec![], headers: vec![] };
+        let url = presign(&s3_docs(), "https://examplebucket.s3.amazonaws.com", &req, 86_400, 1_369_353_600);
+        assert_eq!(
+            url,
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
+        let batch = presign_batch(&s3_docs(), "https://examplebucket.s3.amazonaws.com/", &[req.clone(), req], 86_400, 1_369_353_600);
+        assert_eq!(batch, vec![url.clone(), url]);
+    }
+
+    /// A path-style PUT of one part on a custom endpoint: the key is encoded once, the
+    /// signed headers are lowercased and sorted, the default port is not in the Host.
+    #[test]
+    fn presigned_part_put_signs_its_headers_and_query() {
+        let req = Presign {
+            method: "PUT".into(),
+            path: "/bkt/p1/md5/k ä".into(),
+            query: vec![("partNumber".into(), "3".into()), ("uploadId".into(), "a/b+c".into())],
+            headers: vec![("Content-MD5".into(), "1B2M2Y8AsgTpgAmY7PhCfg==".into()), ("If-None-Match".into(), "*".into())],
+        };
+        let url = presign(&s3_docs(), "http://127.0.0.1:80", &req, 900, 1_369_353_600);
+        assert!(url.starts_with("http://127.0.0.1:80/bkt/p1/md5/k%20%C3%A4?X-Amz-Algorithm="), "{url}");
+        assert!(url.contains("X-Amz-SignedHeaders=content-md5%3Bhost%3Bif-none-match&"), "{url}");
+        assert!(url.contains("&partNumber=3&uploadId=a%2Fb%2Bc&X-Amz-Signature="), "{url}");
+        let token = Credentials { session_token: Some("tok/en".into()), ..s3_docs() };
+        assert!(presign(&token, "http://127.0.0.1:80", &req, 900, 1_369_353_600).contains("X-Amz-Security-Token=tok%2Fen"));
     }
 
     #[test]

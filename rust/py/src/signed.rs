@@ -1,9 +1,11 @@
-//! Bindings of `artefact_core::transfer::{put_ranges, range_md5s}`: uploads straight to
-//! an object store's presigned URLs (the server's S3 blobs), with the GIL released.
+//! Bindings of `artefact_core::transfer::{put_ranges, range_md5s, part_md5s}`: uploads
+//! straight to an object store's presigned URLs (the server's S3 blobs), with the GIL
+//! released; and of `artefact_core::sigv4::presign_batch`, which signs those URLs.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use artefact_core::sigv4::{self, Credentials, Presign};
 use artefact_core::transfer::{self, Options, RangePut};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
@@ -52,8 +54,45 @@ fn file_range_md5s(py: Python<'_>, path: PathBuf, part_size: u64, threads: usize
         .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
 }
 
+/// The base64 MD5 of the given parts (numbered from 1) of `path`, `part_size` each.
+#[pyfunction]
+#[pyo3(signature = (path, part_size, parts, threads = 4))]
+fn file_part_md5s(py: Python<'_>, path: PathBuf, part_size: u64, parts: Vec<u64>, threads: usize) -> PyResult<Vec<String>> {
+    py.detach(|| transfer::part_md5s(&path, part_size, &parts, threads.max(1)))
+        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+}
+
+type PresignItem = (String, String, Vec<(String, String)>, Vec<(String, String)>);
+
+/// Presigned S3 URLs (SigV4 query auth) for `(method, path, query, headers)` requests on
+/// `base`, valid `expires` seconds from `now` (Unix seconds), signed in one GIL release.
+#[pyfunction]
+#[pyo3(signature = (base, items, access_key, secret_key, session_token, region, expires, now, service = "s3".to_string()))]
+#[allow(clippy::too_many_arguments)]
+fn sigv4_presign_batch(
+    py: Python<'_>,
+    base: String,
+    items: Vec<PresignItem>,
+    access_key: String,
+    secret_key: String,
+    session_token: Option<String>,
+    region: String,
+    expires: u64,
+    now: u64,
+    service: String,
+) -> Vec<String> {
+    let creds = Credentials { access_key, secret_key, session_token, region, service };
+    let reqs: Vec<Presign> = items
+        .into_iter()
+        .map(|(method, path, query, headers)| Presign { method, path, query, headers })
+        .collect();
+    py.detach(|| sigv4::presign_batch(&creds, &base, &reqs, expires, now))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer_put_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(file_range_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(file_part_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(sigv4_presign_batch, m)?)?;
     Ok(())
 }

@@ -35,7 +35,7 @@ pub use etag::{multipart_etag, EtagHasher};
 pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions, Fetched};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
-pub use signed::{put_ranges, range_md5s, RangePut};
+pub use signed::{part_md5s, put_ranges, range_md5s, RangePut};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -88,10 +88,27 @@ pub fn range_md5s(path: &Path, part_size: u64, threads: usize) -> std::io::Resul
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "part_size must be positive"));
     }
     let size = std::fs::metadata(path)?.len();
-    let parts = size.div_ceil(part_size).max(1) as usize;
-    let results = parallel(parts, threads, |i| -> std::io::Result<String> {
+    let parts: Vec<u64> = (1..=size.div_ceil(part_size).max(1)).collect();
+    part_md5s(path, part_size, &parts, threads)
+}
+
+/// The base64 MD5 of the given parts (numbered from 1) of `path`: a window of a
+/// multipart upload, hashed while the previous window uploads.
+pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> std::io::Result<Vec<String>> {
+    if part_size == 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "part_size must be positive"));
+    }
+    let size = std::fs::metadata(path)?.len();
+    let count = size.div_ceil(part_size).max(1);
+    if let Some(bad) = parts.iter().find(|&&n| n == 0 || n > count) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("part {bad} is out of range: the file has {count} parts of {part_size} bytes"),
+        ));
+    }
+    let results = parallel(parts.len(), threads, |i| -> std::io::Result<String> {
         let mut f = File::open(path)?;
-        let start = i as u64 * part_size;
+        let start = (parts[i] - 1) * part_size;
         f.seek(SeekFrom::Start(start))?;
         let mut r = f.take(part_size.min(size - start));
         let mut h = Hasher::new(Algorithm::Md5);
@@ -124,6 +141,8 @@ mod tests {
         let got = range_md5s(&p, 4096, 3).unwrap();
         let want: Vec<String> = data.chunks(4096).map(|c| crate::digest::hash_bytes(c, Algorithm::Md5)).collect();
         assert_eq!(got, want);
+        assert_eq!(part_md5s(&p, 4096, &[3, 1], 2).unwrap(), vec![want[2].clone(), want[0].clone()]);
+        assert!(part_md5s(&p, 4096, &[4], 2).unwrap_err().to_string().contains("part 4 is out of range"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
