@@ -12,7 +12,9 @@ its servers and clients run with it first on PYTHONPATH. Each round runs every c
 2. a batch of 2,000 × 4 KiB blobs POSTed to /api/v1/blobs/batch (the server's split,
    verify and durable store), and the same 2,000 blobs one per request through signed
    PUT URLs is not measured (the client never does that for small files);
-3. 1 GiB: `cp` of the file (the limit), then log and download through the server.
+3. 1 GiB: `cp` of the file (the limit), then log and download through the server;
+4. the `--files` × 4 KiB tree (server_vs_peers.py's case 1 and 3): log, download on a
+   second client, download again (already present), re-log with one file changed.
 
 Prints medians per case and variant, and the load average at the start and end.
 """
@@ -36,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from server_vs_peers import COMMITS, GET, LOG, client_env, run_json, timed  # noqa: E402
+from server_vs_peers import COMMITS, GET, LOG, client_env, make_tree, run_json, timed, warm_bytecode  # noqa: E402
 from tests.server._postgres import PostgresCluster  # noqa: E402
 from tests.server._server import ServerProcess  # noqa: E402
 
@@ -57,6 +59,8 @@ def main() -> int:
     ap.add_argument("--commits", type=int, default=25, help="versions per client")
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--files", type=int, default=10_000, help="files of the 4 KiB tree (0: skip it)")
+    ap.add_argument("--skip-commits", action="store_true")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="artefact-ab-")
     cluster = PostgresCluster(fsync=True)
@@ -72,6 +76,7 @@ def main() -> int:
         with open(big, "wb") as f:
             for _ in range(args.big_mib):
                 f.write(os.urandom(1 << 20))
+    tree = make_tree(os.path.join(base, "tree"), args.files, 4096) if args.files else ""
     saved = os.environ.get("PYTHONPATH")
     try:
         for r in range(args.rounds):
@@ -89,6 +94,25 @@ def main() -> int:
                 second = ServerProcess(server.catalog, server.blobs)
                 key = server.make_key("bench", "writer")
                 try:
+                    warm_bytecode(client_env(os.path.join(base, f"w-{tag}"), server, key))
+                    if tree:  # 4. the small-file tree
+                        a = client_env(os.path.join(base, f"ta-{tag}"), server, key)
+                        b = client_env(os.path.join(base, f"tb-{tag}"), second, key)
+                        first = run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"]
+                        add(f"{variant} log {args.files} (s)", first)
+                        root = os.path.join(base, f"tdl-{tag}")
+                        cold = run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"]
+                        add(f"{variant} download {args.files} (s)", cold)
+                        present = run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"]
+                        add(f"{variant} download present (s)", present)
+                        add(f"{variant} present / cold (%)", 100 * present / cold)
+                        with open(os.path.join(tree, "d00", "f00000.bin"), "wb") as f:
+                            f.write(os.urandom(4096))
+                        relog = run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"]
+                        add(f"{variant} re-log one changed (s)", relog)
+                        add(f"{variant} re-log / first log (%)", 100 * relog / first)
+                    if args.skip_commits:
+                        continue
                     # 1. commits/s
                     go = os.path.join(base, f"go-{tag}")
                     procs = []

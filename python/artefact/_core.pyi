@@ -286,6 +286,10 @@ def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, st
     (fsynced with their shard directories) before returning when `durable`. Per item:
     written now."""
 
+def objects_lacking(root: str, items: list[tuple[str, str, int]]) -> list[int]:
+    """Indices of the (digest, algorithm, size) objects the object root `root` lacks (no
+    regular file of that size), checked in parallel."""
+
 class BlobSink:
     """One blob streamed into a new temp file: `write` each chunk as it arrives, then
     `finish()` gives (base64 digest, size); hashing and writing run on a thread of

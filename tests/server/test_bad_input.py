@@ -76,6 +76,8 @@ def test_bad_requests_get_4xx_and_store_nothing(srv):
          b"MD5 " + _md5(payload).encode() + b" 999\n" + payload, 400, "truncated"),
         ("batch header garbage", "/api/v1/blobs/batch?entity=acme&project=p", None, b"hello world\n", 400, "header"),
         ("unknown run", "/api/v1/store/finish_run", {"run": {"pk": 1}}, None, 400, ""),
+        ("batch_limit not a number", "/api/v1/blobs/lacking", {"entity": "acme", "project": "p", "blobs": [],
+                                                               "batch_limit": "big"}, None, 400, "batch_limit"),
     ]
     before = _files(srv.blobs)
     for what, path, body, data, status, words in cases:
@@ -92,6 +94,25 @@ def test_bad_requests_get_4xx_and_store_nothing(srv):
         assert r.status_code == 400, r.text
     assert _files(srv.blobs) == before
     assert os.listdir(os.path.join(srv.blobs, "objects", "tmp")) == [], "temp files are cleaned up"
+
+
+def test_a_commit_naming_a_run_that_is_not_there_is_refused(srv):
+    """The run a commit names is checked inside the commit's own transaction
+    (protocol._check_run): a forged run key gets a 404 naming the run and no version."""
+    run = _post(srv, "/api/v1/store/create_run", {"entity": "acme", "project": "p", "run_id": "r1",
+                                                  "fields": {}}).json()["result"]
+    commit = {"entity": "acme", "project": "p", "name": "ds", "type": "t", "manifest": _manifest({})}
+    r = _post(srv, "/api/v1/commit", {**commit, "run": {**run, "pk": run["pk"] + 1000}})
+    assert r.status_code == 404, r.text
+    assert "acme/p/r1" in r.json()["error"]["message"]
+    assert _versions(srv) == []
+    r = _post(srv, "/api/v1/commit", {**commit, "run": {**run, "project": "other"}})
+    assert r.status_code == 400 and "cannot log into" in r.text, r.text
+    r = _post(srv, "/api/v1/commit", {**commit, "run": run})
+    assert r.status_code == 200, r.text
+    assert r.json()["record"]["version_index"] == 0
+    logged = _post(srv, "/api/v1/store/logged_versions", {"run": run}).json()["result"]
+    assert [v["version_index"] for v in logged] == [0]
 
 
 def test_unknown_routes_and_methods(srv):

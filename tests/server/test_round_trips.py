@@ -153,3 +153,29 @@ def test_relog_with_one_changed_file_stages_and_sends_only_it(remote, tmp_path, 
     assert open(os.path.join(out, "f07")).read() == "changed\n"
     assert open(os.path.join(out, "f08")).read() == names["f08"]
     wandb.Api().artifact("trips/ds:v1").verify(out)
+
+
+def test_blobs_that_go_by_batch_get_no_signed_url(remote):
+    """`batch_limit` (the client's ARTEFACT_BATCH_FILE_SIZE): with the server's own
+    directory, a lacking blob up to that size travels in a batch, so its URL is left
+    empty; a larger one, and every blob of a client that does not say, gets a signed
+    PUT URL. An object store signs every blob (clients send them to it directly)."""
+    import requests
+
+    small, large = b"s" * 100, b"L" * 5000
+    blobs = [["MD5", _core.hash_bytes(data), len(data)] for data in (small, large)]
+    headers = {"Authorization": f"Bearer {os.environ['ARTEFACT_API_KEY']}"}
+
+    def lacking(**extra):
+        r = requests.post(remote.url + "/api/v1/blobs/lacking", json={"entity": "tester", "project": "trips",
+                          "blobs": blobs, **extra}, headers=headers, timeout=60)
+        assert r.status_code == 200, r.text
+        return {item[1]: item[2] for item in r.json()["lacking"]}
+
+    urls = lacking(batch_limit=1000)
+    assert set(urls) == {b[1] for b in blobs}
+    if remote.s3_bucket:
+        assert all(urls.values()), urls
+    else:
+        assert urls[blobs[0][1]] == "" and urls[blobs[1][1]].startswith("http"), urls
+    assert all(lacking().values())

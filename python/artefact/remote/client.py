@@ -3,18 +3,23 @@
 Connection failures, 429 and 5xx (the server restarting, PostgreSQL restarting under
 it) are retried with backoff for up to `ARTEFACT_HTTP_RETRY_SECONDS` (default 60). The
 server's errors come back as the same exception classes the embedded store raises.
+
+It speaks HTTP/1.1 through the standard library's `http.client`, one kept-alive
+connection per thread: importing `requests` alone cost more than a whole download of a
+version the cache already holds. HTTPS verifies against the system's CAs, or the file
+named by `REQUESTS_CA_BUNDLE` / `SSL_CERT_FILE` (as with requests).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import threading
 import time
 from typing import Any, Optional
-
-import requests
+from urllib.parse import urlsplit
 
 from ..server.wire import ServerError, raise_error
 
@@ -22,6 +27,7 @@ __all__ = ["Client", "RETRY_ENV"]
 
 RETRY_ENV = "ARTEFACT_HTTP_RETRY_SECONDS"
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+_CONNECT_TIMEOUT = 30.0
 
 
 def _retry_budget() -> float:
@@ -31,55 +37,122 @@ def _retry_budget() -> float:
         raise ValueError(f"{RETRY_ENV}={os.environ[RETRY_ENV]!r}: expected a number of seconds") from None
 
 
+def _ssl_context() -> Any:
+    import ssl
+
+    cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
+    return ssl.create_default_context(cafile=cafile)
+
+
 class Client:
-    """Calls to one server with one API key (a requests.Session per thread)."""
+    """Calls to one server with one API key (a kept-alive connection per thread)."""
 
     def __init__(self, base_url: str, api_key: Optional[str]) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"server URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        parts = urlsplit(self.base_url)
+        if not parts.hostname:
+            raise ValueError(f"server URL {base_url!r} names no host")
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port
+        self._prefix = parts.path.rstrip("/")
         self._local = threading.local()
         self._pid = os.getpid()
+        self._open: list[http.client.HTTPConnection] = []  # every thread's, for close()
+        self._open_lock = threading.Lock()
 
     @property
     def auth_header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None or self._pid != os.getpid():
-            self._pid = os.getpid()
-            session = self._local.session = requests.Session()
-            session.headers.update(self.auth_header)
-        return session
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it was used before (it may have been
+        closed by the server since)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._pid == os.getpid():
+            return conn, True
+        self._pid = os.getpid()  # a forked child opens its own
+        if self._https:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT,
+                                               context=_ssl_context())
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT)
+        self._local.conn = conn
+        with self._open_lock:
+            self._open = [c for c in self._open if c.sock is not None]
+            self._open.append(conn)
+        return conn, False
+
+    def close(self) -> None:
+        """Close every thread's kept-alive connection (a later call opens a new one)."""
+        with self._open_lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _send(self, method: str, path: str, data: Optional[bytes], timeout: float) -> tuple[int, bytes]:
+        """One exchange: the status and body. A kept-alive connection the server closed
+        meanwhile is replaced at once; other connection failures raise OSError or
+        http.client.HTTPException."""
+        headers = {**self.auth_header, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        while True:
+            conn, reused = self._connection()
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                conn.sock.settimeout(timeout)
+                conn.request(method, self._prefix + path, body=data, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (OSError, http.client.HTTPException):
+                self._drop()
+                if reused:  # closed while idle (keep-alive timeout): a fresh connection
+                    continue
+                raise
+            if resp.will_close:
+                self._drop()
+            return resp.status, payload
 
     def request(self, method: str, path: str, *, body: Any = None, raw: Optional[bytes] = None,
                 timeout: float = 300.0) -> Any:
         """One JSON call (or `raw` bytes sent as they are); the decoded answer. Retries
         transient failures."""
-        url = self.base_url + path
-        data = raw if raw is not None else json.dumps(body, separators=(",", ":")) if body is not None else None
+        data = raw if raw is not None else (
+            json.dumps(body, separators=(",", ":")).encode("utf-8") if body is not None else None)
         deadline = time.monotonic() + _retry_budget()
         delay = 0.1
         while True:
             try:
-                resp = self._session().request(
-                    method, url, data=data, timeout=(30, timeout),
-                    headers={"Content-Type": "application/json"} if data is not None else None,
-                )
-            except requests.ConnectionError as exc:
+                status, payload = self._send(method, path, data, timeout)
+            except (OSError, http.client.HTTPException) as exc:
                 if time.monotonic() > deadline:
                     raise ServerError(f"cannot reach the artefact server at {self.base_url}: {exc}") from None
             else:
-                if resp.status_code < 400:
-                    return resp.json() if resp.content else None
-                if resp.status_code not in _RETRY_STATUS or time.monotonic() > deadline:
+                if status < 400:
+                    return json.loads(payload) if payload else None
+                if status not in _RETRY_STATUS or time.monotonic() > deadline:
                     try:
-                        payload = resp.json()
+                        answer = json.loads(payload)
                     except ValueError:
-                        payload = None
-                    raise_error(payload, resp.status_code, resp.text)
+                        answer = None
+                    raise_error(answer, status, payload.decode("utf-8", "replace"))
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
 

@@ -50,7 +50,8 @@ class RemoteStore:
         return self.client.request("GET", "/api/v1/whoami")
 
     def close(self) -> None:
-        """Nothing to close: connections are pooled per thread."""
+        """Close the kept-alive connections (one per thread)."""
+        self.client.close()
 
     # --- logging -------------------------------------------------------------------
     def log_version(
@@ -97,11 +98,13 @@ class RemoteStore:
             body, sent = inline
             for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
                 failpoint(point)
-            head = json.dumps({**fields, "manifest": wire}, separators=(",", ":")).encode("utf-8")
+            head = json.dumps({**fields, "manifest": wire, "batch_limit": transfer.batch_limit()},
+                              separators=(",", ":")).encode("utf-8")
             answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + body)
         else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
             answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
-                                                                         "or_lacking": True})
+                                                                         "or_lacking": True,
+                                                                         "batch_limit": transfer.batch_limit()})
         if answer["record"] is None:
             with ProgressLine(f"Uploading {name}", 0, 0) as line:
                 transfer.upload_lacking(self.client, entity, project, manifest, answer["lacking"], line,

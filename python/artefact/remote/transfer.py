@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..cache import ArtifactCache
     from .client import Client
 
-__all__ = ["upload_missing", "upload_lacking", "inline_blobs", "INLINE_ENV", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
+__all__ = ["upload_missing", "upload_lacking", "inline_blobs", "INLINE_ENV", "batch_limit", "download_missing", "SMALL_ENV", "CONCURRENCY_ENV", "RETRIES_ENV"]
 
 SMALL_ENV = "ARTEFACT_BATCH_FILE_SIZE"
 CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
@@ -52,6 +52,12 @@ def _small_limit() -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{SMALL_ENV}={value!r}: expected a number of bytes") from None
+
+
+def batch_limit() -> int:
+    """Blobs up to this size go many to one request (`ARTEFACT_BATCH_FILE_SIZE`); the
+    server signs no PUT URL for them."""
+    return _small_limit()
 
 
 def _concurrency() -> int:
@@ -92,7 +98,8 @@ def upload_missing(client: "Client", entity: str, project: str, manifest: "_core
     lacking: list[list] = []
     for i in range(0, len(items), _RESOLVE_BATCH):
         answer = client.request("POST", "/api/v1/blobs/lacking",
-                                body={"entity": entity, "project": project, "blobs": items[i : i + _RESOLVE_BATCH]})
+                                body={"entity": entity, "project": project, "blobs": items[i : i + _RESOLVE_BATCH],
+                                      "batch_limit": batch_limit()})
         lacking.extend(answer["lacking"])
     return upload_lacking(client, entity, project, manifest, lacking, line, blobs)
 
@@ -209,15 +216,12 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         if ref is not None or (path_prefix and not path.startswith(path_prefix)):
             continue
         wanted.setdefault((entry_algorithm(extra), digest), (size or 0, path))
+    keys = list(wanted)
     todo = []
-    for (alg, digest), (size, path) in wanted.items():
-        dest = os.path.join(objects_root, _core.object_relpath(digest, alg))
-        try:
-            if os.stat(dest).st_size == size:
-                continue
-        except FileNotFoundError:
-            pass
-        todo.append((alg, digest, size, path, dest))
+    for i in _core.objects_lacking(objects_root, [(d, a, wanted[(a, d)][0]) for a, d in keys]):
+        alg, digest = keys[i]
+        size, path = wanted[(alg, digest)]
+        todo.append((alg, digest, size, path, os.path.join(objects_root, _core.object_relpath(digest, alg))))
     if root and todo:  # files already right in the download root need no transfer
         placed = [(t, _core.join_inside(root, t[3])) for t in todo]
         candidates = [(t, p) for t, p in placed if os.path.isfile(p) and os.path.getsize(p) == t[2]]

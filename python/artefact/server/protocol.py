@@ -12,7 +12,8 @@
    then. `dedupe_only` first asks whether a committed twin (same digest) exists. The
    client sends its first commit with `or_lacking` before any bytes: a twin dedupes, a
    version whose blobs are all held commits, otherwise the answer is step 1's (the
-   lacking blobs with PUT URLs) and nothing is recorded. So a version whose blobs the
+   lacking blobs with PUT URLs, none for blobs up to the client's `batch_limit`, which
+   go by batch) and nothing is recorded. So a version whose blobs the
    server holds costs one call, a new one three (commit, bytes, commit).
 4. `locate`: signed GET URLs for a version's blobs, in batches.
 """
@@ -26,16 +27,16 @@ from typing import Any, Optional
 from .. import _core
 from ..store.blobs import entry_algorithm
 from ..store.catalog import DedupeMissed
-from ..store.errors import MissingBlobError
+from ..store.errors import MissingBlobError, RunNotFoundError
 from ..store.postgres import write_scope
 from ..store.queries import project_id
-from ..store.records import decode_id
+from ..store.records import COMMITTED, decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
 from .auth import Forbidden, require
 from .keys import ApiKey
-from .rpc import _run, can_read, readable_version
+from .rpc import can_read, readable_version
 from .state import ServerState, object_hex
-from .wire import dump
+from .wire import dump, load_run
 
 __all__ = ["lacking", "commit", "commit_inline", "locate", "have_blobs", "record_blobs", "MAX_BATCH"]
 
@@ -79,8 +80,11 @@ def project_pk(state: ServerState, entity: str, project: str, create: bool) -> O
 
 
 def have_blobs(state: ServerState, pid: int, blobs: list[tuple], conn: Any = None) -> set[tuple[str, str]]:
-    """Those of `(algorithm, digest, ...)` this project holds and whose object is on disk
-    (read in `conn`'s transaction if given, else in a snapshot of its own)."""
+    """Those of `(algorithm, digest, ...)` the catalog records for this project (read in
+    `conn`'s transaction if given, else in a snapshot of its own). The record is enough:
+    a blob is recorded only once it is durable, and nothing deletes a recorded blob (the
+    janitor removes only unfinished uploads), so no object is looked at (a re-log of
+    10,000 files made 20,000 `stat`s here)."""
     if conn is None:
         with state.catalog.transaction(write=False) as conn:
             return have_blobs(state, pid, blobs, conn)
@@ -94,7 +98,7 @@ def have_blobs(state: ServerState, pid: int, blobs: list[tuple], conn: Any = Non
             (pid, *chunk),
         ):
             found.add((row[0], row[1]))
-    return state.blobs.confirm(pid, found)  # local: the object file still exists
+    return found
 
 
 def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]], conn: Any = None) -> None:
@@ -110,12 +114,35 @@ def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]
     )
 
 
-def _held(state: ServerState, entity: str, project: str, blobs: list[tuple]) -> tuple[Optional[int], set]:
+def _held(state: ServerState, entity: str, project: str, blobs: list[tuple],
+          collection: Optional[str] = None) -> tuple[Optional[int], set]:
     """The project's key (None if it does not exist yet) and which of `blobs` it holds,
-    read in one snapshot."""
+    read in one snapshot. Blobs that the newest committed version of `collection` names
+    are held without a lookup (its commit needed them held, and nothing un-holds a
+    blob), so a re-log of 10,000 files with one changed looks up one."""
     with state.catalog.transaction(write=False) as conn:
         pid = project_id(conn, entity, project)
-        return pid, (have_blobs(state, pid, blobs, conn) if pid is not None and blobs else set())
+        if pid is None or not blobs:
+            return pid, set()
+        prior = _prior_blobs(state, conn, pid, collection) if collection else frozenset()
+        held = {(b[0], b[1]) for b in blobs if (b[0], b[1]) in prior}
+        rest = [b for b in blobs if (b[0], b[1]) not in held] if held else blobs
+        return pid, held | (have_blobs(state, pid, rest, conn) if rest else set())
+
+
+def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> frozenset:
+    """The blobs of the newest committed version of `collection` (empty if none, or if
+    its manifest cannot be read: then everything is looked up)."""
+    row = conn.execute(
+        "SELECT v.manifest_key FROM versions v JOIN collections c ON c.id = v.collection_id"
+        " WHERE c.project_id = ? AND c.name = ? AND c.kind = 'sequence' AND v.state = ?"
+        " ORDER BY v.version_index DESC LIMIT 1", (pid, collection, COMMITTED)).fetchone()
+    if row is None:
+        return frozenset()
+    try:
+        return state.blobs_of_manifest(row[0])
+    except (OSError, ValueError):
+        return frozenset()
 
 
 def _entity_project(a: dict) -> tuple[str, str]:
@@ -133,13 +160,24 @@ def lacking(state: ServerState, key: ApiKey, a: dict) -> dict:
     blobs = _blob_list(a.get("blobs"), with_size=True)
     pid = project_pk(state, entity, project, create=True)
     assert pid is not None
-    return {"lacking": _put_urls(state, pid, blobs, have_blobs(state, pid, blobs))}
+    return {"lacking": _put_urls(state, pid, blobs, have_blobs(state, pid, blobs), _batch_limit(a))}
 
 
-def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set) -> list[list]:
+def _batch_limit(a: dict) -> int:
+    """`batch_limit`: blobs up to this size the client sends through the batch route
+    (its `ARTEFACT_BATCH_FILE_SIZE`), so they need no signed URL; -1 when not given."""
+    limit = a.get("batch_limit", -1)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise ValueError(f"'batch_limit' must be an integer number of bytes, not {limit!r}")
+    return limit
+
+
+def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set, batch_limit: int = -1) -> list[list]:
     """How each blob not in `have` travels (once each): `[algorithm, digest, signed PUT
     URL]`, plus for a store clients reach directly the signed headers or a multipart
-    upload (blob_store.py)."""
+    upload (blob_store.py). With the server's own directory, a blob of at most
+    `batch_limit` bytes goes by batch: its URL is left empty (signing 10,000 URLs
+    nobody uses was a quarter of a second)."""
     todo, seen = [], set()
     for algorithm, digest, size in blobs:
         if (algorithm, digest) in have or (algorithm, digest) in seen:
@@ -152,10 +190,17 @@ def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set) -> li
             record_blobs(state, pid, found)
             done = {(b[0], b[1]) for b in found}
             todo = [b for b in todo if (b[0], b[1]) not in done]
+    if batch_limit >= 0 and not state.blobs.direct:
+        small = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit]
+        return small + state.blobs.upload_plan(pid, [b for b in todo if b[2] > batch_limit])
     return state.blobs.upload_plan(pid, todo)
 
 
-def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str) -> dict:
+def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str,
+            fields_run: Optional[list] = None) -> dict:
+    """The version's fields from request `a`; the run it names (if any) goes to
+    `fields_run[0]`, for `_check_run`."""
+    fields_run = fields_run if fields_run is not None else [None]
     name, type_ = a.get("name"), a.get("type")
     if not isinstance(name, str) or not isinstance(type_, str) or not type_:
         raise ValueError("'name' and 'type' must be non-empty strings")
@@ -165,10 +210,13 @@ def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str)
         raise ValueError(f"unknown digest algorithm {algorithm!r}; expected one of {sorted(_SHORT)}")
     run_pk = None
     if a.get("run") is not None:
-        run = _run(state, key, a["run"], "writer")
+        if not isinstance(a["run"], dict):
+            raise ValueError("argument 'run' must be a run record object")
+        run = load_run(a["run"])
         if (run.entity, run.project) != (entity, project):
             raise ValueError(f"run {run.path} cannot log into {entity}/{project}")
-        run_pk = run.pk
+        run_pk = run.pk  # that it exists is checked in the commit's transaction (_check_run)
+        fields_run[0] = run
     base = a.get("base_version_id")
     metadata = a.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -186,6 +234,17 @@ def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str)
     )
 
 
+def _check_run(conn: Any, pid: int, run: Any) -> None:
+    """That the run a commit names is still this project's run of that id (the check
+    rides in the commit's transaction instead of costing one of its own)."""
+    if run is None:
+        return
+    row = conn.execute("SELECT 1 FROM runs WHERE id = ? AND project_id = ? AND run_id = ?",
+                       (run.pk, pid, run.run_id)).fetchone()
+    if row is None:
+        raise RunNotFoundError(f"run {run.path} not found")
+
+
 class Lacking(Exception):
     """A commit's manifest names blobs the project does not hold yet (`or_lacking`)."""
 
@@ -194,8 +253,8 @@ class Lacking(Exception):
         self.pid, self.stored, self.have = pid, stored, have
 
 
-def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
-                      or_lacking: bool = False, held: frozenset = frozenset()) -> tuple[Any, list, Optional[int]]:
+def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or_lacking: bool = False,
+                      held: frozenset = frozenset(), collection: Optional[str] = None) -> tuple[Any, list, Optional[int]]:
     """The request's manifest, once every path is safe and every stored entry is content
     this project holds or among `held` (blobs this request stored; MissingBlobError
     otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
@@ -212,7 +271,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str,
     rest = [s for s in stored if (s[0], s[1]) not in held] if held else stored
     if not rest and held:
         return manifest, stored, None
-    pid, have = _held(state, entity, project, rest)
+    pid, have = _held(state, entity, project, rest, collection)
     missing = [s for s in rest if (s[0], s[1]) not in have]
     if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: look, record
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
@@ -289,40 +348,38 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     (commit_inline); they need no check and are recorded in the version's transaction."""
     entity, project = _entity_project(a)
     require(key, entity, project, "writer")
-    fields = _fields(state, key, a, entity, project)
+    run: list = [None]
+    fields = _fields(state, key, a, entity, project, run)
     catalog = state.catalog
     inline = inline or []
     if a.get("dedupe_only"):
-        return _recorded(state, entity, project, inline, _dedupe(state, a, fields) or {"record": None})
+        return _recorded(state, entity, project, inline, _dedupe(state, a, fields, run[0]) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, pid = _checked_manifest(state, a, entity, project,
-                                                  or_lacking=bool(a.get("or_lacking")), held=held)
+        manifest, stored, pid = _checked_manifest(state, a, entity, project, or_lacking=bool(a.get("or_lacking")),
+                                                  held=held, collection=fields["name"])
     except Lacking as short:
         if inline:
             record_blobs(state, short.pid, inline)
-        twin = _dedupe(state, a, fields)
+        twin = _dedupe(state, a, fields, run[0])
         if twin is not None:
             return twin
-        return {"record": None, "lacking": _put_urls(state, short.pid, short.stored, short.have)}
+        return {"record": None, "lacking": _put_urls(state, short.pid, short.stored, short.have, _batch_limit(a))}
     digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
     manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
 
-    def recheck() -> None:  # (an object store's recorded blobs are never removed)
-        gone = [] if state.blobs.direct else state.blobs.missing(pid or 0, stored)
-        if gone:
-            raise MissingBlobError(f"commit refused: blob {gone[0][1]} vanished during the commit")
-
     def note_inline(conn: Any, pid: int) -> None:
+        _check_run(conn, pid, run[0])
         if inline:
             record_blobs(state, pid, inline, conn)
 
     with _collection_scope(fields):
         record = catalog.assign_version(
             digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
-            before_insert=recheck, prepare=note_inline, **fields)
+            prepare=note_inline, **fields)
+    state.remember_manifest(manifest_key, frozenset((s[0], s[1]) for s in stored))
     return {"record": dump(record)}
 
 
@@ -368,7 +425,7 @@ def _collection_scope(fields: dict) -> Any:
     return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}")
 
 
-def _dedupe(state: ServerState, a: dict, fields: dict) -> Optional[dict]:
+def _dedupe(state: ServerState, a: dict, fields: dict, run: Any = None) -> Optional[dict]:
     """`{"record": ...}` of the committed twin (same digest), now with the aliases; None if none."""
     digest = a.get("digest")
     if not isinstance(digest, str):
@@ -382,7 +439,7 @@ def _dedupe(state: ServerState, a: dict, fields: dict) -> Optional[dict]:
         with _collection_scope(fields):
             record = catalog.assign_version(
                 digest=digest, manifest_key=twin.manifest_key, size=twin.size, file_count=twin.file_count,
-                dedupe_only=True, **fields)
+                dedupe_only=True, prepare=lambda conn, pid: _check_run(conn, pid, run), **fields)
     except DedupeMissed:
         return None
     return {"record": dump(record)}

@@ -95,22 +95,30 @@ class ServerState:
 
     def manifest_blobs(self, record: VersionRecord) -> frozenset[tuple[str, str]]:
         """`(algorithm, digest)` of every stored entry of the version's manifest."""
+        return self.blobs_of_manifest(record.manifest_key)
+
+    def blobs_of_manifest(self, manifest_key: str) -> frozenset[tuple[str, str]]:
+        """`(algorithm, digest)` of every stored entry of the manifest `manifest_key`
+        (cached with `manifest_blobs`; read from the store on a miss)."""
         from ..store.blobs import entry_algorithm
 
         with self._lock:
-            found = self._manifests.get(record.manifest_key)
+            found = self._manifests.get(manifest_key)
             if found is not None:
-                self._manifests.move_to_end(record.manifest_key)
+                self._manifests.move_to_end(manifest_key)
                 return found
-        manifest = self.store.load_manifest(record)
-        found = frozenset(
-            (entry_algorithm(e[5]), e[1]) for e in manifest.entries() if e[2] is None
-        )
+        manifest = self.store.blobs.load_manifest(manifest_key)
+        found = frozenset((entry_algorithm(e[5]), e[1]) for e in manifest.entries() if e[2] is None)
+        self.remember_manifest(manifest_key, found)
+        return found
+
+    def remember_manifest(self, manifest_key: str, blobs: frozenset[tuple[str, str]]) -> None:
+        """Cache what `blobs_of_manifest` answers for a manifest this process just committed."""
         with self._lock:
-            self._manifests[record.manifest_key] = found
+            self._manifests[manifest_key] = blobs
+            self._manifests.move_to_end(manifest_key)
             while len(self._manifests) > 64:
                 self._manifests.popitem(last=False)
-        return found
 
     def _recorded_count(self, pid: int) -> int:
         with self.catalog.transaction(write=False) as conn:

@@ -239,8 +239,8 @@ class PostgresEngine:
                 if write and scope is None:
                     raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
                 elif write:  # shared with other scopes, exclusive within this one
-                    raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_WRITE_LOCK,))
-                    raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (scope,))
+                    raw.execute("SELECT pg_advisory_xact_lock_shared(%s),"  # one round trip, in this order
+                                " pg_advisory_xact_lock(hashtextextended(%s, 0))", (_WRITE_LOCK, scope))
                 else:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield Connection(raw, self._ids)

@@ -30,6 +30,15 @@ fn store_blob_batch(
     py.detach(|| blob_batch::store_slices(&root, body, &slices, durable)).map_err(|(_, e)| io_err(e))
 }
 
+/// Indices of the `(digest, algorithm, size)` objects that the object root `root`
+/// lacks (no regular file of that size), checked in parallel with the GIL released.
+#[pyfunction]
+fn objects_lacking(py: Python<'_>, root: PathBuf, items: Vec<(String, String, u64)>) -> PyResult<Vec<usize>> {
+    let items: Vec<(String, artefact_core::digest::Algorithm, u64)> =
+        items.into_iter().map(|(d, a, size)| Ok((d, alg(&a)?, size))).collect::<PyResult<_>>()?;
+    py.detach(|| blob_batch::lacking(&root, &items)).map_err(io_err)
+}
+
 /// One blob streamed into a new temp file `path`: `write` each chunk as it arrives,
 /// then `finish()` gives `(base64 digest, size)`; hashing and writing run on a thread
 /// of their own (fsynced at the end when `durable`).
@@ -60,5 +69,6 @@ impl BlobSink {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BlobSink>()?;
-    m.add_function(wrap_pyfunction!(store_blob_batch, m)?)
+    m.add_function(wrap_pyfunction!(store_blob_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(objects_lacking, m)?)
 }
