@@ -47,13 +47,19 @@ def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str]
             d = first_puts[(t, policy)]
             _pair(r, f"{t}/{policy}/re-put", f"{t}/{policy}/stat walk", lambda: shell(walk),
                   lambda: r.put(d, tree, policy, statcache=True)[0], i % 2 == 1)
+            # The same re-put ending with the interpreter's full teardown (cli.main
+            # called with argv, as before `_exit_now`): what that shortcut saves.
+            teardown = [sys.executable, "-c", "import sys; from artefact.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "-q", "put", tree, "--name", "t", "--type", "dataset", "--policy", policy]
+            _pair(r, f"{t}/{policy}/re-put with teardown", f"{t}/{policy}/stat walk (teardown pair)",
+                  lambda: shell(walk), lambda: timed(teardown, env=r.env(d, True), cwd=d)[0], i % 2 == 0)
     # Floors no put can go under: the interpreter, and it importing the put path.
     walk = f"find {cm.sh_quote(next(iter(trees.values())))} -printf '%s %T@\\n' >/dev/null"
     for what, code in (("python start", "pass"), ("python start + sqlite3", "import sqlite3"),
                        ("python start + put imports", "import artefact.runs, artefact.cli")):
         _pair(r, f"floor/{what}", f"floor/{what}/stat walk", lambda: shell(walk),
               lambda: timed([sys.executable, "-c", code])[0], i % 2 == 1)
-    for policy in POLICIES:
+    for policy in POLICIES if big else ():
         rss: list[float] = []
         d_put, d_cp = r.work.new_run_dir(f"big-{policy}"), r.work.new_run_dir("big-cp")
 
@@ -92,6 +98,8 @@ def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[di
     for t in trees:
         for p in POLICIES:
             row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/{p}/stat walk", 1.5)
+            row(f"{t} re-put {p}, with interpreter teardown (before)", f"{t}/{p}/re-put with teardown",
+                f"{t}/{p}/stat walk (teardown pair)", 1.5)
     first = next(iter(trees), "")
     for what in ("python start", "python start + sqlite3", "python start + put imports"):
         row(f"floor: {what} (vs the {first} walk)", f"floor/{what}", f"floor/{what}/stat walk", 1.5)
@@ -119,12 +127,12 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
-         tree_names: tuple[str, ...] = ("A", "B")) -> list[dict[str, Any]]:
+         tree_names: tuple[str, ...] = ("A", "B"), with_big: bool = True) -> list[dict[str, Any]]:
     """Make the trees and the first puts (untimed), run `rounds` rounds of pairs."""
     size = QUICK if quick else FULL
     cm.fresh_bytecode("artefact")
     trees = {t: cm.make_tree(work.trees, size[t])[0] for t in tree_names}
-    big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
+    big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0] if with_big else ""
     r = Runner(work, log)
     first_puts = {}
     for t, tree in trees.items():
@@ -147,6 +155,7 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--trees", default="A,B")
+    ap.add_argument("--no-big", action="store_true", help="skip the 1 GiB put rows")
     ap.add_argument("--json")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
     a = ap.parse_args()
@@ -154,7 +163,7 @@ if __name__ == "__main__":
     load0 = os.getloadavg()
     try:
         rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
-                    tuple(x for x in a.trees.split(",") if x))
+                    tuple(x for x in a.trees.split(",") if x), not a.no_big)
     finally:
         w.cleanup()
     print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} (2 cores, shared)\n")

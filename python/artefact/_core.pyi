@@ -118,10 +118,13 @@ class Manifest:
         skip_cache: bool,
         overwrite: bool,
         progress: Optional[Progress] = None,
+        precopy_min: Optional[int] = None,
     ) -> list[tuple[str, str]]:
         """Walk root (following symlinked dirs), hash every file in parallel (copying it
         into staging_dir in the same pass when policy == "mutable"), validate each
         logical path join(name, rel) and insert. XXH128 entries get extra {"alg": "XXH128"}.
+        With policy == "immutable" and precopy_min, files of that size or more that the
+        stat cache does not know are copied into staging_dir while hashed (one pass).
         Returns (original file path, logical path) pairs in sorted order."""
 
     def digest(self, algorithm: str = "MD5") -> str:

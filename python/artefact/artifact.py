@@ -441,7 +441,9 @@ class Artifact(LoggedArtifactMixin):
 
         start = time.monotonic()
         manifest = self.manifest
-        staging_dir = get_staging_dir() if policy == "mutable" else None
+        from .onepass import precopy_target
+
+        staging_dir, precopy_min = (get_staging_dir(), None) if policy == "mutable" else precopy_target()
         from .progress import ProgressLine
 
         with ProgressLine("Adding directory to artifact") as line, manifest._lock:
@@ -449,7 +451,7 @@ class Artifact(LoggedArtifactMixin):
                 statcache.ensure()
                 added = manifest._core.add_dir(
                     os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
-                    skip_cache, merge, line.core,
+                    skip_cache, merge, line.core, precopy_min,
                 )  # fmt: skip
             except Exception as e:
                 # Files before the failure stay added, as in wandb; record them too.

@@ -315,9 +315,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # lists trigger cost ~10% of a re-put.
     gc.disable()
     try:
-        return _run(args)
+        code = _run(args)
     finally:
-        gc.enable()
+        if argv is not None:
+            gc.enable()
+    if argv is None:
+        _exit_now(code)
+    gc.enable()
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the `artefact put` process without the interpreter's teardown (freeing every
+    module and object: ~20% of a re-put's CPU). Exit handlers (the stat cache's flush)
+    still run and the output is flushed; the catalog's commits are already durable, and
+    SQLite recovers an un-checkpointed WAL on its next open. Not taken while another
+    thread still runs, whose end the normal exit would wait for."""
+    import threading
+
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from . import _core, config
 
-__all__ = ["hash_immutable", "discard_precopies"]
+__all__ = ["hash_immutable", "discard_precopies", "precopy_target"]
 
 
 def hash_immutable(path: str, algorithm: str) -> tuple[str, int]:
@@ -34,6 +34,16 @@ def hash_immutable(path: str, algorithm: str) -> tuple[str, int]:
             if staging is not None:
                 return _core.hash_and_precopy(path, staging, minimum, algorithm)
     return _core.hash_file(path, algorithm)
+
+
+def precopy_target() -> tuple[Optional[str], Optional[int]]:
+    """(staging dir, minimum size) for an immutable `add_dir`'s one pass over its large
+    files, or (None, None) where it does not apply (see `hash_immutable`)."""
+    minimum = config.one_pass_min()
+    if minimum is None or config.base_url():
+        return None, None
+    staging = _staging_beside_store()
+    return (staging, minimum) if staging is not None else (None, None)
 
 
 def discard_precopies(local_paths: Iterable[Optional[str]]) -> int:

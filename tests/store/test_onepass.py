@@ -63,6 +63,34 @@ def test_large_immutable_file_is_written_once_and_keeps_wandb_semantics(tmp_path
     store.close()
 
 
+def test_immutable_add_dir_writes_large_files_once_with_wandbs_entries(tmp_path):
+    """An immutable add_dir takes the same one pass as add_file: the large file is copied
+    while hashed and that copy becomes the object; the small one is only hashed. The
+    entries (path, digest, size, local_path) and the artifact digest are wandb 0.31.0's
+    (wandb/sdk/artifacts/artifact.py add_dir)."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    big = _big(tree / "sub" / "weights.bin")
+    _big(tree / "notes.txt", size=1000)
+    art = artefact.Artifact("d", "dataset")
+    art.add_dir(str(tree), policy="immutable")
+    assert art.manifest.entries["sub/weights.bin"].local_path == big
+    (copy,) = _staged()
+    ino = os.stat(os.path.join(_staging(), copy)).st_ino
+    wandb = pytest.importorskip("wandb")
+    theirs = wandb.Artifact("d", "dataset")
+    theirs.add_dir(str(tree), policy="immutable")
+    ours_e = sorted((e.path, e.digest, e.size, e.local_path) for e in art.manifest.entries.values())
+    theirs_e = sorted((e.path, e.digest, e.size, e.local_path) for e in theirs.manifest.entries.values())
+    assert ours_e == theirs_e and art.digest == theirs.digest
+    with artefact.init(project="p") as run:
+        run.log_artifact(art).wait()
+    store = LocalStore.open(os.environ["ARTEFACT_STORE"])
+    assert os.stat(store.blob_path(_md5_b64(big))).st_ino == ino, "the copy made while hashing became the object"
+    assert _staged() == [] and _core.precopies_pending() == 0
+    store.close()
+
+
 def test_digests_match_wandb_file_for_file(tmp_path):
     """wandb 0.31.0's own immutable add_file (wandb/sdk/artifacts/artifact.py) gives the
     same entry: path, digest, size, local_path."""

@@ -83,6 +83,20 @@ type Hashed = Option<io::Result<(String, u64, Option<PathBuf>)>>;
 /// `/dev/zero`) is refused before anything is read: wandb 0.31.0 would open it and wait
 /// forever (or read forever).
 pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, progress: Option<&Progress>) -> Result<Added, (Added, AddError)> {
+    add_dir_precopying(manifest, root, opts, None, progress)
+}
+
+/// `add_dir`, and for the immutable policy, with `precopy = Some((staging_dir, min))`,
+/// each file of `min` bytes or more that the stat cache does not know is copied into
+/// `staging_dir` while it is hashed (`onepass::hash_and_precopy`): the log then renames
+/// that copy into the store instead of reading the file a second time.
+pub fn add_dir_precopying(
+    manifest: &mut Manifest,
+    root: &Path,
+    opts: &AddDirOptions<'_>,
+    precopy: Option<(&Path, u64)>,
+    progress: Option<&Progress>,
+) -> Result<Added, (Added, AddError)> {
     let files = scan_dir(root, true).map_err(|e| (Vec::new(), AddError::Io(e)))?;
     if let Some(f) = files.iter().find(|f| f.special.is_some()) {
         let what = f.special.unwrap_or("not a regular file");
@@ -107,7 +121,12 @@ pub fn add_dir(manifest: &mut Manifest, root: &Path, opts: &AddDirOptions<'_>, p
                 }
                 let r = crate::progress::watching(progress, || match opts.staging_dir {
                     Some(dir) => stage_unless_stored(&f.abs, f.key, dir, opts.algorithm, opts.statcache),
-                    None => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                    None => match precopy {
+                        Some((dir, min)) if f.size() >= min => {
+                            crate::onepass::hash_and_precopy(&f.abs, dir, min, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None))
+                        }
+                        _ => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                    },
                 });
                 if let Ok((_, n, _)) = &r {
                     tick(progress, 1, *n);
@@ -174,6 +193,29 @@ mod tests {
         assert_eq!(m.size(), 3);
         assert!(m.entries["ds/a.txt"].local_path.as_ref().unwrap().starts_with(staging.to_str().unwrap()));
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn immutable_large_files_are_pre_copied_while_hashed_small_ones_only_hashed() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        let big: Vec<u8> = (0..(3usize << 20)).map(|i| (i % 251) as u8).collect();
+        fs::write(src.join("big.bin"), &big).unwrap();
+        fs::write(src.join("small.txt"), b"small").unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir_all(&staging).unwrap();
+        let mut m = Manifest::new("V2", None);
+        let opts = AddDirOptions { name: None, algorithm: Algorithm::Md5, staging_dir: None, skip_cache: false, overwrite: false, statcache: None };
+        add_dir_precopying(&mut m, &src, &opts, Some((&staging, 1 << 20)), None).unwrap();
+        let e = &m.entries["big.bin"];
+        assert_eq!(&*e.digest, crate::digest::hash_bytes(&big, Algorithm::Md5).as_str());
+        // The entry keeps the user's path (wandb's immutable semantics); the copy waits in staging.
+        assert_eq!(e.local_path.as_deref(), Some(src.join("big.bin").to_str().unwrap()));
+        let copy = crate::onepass::find(&src.join("big.bin"), &e.digest, Algorithm::Md5).expect("a pre-copy");
+        assert_eq!(fs::read(&copy).unwrap(), big);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 1, "the small file is only hashed");
+        assert_eq!(crate::onepass::discard([src.join("big.bin").as_path()]), 1);
     }
 
     #[test]

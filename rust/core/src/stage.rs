@@ -180,24 +180,52 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
 static KNOWN_OBJECTS: std::sync::RwLock<Option<std::sync::Arc<KnownObjects>>> = std::sync::RwLock::new(None);
 
 /// The objects dir, and a descriptor of it once it exists: each check is then one
-/// `fstatat` of `obj/<alg>/<2>/<30>` below it, not a walk of the whole path from `/`.
+/// `fstatat` of `<30>` below a descriptor of its shard dir `obj/<alg>/<2>` (opened once
+/// per shard, not per file), not a walk of the whole path from `/`.
 struct KnownObjects {
     path: PathBuf,
     fd: std::sync::OnceLock<std::os::fd::OwnedFd>,
+    /// Shard dirs opened so far; one that did not exist yet is looked up again next time.
+    shards: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<std::os::fd::OwnedFd>>>,
 }
 
 impl KnownObjects {
-    /// Whether `rel` under the objects dir is a regular file of `size` bytes (lstat: a
-    /// symlink in the object tree is never trusted as stored content).
-    fn holds(&self, rel: &str, size: u64) -> bool {
-        let fd = match self.fd.get() {
+    fn new(path: PathBuf) -> Self {
+        Self { path, fd: std::sync::OnceLock::new(), shards: std::sync::RwLock::new(std::collections::HashMap::new()) }
+    }
+
+    /// A descriptor of shard dir `dir` (relative, no symlink followed on the way).
+    fn shard(&self, dir: &str) -> Option<std::sync::Arc<std::os::fd::OwnedFd>> {
+        if let Some(fd) = self.shards.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(dir) {
+            return Some(fd.clone());
+        }
+        let root = match self.fd.get() {
             Some(fd) => fd,
             None => match File::open(&self.path) {
                 Ok(f) => self.fd.get_or_init(|| f.into()),
-                Err(_) => return false, // no objects dir yet: nothing is stored
+                Err(_) => return None, // no objects dir yet: nothing is stored
             },
         };
-        let Ok(c) = crate::beneath::cstr(rel.as_bytes()) else { return false };
+        let c = crate::beneath::cstr(dir.as_bytes()).ok()?;
+        // SAFETY: openat below a descriptor we own, with a NUL-terminated relative path.
+        let raw = unsafe {
+            libc::openat(root.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: a descriptor openat just returned, owned from here on.
+        let fd = std::sync::Arc::new(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+        let mut shards = self.shards.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(shards.entry(dir.to_owned()).or_insert(fd).clone())
+    }
+
+    /// Whether `rel` under the objects dir is a regular file of `size` bytes (lstat: a
+    /// symlink in the object tree is never trusted as stored content).
+    fn holds(&self, rel: &str, size: u64) -> bool {
+        let Some((dir, name)) = rel.rsplit_once('/') else { return false };
+        let Some(fd) = self.shard(dir) else { return false };
+        let Ok(c) = crate::beneath::cstr(name.as_bytes()) else { return false };
         crate::beneath::lstat_at(fd.as_raw_fd(), &c).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size as u64 == size)
     }
 }
@@ -206,7 +234,7 @@ impl KnownObjects {
 pub fn set_known_objects(dir: Option<PathBuf>) {
     let mut known = KNOWN_OBJECTS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     if known.as_ref().map(|k| &k.path) != dir.as_ref() {
-        *known = dir.map(|path| std::sync::Arc::new(KnownObjects { path, fd: std::sync::OnceLock::new() }));
+        *known = dir.map(|path| std::sync::Arc::new(KnownObjects::new(path)));
     }
 }
 
@@ -241,6 +269,8 @@ pub fn stage_unless_stored(
         };
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
         out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        // Its writeback starts now, so the commit's flush finds it done or in flight.
+        crate::store_put::start_write_out(&out);
         if let (Some(sc), Some(key)) = (statcache, key) {
             // Only a source that did not change while it was read may be remembered.
             if input.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == key) {

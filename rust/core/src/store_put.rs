@@ -11,7 +11,10 @@
 //! are on disk before this returns. Either each written file and each touched directory
 //! is fsynced (`SyncMode::Files`), or the store's filesystem is synced once
 //! (`SyncMode::Filesystem`, `syncfs`, which also waits for every other process's dirty
-//! data on that filesystem). `SyncMode::Auto` chooses by the batch's size (see `FEW`).
+//! data on that filesystem), or this batch's files are written out first and then
+//! fsynced (`SyncMode::Written`: the fsyncs then find their data on disk and share the
+//! journal commits, and nobody else's dirty data is waited for).
+//! `SyncMode::Auto` chooses by the batch's size (see `FEW`).
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -40,6 +43,10 @@ pub enum SyncMode {
     Files,
     /// One `syncfs` before the renames and one after.
     Filesystem,
+    /// Write this batch's files out (`sync_file_range`, all at once), rename, then
+    /// fsync each touched directory and each file: as durable as `Files`, without a
+    /// journal commit per file nor waiting for other processes' data as `syncfs` does.
+    Written,
 }
 
 impl SyncMode {
@@ -49,6 +56,7 @@ impl SyncMode {
             "auto" => Some(Self::Auto),
             "files" => Some(Self::Files),
             "filesystem" => Some(Self::Filesystem),
+            "written" => Some(Self::Written),
             _ => None,
         }
     }
@@ -86,7 +94,7 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Optio
     // Files mode whatever the kernel's dirty total.
     let early = match sync {
         SyncMode::Files => true,
-        SyncMode::Filesystem => false,
+        SyncMode::Filesystem | SyncMode::Written => false,
         SyncMode::Auto => items.len() <= FEW,
     };
     let planned: Vec<io::Result<Plan>> = crate::pool::install(|| {
@@ -112,11 +120,12 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Optio
         })
         .collect();
     if !moves.is_empty() {
-        let files_mode = match sync {
-            SyncMode::Auto => choose(&moves),
-            other => other == SyncMode::Files,
+        let how = match sync {
+            SyncMode::Auto if choose(&moves) => SyncMode::Files,
+            SyncMode::Auto => LARGE_BATCH,
+            other => other,
         };
-        commit_moves(root, &tmp_dir, &moves, files_mode, early).map_err(|e| (0, e))?;
+        commit_moves(root, &tmp_dir, &moves, how, early).map_err(|e| (0, e))?;
     }
     if crate::onepass::pending() > 0 {
         // Pre-copies now in the store are forgotten; any left (stored already, or copied
@@ -134,7 +143,10 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Optio
 /// fsync waits for its own data only, where syncfs would also wait for everyone's.
 pub(crate) const FEW: usize = 64;
 
-/// Files mode for a few files, else one `syncfs` (see `FEW`).
+/// How `Auto` flushes a batch of more than `FEW` files (see `commit_moves`).
+const LARGE_BATCH: SyncMode = SyncMode::Written;
+
+/// Files mode for a few files, else `LARGE_BATCH` (see `FEW`).
 fn choose(moves: &[(&Path, &Path, u64)]) -> bool {
     moves.len() <= FEW
 }
@@ -190,7 +202,11 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     let copied = if known { copy_all(&input, &out).map(|()| ([0u8; 16], size)) } else { copy_and_digest(&mut input, &mut out, size, it.alg) };
     let checked = copied.and_then(|(raw, _)| {
         if known {
-            return if fsync_copy { out.sync_all() } else { Ok(()) };
+            if fsync_copy {
+                return out.sync_all();
+            }
+            start_write_out(&out);
+            return Ok(());
         }
         let found = b64(&raw);
         if found != it.digest {
@@ -201,6 +217,8 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
         }
         if fsync_copy {
             out.sync_all()?;
+        } else {
+            start_write_out(&out);
         }
         Ok(())
     });
@@ -240,14 +258,20 @@ fn copy_all(input: &File, out: &File) -> io::Result<()> {
 }
 
 /// Data on disk, renames (parents made once per directory), renames on disk.
-fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], files_mode: bool, copies_synced: bool) -> io::Result<()> {
-    if files_mode {
-        // Copies written in Files mode were fsynced as written; staged copies were
-        // written long before (at add time) and are flushed now.
-        let todo: Vec<&Path> = moves.iter().map(|m| m.0).filter(|f| !(copies_synced && f.starts_with(tmp_dir))).collect();
-        wide(&todo, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
-    } else {
-        sync_filesystem(root)?;
+fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how: SyncMode, copies_synced: bool) -> io::Result<()> {
+    match how {
+        SyncMode::Files => {
+            // Copies written in Files mode were fsynced as written; staged copies were
+            // written long before (at add time) and are flushed now.
+            let todo: Vec<&Path> = moves.iter().map(|m| m.0).filter(|f| !(copies_synced && f.starts_with(tmp_dir))).collect();
+            wide(&todo, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
+        }
+        SyncMode::Written => {
+            // Only this batch's data, every file's writeback in flight at once.
+            let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
+            wide(&todo, |p| File::open(p).and_then(|f| write_out(&f)).map_err(|e| with_path(e, p)))?;
+        }
+        _ => sync_filesystem(root)?,
     }
     let parents: BTreeSet<&Path> = moves.iter().map(|m| m.1.parent().expect("object paths have a parent")).collect();
     for dir in &parents {
@@ -258,7 +282,7 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], file
         }
     }
     crate::pool::install(|| moves.par_iter().try_for_each(|(from, dest, _)| fs::rename(from, dest).map_err(|e| with_path(e, dest))))?;
-    if files_mode {
+    if how == SyncMode::Files || how == SyncMode::Written {
         let dirs: Vec<&Path> = parents.into_iter().collect();
         wide(&dirs, |d| File::open(d).and_then(|f| f.sync_all()).map_err(|e| with_path(e, d)))?;
         // New shard directories are entries of their parents: flush those too.
@@ -266,10 +290,45 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], file
         for g in grand {
             File::open(g).and_then(|f| f.sync_all()).map_err(|e| with_path(e, g))?;
         }
+        if how == SyncMode::Written {
+            // Each file's own fsync, after the directories': its data is already on disk
+            // and the directory fsyncs committed the journal, so these mostly only
+            // confirm (the guarantee any filesystem gives, not only ext4's ordering).
+            let placed: Vec<&Path> = moves.iter().map(|m| m.1).collect();
+            wide(&placed, |p| File::open(p).and_then(|f| f.sync_data()).map_err(|e| with_path(e, p)))?;
+        }
     } else {
         sync_filesystem(root)?;
     }
     Ok(())
+}
+
+/// Write `f`'s dirty pages to disk and wait for them (not its metadata: an fsync
+/// follows). Elsewhere than Linux, an fdatasync.
+fn write_out(f: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: a descriptor we own; offset 0 and length 0 mean the whole file.
+        if unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, flags) } == 0 {
+            return Ok(());
+        }
+    }
+    f.sync_data()
+}
+
+/// Start writing `f`'s dirty pages back without waiting (a hint: the commit's flush
+/// then finds them written or in flight). Nothing elsewhere than Linux.
+pub fn start_write_out(f: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a descriptor we own; offset 0 and length 0 mean the whole file.
+        unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = f;
 }
 
 /// Run blocking `f` over `paths` on many threads: fsyncs wait on the disk, not the CPU,
@@ -366,7 +425,7 @@ mod tests {
         let (_, _, staged) = copy_and_hash(&src, &staging, Algorithm::Md5).unwrap();
         let plain = d.path().join("b.bin");
         fs::write(&plain, b"beta").unwrap();
-        for mode in [SyncMode::Files, SyncMode::Filesystem] {
+        for mode in [SyncMode::Files, SyncMode::Filesystem, SyncMode::Written] {
             let s = store.join(format!("{mode:?}"));
             fs::create_dir_all(&s).unwrap();
             let (_, _, staged) = if mode == SyncMode::Files { (String::new(), 0, staged.clone()) } else { copy_and_hash(&src, &staging, Algorithm::Md5).unwrap() };

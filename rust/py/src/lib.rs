@@ -372,7 +372,7 @@ impl Manifest {
         self.inner.remove_prefix(prefix)
     }
 
-    #[pyo3(signature = (root, name, algorithm, policy, staging_dir, skip_cache, overwrite, progress = None))]
+    #[pyo3(signature = (root, name, algorithm, policy, staging_dir, skip_cache, overwrite, progress = None, precopy_min = None))]
     #[allow(clippy::too_many_arguments)]
     fn add_dir(
         &mut self,
@@ -385,8 +385,11 @@ impl Manifest {
         skip_cache: bool,
         overwrite: bool,
         progress: Option<&Bound<'_, Progress>>,
+        precopy_min: Option<u64>,
     ) -> PyResult<Vec<(String, String)>> {
         let a = alg(algorithm)?;
+        // Immutable with `precopy_min`: large files are pre-copied into `staging_dir`.
+        let precopy_dir = if policy == "immutable" { precopy_min.and(staging_dir.clone()) } else { None };
         let staging = match policy {
             "mutable" => Some(staging_dir.ok_or_else(|| PyValueError::new_err("the mutable policy needs a staging_dir"))?),
             "immutable" => None,
@@ -397,7 +400,8 @@ impl Manifest {
         let inner = &mut self.inner;
         let r = interruptible(py, &p, || {
             let opts = AddDirOptions { name: name.as_deref(), algorithm: a, staging_dir: staging.as_deref(), skip_cache, overwrite, statcache: sc.as_deref() };
-            let r = artefact_core::add_dir::add_dir(inner, &root, &opts, Some(&p));
+            let precopy = precopy_dir.as_deref().zip(precopy_min);
+            let r = artefact_core::add_dir::add_dir_precopying(inner, &root, &opts, precopy, Some(&p));
             if let Some(c) = &sc {
                 // A failed flush only costs a re-hash next time.
                 let _ = c.persist();

@@ -17,7 +17,7 @@ use crate::{alg, io_err, progress_arc, Progress};
 #[pyfunction]
 #[pyo3(signature = (root, items, sync = "auto", progress = None))]
 fn store_files(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, String, bool)>, sync: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<bool>> {
-    let mode = SyncMode::parse(sync).ok_or_else(|| PyValueError::new_err(format!("sync={sync:?}: expected 'auto', 'files' or 'filesystem'")))?;
+    let mode = SyncMode::parse(sync).ok_or_else(|| PyValueError::new_err(format!("sync={sync:?}: expected 'auto', 'files', 'filesystem' or 'written'")))?;
     let items = items
         .into_iter()
         .map(|(src, digest, a, staged)| Ok(Item { src, digest, alg: alg(&a)?, staged }))
