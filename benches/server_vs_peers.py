@@ -149,6 +149,7 @@ def main() -> int:
     os.makedirs(trash)
     cluster = PostgresCluster(fsync=True)
     results: dict[str, list[float]] = {}
+    mlflow_proc = None
 
     def add(name: str, value: float) -> None:
         results.setdefault(name, []).append(value)
@@ -161,7 +162,6 @@ def main() -> int:
             for _ in range(args.big_mib):
                 f.write(os.urandom(1 << 20))
         peers = args.peers_python
-        mlflow_proc = None
         if peers:
             port = free_port()
             mlruns = os.path.join(base, "mlflow")
@@ -178,7 +178,7 @@ def main() -> int:
                 try:
                     if requests.get(mlflow_url + "/health", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
                     time.sleep(0.2)
         for r in range(args.repeat):
             print(f"round {r + 1}/{args.repeat}", flush=True)
@@ -240,10 +240,10 @@ def main() -> int:
                 add("dvc pull 10k", timed([dvc, "pull"], cwd=clone))
             with open(os.path.join(tree, "d00", "f00000.bin"), "wb") as f:  # back to v0's content... new bytes
                 f.write(os.urandom(4096))
+    finally:
         if mlflow_proc is not None:
             mlflow_proc.terminate()
             mlflow_proc.wait(30)
-    finally:
         cluster.destroy()
     med = {k: median(v) for k, v in results.items()}
     print("\nmedians (s unless stated):")
