@@ -1,8 +1,8 @@
 """How a log makes its files durable (`ARTEFACT_SYNC`, issue 17): every mode logs the same
 version, leaves nothing staged and a store that verifies clean; a bad value is refused
-naming it. `auto` takes `written` above 64 files: only this log's files are written out
-and fsynced, so another process's dirty data is not waited for (benches/_logpath.py's
-dirty-data row measures that; a test cannot time it).
+naming it. `written` writes out and fsyncs only this log's files, so another process's
+dirty data is not waited for (benches/_logpath.py's dirty-data rows measure it against
+`filesystem`, auto's choice above 64 files; a test cannot time it).
 """
 
 from __future__ import annotations

@@ -269,8 +269,6 @@ pub fn stage_unless_stored(
         };
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
         out.set_permissions(fs::Permissions::from_mode(0o400))?;
-        // Its writeback starts now, so the commit's flush finds it done or in flight.
-        crate::store_put::start_write_out(&out);
         if let (Some(sc), Some(key)) = (statcache, key) {
             // Only a source that did not change while it was read may be remembered.
             if input.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == key) {
