@@ -26,6 +26,7 @@ import hashlib
 import base64
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -153,6 +154,7 @@ def main() -> int:
                     server.stop()
     finally:
         cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)  # trees, blobs and caches of every variant
     print("load average at end:", os.getloadavg())
     print(json.dumps({k: statistics.median(v) for k, v in results.items()}, indent=1))
     return 0

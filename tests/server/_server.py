@@ -66,7 +66,7 @@ class ServerProcess:
             try:
                 if requests.get(self.url + "/healthz", timeout=2, verify=self.tls[1] if self.tls else True).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a loaded machine
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not answer /healthz within 60 s")

@@ -5,8 +5,7 @@
 //! blob refuses the batch and nothing is written), then each new blob is written to
 //! `tmp/`, fsynced and renamed into place by a few threads (fsyncs wait on the disk, not
 //! the CPU, so more threads than cores overlap them), and finally each shard directory
-//! that got a new name is fsynced once (above `FEW` new blobs: one `syncfs` before the
-//! renames and one after instead). When it returns, the batch is durable, so the
+//! that got a new name is fsynced once. When it returns, the batch is durable, so the
 //! caller may record that it holds these blobs.
 
 use std::collections::BTreeSet;
@@ -20,7 +19,6 @@ use std::sync::Mutex;
 use crate::cache::object_relpath;
 use crate::digest::{hash_bytes, Algorithm};
 use crate::objdir::ObjDir;
-use crate::store_put::{sync_filesystem, FEW};
 use crate::walk::with_path;
 
 /// One blob of a batch body: `len` bytes at `offset`, expected to hash to `digest`.
@@ -84,46 +82,6 @@ fn write_tmp(tmp_dir: &Path, data: &[u8], durable: bool) -> io::Result<PathBuf> 
     }
 }
 
-/// `f` over `todo` from `WRITERS` threads (fsync latency, not CPU, bounds them); its
-/// results in order, or the error of the first failed index (the others' temp files
-/// are removed).
-fn run_parallel(todo: &[usize], f: impl Fn(usize) -> io::Result<PathBuf> + Sync) -> Result<Vec<(usize, PathBuf)>, (usize, io::Error)> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<io::Result<PathBuf>>>> = Mutex::new((0..todo.len()).map(|_| None).collect());
-    let work = || loop {
-        let k = next.fetch_add(1, Ordering::Relaxed);
-        if k >= todo.len() {
-            break;
-        }
-        let out = f(todo[k]);
-        results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[k] = Some(out);
-    };
-    std::thread::scope(|scope| {
-        for _ in 1..WRITERS.min(todo.len()) {
-            scope.spawn(work);
-        }
-        work();
-    });
-    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Vec::with_capacity(todo.len());
-    let mut failed = None;
-    for (k, r) in results.into_iter().enumerate() {
-        match r.unwrap_or_else(|| Err(io::Error::other("writer thread stopped"))) {
-            Ok(p) => out.push((todo[k], p)),
-            Err(e) => {
-                failed.get_or_insert((todo[k], e));
-            }
-        }
-    }
-    match failed {
-        None => Ok(out),
-        Some(e) => {
-            out.iter().for_each(|(_, p)| drop(fs::remove_file(p)));
-            Err(e)
-        }
-    }
-}
-
 /// File every slice of `body` under `root` (`obj/<alg>/<2 hex>/<30 hex>`), verified
 /// first; with `durable`, each new object and its shard directory are fsynced before
 /// this returns. Returns, per item, whether it was written now (an object already
@@ -139,42 +97,42 @@ pub fn store_slices(root: &Path, body: &[u8], items: &[Slice], durable: bool) ->
     let objs = ObjDir::open(root).map_err(|e| (0, e))?;
     objs.prepare(rels.iter().map(String::as_str).chain(["tmp/x"])).map_err(|e| (0, e))?;
     let tmp_dir = root.join("tmp");
-    // Above `FEW` new blobs, one syncfs before the renames and one after cost less than
-    // a journal commit per blob (see store_put.rs); either way, when this returns every
-    // new blob's data and name are on disk, and no name points at unsynced data.
-    let todo: Vec<usize> = (0..items.len()).filter(|&i| !objs.is_hit(&rels[i], items[i].len as u64)).collect();
-    let whole_fs = durable && todo.len() > FEW;
-    let mut written = vec![false; items.len()];
-    let tmps = run_parallel(&todo, |i| write_tmp(&tmp_dir, &body[items[i].offset..items[i].offset + items[i].len], durable && !whole_fs))?;
-    let place = |(i, tmp): &(usize, PathBuf)| {
-        let dest = objs.join(&rels[*i]);
-        fs::rename(tmp, &dest).map_err(|e| {
-            let _ = fs::remove_file(tmp);
-            (*i, with_path(e, &dest))
-        })
-    };
-    if whole_fs {
-        if let Err(e) = sync_filesystem(&tmp_dir) {
-            tmps.iter().for_each(|(_, t)| drop(fs::remove_file(t)));
-            return Err((todo[0], e));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<io::Result<bool>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= items.len() {
+            break;
         }
-    }
-    let mut failed = None;
-    for pair in &tmps {
-        if failed.is_some() {
-            let _ = fs::remove_file(&pair.1);
-        } else if let Err(e) = place(pair) {
-            failed = Some(e);
+        let s = &items[i];
+        let out = if objs.is_hit(&rels[i], s.len as u64) {
+            Ok(false)
         } else {
-            written[pair.0] = true;
+            write_tmp(&tmp_dir, &body[s.offset..s.offset + s.len], durable).and_then(|tmp| {
+                let dest = objs.join(&rels[i]);
+                fs::rename(&tmp, &dest).map(|()| true).map_err(|e| {
+                    let _ = fs::remove_file(&tmp);
+                    with_path(e, &dest)
+                })
+            })
+        };
+        results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(out);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..WRITERS.min(items.len()) {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut written = Vec::with_capacity(items.len());
+    for (i, r) in results.into_iter().enumerate() {
+        match r.unwrap_or(Ok(false)) {
+            Ok(w) => written.push(w),
+            Err(e) => return Err((i, e)),
         }
     }
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    if whole_fs {
-        sync_filesystem(root).map_err(|e| (todo[0], e))?;
-    } else if durable {
+    if durable {
         let shards: BTreeSet<&str> = rels
             .iter()
             .zip(&written)
@@ -244,9 +202,9 @@ mod tests {
     }
 
     #[test]
-    fn a_large_batch_is_synced_as_a_whole_and_stored() {
+    fn a_large_batch_is_stored_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs: Vec<Vec<u8>> = (0..FEW as u32 + 10).map(|i| format!("blob number {i}").into_bytes()).collect();
+        let blobs: Vec<Vec<u8>> = (0..100u32).map(|i| format!("blob number {i}").into_bytes()).collect();
         let (body, items) = batch(&blobs.iter().map(Vec::as_slice).collect::<Vec<_>>());
         let written = store_slices(dir.path(), &body, &items, true).unwrap();
         assert!(written.iter().all(|w| *w));

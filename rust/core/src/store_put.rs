@@ -141,7 +141,7 @@ pub fn store_files(root: &Path, items: &[Item], sync: SyncMode, statcache: Optio
 /// dirty data syncfs still 2.3-4.6 s against 11-12 s: a journal commit per fsync costs
 /// more than writing out others' data. One large file is the other way round: its
 /// fsync waits for its own data only, where syncfs would also wait for everyone's.
-pub(crate) const FEW: usize = 64;
+const FEW: usize = 64;
 
 /// How `Auto` flushes a batch of more than `FEW` files. Measured (10k x 4 KiB, shared
 /// 2-core ext4 VM, medians of 3): the flush alone took syncfs 0.24 s, 0.57 s with 2 GB
@@ -331,7 +331,7 @@ fn wide(paths: &[&Path], f: impl Fn(&Path) -> io::Result<()> + Sync) -> io::Resu
 }
 
 /// Flush the whole filesystem holding `dir` (`syncfs`; an fsync of `dir` elsewhere).
-pub(crate) fn sync_filesystem(dir: &Path) -> io::Result<()> {
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
     let f = File::open(dir).map_err(|e| with_path(e, dir))?;
     #[cfg(target_os = "linux")]
     {
