@@ -152,10 +152,11 @@ def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first
         r.add(f"big/{policy}/put", wall)
         r.add(f"big/{policy}/rss MiB", rss)
     # The small-file put with another process's dirty data waiting in the page cache.
-    # Default (`auto`: this log's files written out and fsynced) and `filesystem` (one
-    # syncfs, which also writes out everyone's dirty data), each with and without.
+    # Default (`auto`: one syncfs above 64 files, which also writes out everyone's dirty
+    # data) and `written` (only this log's files written out, then fsynced), each with
+    # and without.
     tree = trees["A"]
-    for sync in ("auto", "filesystem"):
+    for sync in ("auto", "written"):
         for dirty in (False, True):
             d = r.work.new_run_dir(f"A-dirty-{dirty}-{sync}")
             if dirty:
@@ -194,11 +195,13 @@ def summarize(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
         row(f"big file put {p} (1 GiB; --quick 128 MiB)", f"big/{p}/put", "big/cp+sync", 1.3)
         row(f"big file put {p} peak RSS MiB", f"big/{p}/rss MiB", None, None)
     row("A put mutable, 2 GB dirty elsewhere", "A/mutable/put with dirty data", "A/mutable/put without dirty data", 1.1)
-    row("A put mutable, 2 GB dirty elsewhere, ARTEFACT_SYNC=filesystem (before)",
-        "A/mutable/put with dirty data (ARTEFACT_SYNC=filesystem)",
-        "A/mutable/put without dirty data (ARTEFACT_SYNC=filesystem)", 1.1)
-    row("A put mutable without dirty data: auto vs filesystem", "A/mutable/put without dirty data",
-        "A/mutable/put without dirty data (ARTEFACT_SYNC=filesystem)", None)
+    row("A put mutable, 2 GB dirty elsewhere, ARTEFACT_SYNC=written",
+        "A/mutable/put with dirty data (ARTEFACT_SYNC=written)",
+        "A/mutable/put without dirty data (ARTEFACT_SYNC=written)", 1.1)
+    row("A put mutable without dirty data: written vs auto", "A/mutable/put without dirty data (ARTEFACT_SYNC=written)",
+        "A/mutable/put without dirty data", None)
+    row("A put mutable with dirty data: written vs auto", "A/mutable/put with dirty data (ARTEFACT_SYNC=written)",
+        "A/mutable/put with dirty data", None)
     for r in rows:  # a plain number has its target as a bound on itself
         if r["limit"] is None and r["target"] is not None:
             r["holds"] = r["median"] <= r["target"]
