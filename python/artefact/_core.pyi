@@ -235,15 +235,9 @@ def transfer_put(
 def transfer_get(
     items: list[tuple[str, str, str, str]], concurrency: int = 16, retries: int = 5, timeout: float = 300.0,
     headers: list[tuple[str, str]] = [], progress: Optional[Progress] = None,
-    also: list[Optional[tuple[str, str]]] = [],
 ) -> list[Optional[str]]:
     """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
-    streaming; renamed to dest only if it matches. None per item done, else the error.
-    `also[i] = (root, path)`: item i is also written, from the same buffers, as a temp
-    file beside root/path, which the next download renames into place."""
-
-def download_discard_prepared() -> None:
-    """Remove the copies `transfer_get(also=...)` wrote that no download took."""
+    streaming; renamed to dest only if it matches. None per item done, else the error."""
 
 def transfer_post_batch(
     url: str, items: list[tuple[str, str, str, int]], max_count: int = 1000, max_bytes: int = 16 << 20,

@@ -254,16 +254,9 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         answer = client.request("POST", "/api/v1/blobs/locate",
                                 body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
         urls = {(a, d): u for a, d, u in answer["urls"]}
-        # Each file is also written beside its place in `root` from the same buffers (one
-        # pass: the download then renames that copy instead of copying the cache object).
-        try:
-            results = _core.transfer_get([(urls[(t[0], t[1])], t[4], t[1], t[0]) for t in chunk],
-                                         concurrency=_concurrency(), retries=_retries(), progress=line.core,
-                                         also=[(root, t[3]) if root else None for t in chunk])
-            _raise_failures(results, [t[3] for t in chunk], "download")
-        except BaseException:
-            _core.download_discard_prepared()
-            raise
+        results = _core.transfer_get([(urls[(t[0], t[1])], t[4], t[1], t[0]) for t in chunk],
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
+        _raise_failures(results, [t[3] for t in chunk], "download")
     return len(todo)
 
 

@@ -50,12 +50,9 @@ fn transfer_put(
     outcomes(py.detach(|| transfer::put_files(&items, &opts, p.as_deref())))
 }
 
-/// GET `(url, dest, digest, algorithm)` items, each verified before it is renamed into
-/// place. `also[i] = (root, path)`: item i is also written beside `root/path`, for the
-/// download that follows to rename into place (`download_discard_prepared` drops them).
+/// GET `(url, dest, digest, algorithm)` items, each verified before it is renamed into place.
 #[pyfunction]
-#[pyo3(signature = (items, concurrency = 16, retries = 5, timeout = 300.0, headers = Vec::new(), progress = None, also = Vec::new()))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (items, concurrency = 16, retries = 5, timeout = 300.0, headers = Vec::new(), progress = None))]
 fn transfer_get(
     py: Python<'_>,
     items: Vec<(String, PathBuf, String, String)>,
@@ -64,12 +61,10 @@ fn transfer_get(
     timeout: f64,
     headers: Vec<(String, String)>,
     progress: Option<&Bound<'_, Progress>>,
-    also: Vec<Option<(PathBuf, String)>>,
 ) -> PyResult<Outcomes> {
-    let mut also = also.into_iter();
     let items = items
         .into_iter()
-        .map(|(url, dest, digest, a)| Ok(GetItem { url, dest, digest, algorithm: alg(&a)?, also: also.next().flatten() }))
+        .map(|(url, dest, digest, a)| Ok(GetItem { url, dest, digest, algorithm: alg(&a)? }))
         .collect::<PyResult<Vec<_>>>()?;
     let opts = options(concurrency, retries, timeout, headers);
     let p = progress_arc(progress);
@@ -129,17 +124,9 @@ fn transfer_fetch_batch(
     Ok(results.into_iter().flat_map(outcomes).collect())
 }
 
-/// Remove the copies `transfer_get(also=...)` left beside download destinations that no
-/// download took (a failed fetch).
-#[pyfunction]
-fn download_discard_prepared(py: Python<'_>) {
-    py.detach(artefact_core::download::prepared::discard);
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer_put, m)?)?;
     m.add_function(wrap_pyfunction!(transfer_get, m)?)?;
-    m.add_function(wrap_pyfunction!(download_discard_prepared, m)?)?;
     m.add_function(wrap_pyfunction!(transfer_post_batch, m)?)?;
     m.add_function(wrap_pyfunction!(transfer_fetch_batch, m)?)?;
     Ok(())

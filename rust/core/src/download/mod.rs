@@ -15,7 +15,6 @@ mod dirs;
 mod error;
 mod options;
 mod place;
-pub mod prepared;
 mod present;
 mod report;
 mod temp_file;
@@ -43,17 +42,9 @@ use place::{Ctx, Placed, Ready};
 use present::{check_dest, raw_digest, State};
 use report::{DIR_IN_WAY, FILE_IN_WAY};
 
-/// Place every non-reference entry of `manifest` under `opts.root`. Copies that a
-/// fetch wrote beside their destinations (`prepared`) are renamed into place instead
-/// of copied from the cache; any not taken are removed at the end.
-pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Option<&Progress>) -> Result<DownloadReport, DownloadError> {
-    let r = place_all(manifest, opts, progress);
-    prepared::discard();
-    r
-}
-
+/// Place every non-reference entry of `manifest` under `opts.root`.
 #[allow(clippy::too_many_lines)] // the three phases read best in one place
-fn place_all(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Option<&Progress>) -> Result<DownloadReport, DownloadError> {
+pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Option<&Progress>) -> Result<DownloadReport, DownloadError> {
     let mut report = DownloadReport::default();
     let mut jobs: Vec<&Entry> = Vec::with_capacity(manifest.entries.len());
     for e in manifest.entries.values() {

@@ -159,13 +159,6 @@ impl Ctx<'_> {
             }
         }
         let mode = meta.permissions().mode() & 0o7777;
-        // Written from the same buffers as the cache object while it arrived: no second copy.
-        if let Some((tmp, file)) = super::prepared::take(dir, name_of(&e.path), &e.digest) {
-            if file.set_permissions(std::fs::Permissions::from_mode(mode)).is_ok() {
-                return Ok((tmp, Some(file), refilled));
-            }
-            unlink_at(dir, &tmp);
-        }
         let (mut out, tmp) = create_temp_at(dir, mode).map_err(DownloadError::Io)?;
         // Exactly the source's mode, whatever the umask.
         let copied = out.set_permissions(std::fs::Permissions::from_mode(mode)).and_then(|()| copy_len(&obj, &mut out, meta.len()));

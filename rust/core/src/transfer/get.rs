@@ -2,38 +2,31 @@
 //! file beside its destination while hashed, renamed into place only if the digest
 //! matches (a truncated or corrupted transfer never becomes a cache object).
 //!
-//! A large blob is hashed on a thread of its own while this one receives and writes,
-//! and may be written to a second place from the same buffers (`also`: its file in a
-//! download root, as a verified temp copy that the download then renames into place
-//! instead of copying the cache object again; see `download::prepared`).
+//! Each blob is hashed on a thread of its own while this one receives and writes.
+//! (Writing the download root's copy from the same buffers as well, on a third
+//! thread, measured 2-3x slower here than the placement's later copy.)
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use super::retry::{with_retries, Failure, Options};
 use super::{agent, parallel};
-use crate::beneath::{create_temp_at, unlink_at, Root};
 use crate::digest::{b64, Algorithm, Hasher};
-use crate::download::prepared::{self, Prepared};
 use crate::progress::{tick, Progress};
 
 /// Bytes handed to the hashing thread at a time.
 const CHUNK: usize = 1 << 20;
 
 /// One blob to fetch from `url` into `dest`, which must hash to `digest` (base64).
-/// With `also = (root, path)`, a copy is also written as a temp file beside
-/// `root/path` (directories opened beneath the root, never through a symlink).
 #[derive(Clone, Debug)]
 pub struct GetItem {
     pub url: String,
     pub dest: PathBuf,
     pub digest: String,
     pub algorithm: Algorithm,
-    pub also: Option<(PathBuf, String)>,
 }
 
 /// GET every item (up to `opts.concurrency` at once); one result per item, in order.
@@ -53,26 +46,9 @@ pub fn get_files(items: &[GetItem], opts: &Options, progress: Option<&Progress>)
                 return Err(Failure::status(&format!("download of {}", item.dest.display()), code, &body));
             }
             let mut reader = resp.body_mut().with_config().reader();
-            let mut second = item.also.as_ref().and_then(|(root, path)| second_copy(root, path));
-            let n = write_pipelined(&mut reader, &item.dest, &item.digest, item.algorithm, second.as_mut().map(|s| &mut s.2));
-            match (n, second) {
-                (Ok(n), Some((dir, tmp, file))) => {
-                    let name = item.also.as_ref().map_or("", |(_, p)| p.rsplit_once('/').map_or(p.as_str(), |(_, n)| n));
-                    prepared::offer(name, Prepared { dir, tmp, file, digest: item.digest.clone() });
-                    tick(progress, 1, n);
-                    Ok(())
-                }
-                (Ok(n), None) => {
-                    tick(progress, 1, n);
-                    Ok(())
-                }
-                (Err(e), second) => {
-                    if let Some((dir, tmp, _)) = second {
-                        unlink_at(dir.as_raw_fd(), &tmp);
-                    }
-                    Err(e)
-                }
-            }
+            let n = write_pipelined(&mut reader, &item.dest, &item.digest, item.algorithm)?;
+            tick(progress, 1, n);
+            Ok(())
         })
     })
 }
@@ -132,19 +108,9 @@ pub(crate) fn write_verified(
     result
 }
 
-/// A temp file beside `root/path` (its directory made and opened beneath the root);
-/// None if it cannot be made there (the download's placement then reports why).
-fn second_copy(root: &Path, path: &str) -> Option<(OwnedFd, std::ffi::CString, File)> {
-    let root = Root::open(root, true).ok()?;
-    let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
-    let dir = root.open_dir(parent, true).ok()?;
-    let (file, tmp) = create_temp_at(dir.as_raw_fd(), 0o600).ok()?;
-    Some((dir, tmp, file))
-}
-
 /// As `write_verified` (to the end of `reader`), with the hash on a thread of its own
-/// while this one receives and writes, and each buffer also written to `also`.
-fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algorithm, mut also: Option<&mut File>) -> Result<u64, Failure> {
+/// while this one receives and writes.
+fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
     let dir = dest.parent().ok_or_else(|| Failure::fatal(format!("{}: no parent directory", dest.display())))?;
     fs::create_dir_all(dir).map_err(|e| Failure::fatal(format!("{}: {e}", dir.display())))?;
     let tmp = dir.join(format!(".{}.part", crate::tmpname::tmp_name()));
@@ -158,18 +124,6 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algori
             }
             hasher.finish()
         });
-        // The second copy on a thread of its own too: on two cores, the two writes and
-        // the hash overlap instead of adding up.
-        let (ctx, crx) = sync_channel::<Arc<Vec<u8>>>(4);
-        let copying = also.take().map(|f| {
-            s.spawn(move || -> std::io::Result<()> {
-                for chunk in crx {
-                    f.write_all(&chunk)?;
-                }
-                Ok(())
-            })
-        });
-        let ctx = copying.as_ref().map(|_| ctx);
         let mut total = 0u64;
         loop {
             let mut buf = vec![0u8; CHUNK];
@@ -186,19 +140,10 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algori
             buf.truncate(n);
             let buf = Arc::new(buf);
             tx.send(Arc::clone(&buf)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
-            if let Some(c) = &ctx {
-                // (a stopped copier reports its error below)
-                let _ = c.send(Arc::clone(&buf));
-            }
             out.write_all(&buf).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
             total += n as u64;
         }
         drop(tx);
-        drop(ctx);
-        if let Some(c) = copying {
-            let copied = c.join().map_err(|_| Failure::fatal("the copying thread panicked".to_string()))?;
-            copied.map_err(|e| Failure::fatal(format!("a copy of {}: {e}", dest.display())))?;
-        }
         let raw = hashing.join().map_err(|_| Failure::fatal("the hashing thread panicked".to_string()))?;
         let got = b64(&raw);
         if got != digest {

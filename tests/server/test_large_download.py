@@ -1,10 +1,9 @@
-"""A large blob downloaded through the server in one pass: hashed once while it arrives,
-written from the same buffers to the cache object and beside its place in the download
-root, then renamed into place (transfer/get.rs, download/prepared.rs).
+"""A large blob downloaded through the server (its own signed GET): hashed on a thread
+of its own while it arrives into the cache (transfer/get.rs), then placed in the root.
 
-What must hold whatever the path: the root file and the cache object are two full,
-separate copies (editing the downloaded file never touches the cache), content that
-does not hash to its digest is never placed, and no temporary file is left in the root.
+What must hold: the root file and the cache object are two full, separate copies
+(editing the downloaded file never touches the cache), content that does not hash to
+its digest is never placed, and no temporary file is left in the root.
 """
 
 from __future__ import annotations
