@@ -347,9 +347,6 @@ def transfer_put_ranges(
     range straight to an object store; per item (etag, None) or (None, error). A 412 to
     a create-only PUT (already stored) counts as done. Parallel, retried, GIL released."""
 
-def file_range_md5s(path: str, part_size: int, threads: int = 4) -> list[str]:
-    """The base64 MD5 of each `part_size` range of the file (multipart part URLs are bound to them)."""
-
 def write_pngs(items: list[tuple[bytes, int, int, int, str]]) -> list[Any]:
     """`write_png` of each `(pixels, width, height, channels, path)` in one release of the GIL:
     per image its (sha256 hex, size, base64 MD5), or the exception it raised."""

@@ -37,7 +37,6 @@ class BlobBackend(Protocol):
 
     def upload_plan(self, pid: int, blobs: list[Blob]) -> list[list]: ...
     def get_urls(self, pid: int, blobs: list[Blob]) -> list[str]: ...
-    def confirm(self, pid: int, recorded: set) -> set: ...
     def probe(self, pid: int, blobs: list[Blob]) -> list[Blob]: ...
     def store_batch(self, pid: int, body: bytes, frames: list[tuple[str, str, int, int]], fsync: bool) -> None: ...
     def stream_batch(self, pid: int, blobs: list[Blob]) -> Iterator[bytes]: ...
@@ -60,11 +59,6 @@ class LocalBlobs:
 
     def get_urls(self, pid: int, blobs: list[Blob]) -> list[str]:
         return [self.signer.url(b[0], _core.b64_to_hex(b[1]), pid, 0, "GET") for b in blobs]
-
-    def confirm(self, pid: int, recorded: set) -> set:
-        """Those recorded blobs whose object file exists."""
-        path = self.store.object_path
-        return {b for b in recorded if os.path.exists(path(b[1], b[0]))}
 
     def probe(self, pid: int, blobs: list[Blob]) -> list[Blob]:
         """None: a file on disk that another project uploaded does not count for this one

@@ -242,11 +242,6 @@ class S3Blobs:
             pass
 
     # --- presence -------------------------------------------------------------------------
-    def confirm(self, pid: int, recorded: set) -> set:
-        """Recorded blobs are trusted: nothing deletes a recorded object (the janitor
-        only removes unfinished uploads)."""
-        return recorded
-
     def _head(self, key: str) -> Optional[tuple[int, str]]:
         from botocore.exceptions import ClientError
 

@@ -1,4 +1,4 @@
-//! Bindings of `artefact_core::transfer::{put_ranges, range_md5s, part_md5s}`: uploads
+//! Bindings of `artefact_core::transfer::{put_ranges, part_md5s}`: uploads
 //! straight to an object store's presigned URLs (the server's S3 blobs), with the GIL
 //! released; and of `artefact_core::sigv4::presign_batch`, which signs those URLs.
 
@@ -46,14 +46,6 @@ fn transfer_put_ranges(
         .collect()
 }
 
-/// The base64 MD5 of each `part_size` range of `path`, hashed on `threads` threads.
-#[pyfunction]
-#[pyo3(signature = (path, part_size, threads = 4))]
-fn file_range_md5s(py: Python<'_>, path: PathBuf, part_size: u64, threads: usize) -> PyResult<Vec<String>> {
-    py.detach(|| transfer::range_md5s(&path, part_size, threads.max(1)))
-        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
-}
-
 /// The base64 MD5 of the given parts (numbered from 1) of `path`, `part_size` each.
 #[pyfunction]
 #[pyo3(signature = (path, part_size, parts, threads = 4))]
@@ -91,7 +83,6 @@ fn sigv4_presign_batch(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer_put_ranges, m)?)?;
-    m.add_function(wrap_pyfunction!(file_range_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(file_part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(sigv4_presign_batch, m)?)?;
     Ok(())
