@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 # Modules of the other commands (ui, server, login) and what they pull in.
 NOT_FOR_PUT = ("artefact.ui", "artefact.ui.serve", "artefact.server", "artefact.server.cli", "artefact.remote",
@@ -102,6 +103,9 @@ def test_put_process_ends_as_a_normal_exit_would_leave_things(tmp_path):
     tree.mkdir()
     for i in range(5):
         (tree / f"f{i}.bin").write_bytes(os.urandom(500))
+    # The stat cache trusts no file changed within its racy margin (50 ms) of being hashed:
+    # let the files age past it, so the first put has entries to flush.
+    time.sleep(0.3)
     env = _env(tmp_path)
     argv = [sys.executable, "-m", "artefact", "-q", "put", str(tree), "--name", "ds", "--type", "dataset"]
     first = subprocess.run(argv, env=env, capture_output=True, text=True)
