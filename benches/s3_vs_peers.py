@@ -45,6 +45,8 @@ from server._postgres import free_port  # noqa: E402
 from server._s3 import ACCESS, SECRET, MotoS3  # noqa: E402
 from server._server import ServerProcess  # noqa: E402
 
+from _programs import ART_GET, ART_LOG, MLFLOW_GET, MLFLOW_LOG, WANDB_REFS_GET  # noqa: E402
+
 TOOLS = ("raw", "artefact", "mlflow", "dvc", "wandb")
 
 # Every step script prints one JSON line: {"seconds": ..., ...}.
@@ -74,43 +76,6 @@ elif op == "get-multipart":
 else:
     with ThreadPoolExecutor(32) as pool:
         list(pool.map(put if op == "put" else get, names))
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
-ART_LOG = r"""
-import json, os, sys, time, artefact as wandb
-data, name, project = sys.argv[1:4]
-t = time.perf_counter()
-with wandb.init(project=project) as run:
-    a = wandb.Artifact(name, "dataset")
-    (a.add_dir if os.path.isdir(data) else a.add_file)(data)
-    run.log_artifact(a).wait()
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
-ART_GET = r"""
-import json, sys, time, artefact as wandb
-name, project, root = sys.argv[1:4]
-t = time.perf_counter()
-wandb.Api().artifact(f"bench/{project}/{name}:v0").download(root)
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
-MLFLOW_LOG = r"""
-import json, os, sys, time, mlflow
-mlflow.set_tracking_uri(sys.argv[1])
-data = sys.argv[2]
-t = time.perf_counter()
-with mlflow.start_run() as run:
-    (mlflow.log_artifacts if os.path.isdir(data) else mlflow.log_artifact)(data)
-print(json.dumps({"seconds": time.perf_counter() - t, "run_id": run.info.run_id}))
-"""
-
-MLFLOW_GET = r"""
-import json, sys, time, mlflow
-mlflow.set_tracking_uri(sys.argv[1])
-t = time.perf_counter()
-mlflow.artifacts.download_artifacts(run_id=sys.argv[2], dst_path=sys.argv[3])
 print(json.dumps({"seconds": time.perf_counter() - t}))
 """
 
@@ -144,28 +109,6 @@ data = art.manifest.to_manifest_json()
 print(json.dumps({"seconds": time.perf_counter() - t}))
 json.dump(data, open(manifest, "w"))
 """
-
-WANDB_GET = r"""
-import json, sys, time
-from types import SimpleNamespace
-import wandb
-from wandb.sdk.artifacts.artifact_manifest import ArtifactManifest
-from wandb.sdk.artifacts.storage_handlers import s3_handler
-manifest, root = sys.argv[1:3]
-art = wandb.Artifact("refs", "dataset")
-art._manifest = ArtifactManifest.from_manifest_json(json.load(open(manifest)))
-for entry in art._manifest.entries.values():
-    entry._parent_artifact = art
-# the server's file-URL pages, stood in for (as benches/_refs_worker.py)
-nodes = [SimpleNamespace(node=SimpleNamespace(name=p, direct_url=None)) for p in art._manifest.entries]
-page = SimpleNamespace(page_info=SimpleNamespace(has_next_page=False, end_cursor=None), edges=nodes)
-art._fetch_file_urls = lambda cursor, per_page=5000: page
-art.get_entry = lambda name: art._manifest.entries[name]
-t = time.perf_counter()
-art._download(root)
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
 
 def _tree(root: str, files: int, size_mib: int) -> tuple[str, str, list[str]]:
     """(small dir, big file, the small files' relative names), made once per workdir."""
@@ -367,7 +310,7 @@ def main() -> int:
                             b = dict(env, ARTEFACT_CACHE_DIR=os.path.join(run, f"b-cache-{case}-{r}"),
                                      ARTEFACT_DATA_DIR=os.path.join(run, f"b-data-{case}-{r}"))  # fmt: skip
                             add(tool, case, "upload", _step(mine, ART_LOG, [src, case, project], a)["seconds"])
-                            add(tool, case, "download", _step(mine, ART_GET, [case, project, out], b)["seconds"])
+                            add(tool, case, "download", _step(mine, ART_GET, [f"bench/{project}/{case}:v0", out], b)["seconds"])
                         elif tool == "mlflow":
                             m = dict(env, MLFLOW_S3_ENDPOINT_URL=moto.url)
                             log = _step(peers, MLFLOW_LOG, [mlflow_url, src], m)
@@ -405,7 +348,7 @@ def main() -> int:
                                      WANDB_CACHE_DIR=os.path.join(run, f"wandb-cache-{case}-{r}"))  # fmt: skip
                             os.makedirs(w["WANDB_DIR"])
                             add(tool, case, "upload", _step(mine, WANDB_ADD, [ref, manifest], w)["seconds"])
-                            add(tool, case, "download", _step(mine, WANDB_GET, [manifest, out], w)["seconds"])
+                            add(tool, case, "download", _step(mine, WANDB_REFS_GET, [manifest, out], w)["seconds"])
                         got = _count(out)
                         if got != want:
                             raise RuntimeError(f"{tool} {case} downloaded {got} (files, bytes), expected {want}")

@@ -28,27 +28,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from tests.server._server import ServerProcess  # noqa: E402
 
-LOG = r"""
-import json, sys, time, artefact as wandb
-path, name = sys.argv[1], sys.argv[2]
-t = time.perf_counter()
-with wandb.init(project="bench") as run:
-    a = wandb.Artifact(name, "dataset")
-    a.add_file(path)
-    added = time.perf_counter()
-    run.log_artifact(a).wait()
-    done = time.perf_counter()
-print(json.dumps({"seconds": done - t, "add": added - t, "log": done - added}))
-"""
-
-GET = r"""
-import json, sys, time, artefact as wandb
-name, root = sys.argv[1], sys.argv[2]
-t = time.perf_counter()
-wandb.Api().artifact(f"bench/{name}").download(root)
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
+from _programs import ART_GET, ART_LOG  # noqa: E402
 
 def run_json(cmd: list[str], env: dict) -> dict:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
@@ -99,13 +79,13 @@ def main() -> int:
             os.unlink(copy)
             add("md5sum", timed(["md5sum", big]))
             a = client_env(os.path.join(base, f"a{r}"), server.url, key)
-            got = run_json([sys.executable, "-c", LOG, big, f"big{r}"], a)
+            got = run_json([sys.executable, "-c", ART_LOG, big, f"big{r}", "bench"], a)
             add("log (add+log+wait)", got["seconds"])
             add("  of which add_file", got["add"])
             add("  of which log+wait", got["log"])
             b = client_env(os.path.join(base, f"b{r}"), server.url, key)
             root = os.path.join(base, f"dl{r}")
-            add("download", run_json([sys.executable, "-c", GET, f"big{r}:v0", root], b)["seconds"])
+            add("download", run_json([sys.executable, "-c", ART_GET, f"bench/big{r}:v0", root], b)["seconds"])
             loads.append(os.getloadavg()[0])
             # free the disk before the next round
             for p in (big, root, os.path.join(base, f"a{r}"), os.path.join(base, f"b{r}")):

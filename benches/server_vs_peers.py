@@ -34,25 +34,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from tests.server._postgres import PostgresCluster, free_port  # noqa: E402
 from tests.server._server import ServerProcess  # noqa: E402
 
-LOG = r"""
-import json, os, sys, time, artefact as wandb
-data, name = sys.argv[1], sys.argv[2]
-t = time.perf_counter()
-with wandb.init(project="bench") as run:
-    a = wandb.Artifact(name, "dataset")
-    (a.add_dir if os.path.isdir(data) else a.add_file)(data)
-    run.log_artifact(a).wait()
-print(json.dumps({"seconds": time.perf_counter() - t, "version": a.version}))
-"""
-
-GET = r"""
-import json, sys, time, artefact as wandb
-name, root = sys.argv[1], sys.argv[2]
-t = time.perf_counter()
-art = wandb.Api().artifact(f"bench/{name}")
-art.download(root)
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
+from _programs import ART_GET, ART_LOG, MLFLOW_GET, MLFLOW_LOG  # noqa: E402
 
 COMMITS = r"""
 import json, os, sys, tempfile, time, artefact as wandb
@@ -69,24 +51,6 @@ with wandb.init(project="commits") as run:
         a = wandb.Artifact("c", "dataset"); a.add_file(p); run.log_artifact(a, aliases=[f"s{seed}"]).wait()
 print(json.dumps({"seconds": time.perf_counter() - t}))
 """
-
-MLFLOW_LOG = r"""
-import json, sys, time, mlflow
-mlflow.set_tracking_uri(sys.argv[1])
-t = time.perf_counter()
-with mlflow.start_run() as run:
-    mlflow.log_artifacts(sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t, "run_id": run.info.run_id}))
-"""
-
-MLFLOW_GET = r"""
-import json, sys, time, mlflow
-mlflow.set_tracking_uri(sys.argv[1])
-t = time.perf_counter()
-mlflow.artifacts.download_artifacts(run_id=sys.argv[2], dst_path=sys.argv[3])
-print(json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
 
 def make_tree(root: str, files: int, size: int) -> str:
     os.makedirs(root, exist_ok=True)
@@ -189,19 +153,19 @@ def main() -> int:
                 a = client_env(os.path.join(base, f"a{r}"), server, key)
                 b = client_env(os.path.join(base, f"b{r}"), server, key)
                 warm_bytecode(a)
-                add("artefact log 10k", run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"])
+                add("artefact log 10k", run_json([sys.executable, "-c", ART_LOG, tree, "tree", "bench"], a)["seconds"])
                 root = os.path.join(base, f"dl{r}")
-                add("artefact download 10k", run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"])
-                add("artefact download present", run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"])
+                add("artefact download 10k", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
+                add("artefact download present", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
                 changed = os.path.join(tree, "d00", "f00000.bin")
                 with open(changed, "wb") as f:
                     f.write(os.urandom(4096))
-                add("artefact re-log one changed", run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"])
+                add("artefact re-log one changed", run_json([sys.executable, "-c", ART_LOG, tree, "tree", "bench"], a)["seconds"])
                 # 2. one big file, against cp
                 add("cp 1 GiB", timed(["cp", big, os.path.join(base, f"cp{r}.bin")]))
-                add("artefact log 1 GiB", run_json([sys.executable, "-c", LOG, big, "big"], a)["seconds"])
+                add("artefact log 1 GiB", run_json([sys.executable, "-c", ART_LOG, big, "big", "bench"], a)["seconds"])
                 add("artefact download 1 GiB", run_json(
-                    [sys.executable, "-c", GET, "big:v0", os.path.join(base, f"bigdl{r}")], b)["seconds"])
+                    [sys.executable, "-c", ART_GET, "bench/big:v0", os.path.join(base, f"bigdl{r}")], b)["seconds"])
                 # 4. commits/s: 8 clients, 2 server processes on one database
                 second = ServerProcess(server.catalog, server.blobs)
                 try:

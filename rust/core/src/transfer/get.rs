@@ -62,11 +62,7 @@ pub(crate) fn write_verified(
     alg: Algorithm,
     limit: Option<u64>,
 ) -> Result<u64, Failure> {
-    let dir = dest.parent().ok_or_else(|| Failure::fatal(format!("{}: no parent directory", dest.display())))?;
-    fs::create_dir_all(dir).map_err(|e| Failure::fatal(format!("{}: {e}", dir.display())))?;
-    let tmp = dir.join(format!(".{}.part", crate::tmpname::tmp_name()));
-    let result = (|| {
-        let mut out = File::create(&tmp).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
+    place_verified(dest, digest, |out, tmp| {
         let mut hasher = Hasher::new(alg);
         let mut total = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
@@ -91,7 +87,64 @@ pub(crate) fn write_verified(
                 return Err(Failure::transient(format!("{}: truncated at {total} of {l} bytes", dest.display())));
             }
         }
-        let got = b64(&hasher.finish());
+        Ok((total, hasher.finish()))
+    })
+}
+
+/// As `write_verified` (to the end of `reader`), with the hash on a thread of its own
+/// while this one receives and writes.
+fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
+    place_verified(dest, digest, |out, tmp| {
+        std::thread::scope(|s| {
+            let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
+            let hashing = s.spawn(move || {
+                let mut hasher = Hasher::new(alg);
+                for chunk in rx {
+                    hasher.update(&chunk);
+                }
+                hasher.finish()
+            });
+            let mut total = 0u64;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let mut n = 0;
+                while n < CHUNK {
+                    match reader.read(&mut buf[n..])? {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                let buf = Arc::new(buf);
+                tx.send(Arc::clone(&buf)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
+                out.write_all(&buf).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
+                total += n as u64;
+            }
+            drop(tx);
+            let raw = hashing.join().map_err(|_| Failure::fatal("the hashing thread panicked".to_string()))?;
+            Ok((total, raw))
+        })
+    })
+}
+
+/// The frame both writers share: `fill` writes into a fresh temp file beside `dest` and
+/// returns (bytes, raw digest); the temp becomes `dest` only if the digest matches, and
+/// is removed on any failure.
+fn place_verified(
+    dest: &Path,
+    digest: &str,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(u64, [u8; 16]), Failure>,
+) -> Result<u64, Failure> {
+    let dir = dest.parent().ok_or_else(|| Failure::fatal(format!("{}: no parent directory", dest.display())))?;
+    fs::create_dir_all(dir).map_err(|e| Failure::fatal(format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".{}.part", crate::tmpname::tmp_name()));
+    let result = (|| {
+        let mut out = File::create(&tmp).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
+        let (total, raw) = fill(&mut out, &tmp)?;
+        let got = b64(&raw);
         if got != digest {
             return Err(Failure::transient(format!(
                 "{}: downloaded content hashes to {got}, expected {digest}",
@@ -102,57 +155,6 @@ pub(crate) fn write_verified(
         fs::rename(&tmp, dest).map_err(|e| Failure::fatal(format!("{}: {e}", dest.display())))?;
         Ok(total)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// As `write_verified` (to the end of `reader`), with the hash on a thread of its own
-/// while this one receives and writes.
-fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
-    let dir = dest.parent().ok_or_else(|| Failure::fatal(format!("{}: no parent directory", dest.display())))?;
-    fs::create_dir_all(dir).map_err(|e| Failure::fatal(format!("{}: {e}", dir.display())))?;
-    let tmp = dir.join(format!(".{}.part", crate::tmpname::tmp_name()));
-    let result = std::thread::scope(|s| -> Result<u64, Failure> {
-        let mut out = File::create(&tmp).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-        let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
-        let hashing = s.spawn(move || {
-            let mut hasher = Hasher::new(alg);
-            for chunk in rx {
-                hasher.update(&chunk);
-            }
-            hasher.finish()
-        });
-        let mut total = 0u64;
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            let mut n = 0;
-            while n < CHUNK {
-                match reader.read(&mut buf[n..])? {
-                    0 => break,
-                    k => n += k,
-                }
-            }
-            if n == 0 {
-                break;
-            }
-            buf.truncate(n);
-            let buf = Arc::new(buf);
-            tx.send(Arc::clone(&buf)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
-            out.write_all(&buf).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-            total += n as u64;
-        }
-        drop(tx);
-        let raw = hashing.join().map_err(|_| Failure::fatal("the hashing thread panicked".to_string()))?;
-        let got = b64(&raw);
-        if got != digest {
-            return Err(Failure::transient(format!("{}: downloaded content hashes to {got}, expected {digest}", dest.display())));
-        }
-        drop(out);
-        fs::rename(&tmp, dest).map_err(|e| Failure::fatal(format!("{}: {e}", dest.display())))?;
-        Ok(total)
-    });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
