@@ -35,7 +35,8 @@ from .. import _core
 if TYPE_CHECKING:
     from .s3_blobs import S3Blobs
 
-__all__ = ["PACK_BLOB_ENV", "PACK_ENV", "pack_blob_limit", "write_packs", "pack_locations"]
+__all__ = ["PACK_BLOB_ENV", "PACK_ENV", "pack_blob_limit", "pack_bytes", "write_packs", "record_rows",
+           "pack_locations", "catalog_hooks", "read_range"]
 
 PACK_BLOB_ENV = "ARTEFACT_SERVER_S3_PACK_BLOB_BYTES"
 PACK_ENV = "ARTEFACT_SERVER_S3_PACK_BYTES"
@@ -59,6 +60,7 @@ def pack_blob_limit() -> int:
 
 
 def pack_bytes() -> int:
+    """The largest pack, in bytes."""
     return _env_bytes(PACK_ENV, 16 << 20, 1 << 10)
 
 
@@ -146,13 +148,6 @@ def catalog_hooks(catalog: Callable[[], Any]) -> tuple[Callable, Callable]:
     return record_packed, locate_packed
 
 
-def split_packed(located: dict, blobs: list) -> tuple[list, list]:
-    """`(packed, loose)` index lists of `blobs` by whether `located` names a pack."""
-    packed = [i for i, b in enumerate(blobs) if (b[0], b[1]) in located]
-    loose = [i for i, b in enumerate(blobs) if (b[0], b[1]) not in located]
-    return packed, loose
-
-
 def read_range(s3: "S3Blobs", location: tuple[str, int, int, int]) -> bytes:
     """One packed blob's bytes, through the server (the batch fetch route)."""
     key, _size, off, length = location
@@ -160,5 +155,3 @@ def read_range(s3: "S3Blobs", location: tuple[str, int, int, int]) -> bytes:
         return b""
     return s3.client.get_object(Bucket=s3.bucket, Key=key, Range=f"bytes={off}-{off + length - 1}")["Body"].read()
 
-
-__all__ += ["catalog_hooks", "split_packed", "read_range", "record_rows", "pack_bytes"]
