@@ -239,6 +239,14 @@ def transfer_get(
     """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
     streaming; renamed to dest only if it matches. None per item done, else the error."""
 
+def transfer_get_packed(
+    items: list[tuple[str, int, int, int, str, str, str]], concurrency: int = 16, retries: int = 5,
+    timeout: float = 300.0, progress: Optional[Progress] = None,
+) -> list[Optional[str]]:
+    """GET small blobs out of packs: each (pack url, offset, length, pack size, dest,
+    digest, algorithm); neighbouring ranges of a pack come in one ranged GET, each blob
+    is verified before it is renamed to dest. None per item done, else the error."""
+
 def transfer_post_batch(
     url: str, items: list[tuple[str, str, str, int]], max_count: int = 1000, max_bytes: int = 16 << 20,
     concurrency: int = 4, retries: int = 5, timeout: float = 300.0, headers: list[tuple[str, str]] = [],

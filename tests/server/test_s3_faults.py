@@ -103,7 +103,9 @@ def test_object_corrupted_in_the_bucket_is_caught_and_never_placed(s3_server, s3
         art.add_dir(str(src))
         run.log_artifact(art).wait()
     (key,) = [k for k in endpoint.keys(bucket) if k.startswith("blobs/p")]
-    endpoint.client().put_object(Bucket=bucket, Key=key, Body=b"beta\n" * 1200)  # same size, other bytes
+    body = endpoint.client().get_object(Bucket=bucket, Key=key)["Body"].read()  # a pack (s3_packs.py)
+    assert b"alpha\n" * 1000 in body
+    endpoint.client().put_object(Bucket=bucket, Key=key, Body=body.replace(b"alpha\n" * 1000, b"beta!\n" * 1000))
     monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "fresh-cache"))
     with pytest.raises(CorruptBlobError):
         wandb.Api(overrides={"project": "bad"}).artifact("ds:v0").download(str(tmp_path / "out"))

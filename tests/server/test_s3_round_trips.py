@@ -1,6 +1,7 @@
 """What a log costs with S3 blobs: the client's calls to the server, and the bytes that
 go straight to the bucket (pass-through spies on the real client, a real server on
-moto). Only blobs the server lacks travel; none goes through the server."""
+moto). Only blobs the server lacks travel: small ones by batch to the server, which
+writes each batch to the bucket as one pack; large ones straight to the bucket."""
 
 from __future__ import annotations
 
@@ -50,18 +51,19 @@ def _log(run, root, calls: list, **files: str) -> tuple[str, list]:
 
 
 @pytest.mark.parametrize("server", ["s3"], indirect=True)
-def test_only_lacking_blobs_go_and_they_go_straight_to_the_bucket(remote, tmp_path, calls, monkeypatch):
+def test_only_lacking_blobs_go_and_small_ones_go_in_packs(remote, tmp_path, calls, monkeypatch):
     monkeypatch.setenv("ARTEFACT_INLINE_BYTES", "0")
     endpoint, bucket = remote.s3_endpoint, remote.s3_bucket
     with wandb.init(project="trips") as run:
         version, made = _log(run, tmp_path / "a", calls, x="one\n", y="two\n")
-        assert (version, made) == ("v0", ["/api/v1/commit", "direct:2", "/api/v1/commit"])
+        assert (version, made) == ("v0", ["/api/v1/commit", "batch:2", "/api/v1/commit"])
         version, made = _log(run, tmp_path / "b", calls, x="one\n")  # every blob held: one call
         assert (version, made) == ("v1", ["/api/v1/commit"])
         version, made = _log(run, tmp_path / "d", calls, x="one\n", y="two\n", z="three\n")
-        assert (version, made) == ("v2", ["/api/v1/commit", "direct:1", "/api/v1/commit"])
-    assert len([k for k in endpoint.keys(bucket) if k.startswith("blobs/p")]) == 3
-    assert not os.path.exists(os.path.join(remote.blobs, "objects", "obj")), "no blob went through the server"
+        assert (version, made) == ("v2", ["/api/v1/commit", "batch:1", "/api/v1/commit"])
+    keys = [k for k in endpoint.keys(bucket) if k.startswith("blobs/p")]
+    assert len(keys) == 2 and all("/packs/" in k for k in keys), keys  # one pack per batch
+    assert not os.path.exists(os.path.join(remote.blobs, "objects", "obj")), "no blob kept on the server's disk"
     monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "cache2"))
     calls.clear()
     art = wandb.Api(overrides={"project": "trips"}).artifact("ds:v2")

@@ -11,11 +11,13 @@ download root, are skipped; small ones come many to one response, large ones thr
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
 place only if it matches.
 
-When the server keeps its blobs in an object store (`--blobs s3://...`), every byte
-goes straight between this process and the store on the presigned URLs the server
-hands out (whoami's `direct_blobs`): PUTs carry the headers their URL is signed with,
-large blobs go as multipart uploads (direct_upload.py), and downloads of every size are
-direct GETs.
+When the server keeps its blobs in an object store (`--blobs s3://...`), the bytes go
+straight between this process and the store on the presigned URLs the server hands
+out (whoami's `direct_blobs`): PUTs carry the headers their URL is signed with, large
+blobs go as multipart uploads (direct_upload.py), and downloads of every size are
+direct GETs. Small blobs go by batch to the server, which writes each batch to the
+store as one pack (server/s3_packs.py); they come back as ranges of their packs
+(`_core.transfer_get_packed`).
 """
 
 from __future__ import annotations
@@ -178,15 +180,17 @@ def upload_lacking(client: "Client", entity: str, project: str, manifest: "_core
                 f"artifact entry '{path}' has no local file and the server does not hold its content"
                 f" (digest {digest}); was the version it came from deleted?"
             )
-        (small if size <= limit else large).append((local_path, alg, digest, size, url))
+        (small if url == "" or (size <= limit and len(_extra) == 0) else large).append((local_path, alg, digest, size, url))
     line.total_files = len(lacking)
     line.total_bytes = sum(s[3] for s in small) + sum(g[3] for g in large)
-    if any(len(item) > 3 for item in lacking):  # the server's object store, directly
+    plans = {(item[0], item[1]): item for item in lacking}
+    direct = [g for g in large if len(plans[(g[1], g[2])]) > 3]  # to the server's object store
+    if direct:
         from .direct_upload import upload_direct
 
-        plans = {(item[0], item[1]): item for item in lacking}
-        return upload_direct(client, entity, project, [(p, a, d, s, plans[(a, d)]) for p, a, d, s, _u in small + large],
-                             line, concurrency=_concurrency(), retries=_retries())
+        upload_direct(client, entity, project, [(p, a, d, s, plans[(a, d)]) for p, a, d, s, _u in direct],
+                      line, concurrency=_concurrency(), retries=_retries())
+        large = [g for g in large if len(plans[(g[1], g[2])]) <= 3]
     headers = _headers(client)
     if small:
         from urllib.parse import urlencode
@@ -253,10 +257,18 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         chunk = large[i : i + _RESOLVE_BATCH]
         answer = client.request("POST", "/api/v1/blobs/locate",
                                 body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
-        urls = {(a, d): u for a, d, u in answer["urls"]}
-        results = _core.transfer_get([(urls[(t[0], t[1])], t[4], t[1], t[0]) for t in chunk],
+        where = {(u[0], u[1]): u[2:] for u in answer["urls"]}
+        # a blob packed in the server's S3 store: [pack URL, offset, length, pack size]
+        packed = [t for t in chunk if len(where[(t[0], t[1])]) == 4]
+        loose = [t for t in chunk if len(where[(t[0], t[1])]) == 1]
+        if packed:
+            results = _core.transfer_get_packed(
+                [(*where[(t[0], t[1])], t[4], t[1], t[0]) for t in packed],
+                concurrency=_concurrency(), retries=_retries(), progress=line.core)
+            _raise_failures(results, [t[3] for t in packed], "download")
+        results = _core.transfer_get([(where[(t[0], t[1])][0], t[4], t[1], t[0]) for t in loose],
                                      concurrency=_concurrency(), retries=_retries(), progress=line.core)
-        _raise_failures(results, [t[3] for t in chunk], "download")
+        _raise_failures(results, [t[3] for t in loose], "download")
     return len(todo)
 
 

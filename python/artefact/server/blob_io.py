@@ -1,16 +1,18 @@
 """The bytes that travel through the server: all of them with local-dir blobs, only
-small versions committed inline with S3 blobs (blob_store.py says which store).
+small ones with S3 blobs (batches and small versions committed inline, written to the
+bucket as packs: s3_packs.py; blob_store.py says which store).
 
 - `PUT /blobs/<alg>/<hex>?<signed>`: one blob, streamed to a temp file while hashed;
   kept only if its size and digest are the signed ones (create-if-absent).
 - `POST /api/v1/blobs/batch?entity=&project=`: many small blobs in one body (framing in
   wire.py), so 10,000 small files cost a few requests, not 10,000; the Rust core files
-  a whole batch at once (`_core.store_blob_batch`).
+  a whole batch at once (`_core.store_blob_batch`); an S3 store writes it as packs.
 - `GET /blobs/<alg>/<hex>?<signed>`: one blob (Range requests work).
 - `POST /api/v1/blobs/fetch`: many small blobs of one version in one response.
 
-A blob is durable (fsync, then rename, then its directory synced) before the catalog
-records that its project holds it; a crash leaves at worst a temp file.
+A blob is durable (fsync, then rename, then its directory synced; or its pack stored in
+the bucket) before the catalog records that its project holds it; a crash leaves at
+worst a temp file (or a pack nothing names).
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@ Both answer the same questions for protocol.py, so the catalog logic never asks 
 - `upload_plan`: how each lacking blob travels (`[algorithm, digest, url]`, plus for a
   store the client reaches directly a fourth item: the headers the URL is signed with,
   or a multipart upload to fill part by part);
-- `get_urls`: signed GET URLs;
+- `get_urls`: signed GET URLs (S3: for a blob in a pack, `[pack URL, offset, length,
+  pack size]`, see s3_packs.py);
 - `confirm` / `probe`: whether blobs the catalog records, or does not record yet, are
   really stored (a commit naming a blob the store lacks is refused);
 - `store_batch` / `stream_batch` / `missing`: blobs that travel through the server
-  itself (small versions committed inline, and the local store's batch routes).
+  itself (the batch routes and small versions committed inline; S3 writes a batch's
+  small blobs as packs).
 
 `direct` says whether clients move bytes straight to the store (S3: the server only
 signs) or to the server (local directory: the server's own signed `/blobs/` URLs).
@@ -36,7 +38,7 @@ class BlobBackend(Protocol):
     direct: bool
 
     def upload_plan(self, pid: int, blobs: list[Blob]) -> list[list]: ...
-    def get_urls(self, pid: int, blobs: list[Blob]) -> list[str]: ...
+    def get_urls(self, pid: int, blobs: list[Blob]) -> list: ...
     def probe(self, pid: int, blobs: list[Blob]) -> list[Blob]: ...
     def store_batch(self, pid: int, body: bytes, frames: list[tuple[str, str, int, int]], fsync: bool) -> None: ...
     def stream_batch(self, pid: int, blobs: list[Blob]) -> Iterator[bytes]: ...

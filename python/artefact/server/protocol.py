@@ -15,7 +15,8 @@
    lacking blobs with PUT URLs, none for blobs up to the client's `batch_limit`, which
    go by batch) and nothing is recorded. So a version whose blobs the
    server holds costs one call, a new one three (commit, bytes, commit).
-4. `locate`: signed GET URLs for a version's blobs, in batches.
+4. `locate`: signed GET URLs for a version's blobs, in batches (for a blob packed in
+   S3, its pack's URL with the blob's offset and length; s3_packs.py).
 """
 
 from __future__ import annotations
@@ -184,6 +185,12 @@ def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set, batch
             continue
         seen.add((algorithm, digest))
         todo.append((algorithm, digest, size))
+    packed: list = []
+    if batch_limit >= 0 and state.blobs.direct and hasattr(state.blobs, "packable"):
+        # small blobs go by batch into packs (s3_packs.py): never loose, so not probed
+        packed = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit and state.blobs.packable(b[2])]
+        if packed:
+            todo = [b for b in todo if not (b[2] <= batch_limit and state.blobs.packable(b[2]))]
     if todo and state.blobs.direct:  # finished by a killed run straight to the store: record, don't resend
         found = state.blobs.probe(pid, todo)
         if found:
@@ -193,7 +200,7 @@ def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set, batch
     if batch_limit >= 0 and not state.blobs.direct:
         small = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit]
         return small + state.blobs.upload_plan(pid, [b for b in todo if b[2] > batch_limit])
-    return state.blobs.upload_plan(pid, todo)
+    return packed + state.blobs.upload_plan(pid, todo)
 
 
 def _fields(state: ServerState, key: ApiKey, a: dict, entity: str, project: str,
@@ -454,7 +461,8 @@ def locate(state: ServerState, key: ApiKey, a: dict) -> dict:
         if (algorithm, digest) not in allowed:
             raise Forbidden(f"blob {algorithm} {digest} is not part of {record.qualified_name}")
     urls = state.blobs.get_urls(state.source_project(record), blobs)
-    return {"urls": [[a, d, u] for (a, d), u in zip(blobs, urls)]}
+    # a packed blob (S3): [alg, digest, URL of its pack, offset, length, pack size]
+    return {"urls": [[a, d, *u] if isinstance(u, list) else [a, d, u] for (a, d), u in zip(blobs, urls)]}
 
 
 class BlobList(list):

@@ -10,6 +10,9 @@ to and from the bucket on presigned URLs; only the server holds the credentials.
   uploads: the server starts one (or reuses the one a killed client left, with the parts
   it finished), signs part URLs a window at a time as the client asks (each bound to the
   part's MD5), and completes it (create-only where the store supports it).
+- Small blobs (`ARTEFACT_SERVER_S3_PACK_BLOB_BYTES`, default 1 MiB) come to the server
+  by batch and are written many to one object, a pack (s3_packs.py); downloads read
+  them as byte ranges of their pack.
 - The catalog records which blobs a project holds; a blob it does not record yet is
   looked up in the bucket before a commit may name it (HEADs in parallel, or one
   ListObjectsV2 sweep of the project's keys when that takes fewer round trips).
@@ -33,6 +36,7 @@ from typing import Any, Iterator, Optional
 
 from .. import _core
 from ..store.blobs import BlobStore
+from .s3_packs import pack_blob_limit, read_range, write_packs
 from .wire import frame_header
 
 __all__ = ["S3Blobs", "MULTIPART_ENV", "PART_ENV", "CREATE_ONLY_ENV", "PUBLIC_ENDPOINT_ENV"]
@@ -92,6 +96,10 @@ class S3Blobs:
         # How many blobs the catalog records for a project (state.py sets it): the size
         # of a ListObjectsV2 sweep of its keys.
         self.recorded_count: Any = lambda pid: 0
+        # The catalog's packed_blobs, for packs (state.py sets them; s3_packs.catalog_hooks).
+        self.record_packed: Any = None
+        self.locate_packed: Any = None
+        self.pack_blob_bytes = pack_blob_limit()
         if self.session.get_credentials() is None:
             raise ValueError(f"--blobs s3://{bucket}/{prefix}: no AWS credentials found (set AWS_ACCESS_KEY_ID"
                              " and AWS_SECRET_ACCESS_KEY, or a profile)")
@@ -286,43 +294,74 @@ class S3Blobs:
         return [b for b, h in zip(blobs, heads) if self._fits(b[0], b[1], b[2], h)]
 
     def missing(self, pid: int, blobs: list) -> list:
-        heads = list(self._pool.map(lambda b: self._head(self.key(pid, b[0], b[1])), blobs))
-        return [b for b, h in zip(blobs, heads) if h is None]
+        located = self._located(pid, blobs)
+        loose = [b for b in blobs if (b[0], b[1]) not in located]
+        heads = list(self._pool.map(lambda b: self._head(self.key(pid, b[0], b[1])), loose))
+        return [b for b, h in zip(loose, heads) if h is None]
 
     # --- downloads ------------------------------------------------------------------------
-    def get_urls(self, pid: int, blobs: list) -> list[str]:
-        return self._sign([("GET", self.key(pid, b[0], b[1]), None, None) for b in blobs])
+    def get_urls(self, pid: int, blobs: list) -> list:
+        """Per blob, a presigned GET URL of its object, or for a packed blob `[URL of its
+        pack, offset, length, pack size]` (each pack signed once)."""
+        located = self._located(pid, blobs)
+        keys = sorted({loc[0] for loc in located.values()})
+        loose = [b for b in blobs if (b[0], b[1]) not in located]
+        urls = self._sign([("GET", k, None, None) for k in keys] +
+                          [("GET", self.key(pid, b[0], b[1]), None, None) for b in loose])
+        pack_url = dict(zip(keys, urls))
+        loose_url = iter(urls[len(keys):])
+        out: list = []
+        for b in blobs:
+            loc = located.get((b[0], b[1]))
+            out.append(next(loose_url) if loc is None else [pack_url[loc[0]], loc[2], loc[3], loc[1]])
+        return out
+
+    def _located(self, pid: int, blobs: list) -> dict:
+        return self.locate_packed(pid, blobs) if self.locate_packed is not None and blobs else {}
+
+    def packable(self, size: int) -> bool:
+        """Whether a blob of `size` bytes travels in a pack."""
+        return size <= self.pack_blob_bytes
 
     # --- bytes through the server (small versions committed inline) -------------------------
     def store_batch(self, pid: int, body: bytes, frames: list[tuple[str, str, int, int]], fsync: bool) -> None:
-        """Check every framed blob's digest, then PUT the new ones (create-only)."""
-        from botocore.exceptions import ClientError
-
+        """Check every framed blob's digest, then write the small ones as packs and PUT
+        the others one by one (all create-only); the packs are recorded in the catalog
+        once durable (the caller then records project_blobs)."""
         view = memoryview(body)
         for algorithm, digest, size, off in frames:
             got = _core.hash_bytes(bytes(view[off: off + size]), algorithm)
             if got != digest:
                 raise ValueError(f"blob content hashes to {got}, not {digest}: corrupted or wrong file")
+        rest = write_packs(self, pid, body, frames, self.pack_blob_bytes) if self.record_packed else frames
+        list(self._pool.map(lambda f: self.put_create_only(self.key(pid, f[0], f[1]), bytes(view[f[3]: f[3] + f[2]]),
+                                                           f[1] if f[0] == "MD5" else None), rest))
 
-        def put(frame: tuple[str, str, int, int]) -> None:
-            algorithm, digest, size, off = frame
-            args: dict[str, Any] = dict(Bucket=self.bucket, Key=self.key(pid, algorithm, digest),
-                                        Body=bytes(view[off: off + size]))
-            if algorithm == "MD5":
-                args["ContentMD5"] = digest
-            if self.create_only:
-                args["IfNoneMatch"] = "*"
-            try:
-                self.client.put_object(**args)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
-                    raise
+    def put_create_only(self, key: str, data: bytes, md5: Optional[str]) -> None:
+        """PUT `data` under `key`, bound to its base64 `md5` if given, create-only (an
+        object already there is the same content: its key names it)."""
+        from botocore.exceptions import ClientError
 
-        list(self._pool.map(put, frames))
+        args: dict[str, Any] = dict(Bucket=self.bucket, Key=key, Body=data)
+        if md5:
+            args["ContentMD5"] = md5
+        if self.create_only:
+            args["IfNoneMatch"] = "*"
+        try:
+            self.client.put_object(**args)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
 
     def stream_batch(self, pid: int, blobs: list) -> Iterator[bytes]:
-        """Batch frames of stored blobs, fetched from the bucket in parallel."""
+        """Batch frames of stored blobs (packed ones as ranges of their pack), fetched
+        from the bucket in parallel."""
+        located = self._located(pid, blobs)
+
         def get(b: tuple) -> bytes:
+            loc = located.get((b[0], b[1]))
+            if loc is not None:
+                return read_range(self, loc)
             return self.client.get_object(Bucket=self.bucket, Key=self.key(pid, b[0], b[1]))["Body"].read()
 
         for b, data in zip(blobs, self._pool.map(get, blobs)):

@@ -46,4 +46,19 @@ SERVER_V2: Step = (
         WHERE state = 'COMMITTED'""",
 )
 
-SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2]
+# Small blobs in S3 travel many to one object, a pack (s3_packs.py): where each blob
+# sits. Written only once its pack is durable in the bucket; the project_blobs row
+# (what a project may name) follows. First location wins: packs are immutable.
+SERVER_V3_PACKS: Step = (
+    """CREATE TABLE packed_blobs (
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        algorithm TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        pack_key TEXT NOT NULL,
+        pack_size INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        byte_length INTEGER NOT NULL,
+        PRIMARY KEY (project_id, algorithm, digest))""",
+)
+
+SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2, SERVER_V3_PACKS]

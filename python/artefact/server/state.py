@@ -85,6 +85,8 @@ class ServerState:
         if hasattr(self.blobs, "manifests"):  # an object store keeps the manifests too
             self.store.blobs = self.blobs.manifests(self.store.root)  # type: ignore[attr-defined]
             self.blobs.recorded_count = self._recorded_count  # type: ignore[attr-defined]
+            from .s3_packs import catalog_hooks  # packs: where each small blob sits
+            self.blobs.record_packed, self.blobs.locate_packed = catalog_hooks(lambda: self.catalog)  # type: ignore[attr-defined]
         self._source_projects: dict[int, int] = {}
         self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
         self._lock = threading.Lock()

@@ -21,6 +21,7 @@ mod logpath;
 mod png;
 mod fetch;
 mod signed;
+mod packs;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -686,5 +687,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fetch::register(m)?;
     blob_batch::register(m)?;
     signed::register(m)?;
+    packs::register(m)?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - `fetch.rs`: reference downloads (s3/gs/azure objects): signed, resumable, checked
 //!   against the ETag/MD5 (`etag.rs`) or CRC-32C (`crc32c.rs`) as the bytes arrive;
 //!   large objects as parallel ranges (`ranged.rs`).
+//! - `packs.rs`: small blobs read out of packs (many blobs in one S3 object) by ranged
+//!   GETs, neighbouring ranges coalesced, each blob verified and placed on its own.
 //! - `signed.rs`: byte ranges PUT straight to an object store's presigned URLs (whole
 //!   blobs or multipart parts), with the headers they were signed with.
 //!
@@ -24,6 +26,7 @@ mod ranged;
 #[cfg(test)]
 mod fetch_tests;
 mod get;
+mod packs;
 mod put;
 mod retry;
 mod signed;
@@ -33,6 +36,7 @@ pub use get::{get_files, GetItem};
 pub use crc32c::Crc32c;
 pub use etag::{multipart_etag, EtagHasher};
 pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions, Fetched};
+pub use packs::{get_packed, PackItem};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
 pub use signed::{part_md5s, put_ranges, range_md5s, RangePut};
