@@ -43,8 +43,9 @@ _LOG = """
 import json, sys, time, artefact as wandb
 t = time.perf_counter()
 with wandb.init(project="bench") as run:
-    a = wandb.Artifact(sys.argv[2], "dataset"); a.add_dir(sys.argv[1]); run.log_artifact(a).wait()
-print(json.dumps({"seconds": time.perf_counter() - t}))
+    a = wandb.Artifact(sys.argv[2], "dataset"); a.add_dir(sys.argv[1]); added = time.perf_counter() - t
+    run.log_artifact(a).wait()
+print(json.dumps({"seconds": time.perf_counter() - t, "add": added}))
 """
 _GET = """
 import json, sys, time, artefact as wandb
@@ -72,21 +73,28 @@ def _tree(root: str, files: int, big_mib: int) -> tuple[str, str]:
     return small, big
 
 
-def _client(code: str, args: list[str], env: dict) -> float:
+def _client(code: str, args: list[str], env: dict, part: str = "seconds") -> float:
+    return _client_all(code, args, env)[part]
+
+
+def _client_all(code: str, args: list[str], env: dict) -> dict:
     done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _raw(endpoint: MotoS3, bucket: str, src: str, dest: str, prefix: str, ranged: bool = False) -> tuple[float, float]:
-    """(put seconds, get seconds) of boto3 moving the files of `src` as they are."""
+def _raw(endpoint: MotoS3, bucket: str, src: str, dest: str, prefix: str, ranged: bool = False,
+         checksums: str = "when_supported") -> tuple[float, float]:
+    """(put seconds, get seconds) of boto3 moving the files of `src` as they are
+    (`checksums="when_required"`: without the CRC32 boto3 adds to each part by default)."""
     import boto3
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
 
     c = boto3.client("s3", endpoint_url=endpoint.url, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
-                     region_name="us-east-1", config=Config(max_pool_connections=64))
+                     region_name="us-east-1",
+                     config=Config(max_pool_connections=64, request_checksum_calculation=checksums))
     names = sorted(os.listdir(src))
     os.makedirs(dest, exist_ok=True)
     if len(names) == 1:  # the big file: multipart both ways
@@ -169,17 +177,24 @@ def _round(args: argparse.Namespace, cases: list, run: str) -> list[tuple]:
             # so the load other work puts on a shared machine weighs on both alike.
             before = _raw(endpoint, bucket, src, os.path.join(run, "raw-" + name), f"raw1/{name}/", args.ranged_get)
             shutil.rmtree(os.path.join(run, "raw-" + name), ignore_errors=True)
-            log = _client(_LOG, [src, name], {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-a")})
+            logged = _client_all(_LOG, [src, name], {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-a")})
+            log = logged["seconds"]
             get = _client(_GET, [os.path.join(run, "out-" + name), name],
                           {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-b")})
             after = _raw(endpoint, bucket, src, os.path.join(run, "raw-" + name), f"raw2/{name}/", args.ranged_get)
             shutil.rmtree(os.path.join(run, "raw-" + name), ignore_errors=True)
             raw_put, raw_get = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            # An upload created without a checksum algorithm (as the server creates its
+            # own) costs moto a full-object CRC64NVME in its complete: the same PUT so.
+            plain = _raw(endpoint, bucket, src, os.path.join(run, "raw-" + name), f"raw3/{name}/",
+                         checksums="when_required")[0] if name == "big" else raw_put
+            shutil.rmtree(os.path.join(run, "raw-" + name), ignore_errors=True)
             for d in ("out-" + name, "cache-a", "cache-b"):
                 shutil.rmtree(os.path.join(run, d), ignore_errors=True)
             probe = _probe(endpoint, bucket, src) if name == "small" and args.probe else {}
-            rows.append((label, log, raw_put, get, raw_get, probe))
-            print(f"  {label}: log {log:.2f} s, raw PUT {before[0]:.2f}/{after[0]:.2f} s, download {get:.2f} s,"
+            rows.append((label, log, raw_put, get, raw_get, probe, logged["add"], plain))
+            print(f"  {label}: log {log:.2f} s (add {logged['add']:.2f} s), raw PUT {before[0]:.2f}/{after[0]:.2f} s"
+                  f" (no part checksums {plain:.2f} s), download {get:.2f} s,"
                   f" raw GET {before[1]:.2f}/{after[1]:.2f} s; load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         if srv is not None:
@@ -228,6 +243,11 @@ def main() -> int:
         # the ratio is the median of each round's own ratio (same-round limit)
         lr, gr = med([g[1] / g[2] for g in got]), med([g[3] / g[4] for g in got])
         print(f"| {label} | {log:.2f} s | {raw_put:.2f} s | {lr:.2f}× | {get:.2f} s | {raw_get:.2f} s | {gr:.2f}× |")
+        if _name == "big":
+            print(f"\n{label}: of the log, the add (staged copy, whole-file and part MD5s) {med([g[6] for g in got]):.2f} s;"
+                  f" raw PUT without boto3's part checksums (moto then computes a full-object checksum in its"
+                  f" complete, as for the server's uploads) {med([g[7] for g in got]):.2f} s,"
+                  f" log / that {med([g[1] / g[7] for g in got]):.2f}×")
     probes = [g[5] for r in rounds for g in r if g[5]]
     if probes:
         print(f"\nPresence check of the {args.files:,} logged blobs (what a commit does for blobs the catalog does not"

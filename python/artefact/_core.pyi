@@ -360,6 +360,10 @@ def write_pngs(items: list[tuple[bytes, int, int, int, str]]) -> list[Any]:
     per image its (sha256 hex, size, base64 MD5), or the exception it raised."""
 def file_part_md5s(path: str, part_size: int, parts: list[int], threads: int = 4) -> list[str]:
     """The base64 MD5 of the given parts (numbered from 1) of the file, `part_size` bytes each."""
+def set_staging_part_size(part_size: int) -> None:
+    """From now on, staging a large file also hashes it in parts of `part_size` (0: stop)."""
+def staged_part_md5s(algorithm: str, digest: str, size: int, part_size: int) -> Optional[list[str]]:
+    """The base64 part MD5s hashed when this blob was staged in parts of `part_size`, if it was."""
 def sigv4_presign_batch(base: str, items: list[tuple[str, str, list[tuple[str, str]], list[tuple[str, str]]]],
                         access_key: str, secret_key: str, session_token: Optional[str], region: str,
                         expires: int, now: int, service: str = "s3") -> list[str]:

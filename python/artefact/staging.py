@@ -47,9 +47,14 @@ def get_staging_dir() -> str:
     # Content the embedded store already holds is not staged again (see stage.rs). With
     # the team server, the cache holds what was logged (remote/cache_fill.py).
     if config.base_url():
+        from .remote.direct_upload import staging_part_size
+
         _core.set_known_objects(config.artifacts_cache_dir())
+        # A server whose blobs live in S3: large copies are hashed in its parts as well.
+        _core.set_staging_part_size(staging_part_size())
     else:
         _core.set_known_objects(os.path.join(default_store_root(), "objects"))
+        _core.set_staging_part_size(0)
     return os.path.abspath(os.path.expanduser(path))
 
 

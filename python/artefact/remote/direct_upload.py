@@ -8,15 +8,21 @@ while one window uploads, the next one's part MD5s are computed (in the core, GI
 released) and its URLs, each bound to its part's MD5, are asked for; so the file is not
 read twice before the first byte leaves and no URL expires unused. The server completes
 each upload from the parts' ETags.
+
+A file staged by the mutable policy for such a server had its part MD5s hashed in the
+add's copy pass already (rust/core/src/stage_parts.rs, the part size from the server's
+`whoami`): then the log reads the file only to send it, and its windows are only signed.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .. import _core
+from .. import _core, config
 from ..store.errors import CorruptBlobError
 from ..store.failpoints import failpoint
 
@@ -24,7 +30,36 @@ if TYPE_CHECKING:
     from ..progress import ProgressLine
     from .client import Client
 
-__all__ = ["upload_direct"]
+__all__ = ["upload_direct", "staging_part_size"]
+
+_PART_SIZE: dict[str, int] = {}
+
+
+def staging_part_size() -> int:
+    """The part size of the configured server's multipart uploads if its blobs live in
+    an object store (its `whoami`), else 0. Asked once per server and process, with one
+    short try: an add never waits on a server that does not answer (0 then)."""
+    base = config.base_url()
+    if not base:
+        return 0
+    found = _PART_SIZE.get(base)
+    if found is None:
+        from .client import Client
+
+        answer: dict = {}
+        try:
+            client = Client(base, config.api_key())
+            try:
+                status, payload = client._send("GET", "/api/v1/whoami", None, 5.0)
+            finally:
+                client.close()
+            if status < 400:
+                answer = json.loads(payload)
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        part = answer.get("part_bytes") if isinstance(answer, dict) else None
+        found = _PART_SIZE[base] = int(part) if answer.get("direct_blobs") and isinstance(part, int) else 0
+    return found
 
 
 def _check(results: list, names: list[str]) -> list[str]:
@@ -73,8 +108,10 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         part = int(plan["part_size"])
         count = max(1, -(-size // part))
         done = {int(n): str(e) for n, e in plan.get("done", [])}
+        # hashed when the file was staged (None: hashed here, a window at a time)
+        staged = _core.staged_part_md5s(alg, digest, size, part)
         state.append(dict(path=path, alg=alg, digest=digest, size=size, part=part, upload_id=plan["upload_id"],
-                          done=done))
+                          done=done, md5s=staged if staged is not None and len(staged) == count else None))
         queue += [(j, n) for n in range(1, count + 1) if n not in done]
     # The first window is small, so that uploading starts soon; the next ones are hashed
     # and signed while the one before uploads.
@@ -88,7 +125,8 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         for j, n in chunk:
             by_job.setdefault(j, []).append(n)
         order = list(by_job)
-        md5s = {j: _core.file_part_md5s(state[j]["path"], state[j]["part"], by_job[j], threads=hash_threads)
+        md5s = {j: [state[j]["md5s"][n - 1] for n in by_job[j]] if state[j]["md5s"] is not None
+                else _core.file_part_md5s(state[j]["path"], state[j]["part"], by_job[j], threads=hash_threads)
                 for j in order}
         answer = client.request("POST", "/api/v1/blobs/parts", body={
             "entity": entity, "project": project,

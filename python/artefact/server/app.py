@@ -151,7 +151,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
     async def whoami(request: Request) -> Response:
         key = await key_of(request)
         return JSONResponse({**key.as_json(), "protocol": PROTOCOL, "public_url": state.signer.public_url,
-                             "direct_blobs": state.blobs.direct})
+                             "direct_blobs": state.blobs.direct,
+                             "part_bytes": getattr(state.blobs, "part_bytes", None)})
 
     async def store_call(request: Request) -> Response:
         key = await key_of(request)

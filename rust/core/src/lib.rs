@@ -24,6 +24,7 @@ pub mod pool;
 pub mod progress;
 pub mod sigv4;
 pub mod stage;
+pub mod stage_parts;
 pub mod statcache;
 pub mod transfer;
 pub mod store_put;

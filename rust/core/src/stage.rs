@@ -297,8 +297,12 @@ pub const PIPELINE_MIN: u64 = 8 << 20;
 pub fn copy_and_digest(input: &mut File, out: &mut File, size_hint: u64, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
     #[cfg(target_os = "linux")]
     if size_hint >= PIPELINE_MIN {
-        if let Some(done) = copy_hashing_parallel(input, out, alg)? {
-            return Ok(done);
+        let parts = crate::stage_parts::part_size_for(size_hint);
+        if let Some((raw, n, md5s)) = copy_hashing_parallel(input, out, alg, parts)? {
+            if let (Some(part), Some(md5s)) = (parts, md5s) {
+                crate::stage_parts::remember(alg, b64(&raw), n, part, md5s);
+            }
+            return Ok((raw, n));
         }
     }
     let _ = size_hint;
@@ -306,14 +310,43 @@ pub fn copy_and_digest(input: &mut File, out: &mut File, size_hint: u64, alg: Al
 }
 
 /// The pipelined copy of `copy_and_digest`; None (nothing written) where the kernel
-/// cannot copy between these two files.
+/// cannot copy between these two files. With `parts`, a third thread also hashes the
+/// copy part by part (stage_parts.rs): the MD5s a multipart upload's URLs are bound to.
 #[cfg(target_os = "linux")]
-fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result<Option<([u8; 16], u64)>> {
+#[allow(clippy::type_complexity)]
+fn copy_hashing_parallel(
+    input: &File,
+    out: &File,
+    alg: Algorithm,
+    parts: Option<u64>,
+) -> io::Result<Option<([u8; 16], u64, Option<Vec<String>>)>> {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::AsRawFd;
     const CHUNK: usize = 8 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
+    let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
     std::thread::scope(|s| {
+        let part_hasher = parts.map(|part| {
+            s.spawn(move || -> io::Result<Vec<String>> {
+                with_buffer(|buf| {
+                    let mut h = crate::stage_parts::PartHasher::new(part);
+                    for (mut off, len) in prx {
+                        let end = off + len as u64;
+                        while off < end {
+                            let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+                            let n = out.read_at(&mut buf[..want], off)?;
+                            if n == 0 {
+                                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
+                            }
+                            h.update(&buf[..n]);
+                            off += n as u64;
+                        }
+                    }
+                    Ok(h.finish())
+                })
+            })
+        });
+        let ptx = part_hasher.is_some().then_some(ptx);
         let hasher = s.spawn(move || -> io::Result<[u8; 16]> {
             with_buffer(|buf| {
                 let mut h = crate::digest::Hasher::new(alg);
@@ -359,13 +392,19 @@ fn copy_hashing_parallel(input: &File, out: &File, alg: Algorithm) -> io::Result
             if tx.send((total, n as usize)).is_err() {
                 break Ok(true); // the hasher stopped: its error is the one reported
             }
+            if let Some(p) = &ptx {
+                let _ = p.send((total, n as usize)); // a part hasher that stopped only loses its MD5s
+            }
             total += n as u64;
         };
         drop(tx);
+        drop(ptx);
         let hashed = hasher.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
+        // Part MD5s are an aid to the upload (which hashes what it lacks): a failure here is no error.
+        let md5s = part_hasher.and_then(|h| h.join().ok()).and_then(Result::ok);
         match copied {
             Ok(false) => Ok(None),
-            Ok(true) => hashed.map(|raw| Some((raw, total))),
+            Ok(true) => hashed.map(|raw| Some((raw, total, md5s))),
             Err(e) => Err(e),
         }
     })

@@ -54,6 +54,19 @@ fn file_part_md5s(py: Python<'_>, path: PathBuf, part_size: u64, parts: Vec<u64>
         .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
 }
 
+/// From now on, staging a large file (the mutable policy's copy) also hashes it in parts
+/// of `part_size` bytes (0: stop), for a multipart upload to the server's object store.
+#[pyfunction]
+fn set_staging_part_size(part_size: u64) {
+    artefact_core::stage_parts::set_part_size(part_size);
+}
+
+/// The base64 part MD5s hashed when this blob was staged in parts of `part_size`, if it was.
+#[pyfunction]
+fn staged_part_md5s(algorithm: &str, digest: &str, size: u64, part_size: u64) -> PyResult<Option<Vec<String>>> {
+    Ok(artefact_core::stage_parts::lookup(crate::alg(algorithm)?, digest, size, part_size))
+}
+
 type PresignItem = (String, String, Vec<(String, String)>, Vec<(String, String)>);
 
 /// Presigned S3 URLs (SigV4 query auth) for `(method, path, query, headers)` requests on
@@ -84,6 +97,8 @@ fn sigv4_presign_batch(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer_put_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(file_part_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(set_staging_part_size, m)?)?;
+    m.add_function(wrap_pyfunction!(staged_part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(sigv4_presign_batch, m)?)?;
     Ok(())
 }
