@@ -108,9 +108,9 @@ def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]
         with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
             return record_blobs(state, pid, blobs, conn)
     now = time.time()
-    conn.executemany(
+    conn.executemany(  # in one order everywhere: two writers of the same blobs never wait on each other in a cycle
         "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at) VALUES (?,?,?,?,?)",
-        [(pid, algorithm, digest, size, now) for algorithm, digest, size in blobs],
+        [(pid, algorithm, digest, size, now) for algorithm, digest, size in sorted(blobs)],
     )
 
 
@@ -368,12 +368,16 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
-    manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
+    wire = manifest.to_wire_json()
+    row = state.store.manifest_row(wire)  # small: kept in the commit's transaction, no file
+    manifest_key = row[0] if row is not None else state.store.blobs.put_manifest(wire)
 
     def note_inline(conn: Any, pid: int) -> None:
         _check_run(conn, pid, run[0])
         if inline:
             record_blobs(state, pid, inline, conn)
+        if row is not None:
+            state.store.put_manifest_row(conn, row)
 
     with _collection_scope(fields):
         record = catalog.assign_version(
@@ -422,7 +426,7 @@ def _collection_scope(fields: dict) -> Any:
     """Commits to one collection queue on its own lock, not the catalog-wide one (on
     PostgreSQL; index order, `latest` and dedupe are decided under it, and the unique
     (collection, index) and (collection, committed digest) keys are the backstop)."""
-    return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}")
+    return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}", deferred=True)
 
 
 def _dedupe(state: ServerState, a: dict, fields: dict, run: Any = None) -> Optional[dict]:

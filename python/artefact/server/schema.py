@@ -46,4 +46,12 @@ SERVER_V2: Step = (
         WHERE state = 'COMMITTED'""",
 )
 
-SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2]
+# Small manifests live in the catalog, written in their commit's transaction (state.py:
+# no file write and two fsyncs fewer per commit); larger ones stay files under their key.
+SERVER_V3_COMMITS: Step = (
+    """CREATE TABLE catalog_manifests (
+        manifest_key TEXT PRIMARY KEY,
+        body TEXT NOT NULL)""",
+)
+
+SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2, SERVER_V3_COMMITS]
