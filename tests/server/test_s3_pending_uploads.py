@@ -42,10 +42,11 @@ def s3_server(request, s3_blobs, tmp_path):
         srv.stop()
 
 
-def _janitor(srv: ServerProcess, ttl: str, failpoint: str = "") -> subprocess.CompletedProcess:
+def _janitor(srv: ServerProcess, ttl: str, failpoint: str = "", age: str = "3600") -> subprocess.CompletedProcess:
     env = {**os.environ, **srv.extra_env, "ARTEFACT_SERVER_PENDING_TTL": ttl, "ARTEFACT_FAILPOINT": failpoint}
     return subprocess.run([sys.executable, "-m", "artefact", "server", "janitor", "--catalog", srv.catalog,
-                           "--blobs", srv.blobs_arg], env=env, capture_output=True, text=True, timeout=120)
+                           "--blobs", srv.blobs_arg, "--age", age], env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _blob(text: str) -> tuple[bytes, str]:
@@ -88,6 +89,22 @@ def _versions(srv: ServerProcess, key: str, name: str = "ds") -> list:
     r = _post(srv, key, "/api/v1/store/list_versions", {"entity": ENTITY, "project": PROJECT, "name": name})
     assert r.status_code == 200, r.text
     return r.json()["result"]
+
+
+def _pending_rows(srv: ServerProcess) -> list:
+    sql = "SELECT algorithm, digest, deleting FROM pending_uploads"
+    if srv.catalog.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(srv.catalog) as conn:
+            return conn.execute(sql).fetchall()
+    import sqlite3
+
+    conn = sqlite3.connect(srv.catalog)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def _log_with_sdk(srv: ServerProcess, key: str, tmp_path, text: str, monkeypatch) -> None:
@@ -134,6 +151,7 @@ def test_a_blob_committed_in_time_is_never_deleted(s3_server, tmp_path, monkeypa
     key = s3_server.make_key(ENTITY, "writer")
     text = "committed in time\n" * 10
     _log_with_sdk(s3_server, key, tmp_path, text, monkeypatch)
+    assert _pending_rows(s3_server) == [], "the commit claimed its upload"
     for _ in range(2):
         out = _janitor(s3_server, "0")
         assert out.returncode == 0 and "deleted 0 uploaded blob(s)" in out.stdout, out.stdout + out.stderr
@@ -157,9 +175,13 @@ def test_janitor_first_the_commit_is_refused_and_the_rerun_uploads_again(s3_serv
     assert refused.status_code == 409, refused.text
     assert digest in refused.json()["error"]["message"]
     assert _versions(s3_server, key) == []
-    done = _janitor(s3_server, "3600")  # a killed sweep's marked rows are finished, whatever their age
+    kept = _janitor(s3_server, "3600")  # another sweep's marks are its own while younger than the age
+    assert kept.returncode == 0 and "deleted 0 uploaded blob(s)" in kept.stdout, kept.stdout + kept.stderr
+    refused = _commit(s3_server, key, digest, len(data))
+    assert refused.status_code == 409, refused.text
+    done = _janitor(s3_server, "3600", age="0")  # a killed sweep's marked rows, idle past the age, are finished
     assert done.returncode == 0 and "deleted 1 uploaded blob(s)" in done.stdout, done.stdout + done.stderr
-    assert not _object(s3_server, digest)
+    assert not _object(s3_server, digest) and _pending_rows(s3_server) == []
     _log_with_sdk(s3_server, key, tmp_path, text, monkeypatch)
     assert _object(s3_server, digest)
     assert len(_versions(s3_server, key)) == 1
@@ -232,7 +254,7 @@ def test_race_on_postgres_in_both_orders(s3_server, tmp_path):
     data2, digest2 = _blob("the janitor wins\n")
     _upload(s3_server, key, data2, digest2)
     started, release = threading.Event(), threading.Event()
-    mark = "UPDATE pending_uploads SET deleting = 1 WHERE digest = '%s'" % digest2
+    mark = "UPDATE pending_uploads SET deleting = 7, marked_at = 0 WHERE digest = '%s'" % digest2
     holder = threading.Thread(target=_hold_pending_row, args=(s3_server.catalog, mark, started, release))
     holder.start()
     assert started.wait(30)
@@ -246,6 +268,6 @@ def test_race_on_postgres_in_both_orders(s3_server, tmp_path):
     committer.join(60)
     assert answer and answer[0].status_code == 409, answer and answer[0].text
     assert _versions(s3_server, key, "ds2") == []
-    done = _janitor(s3_server, "3600")
+    done = _janitor(s3_server, "3600", age="0")  # the test's own mark stands in for a killed sweep's
     assert "deleted 1 uploaded blob(s)" in done.stdout, done.stdout + done.stderr
     assert not _object(s3_server, digest2) and _object(s3_server, digest)

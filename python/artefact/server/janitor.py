@@ -100,7 +100,7 @@ def sweep(state: ServerState, age: Optional[float] = None, now: Optional[float] 
     with state.catalog.transaction() as conn:
         cur = conn.execute("DELETE FROM pending_patches WHERE created_at < ?", (now - age,))
         report.patches_removed = max(0, cur.rowcount or 0)
-    report.uploads_deleted = expire(state, pending_ttl, now)
+    report.uploads_deleted = expire(state, pending_ttl, now, grace=age)
     return report
 
 

@@ -12,8 +12,8 @@ batch through the server stored it, or when `lacking` found it already there:
   records them held (`project_blobs`); a blob neither held nor pending is refused
   (MissingBlobError, a 409 naming it) and the transaction records nothing;
 - the janitor, for rows older than `ARTEFACT_SERVER_PENDING_TTL`, first marks them
-  `deleting` in a committed transaction (a marked row can be neither claimed nor issued
-  again), then deletes the objects, then the rows.
+  `deleting` (with its sweep's token) in a committed transaction (a marked row can be
+  neither claimed nor issued again), then deletes the objects, then the rows.
 
 So the row is the lock between the two: a commit that claimed it first keeps its blob
 (the janitor's mark finds no row), and a janitor that marked it first makes the commit
@@ -112,27 +112,36 @@ def claim(conn: Any, state: Any, pid: int, blobs: list, where: str) -> list:
     return mine
 
 
-def expire(state: Any, ttl: Optional[float] = None, now: Optional[float] = None) -> int:
+def expire(state: Any, ttl: Optional[float] = None, now: Optional[float] = None,
+           grace: Optional[float] = None) -> int:
     """The janitor's part: delete objects whose upload no commit claimed within `ttl`
-    seconds; returns how many. Rows a killed sweep left marked are finished too."""
+    seconds; returns how many. Each sweep marks rows with its own token and finishes
+    only those, so two server processes sweeping at once never act on each other's
+    rows; rows another sweep marked more than `grace` seconds ago (a killed sweep's; the
+    janitor's age) are taken over and finished."""
+    import secrets
+
     ttl = ttl_setting() if ttl is None else ttl
     now = time.time() if now is None else now
+    grace = 86400.0 if grace is None else grace
     delete = getattr(state.blobs, "delete_blob", None)
     if delete is None:  # the server's own directory: nothing is uploaded around the server
         return 0
+    token = secrets.randbits(62) + 1
     held = ("EXISTS (SELECT 1 FROM project_blobs b WHERE b.project_id = pending_uploads.project_id"
             " AND b.algorithm = pending_uploads.algorithm AND b.digest = pending_uploads.digest)")
     with state.catalog.transaction() as conn:  # committed before any object is touched
         conn.execute(f"DELETE FROM pending_uploads WHERE deleting = 0 AND issued_at < ? AND {held}", (now - ttl,))
-        conn.execute(f"UPDATE pending_uploads SET deleting = 1 WHERE deleting = 0 AND issued_at < ? AND NOT {held}",
-                     (now - ttl,))
+        conn.execute("UPDATE pending_uploads SET deleting = ?, marked_at = ? WHERE deleting = 0 AND issued_at < ?"
+                     f" AND NOT {held}", (token, now, now - ttl))
+        conn.execute("UPDATE pending_uploads SET deleting = ?, marked_at = ? WHERE deleting <> 0 AND deleting <> ?"
+                     " AND marked_at < ?", (token, now, token, now - grace))
         marked = [(int(r[0]), r[1], r[2]) for r in conn.execute(
-            "SELECT project_id, algorithm, digest FROM pending_uploads WHERE deleting = 1").fetchall()]
+            "SELECT project_id, algorithm, digest FROM pending_uploads WHERE deleting = ?", (token,)).fetchall()]
     failpoint("janitor_after_mark")
     for pid, algorithm, digest in marked:
         delete(pid, algorithm, digest)
     failpoint("janitor_after_delete")
     with state.catalog.transaction() as conn:
-        conn.executemany("DELETE FROM pending_uploads WHERE project_id = ? AND algorithm = ? AND digest = ?"
-                         " AND deleting = 1", marked)
+        conn.execute("DELETE FROM pending_uploads WHERE deleting = ?", (token,))
     return len(marked)

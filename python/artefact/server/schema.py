@@ -54,7 +54,7 @@ SERVER_V3_COMMITS: Step = (
         body TEXT NOT NULL)""",
     # Blobs uploaded straight to an object store that no commit has claimed yet
     # (pending.py): a commit turns them into project_blobs, the janitor deletes them
-    # after ARTEFACT_SERVER_PENDING_TTL (marking them `deleting` first).
+    # after ARTEFACT_SERVER_PENDING_TTL (marking them `deleting` with its sweep's token first).
     """CREATE TABLE pending_uploads (
         project_id INTEGER NOT NULL REFERENCES projects(id),
         algorithm TEXT NOT NULL,
@@ -62,6 +62,7 @@ SERVER_V3_COMMITS: Step = (
         size INTEGER NOT NULL,
         issued_at REAL NOT NULL,
         deleting INTEGER NOT NULL DEFAULT 0,
+        marked_at REAL,
         PRIMARY KEY (project_id, algorithm, digest))""",
     "CREATE INDEX pending_uploads_by_age ON pending_uploads (issued_at)",
 )
