@@ -150,7 +150,7 @@ def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> fr
     if row is None:
         return frozenset()
     try:
-        return state.blobs_of_manifest(row[0])
+        return state.blobs_of_manifest(row[0], conn)
     except (OSError, ValueError):
         return frozenset()
 

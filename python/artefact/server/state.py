@@ -109,10 +109,15 @@ class ServerStore(LocalStore):
         except FileNotFoundError:
             raise MissingBlobError(f"manifest {path} is missing from the store") from None
 
-    def load_manifest_key(self, key: str) -> "_core.Manifest":
-        """The manifest stored under `key` (row or file), parsed while its MD5 is checked."""
-        with self.catalog.transaction(write=False) as conn:
-            row = conn.execute("SELECT body FROM catalog_manifests WHERE manifest_key = ?", (key,)).fetchone()
+    def load_manifest_key(self, key: str, conn: Any = None) -> "_core.Manifest":
+        """The manifest stored under `key` (row or file), parsed while its MD5 is checked
+        (its row read in `conn`'s transaction if given)."""
+        sql = "SELECT body FROM catalog_manifests WHERE manifest_key = ?"
+        if conn is None:  # a snapshot of its own, left before a manifest file is parsed
+            with self.catalog.transaction(write=False) as own:
+                row = own.execute(sql, (key,)).fetchone()
+        else:
+            row = conn.execute(sql, (key,)).fetchone()
         if row is None:
             return self.blobs.load_manifest(key)
         try:
@@ -151,9 +156,10 @@ class ServerState:
         """`(algorithm, digest)` of every stored entry of the version's manifest."""
         return self.blobs_of_manifest(record.manifest_key)
 
-    def blobs_of_manifest(self, manifest_key: str) -> frozenset[tuple[str, str]]:
+    def blobs_of_manifest(self, manifest_key: str, conn: Any = None) -> frozenset[tuple[str, str]]:
         """`(algorithm, digest)` of every stored entry of the manifest `manifest_key`
-        (cached with `manifest_blobs`; read from the store on a miss)."""
+        (cached with `manifest_blobs`; read from the store on a miss, in `conn`'s
+        transaction if given)."""
         from ..store.blobs import entry_algorithm
 
         with self._lock:
@@ -161,7 +167,7 @@ class ServerState:
             if found is not None:
                 self._manifests.move_to_end(manifest_key)
                 return found
-        manifest = self.store.load_manifest_key(manifest_key)
+        manifest = self.store.load_manifest_key(manifest_key, conn)
         found = frozenset((entry_algorithm(e[5]), e[1]) for e in manifest.entries() if e[2] is None)
         self.remember_manifest(manifest_key, found)
         return found
