@@ -72,9 +72,12 @@ def test_only_lacking_blobs_go_and_small_ones_go_in_packs(remote, tmp_path, call
     assert "/api/v1/blobs/locate" in calls and "/api/v1/blobs/fetch" not in calls
 
 
-def test_two_servers_share_nothing_but_the_catalog_and_the_bucket(s3_blobs, pg_url, tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra_files", [0, 1500], ids=["small-manifest", "large-manifest"])
+def test_two_servers_share_nothing_but_the_catalog_and_the_bucket(s3_blobs, pg_url, tmp_path, monkeypatch,
+                                                                   extra_files):
     """Server A and server B have separate data dirs (as on two machines): a version
-    logged through A downloads through B, whose manifest comes from the bucket."""
+    logged through A downloads through B, whose manifest comes from the catalog (a small
+    one, kept in its row) or the bucket (one over 64 KiB)."""
     from ._server import ServerProcess
 
     a = ServerProcess(pg_url, str(tmp_path / "machine-a"))
@@ -87,6 +90,8 @@ def test_two_servers_share_nothing_but_the_catalog_and_the_bucket(s3_blobs, pg_u
         src = tmp_path / "src"
         src.mkdir()
         (src / "x.txt").write_text("logged through A\n" * 100)
+        for i in range(extra_files):
+            (src / f"f{i:05d}.txt").write_text(f"file {i}\n")
         with wandb.init(project="two") as run:
             art = wandb.Artifact("ds", "dataset")
             art.add_dir(str(src))
@@ -98,7 +103,12 @@ def test_two_servers_share_nothing_but_the_catalog_and_the_bucket(s3_blobs, pg_u
         got.verify(got.download(str(tmp_path / "out")))
         assert (tmp_path / "out" / "x.txt").read_text() == "logged through A\n" * 100
         endpoint, bucket = s3_blobs
-        assert [k for k in endpoint.keys(bucket) if k.startswith("blobs/manifests/")]
+        in_bucket = [k for k in endpoint.keys(bucket) if k.startswith("blobs/manifests/")]
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            in_catalog = conn.execute("SELECT manifest_key FROM catalog_manifests").fetchall()
+        assert (len(in_bucket), len(in_catalog)) == ((1, 0) if extra_files else (0, 1))
     finally:
         a.stop()
         b.stop()

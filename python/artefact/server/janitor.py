@@ -3,10 +3,13 @@
 - multipart uploads to the object store that were never completed (a killed client's;
   a re-run within the grace reuses and finishes its upload instead),
 - temp files of interrupted PUTs and batches in the server's own directory,
-- parts of distributed artifacts (`upsert_artifact`) never finished (`pending_patches`).
+- parts of distributed artifacts (`upsert_artifact`) never finished (`pending_patches`),
+- objects uploaded straight to the object store that no commit claimed within
+  `ARTEFACT_SERVER_PENDING_TTL` seconds (default a day; pending.py says how a commit and
+  this sweep never both win).
 
-It never deletes a stored blob or a manifest: a committed version only ever names blobs
-that were complete and recorded before its commit, and those stay.
+It never deletes a blob a project holds, nor a manifest: a committed version only ever
+names blobs that were complete and recorded (claimed) in its commit, and those stay.
 
 Run it as `artefact server janitor [--age SECONDS]`, or let the server run it every
 `ARTEFACT_SERVER_JANITOR_INTERVAL` seconds (default 3600; 0 turns it off). The grace is
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..store.blobs import age_seconds
+from .pending import expire
 from .state import ServerState
 
 __all__ = ["JanitorReport", "sweep", "age_setting", "interval_setting", "run_periodically",
@@ -59,16 +63,20 @@ class JanitorReport:
     uploads_aborted: int = 0
     temp_files_removed: int = 0
     patches_removed: int = 0
+    uploads_deleted: int = 0
     note: str = ""
 
     def __str__(self) -> str:
         text = (f"aborted {self.uploads_aborted} stale multipart upload(s), removed {self.temp_files_removed}"
-                f" temp file(s) and {self.patches_removed} unfinished distributed part(s)")
+                f" temp file(s) and {self.patches_removed} unfinished distributed part(s), deleted"
+                f" {self.uploads_deleted} uploaded blob(s) no commit claimed")
         return text + (f"; {self.note}" if self.note else "")
 
 
-def sweep(state: ServerState, age: Optional[float] = None, now: Optional[float] = None) -> JanitorReport:
-    """Remove leftovers older than `age` seconds (default `age_setting()`)."""
+def sweep(state: ServerState, age: Optional[float] = None, now: Optional[float] = None,
+          pending_ttl: Optional[float] = None) -> JanitorReport:
+    """Remove leftovers older than `age` seconds (default `age_setting()`), and uploads no
+    commit claimed within `pending_ttl` (default `pending.ttl_setting()`)."""
     age = age_setting() if age is None else age
     now = time.time() if now is None else now
     report = JanitorReport()
@@ -92,6 +100,7 @@ def sweep(state: ServerState, age: Optional[float] = None, now: Optional[float] 
     with state.catalog.transaction() as conn:
         cur = conn.execute("DELETE FROM pending_patches WHERE created_at < ?", (now - age,))
         report.patches_removed = max(0, cur.rowcount or 0)
+    report.uploads_deleted = expire(state, pending_ttl, now, grace=age)
     return report
 
 

@@ -33,6 +33,7 @@ from ..store.postgres import write_scope
 from ..store.queries import project_id
 from ..store.records import COMMITTED, decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
+from . import pending
 from .auth import Forbidden, require
 from .keys import ApiKey
 from .rpc import can_read, readable_version
@@ -104,14 +105,23 @@ def have_blobs(state: ServerState, pid: int, blobs: list[tuple], conn: Any = Non
 
 def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]], conn: Any = None) -> None:
     """Note that this project holds these (already durable) blobs (in `conn`'s write
-    transaction if given)."""
+    transaction if given). In an object store that clients write to and the janitor
+    cleans (S3), a blob stored outside a commit is only pending (pending.py) until the
+    commit that names it claims it; `conn` is then that commit's transaction."""
+    if conn is None and state.blobs.direct:
+        return pending.issue(state, pid, blobs)
     if conn is None:
         with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
             return record_blobs(state, pid, blobs, conn)
+    insert_held(conn, pid, blobs)
+
+
+def insert_held(conn: Any, pid: int, blobs: list) -> None:
+    """The `project_blobs` rows of `(algorithm, digest, size)` blobs, in `conn`'s transaction."""
     now = time.time()
-    conn.executemany(
+    conn.executemany(  # in one order everywhere: two writers of the same blobs never wait on each other in a cycle
         "INSERT OR IGNORE INTO project_blobs (project_id, algorithm, digest, size, created_at) VALUES (?,?,?,?,?)",
-        [(pid, algorithm, digest, size, now) for algorithm, digest, size in blobs],
+        [(pid, algorithm, digest, size, now) for algorithm, digest, size in sorted(blobs)],
     )
 
 
@@ -141,7 +151,7 @@ def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> fr
     if row is None:
         return frozenset()
     try:
-        return state.blobs_of_manifest(row[0])
+        return state.blobs_of_manifest(row[0], conn)
     except (OSError, ValueError):
         return frozenset()
 
@@ -191,12 +201,11 @@ def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set, batch
         packed = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit and state.blobs.packable(b[2])]
         if packed:
             todo = [b for b in todo if not (b[2] <= batch_limit and state.blobs.packable(b[2]))]
-    if todo and state.blobs.direct:  # finished by a killed run straight to the store: record, don't resend
+    if todo and state.blobs.direct:  # finished by a killed run straight to the store: don't resend
         found = state.blobs.probe(pid, todo)
-        if found:
-            record_blobs(state, pid, found)
-            done = {(b[0], b[1]) for b in found}
-            todo = [b for b in todo if (b[0], b[1]) not in done]
+        done = {(b[0], b[1]) for b in found}
+        todo = [b for b in todo if (b[0], b[1]) not in done]
+        pending.issue(state, pid, found + todo)  # the commit claims them; else the janitor deletes them
     if batch_limit >= 0 and not state.blobs.direct:
         small = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit]
         return small + state.blobs.upload_plan(pid, [b for b in todo if b[2] > batch_limit])
@@ -261,11 +270,14 @@ class Lacking(Exception):
 
 
 def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or_lacking: bool = False,
-                      held: frozenset = frozenset(), collection: Optional[str] = None) -> tuple[Any, list, Optional[int]]:
+                      held: frozenset = frozenset(), collection: Optional[str] = None
+                      ) -> tuple[Any, list, Optional[int], list]:
     """The request's manifest, once every path is safe and every stored entry is content
     this project holds or among `held` (blobs this request stored; MissingBlobError
     otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
-    None when nothing needed checking (the commit's transaction finds or makes it)."""
+    None when nothing needed checking (the commit's transaction finds or makes it).
+    Last, with an object store clients upload to: the blobs not held yet, which the
+    commit's transaction must claim (pending.claim) before it records anything."""
     text = a.get("manifest")
     if not isinstance(text, str):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
@@ -277,17 +289,12 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
             stored.append((entry_algorithm(extra), digest, size or 0))
     rest = [s for s in stored if (s[0], s[1]) not in held] if held else stored
     if not rest and held:
-        return manifest, stored, None
+        return manifest, stored, None, []
     pid, have = _held(state, entity, project, rest, collection)
     missing = [s for s in rest if (s[0], s[1]) not in have]
-    if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: look, record
+    if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: claimed in the commit
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
-        assert pid is not None
-        found = {(s[0], s[1]): s for s in state.blobs.probe(pid, missing)}
-        if found:
-            record_blobs(state, pid, list(found.values()))
-            have = have | set(found)
-            missing = [s for s in missing if (s[0], s[1]) not in found]
+        return manifest, stored, pid, missing
     if missing and or_lacking:
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
         raise Lacking(pid, stored, have | set(held))  # type: ignore[arg-type]
@@ -298,7 +305,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
         )
     if pid is None:
         pid = project_pk(state, entity, project, create=True)
-    return manifest, stored, pid
+    return manifest, stored, pid, []
 
 
 def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
@@ -310,9 +317,10 @@ def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
     if not isinstance(name, str) or not isinstance(dist, str):
         raise ValueError("'name' and 'distributed_id' must be strings")
     validate_artifact_name(validate_artifact_name_chars(name))
-    manifest, _stored, pid = _checked_manifest(state, a, entity, project)
+    manifest, _stored, pid, unheld = _checked_manifest(state, a, entity, project)
     manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
     with state.catalog.transaction() as conn:
+        pending.claim(conn, state, pid, unheld, f"{entity}/{project}")
         conn.execute(
             "INSERT OR IGNORE INTO pending_patches (project_id, collection, distributed_id, manifest_key,"
             " created_at) VALUES (?,?,?,?,?)", (pid, name, dist, manifest_key, time.time()))
@@ -363,8 +371,8 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         return _recorded(state, entity, project, inline, _dedupe(state, a, fields, run[0]) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, pid = _checked_manifest(state, a, entity, project, or_lacking=bool(a.get("or_lacking")),
-                                                  held=held, collection=fields["name"])
+        manifest, stored, pid, unheld = _checked_manifest(
+            state, a, entity, project, or_lacking=bool(a.get("or_lacking")), held=held, collection=fields["name"])
     except Lacking as short:
         if inline:
             record_blobs(state, short.pid, inline)
@@ -375,12 +383,18 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
-    manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
+    wire = manifest.to_wire_json()
+    row = state.store.manifest_row(wire)  # small: kept in the commit's transaction, no file
+    manifest_key = row[0] if row is not None else state.store.blobs.put_manifest(wire)
 
     def note_inline(conn: Any, pid: int) -> None:
         _check_run(conn, pid, run[0])
-        if inline:
+        if state.blobs.direct:  # uploaded around this transaction: claimed, checked, then held
+            pending.claim(conn, state, pid, [*inline, *unheld], f"{entity}/{project}")
+        elif inline:
             record_blobs(state, pid, inline, conn)
+        if row is not None:
+            state.store.put_manifest_row(conn, row)
 
     with _collection_scope(fields):
         record = catalog.assign_version(
@@ -420,6 +434,8 @@ def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
         # an object store keys blobs by project; the local directory is shared (pid unused)
         pid = project_pk(state, entity, project, create=True) if state.blobs.direct else 0
         assert pid is not None
+        if state.blobs.direct:  # pending before the bytes land, so no object goes untracked
+            pending.issue(state, pid, frames)
         state.blobs.store_batch(pid, blobs, frames, state.config.fsync)
     return commit(state, key, {**a, "or_lacking": True},
                   inline=[(alg, digest, size) for alg, digest, size, _off in frames])
@@ -429,7 +445,7 @@ def _collection_scope(fields: dict) -> Any:
     """Commits to one collection queue on its own lock, not the catalog-wide one (on
     PostgreSQL; index order, `latest` and dedupe are decided under it, and the unique
     (collection, index) and (collection, committed digest) keys are the backstop)."""
-    return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}")
+    return write_scope(f"collection:{fields['entity']}/{fields['project']}/{fields['name']}", deferred=True)
 
 
 def _dedupe(state: ServerState, a: dict, fields: dict, run: Any = None) -> Optional[dict]:

@@ -201,8 +201,8 @@ def refresh(state: ServerState, key: ApiKey, a: dict) -> Any:
 @method
 def load_manifest(state: ServerState, key: ApiKey, a: dict) -> Any:
     record = readable_version(state, key, a.get("record"))
-    with open(state.store.blobs.manifest_path(record.manifest_key), "rb") as f:
-        return {"manifest": f.read().decode("utf-8"), "manifest_key": record.manifest_key}
+    return {"manifest": state.store.manifest_bytes(record.manifest_key).decode("utf-8"),
+            "manifest_key": record.manifest_key}
 
 
 @method

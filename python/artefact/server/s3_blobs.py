@@ -275,9 +275,8 @@ class S3Blobs:
             return []
         # HEADs run _THREADS at a time; a sweep lists the project's keys a thousand per
         # call, one call after another: sweep only when that is fewer round trips.
-        pages = self.recorded_count(pid) // 1000 + 1
-        if how is None:  # (`how`, "head" or "list", is for benches/server_s3.py)
-            how = "head" if len(blobs) <= _HEAD_LIMIT or pages * _THREADS >= len(blobs) else "list"
+        if how is None:  # (`how`, "head" or "list": benches/server_s3.py, and pending.claim inside a transaction)
+            how = "head" if len(blobs) <= _HEAD_LIMIT or self.sweep_pages(pid) * _THREADS >= len(blobs) else "list"
         if how == "head":
             heads = list(self._pool.map(lambda b: self._head(self.key(pid, b[0], b[1])), blobs))
         else:
@@ -292,6 +291,15 @@ class S3Blobs:
             # way for the real upload; no commit names it, as it was never recorded
             self.client.delete_object(Bucket=self.bucket, Key=self.key(pid, b[0], b[1]))
         return [b for b, h in zip(blobs, heads) if self._fits(b[0], b[1], b[2], h)]
+
+    def sweep_pages(self, pid: int, recorded: Optional[int] = None) -> int:
+        """ListObjectsV2 calls a sweep of the project's keys takes (`recorded`: how many
+        blobs the catalog holds for it, if the caller has counted them)."""
+        return (self.recorded_count(pid) if recorded is None else recorded) // 1000 + 1
+
+    def probe_how(self, pid: int, count: int, recorded: int) -> str:
+        """"head" or "list": the fewer round trips to probe `count` blobs."""
+        return "head" if count <= _HEAD_LIMIT or self.sweep_pages(pid, recorded) * _THREADS >= count else "list"
 
     def missing(self, pid: int, blobs: list) -> list:
         located = self._located(pid, blobs)
@@ -382,6 +390,11 @@ class S3Blobs:
                 if all(p["LastModified"] < cutoff for p in parts.get("Parts", [])):  # a running upload is kept
                     out.append((u["Key"], u["UploadId"]))
         return out
+
+    def delete_blob(self, pid: int, algorithm: str, digest: str) -> None:
+        """Delete one blob's object (the janitor's, for uploads no commit claimed:
+        server/pending.py); an absent object is no error."""
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(pid, algorithm, digest))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -111,10 +111,19 @@ def write_packs(s3: "S3Blobs", pid: int, body: bytes, frames: list[tuple[str, st
 
 
 def record_rows(conn: Any, rows: list[tuple]) -> None:
-    """Insert `packed_blobs` rows (first location wins)."""
+    """Insert `packed_blobs` rows (first location wins), and hold their blobs in their
+    projects in the same transaction: the server wrote and verified them itself, so no
+    commit needs to claim them (pending.py) and the janitor never deletes a pack."""
+    from .protocol import insert_held
+
     conn.executemany(
         "INSERT OR IGNORE INTO packed_blobs (project_id, algorithm, digest, pack_key, pack_size, byte_offset,"
         " byte_length) VALUES (?,?,?,?,?,?,?)", rows)
+    by_project: dict[int, list] = {}
+    for pid, algorithm, digest, _key, _pack_size, _offset, length in rows:
+        by_project.setdefault(pid, []).append((algorithm, digest, length))
+    for pid, blobs in sorted(by_project.items()):
+        insert_held(conn, pid, blobs)
 
 
 def pack_locations(conn: Any, pid: int, blobs: list) -> dict[tuple[str, str], tuple[str, int, int, int]]:

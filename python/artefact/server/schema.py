@@ -61,4 +61,25 @@ SERVER_V3_PACKS: Step = (
         PRIMARY KEY (project_id, algorithm, digest))""",
 )
 
-SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2, SERVER_V3_PACKS]
+# Small manifests live in the catalog, written in their commit's transaction (state.py:
+# no file write and two fsyncs fewer per commit); larger ones stay files under their key.
+SERVER_V4_COMMITS: Step = (
+    """CREATE TABLE catalog_manifests (
+        manifest_key TEXT PRIMARY KEY,
+        body TEXT NOT NULL)""",
+    # Blobs uploaded straight to an object store that no commit has claimed yet
+    # (pending.py): a commit turns them into project_blobs, the janitor deletes them
+    # after ARTEFACT_SERVER_PENDING_TTL (marking them `deleting` with its sweep's token first).
+    """CREATE TABLE pending_uploads (
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        algorithm TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        issued_at REAL NOT NULL,
+        deleting INTEGER NOT NULL DEFAULT 0,
+        marked_at REAL,
+        PRIMARY KEY (project_id, algorithm, digest))""",
+    "CREATE INDEX pending_uploads_by_age ON pending_uploads (issued_at)",
+)
+
+SERVER_MIGRATIONS = [*MIGRATIONS, SERVER_V1, SERVER_V2, SERVER_V3_PACKS, SERVER_V4_COMMITS]

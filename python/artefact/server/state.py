@@ -11,11 +11,12 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from .. import config
+from .. import _core, config
 from ..store.blobs import BlobStore
 from ..store.catalog import Catalog
+from ..store.errors import CorruptBlobError, MissingBlobError
 from ..store.local import LocalStore
 from ..store.postgres import is_postgres_url
 from ..store.records import VersionRecord
@@ -64,13 +65,71 @@ class ServerConfig:
         return self.blobs
 
 
+ROW_MANIFEST_BYTES = 64 * 1024  # manifests up to this size live in their catalog row
+
+
 class ServerStore(LocalStore):
-    """The embedded store's logic over the server's catalog (either engine) and blobs."""
+    """The embedded store's logic over the server's catalog (either engine) and blobs.
+
+    A small manifest (most commits: a few files) is kept in the catalog (`catalog_manifests`,
+    written in the commit's own transaction), not as a file: that saves a file write and
+    two fsyncs per commit, and every server process reads it from the database. Larger
+    ones are files (or objects) under their MD5 key, as in the embedded store."""
 
     def __init__(self, catalog: str, blobs: str) -> None:  # noqa: D107 - LocalStore's, other roots
         self.root = os.path.abspath(blobs)
         self.blobs = BlobStore(self.root)
         self.catalog = Catalog(catalog, steps=SERVER_MIGRATIONS)
+
+    @staticmethod
+    def manifest_row(data: bytes) -> Optional[tuple[str, str]]:
+        """`(key, text)` to keep manifest `data` in the catalog (put_manifest_row), or None
+        if it is too large and goes to a file (blobs.put_manifest)."""
+        if len(data) > ROW_MANIFEST_BYTES:
+            return None
+        import hashlib
+
+        return hashlib.md5(data).hexdigest(), data.decode("utf-8")
+
+    @staticmethod
+    def put_manifest_row(conn: Any, row: tuple[str, str]) -> None:
+        """Keep a manifest in the catalog, in `conn`'s write transaction (create-if-absent)."""
+        conn.execute("INSERT OR IGNORE INTO catalog_manifests (manifest_key, body) VALUES (?,?)", row)
+
+    def manifest_bytes(self, key: str) -> bytes:
+        """The stored manifest `key` as its JSON bytes: its catalog row, else its file."""
+        with self.catalog.transaction(write=False) as conn:
+            row = conn.execute("SELECT body FROM catalog_manifests WHERE manifest_key = ?", (key,)).fetchone()
+        if row is not None:
+            return row[0].encode("utf-8")
+        path = self.blobs.manifest_path(key)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise MissingBlobError(f"manifest {path} is missing from the store") from None
+
+    def load_manifest_key(self, key: str, conn: Any = None) -> "_core.Manifest":
+        """The manifest stored under `key` (row or file), parsed while its MD5 is checked
+        (its row read in `conn`'s transaction if given)."""
+        sql = "SELECT body FROM catalog_manifests WHERE manifest_key = ?"
+        if conn is None:  # a snapshot of its own, left before a manifest file is parsed
+            with self.catalog.transaction(write=False) as own:
+                row = own.execute(sql, (key,)).fetchone()
+        else:
+            row = conn.execute(sql, (key,)).fetchone()
+        if row is None:
+            return self.blobs.load_manifest(key)
+        try:
+            return _core.Manifest.from_json(row[0].encode("utf-8"), key)
+        except ValueError as exc:
+            if getattr(exc, "kind", None) == "corrupt":
+                raise CorruptBlobError(f"manifest {key} in the catalog is corrupt: {exc}") from None
+            raise
+
+    def load_manifest(self, record: VersionRecord) -> "_core.Manifest":
+        """The version's manifest (catalog row or file), checked against its key."""
+        return self.load_manifest_key(record.manifest_key)
 
 
 class ServerState:
@@ -99,9 +158,10 @@ class ServerState:
         """`(algorithm, digest)` of every stored entry of the version's manifest."""
         return self.blobs_of_manifest(record.manifest_key)
 
-    def blobs_of_manifest(self, manifest_key: str) -> frozenset[tuple[str, str]]:
+    def blobs_of_manifest(self, manifest_key: str, conn: Any = None) -> frozenset[tuple[str, str]]:
         """`(algorithm, digest)` of every stored entry of the manifest `manifest_key`
-        (cached with `manifest_blobs`; read from the store on a miss)."""
+        (cached with `manifest_blobs`; read from the store on a miss, in `conn`'s
+        transaction if given)."""
         from ..store.blobs import entry_algorithm
 
         with self._lock:
@@ -109,7 +169,7 @@ class ServerState:
             if found is not None:
                 self._manifests.move_to_end(manifest_key)
                 return found
-        manifest = self.store.blobs.load_manifest(manifest_key)
+        manifest = self.store.load_manifest_key(manifest_key, conn)
         found = frozenset((entry_algorithm(e[5]), e[1]) for e in manifest.entries() if e[2] is None)
         self.remember_manifest(manifest_key, found)
         return found

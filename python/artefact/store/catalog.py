@@ -24,6 +24,7 @@ from .errors import (
     TypeMismatchError,
 )
 from .failpoints import failpoint
+from .postgres import lock_scope
 from .queries import (
     collection_row,
     is_version_alias,
@@ -85,14 +86,22 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         instead. `before_insert` runs under the write lock just before a new version is
         inserted (the store checks its content there, where gc cannot delete it).
         `prepare(conn, project id)` runs first in the same transaction (the server notes
-        the blobs a commit carried there, so they cost no transaction of their own).
+        the blobs a commit carried there, so they cost no transaction of their own),
+        before the collection's deferred lock is taken (see postgres.write_scope).
         """
         now = time.time()
         aliases = _clean_aliases(aliases)
         with self.transaction() as conn:
-            pid = project_id(conn, entity, project, create_at=now)
+            # Lookups first; the collection's lock (PostgreSQL, write_scope(deferred=True))
+            # only once the index, `latest` and dedupe are to be decided. A new project is
+            # made under it, so two first commits cannot both insert it.
+            pid = project_id(conn, entity, project)
+            if pid is None:
+                lock_scope(conn)
+                pid = project_id(conn, entity, project, create_at=now)
             if prepare is not None:
                 prepare(conn, pid)
+            lock_scope(conn)
             coll = self._ensure_collection(conn, pid, name, type, "sequence", now)
             row = conn.execute(
                 "SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND"

@@ -34,29 +34,41 @@ from typing import Any, Iterator, Optional, Sequence
 
 from .errors import StoreVersionError
 
-__all__ = ["PostgresEngine", "is_postgres_url", "schema_for_postgres", "translate", "write_scope"]
+__all__ = ["PostgresEngine", "is_postgres_url", "lock_scope", "schema_for_postgres", "translate", "write_scope"]
 
 # Any 64-bit constant works; this one spells "artefact" (so it stands out in pg_locks).
 _WRITE_LOCK = 0x6172746566616374
 _CONFLICT_KEYS = {"aliases": ("collection_id", "alias"), "run_history": ("run_pk", "step")}
 
 
-_SCOPE: ContextVar[Optional[str]] = ContextVar("artefact_pg_write_scope", default=None)
+_SCOPE: ContextVar[Optional[tuple[str, bool]]] = ContextVar("artefact_pg_write_scope", default=None)
 
 
 @contextmanager
-def write_scope(scope: str) -> Iterator[None]:
+def write_scope(scope: str, deferred: bool = False) -> Iterator[None]:
     """Write transactions opened inside this block lock only `scope` (say one collection).
 
     They run in parallel with writers of other scopes, in series with writers of the same
     scope, and never beside an unscoped writer (which still excludes every other one).
     The caller promises that the block writes nothing another scope's writer reads to
-    decide what to write. SQLite ignores it (its one write lock serialises everything)."""
-    token = _SCOPE.set(scope)
+    decide what to write. SQLite ignores it (its one write lock serialises everything).
+
+    `deferred`: the scope's lock is taken only when the transaction calls
+    `lock_scope(conn)`, so the statements before it (lookups, inserts that ignore
+    conflicts) do not hold up the scope's other writers."""
+    token = _SCOPE.set((scope, deferred))
     try:
         yield
     finally:
         _SCOPE.reset(token)
+
+
+def lock_scope(conn: Any) -> None:
+    """Take the deferred scope lock of `conn`'s transaction now (once; a no-op on SQLite,
+    whose `BEGIN IMMEDIATE` already holds the only write lock, and for other writers)."""
+    take = getattr(conn, "lock_scope", None)
+    if take is not None:
+        take()
 
 
 def is_postgres_url(path: str) -> bool:
@@ -170,9 +182,16 @@ class Cursor:
 class Connection:
     """One psycopg connection inside a transaction, speaking the catalog's SQL."""
 
-    def __init__(self, raw: Any, id_tables: frozenset[str]) -> None:
+    def __init__(self, raw: Any, id_tables: frozenset[str], scope: Optional[str] = None) -> None:
         self.raw = raw
         self._ids = id_tables
+        self._scope = scope  # a deferred scope lock not taken yet
+
+    def lock_scope(self) -> None:
+        """Take this transaction's deferred scope lock (write_scope(deferred=True))."""
+        if self._scope is not None:
+            self.raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._scope,))
+            self._scope = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         text, returning = translate(sql, self._ids)
@@ -235,15 +254,21 @@ class PostgresEngine:
         """A write transaction (serialised with every other writer) or a read snapshot."""
         with self._pool.connection() as raw:
             with raw.transaction():
-                scope = _SCOPE.get()
-                if write and scope is None:
+                scoped = _SCOPE.get()
+                deferred = None
+                if write and scoped is None:
                     raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                elif write and scoped[1]:  # the scope's own lock when the caller asks (lock_scope)
+                    raw.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_WRITE_LOCK,))
+                    deferred = scoped[0]
                 elif write:  # shared with other scopes, exclusive within this one
                     raw.execute("SELECT pg_advisory_xact_lock_shared(%s),"  # one round trip, in this order
-                                " pg_advisory_xact_lock(hashtextextended(%s, 0))", (_WRITE_LOCK, scope))
+                                " pg_advisory_xact_lock(hashtextextended(%s, 0))", (_WRITE_LOCK, scoped[0]))
                 else:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield Connection(raw, self._ids)
+                conn = Connection(raw, self._ids, deferred)
+                yield conn
+                conn.lock_scope()  # a deferred lock never asked for is still taken before COMMIT
 
     def migrate(self, steps: Sequence[Sequence[str]]) -> int:
         """Apply missing steps under the write lock; raises if the database is ahead."""
