@@ -98,6 +98,9 @@ def claim(conn: Any, state: Any, pid: int, blobs: list, where: str) -> list:
                 f" ({len(gone)} such blob(s): never uploaded, or unclaimed for longer than {TTL_ENV} and"
                 " removed by the janitor); upload it again")
     mine = [b for k, b in want.items() if k in claimed]
+    if mine:  # written into packs by this server (s3_packs.py) are held already: no object to check
+        packed = have_blobs(state, pid, mine, conn)
+        mine = [b for b in mine if (b[0], b[1]) not in packed]
     if mine:
         recorded = 0 if len(mine) <= 64 else int(conn.execute(  # counted here: no second transaction
             "SELECT COUNT(*) FROM project_blobs WHERE project_id = ?", (pid,)).fetchone()[0])

@@ -108,8 +108,9 @@ def record_blobs(state: ServerState, pid: int, blobs: list[tuple[str, str, int]]
     transaction if given). In an object store that clients write to and the janitor
     cleans (S3), a blob stored outside a commit is only pending (pending.py) until the
     commit that names it claims it; `conn` is then that commit's transaction."""
-    if conn is None and state.blobs.direct:
-        return pending.issue(state, pid, blobs)
+    if conn is None and state.blobs.direct:  # those written into packs are held already
+        packed = have_blobs(state, pid, blobs)
+        return pending.issue(state, pid, [b for b in blobs if (b[0], b[1]) not in packed])
     if conn is None:
         with write_scope(f"project_blobs:{pid}"), state.catalog.transaction() as conn:  # inserts only
             return record_blobs(state, pid, blobs, conn)
