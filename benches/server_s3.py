@@ -6,9 +6,10 @@ All on this machine: moto's S3 server on 127.0.0.1 (versioning on), an artefact 
 (SQLite catalog) whose blobs live in that bucket, and client processes.
 
 - artefact: a client process logs the tree (`add_dir` + `log_artifact().wait()`: MD5s,
-  the server's plan, presigned PUTs straight to the bucket from the Rust core, multipart
-  for the big file, the commit), then a second client with its own cache downloads it
-  (`Api().artifact().download()`: presigned GETs straight from the bucket, verified).
+  the server's plan, small files by batch to the server which writes them as packs,
+  multipart straight to the bucket for the big file, the commit), then a second client
+  with its own cache downloads it (`Api().artifact().download()`: presigned GETs straight
+  from the bucket, ranges of the packs for the small files, verified).
 - the limit: boto3 in one process putting and getting the same objects on the same
   endpoint, 32 threads for the small files; for the big one `upload_file` (multipart,
   16 threads) and one streamed GET (`--ranged-get` also times boto3's ranged
