@@ -93,12 +93,14 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         aliases = _clean_aliases(aliases)
         with self.transaction() as conn:
             # Lookups first; the collection's lock (PostgreSQL, write_scope(deferred=True))
-            # only once the index, `latest` and dedupe are to be decided. A new project is
-            # made under it, so two first commits cannot both insert it.
+            # only once the index, `latest` and dedupe are to be decided. Two first commits
+            # may both make the project: the second waits for the first's row, then uses it.
             pid = project_id(conn, entity, project)
             if pid is None:
-                lock_scope(conn)
-                pid = project_id(conn, entity, project, create_at=now)
+                conn.execute("INSERT OR IGNORE INTO projects (entity, name, created_at) VALUES (?,?,?)",
+                             (entity, project, now))
+                pid = project_id(conn, entity, project)
+                assert pid is not None
             if prepare is not None:
                 prepare(conn, pid)
             lock_scope(conn)
