@@ -13,18 +13,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import _core, errors
-from .artifact import Artifact
-from .enums import ArtifactDigestAlgorithm, ArtifactState
-from .errors import CommError, Error
-from .manifest import ArtifactManifest, ArtifactManifestEntry
-from .ttl import ArtifactTTL
-
-__version__: str = getattr(_core, "__version__", "0.0.0")
-
-# Runs and the public API pull in the store (sqlite3, the catalog); they load on first
-# use, so `import artefact` stays cheap for scripts that only build artifacts.
+# Every public name loads on first use (PEP 562), so `import artefact` (and
+# `python -m artefact put`, `import artefact._core`) costs only this file: the artifact
+# classes pull in the manifest and the cache, runs and the public API the store
+# (sqlite3, the catalog), tables and media their encoders.
 _LAZY = {
+    "Artifact": "artifact",
+    "ArtifactDigestAlgorithm": "enums",
+    "ArtifactState": "enums",
+    "CommError": "errors",
+    "Error": "errors",
+    "ArtifactManifest": "manifest",
+    "ArtifactManifestEntry": "manifest",
+    "ArtifactTTL": "ttl",
     "Api": "api",
     # Tables and Html (and their JSON/typing helpers) are not needed to log files.
     "Html": "data_types",
@@ -50,25 +51,40 @@ _LAZY = {
     "PartitionedTable": "media.partitioned_table",
 }
 
+# Submodules that were attributes of the package once it was imported.
+_SUBMODULES = frozenset({"_core", "errors", "data_types"})
+
 
 def __getattr__(name: str) -> Any:
-    if name == "data_types":  # the submodule, as `from . import data_types` gave it
-        value = importlib.import_module(".data_types", __name__)
-        globals()[name] = value
-        return value
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'artefact' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name == "__version__":
+        value = getattr(importlib.import_module("._core", __name__), "__version__", "0.0.0")
+    else:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'artefact' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 # The active run (wandb.run): None until init(), set and cleared by artefact.runs.
 run: "Run | None" = None
 
 if TYPE_CHECKING:
-    from . import data_types
+    from . import _core, data_types, errors
+    from .artifact import Artifact
+    from .enums import ArtifactDigestAlgorithm, ArtifactState
+    from .errors import CommError, Error
+    from .manifest import ArtifactManifest, ArtifactManifestEntry
+    from .ttl import ArtifactTTL
+
+    __version__: str
     from .api import Api
     from .data_types import Html
     from .table import Table

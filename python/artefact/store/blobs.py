@@ -38,11 +38,12 @@ def sync_mode() -> str:
     """`ARTEFACT_SYNC`: how logged files are made durable before the commit. "files"
     fsyncs each written file and directory; "filesystem" syncs the store's whole
     filesystem once (`syncfs`: fewer calls, but it also waits for other processes'
-    dirty data); "written" writes this log's files out all at once (`sync_file_range`),
-    then fsyncs the touched directories and each file (no other process's data waited
-    for, and the per-file fsyncs find their data on disk; slower than one syncfs for
-    10k small files here, even with 2 GB of others' dirty data waiting); "auto"
-    (default) fsyncs a batch of up to 64 files, else syncs the filesystem."""
+    dirty data); "written" starts this log's files' writeback all at once
+    (`sync_file_range`), fdatasyncs them from many threads (they share journal commits),
+    then fsyncs the touched directories (no other process's data waited for); "auto"
+    (default) fsyncs a batch of up to 64 files, else syncs the filesystem while the
+    system holds little other dirty data (/proc/meminfo), and flushes like "written"
+    when it holds more (64 MiB, or more than the batch)."""
     value = os.environ.get(SYNC_ENV, "").strip().lower() or "auto"
     if value not in SYNC_MODES:
         raise ValueError(f"{SYNC_ENV}={value!r}: expected one of {', '.join(SYNC_MODES)}")
