@@ -10,10 +10,12 @@ optional `B`, and plain or scientific numbers (`1.5GB`, `1e9`).
 from __future__ import annotations
 
 import math
+import os
 import re
 
 
-__all__ = ["parse_size", "parse_seconds", "parse_threads", "MAX_SIZE", "MAX_THREADS", "MAX_SECONDS"]
+__all__ = ["parse_size", "parse_seconds", "parse_threads", "env_bytes", "env_seconds", "MAX_SIZE", "MAX_THREADS",
+           "MAX_SECONDS"]
 
 MAX_SIZE = (1 << 63) - 1  # what the Rust core and SQLite hold (i64)
 # More threads than this only add memory and scheduling; ~32,000 once exhausted the
@@ -96,3 +98,22 @@ def parse_threads(text: str, what: str) -> int:
     if value < 1:
         raise ValueError(f"{_shown(what, text)} must be at least 1 (unset it for one thread per core)")
     return min(value, MAX_THREADS)
+
+
+def env_bytes(name: str, default: int, minimum: int = 0) -> int:
+    """The size environment variable `name` sets (`parse_size`: `16MiB` or `16777216`),
+    `default` when unset or blank; ValueError naming it below `minimum`."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    value = parse_size(text, name)
+    if value < minimum:
+        raise ValueError(f"{_shown(name, text)} must be at least {minimum} bytes")
+    return value
+
+
+def env_seconds(name: str, default: float) -> float:
+    """The seconds environment variable `name` sets (`parse_seconds`), `default` when
+    unset or blank."""
+    text = os.environ.get(name, "").strip()
+    return parse_seconds(text, name) if text else default

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..store.blobs import age_seconds
+from ..settings import env_seconds
 from .pending import expire
 from .state import ServerState
 
@@ -35,25 +36,14 @@ AGE_ENV = "ARTEFACT_SERVER_JANITOR_AGE"
 INTERVAL_ENV = "ARTEFACT_SERVER_JANITOR_INTERVAL"
 
 
-def _seconds(name: str, default: str) -> float:
-    value = os.environ.get(name, default)
-    try:
-        n = float(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a number of seconds") from None
-    if n < 0:
-        raise ValueError(f"{name}={value!r}: must not be negative")
-    return n
-
-
 def age_setting() -> float:
     """The grace: leftovers younger than this are kept (`ARTEFACT_SERVER_JANITOR_AGE`)."""
-    return _seconds(AGE_ENV, "86400")
+    return env_seconds(AGE_ENV, 86400.0)
 
 
 def interval_setting() -> float:
     """Seconds between the server's own sweeps (`ARTEFACT_SERVER_JANITOR_INTERVAL`, 0: never)."""
-    return _seconds(INTERVAL_ENV, "3600")
+    return env_seconds(INTERVAL_ENV, 3600.0)
 
 
 @dataclass

@@ -23,11 +23,11 @@ transaction, so an object deleted by an earlier sweep is never recorded held.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Optional
 
 from ..store.errors import MissingBlobError
+from ..settings import env_seconds
 from ..store.failpoints import failpoint
 from ..store.postgres import write_scope
 
@@ -40,14 +40,7 @@ _CHUNK = 500
 def ttl_setting() -> float:
     """Seconds an upload may stay unclaimed by a commit before the janitor deletes it
     (`ARTEFACT_SERVER_PENDING_TTL`, default 86400: a day)."""
-    value = os.environ.get(TTL_ENV, "86400")
-    try:
-        n = float(value)
-    except ValueError:
-        raise ValueError(f"{TTL_ENV}={value!r}: expected a number of seconds") from None
-    if n < 0:
-        raise ValueError(f"{TTL_ENV}={value!r}: must not be negative")
-    return n
+    return env_seconds(TTL_ENV, 86400.0)
 
 
 def issue(state: Any, pid: int, blobs: list, conn: Any = None) -> None:

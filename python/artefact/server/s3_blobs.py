@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Optional
 
 from .. import _core
+from ..settings import env_bytes
 from ..store.blobs import BlobStore
 from .s3_packs import pack_blob_limit, read_range, write_packs
 from .wire import frame_header
@@ -49,17 +50,6 @@ _MAX_PARTS = 10_000
 _MIN_PART = 5 << 20  # S3's smallest part but the last
 _HEAD_LIMIT = 64  # more unrecorded blobs than this: list the project's keys instead
 _THREADS = 32
-
-
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a number of bytes") from None
-    if n < minimum:
-        raise ValueError(f"{name}={value!r}: must be at least {minimum}")
-    return n
 
 
 def _hex(digest: str) -> str:
@@ -88,8 +78,8 @@ class S3Blobs:
         # Path-style URLs on a custom endpoint; virtual-hosted ones on AWS itself.
         self._base, self._path_style = ((public.rstrip("/"), True) if public else
                                         (f"https://{bucket}.s3.{self.region}.amazonaws.com", False))
-        self.multipart_bytes = _int_env(MULTIPART_ENV, 64 << 20)
-        self.part_bytes = _int_env(PART_ENV, 16 << 20, minimum=_MIN_PART)
+        self.multipart_bytes = env_bytes(MULTIPART_ENV, 64 << 20, 1)
+        self.part_bytes = env_bytes(PART_ENV, 16 << 20, _MIN_PART)
         self.create_only = os.environ.get(CREATE_ONLY_ENV, "1").strip().lower() not in ("0", "false", "off")
         self._creds_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="artefact-s3")

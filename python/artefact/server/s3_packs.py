@@ -27,10 +27,10 @@ most of it is wanted never reads more than that).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _core
+from ..settings import env_bytes
 
 if TYPE_CHECKING:
     from .s3_blobs import S3Blobs
@@ -43,25 +43,14 @@ PACK_ENV = "ARTEFACT_SERVER_S3_PACK_BYTES"
 _CHUNK = 500
 
 
-def _env_bytes(name: str, default: int, minimum: int) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a number of bytes") from None
-    if n < minimum:
-        raise ValueError(f"{name}={value!r}: must be at least {minimum}")
-    return n
-
-
 def pack_blob_limit() -> int:
     """Blobs up to this many bytes travel in packs (0: none do)."""
-    return _env_bytes(PACK_BLOB_ENV, 1 << 20, 0)
+    return env_bytes(PACK_BLOB_ENV, 1 << 20, 0)
 
 
 def pack_bytes() -> int:
     """The largest pack, in bytes."""
-    return _env_bytes(PACK_ENV, 16 << 20, 1 << 10)
+    return env_bytes(PACK_ENV, 16 << 20, 1 << 10)
 
 
 def _groups(frames: list[tuple[str, str, int, int, int]], limit: int) -> list[tuple[int, int, list]]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import _core
+from ..settings import env_seconds
 from .distributed import pending_manifest_keys
 from .blobs import BlobStore
 from .errors import CorruptBlobError, MissingBlobError
@@ -62,16 +63,7 @@ class GcReport:
 
 def grace_period() -> float:
     """`ARTEFACT_GC_GRACE_SECONDS`, default 3600."""
-    value = os.environ.get(GRACE_ENV, "").strip()
-    if not value:
-        return DEFAULT_GRACE
-    try:
-        grace = float(value)
-    except ValueError:
-        raise ValueError(f"{GRACE_ENV}={value!r} is not a number of seconds") from None
-    if grace < 0:
-        raise ValueError(f"{GRACE_ENV}={value!r} must not be negative")
-    return grace
+    return env_seconds(GRACE_ENV, DEFAULT_GRACE)
 
 
 def referenced_objects(blobs: BlobStore, keys: Iterable[str]) -> set[str]:

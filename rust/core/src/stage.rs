@@ -309,6 +309,28 @@ pub fn copy_and_digest(input: &mut File, out: &mut File, size_hint: u64, alg: Al
     copy_hashing(input, out, alg)
 }
 
+/// Read back from `out` each `(offset, length)` range the copying thread sends (from the
+/// page cache it just filled) and hand the bytes to `update`, until the channel closes.
+#[cfg(target_os = "linux")]
+fn read_back(out: &File, ranges: std::sync::mpsc::Receiver<(u64, usize)>, mut update: impl FnMut(&[u8])) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    with_buffer(|buf| {
+        for (mut off, len) in ranges {
+            let end = off + len as u64;
+            while off < end {
+                let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+                let n = out.read_at(&mut buf[..want], off)?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
+                }
+                update(&buf[..n]);
+                off += n as u64;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// The pipelined copy of `copy_and_digest`; None (nothing written) where the kernel
 /// cannot copy between these two files. With `parts`, a third thread also hashes the
 /// copy part by part (stage_parts.rs): the MD5s a multipart upload's URLs are bound to.
@@ -320,7 +342,6 @@ fn copy_hashing_parallel(
     alg: Algorithm,
     parts: Option<u64>,
 ) -> io::Result<Option<([u8; 16], u64, Option<Vec<String>>)>> {
-    use std::os::unix::fs::FileExt;
     use std::os::unix::io::AsRawFd;
     const CHUNK: usize = 8 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
@@ -328,42 +349,16 @@ fn copy_hashing_parallel(
     std::thread::scope(|s| {
         let part_hasher = parts.map(|part| {
             s.spawn(move || -> io::Result<Vec<String>> {
-                with_buffer(|buf| {
-                    let mut h = crate::stage_parts::PartHasher::new(part);
-                    for (mut off, len) in prx {
-                        let end = off + len as u64;
-                        while off < end {
-                            let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
-                            let n = out.read_at(&mut buf[..want], off)?;
-                            if n == 0 {
-                                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
-                            }
-                            h.update(&buf[..n]);
-                            off += n as u64;
-                        }
-                    }
-                    Ok(h.finish())
-                })
+                let mut h = crate::stage_parts::PartHasher::new(part);
+                read_back(out, prx, |data| h.update(data))?;
+                Ok(h.finish())
             })
         });
         let ptx = part_hasher.is_some().then_some(ptx);
         let hasher = s.spawn(move || -> io::Result<[u8; 16]> {
-            with_buffer(|buf| {
-                let mut h = crate::digest::Hasher::new(alg);
-                for (mut off, len) in rx {
-                    let end = off + len as u64;
-                    while off < end {
-                        let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
-                        let n = out.read_at(&mut buf[..want], off)?;
-                        if n == 0 {
-                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the copy shrank while it was hashed"));
-                        }
-                        h.update(&buf[..n]);
-                        off += n as u64;
-                    }
-                }
-                Ok(h.finish())
-            })
+            let mut h = crate::digest::Hasher::new(alg);
+            read_back(out, rx, |data| h.update(data))?;
+            Ok(h.finish())
         });
         let (mut off_in, mut off_out, mut total) = (0i64, 0i64, 0u64);
         let copied: io::Result<bool> = loop {

@@ -2,10 +2,9 @@
 //! only; the transfers run with the GIL released, and Ctrl-C cancels them.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use artefact_core::sigv4::Credentials;
-use artefact_core::transfer::{self, FetchError, FetchItem, FetchOptions, Fetched, Options};
+use artefact_core::transfer::{self, FetchError, FetchItem, FetchOptions, Fetched};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -38,7 +37,7 @@ fn fetch_objects(
         })
         .collect();
     let opts = FetchOptions {
-        transfer: Options { concurrency: concurrency.max(1), retries, io_timeout: Duration::from_secs_f64(timeout.max(1.0)), ..Options::default() },
+        transfer: crate::transfer::options(concurrency, retries, timeout, Vec::new()),
         range_threshold: range_threshold.max(1),
         s3: s3.map(|(access_key, secret_key, session_token, region)| Credentials { access_key, secret_key, session_token, region, service: "s3".into() }),
         ..FetchOptions::default()

@@ -2,9 +2,8 @@
 //! the server's S3 store, ranges coalesced, each blob verified, with the GIL released.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use artefact_core::transfer::{self, Options, PackItem};
+use artefact_core::transfer::{self, PackItem};
 use pyo3::prelude::*;
 
 use crate::{alg, progress_arc, Progress};
@@ -29,12 +28,7 @@ fn transfer_get_packed(
             Ok(PackItem { url, offset, length, pack_size, dest, digest, algorithm: alg(&a)? })
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let opts = Options {
-        concurrency: concurrency.max(1),
-        retries,
-        io_timeout: Duration::from_secs_f64(timeout.max(1.0)),
-        ..Options::default()
-    };
+    let opts = crate::transfer::options(concurrency, retries, timeout, Vec::new());
     let p = progress_arc(progress);
     let results = py.detach(|| transfer::get_packed(&items, &opts, p.as_deref()));
     Ok(results.into_iter().map(Result::err).collect())

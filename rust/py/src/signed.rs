@@ -3,10 +3,9 @@
 //! released; and of `artefact_core::sigv4::presign_batch`, which signs those URLs.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use artefact_core::sigv4::{self, Credentials, Presign};
-use artefact_core::transfer::{self, Options, RangePut};
+use artefact_core::transfer::{self, RangePut};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
@@ -30,12 +29,7 @@ fn transfer_put_ranges(
         .into_iter()
         .map(|(path, offset, len, file_size, url, headers)| RangePut { path, offset, len, file_size, url, headers })
         .collect();
-    let opts = Options {
-        concurrency: concurrency.max(1),
-        retries,
-        io_timeout: Duration::from_secs_f64(timeout.max(1.0)),
-        ..Options::default()
-    };
+    let opts = crate::transfer::options(concurrency, retries, timeout, Vec::new());
     let p = progress_arc(progress);
     py.detach(|| transfer::put_ranges(&items, &opts, p.as_deref()))
         .into_iter()

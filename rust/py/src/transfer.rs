@@ -11,7 +11,8 @@ use crate::{alg, progress_arc, Progress};
 
 type Outcomes = Vec<Option<String>>;
 
-fn options(concurrency: usize, retries: u32, timeout: f64, headers: Vec<(String, String)>) -> Options {
+/// The transfer options every binding builds from its Python arguments.
+pub(crate) fn options(concurrency: usize, retries: u32, timeout: f64, headers: Vec<(String, String)>) -> Options {
     Options {
         concurrency: concurrency.max(1),
         retries,
