@@ -34,10 +34,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 from tests.server._postgres import PostgresCluster, free_port  # noqa: E402
 from tests.server._server import ServerProcess  # noqa: E402
 
-from _programs import ART_GET, ART_LOG, MLFLOW_GET, MLFLOW_LOG  # noqa: E402
+from _programs import _LOAD, ART_GET, ART_LOG, MLFLOW_GET, MLFLOW_LOG  # noqa: E402
 
-COMMITS = r"""
-import json, os, sys, tempfile, time, artefact as wandb
+COMMITS = _LOAD + r"""
+import json, os, sys, tempfile, time
 seed, count, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 d = tempfile.mkdtemp()
 paths = []
