@@ -199,9 +199,13 @@ def _put_urls(state: ServerState, pid: int, blobs: list[tuple], have: set, batch
     packed: list = []
     if batch_limit >= 0 and state.blobs.direct and hasattr(state.blobs, "packable"):
         # small blobs go by batch into packs (s3_packs.py): never loose, so not probed
-        packed = [[b[0], b[1], ""] for b in todo if b[2] <= batch_limit and state.blobs.packable(b[2])]
-        if packed:
-            todo = [b for b in todo if not (b[2] <= batch_limit and state.blobs.packable(b[2]))]
+        loose = []
+        for b in todo:
+            if b[2] <= batch_limit and state.blobs.packable(b[2]):
+                packed.append([b[0], b[1], ""])
+            else:
+                loose.append(b)
+        todo = loose
     if todo and state.blobs.direct:  # finished by a killed run straight to the store: don't resend
         found = state.blobs.probe(pid, todo)
         done = {(b[0], b[1]) for b in found}

@@ -96,12 +96,22 @@ class ServerStore(LocalStore):
         """Keep a manifest in the catalog, in `conn`'s write transaction (create-if-absent)."""
         conn.execute("INSERT OR IGNORE INTO catalog_manifests (manifest_key, body) VALUES (?,?)", row)
 
+    def _manifest_row_body(self, key: str, conn: Any = None) -> Optional[str]:
+        """The catalog row's text of manifest `key`, or None if it is a file (read in
+        `conn`'s transaction if given, else in a snapshot left before any file is read)."""
+        sql = "SELECT body FROM catalog_manifests WHERE manifest_key = ?"
+        if conn is None:
+            with self.catalog.transaction(write=False) as own:
+                row = own.execute(sql, (key,)).fetchone()
+        else:
+            row = conn.execute(sql, (key,)).fetchone()
+        return None if row is None else row[0]
+
     def manifest_bytes(self, key: str) -> bytes:
         """The stored manifest `key` as its JSON bytes: its catalog row, else its file."""
-        with self.catalog.transaction(write=False) as conn:
-            row = conn.execute("SELECT body FROM catalog_manifests WHERE manifest_key = ?", (key,)).fetchone()
-        if row is not None:
-            return row[0].encode("utf-8")
+        body = self._manifest_row_body(key)
+        if body is not None:
+            return body.encode("utf-8")
         path = self.blobs.manifest_path(key)
         try:
             with open(path, "rb") as f:
@@ -112,16 +122,11 @@ class ServerStore(LocalStore):
     def load_manifest_key(self, key: str, conn: Any = None) -> "_core.Manifest":
         """The manifest stored under `key` (row or file), parsed while its MD5 is checked
         (its row read in `conn`'s transaction if given)."""
-        sql = "SELECT body FROM catalog_manifests WHERE manifest_key = ?"
-        if conn is None:  # a snapshot of its own, left before a manifest file is parsed
-            with self.catalog.transaction(write=False) as own:
-                row = own.execute(sql, (key,)).fetchone()
-        else:
-            row = conn.execute(sql, (key,)).fetchone()
-        if row is None:
+        body = self._manifest_row_body(key, conn)
+        if body is None:
             return self.blobs.load_manifest(key)
         try:
-            return _core.Manifest.from_json(row[0].encode("utf-8"), key)
+            return _core.Manifest.from_json(body.encode("utf-8"), key)
         except ValueError as exc:
             if getattr(exc, "kind", None) == "corrupt":
                 raise CorruptBlobError(f"manifest {key} in the catalog is corrupt: {exc}") from None
