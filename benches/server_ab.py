@@ -39,7 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from server_vs_peers import COMMITS, GET, LOG, client_env, make_tree, run_json, timed, warm_bytecode  # noqa: E402
+from server_vs_peers import COMMITS, client_env, make_tree, run_json, timed, warm_bytecode  # noqa: E402
+from _programs import ART_GET as GET, ART_LOG as LOG  # noqa: E402
 from tests.server._postgres import PostgresCluster  # noqa: E402
 from tests.server._server import ServerProcess  # noqa: E402
 
@@ -99,17 +100,17 @@ def main() -> int:
                     if tree:  # 4. the small-file tree
                         a = client_env(os.path.join(base, f"ta-{tag}"), server, key)
                         b = client_env(os.path.join(base, f"tb-{tag}"), second, key)
-                        first = run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"]
+                        first = run_json([sys.executable, "-c", LOG, tree, "tree", "bench"], a)["seconds"]
                         add(f"{variant} log {args.files} (s)", first)
                         root = os.path.join(base, f"tdl-{tag}")
-                        cold = run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"]
+                        cold = run_json([sys.executable, "-c", GET, "bench/tree:v0", root], b)["seconds"]
                         add(f"{variant} download {args.files} (s)", cold)
-                        present = run_json([sys.executable, "-c", GET, "tree:v0", root], b)["seconds"]
+                        present = run_json([sys.executable, "-c", GET, "bench/tree:v0", root], b)["seconds"]
                         add(f"{variant} download present (s)", present)
                         add(f"{variant} present / cold (%)", 100 * present / cold)
                         with open(os.path.join(tree, "d00", "f00000.bin"), "wb") as f:
                             f.write(os.urandom(4096))
-                        relog = run_json([sys.executable, "-c", LOG, tree, "tree"], a)["seconds"]
+                        relog = run_json([sys.executable, "-c", LOG, tree, "tree", "bench"], a)["seconds"]
                         add(f"{variant} re-log one changed (s)", relog)
                         add(f"{variant} re-log / first log (%)", 100 * relog / first)
                     if args.skip_commits:
@@ -144,9 +145,9 @@ def main() -> int:
                         add(f"{variant} cp 1 GiB (s)", timed(["cp", big, os.path.join(base, f"cp-{tag}.bin")]))
                         a = client_env(os.path.join(base, f"a-{tag}"), server, key)
                         b = client_env(os.path.join(base, f"b-{tag}"), second, key)
-                        add(f"{variant} log 1 GiB (s)", run_json([sys.executable, "-c", LOG, big, "big"], a)["seconds"])
+                        add(f"{variant} log 1 GiB (s)", run_json([sys.executable, "-c", LOG, big, "big", "bench"], a)["seconds"])
                         add(f"{variant} download 1 GiB (s)", run_json(
-                            [sys.executable, "-c", GET, "big:v0", os.path.join(base, f"dl-{tag}")], b)["seconds"])
+                            [sys.executable, "-c", GET, "bench/big:v0", os.path.join(base, f"dl-{tag}")], b)["seconds"])
                         for p in (os.path.join(base, f"cp-{tag}.bin"),):
                             os.remove(p)
                 finally:

@@ -161,8 +161,11 @@ class Manifest:
         prefix: Optional[str] = None,
         mode: str = "copy",
         progress: Optional[Progress] = None,
+        present: Optional[bytes] = None,
     ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
+        `present` (from `download_plan`, one byte per stored entry under the prefix) marks
+        the files just found right, which are not checked again.
         files already there with the right content are kept (stat cache, else re-hash);
         others come from the cache, filled from `store_objects` (verified) on a miss, or
         straight from the store when cache_root is None. Every destination is checked to
@@ -300,6 +303,35 @@ def store_blob_batch(root: str, body: bytes, items: list[tuple[int, int, str, st
 def objects_lacking(root: str, items: list[tuple[str, str, int]]) -> list[int]:
     """Indices of the (digest, algorithm, size) objects the object root `root` lacks (no
     regular file of that size), checked in parallel."""
+
+def download_plan(
+    manifest: Manifest, root: Optional[str], objects: str, prefix: Optional[str] = None
+) -> tuple[bytes, list[tuple[str, str, str, int]]]:
+    """Before a remote download: (one byte per stored entry under `prefix`, 1 if its file
+    is already right under `root`; (path, digest, algorithm, size) of each blob neither
+    the root nor the cache `objects` holds). Nothing is written."""
+
+def reference_entries(manifest: Manifest, prefix: Optional[str] = None) -> list[tuple]:
+    """The reference entries whose path starts with `prefix`, as `Manifest.entries()` gives them."""
+
+def stored_blob_summary(
+    manifest: Manifest, staged_prefix: str
+) -> tuple[bool, int, list[tuple[str, str, int, Optional[str], str]]]:
+    """(every distinct stored blob has a local file, their total size, the staged ones as
+    (algorithm, digest, size, local file, path))."""
+
+def local_entries(
+    manifest: Manifest, staged_prefix: str, sent: Optional[list[tuple[str, str]]] = None
+) -> list[tuple[str, str, int, str]]:
+    """(digest, algorithm, size, local file) of the stored entries with a local file and
+    no skip_cache that are staged copies or, given `sent`, whose (algorithm, digest) is in it."""
+
+def checked_stored_blobs(manifest: Manifest) -> tuple[list[tuple[str, str, int]], frozenset[tuple[str, str]]]:
+    """Every path validated (ValueError naming the first bad one); then (algorithm,
+    digest, size) of each stored entry, and their distinct (algorithm, digest) keys."""
+
+def staged_local_paths(manifest: Manifest, staged_prefix: str) -> list[str]:
+    """Local files of the entries that are staged copies (directly in the staging dir)."""
 
 class BlobSink:
     """One blob streamed into a new temp file: `write` each chunk as it arrives, then

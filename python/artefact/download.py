@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import threading
 from typing import TYPE_CHECKING, NamedTuple, Optional, Protocol
 
 from . import _core, statcache
@@ -157,10 +158,7 @@ def _prepare_references(
     skip_cache: bool, allow_missing: bool, line: ProgressLine,
 ) -> "Optional[Prepared]":
     """The reference entries (under `path_prefix`) fetched and checked, not yet placed."""
-    entries = [
-        Entry(*t) for t in manifest.entries()
-        if t[2] is not None and (not path_prefix or t[0].startswith(path_prefix))
-    ]
+    entries = [Entry(*t) for t in _core.reference_entries(manifest, path_prefix or None)]
     if not entries:
         return None
     from .references.placing import prepare_references
@@ -178,8 +176,9 @@ def _download_files(
     if store is None and any(t[2] is None for t in manifest.entries()):
         raise MissingBlobError("no store to read the artifact's files from")
     objects = store.objects_root if store is not None else base
+    present = _take_present(manifest, base, path_prefix)
     try:
-        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core)
+        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core, present)
     except (OSError, ValueError) as exc:
         kind = getattr(exc, "kind", None)
         if kind == "missing":
@@ -187,6 +186,27 @@ def _download_files(
         if kind == "corrupt":
             raise CorruptBlobError(str(exc)) from None
         raise
+
+
+# A remote download checks the root before it fetches (`_core.download_plan`: only
+# what the root and the cache both lack travels); the core download then trusts that
+# check for the files it found right, instead of checking every file a second time.
+_PLANNED = threading.local()
+
+
+def remember_present(manifest: "_core.Manifest", root: str, path_prefix: Optional[str], present: bytes) -> None:
+    """Note, for this thread's next `download_entries` of `manifest` into `root`, which
+    of its stored entries (`download_plan`'s mask) were just found right there."""
+    _PLANNED.value = (manifest, os.path.abspath(root), path_prefix, present)
+
+
+def _take_present(manifest: "_core.Manifest", base: str, path_prefix: Optional[str]) -> Optional[bytes]:
+    """The mask `remember_present` left for exactly this download (used once), or None."""
+    value = getattr(_PLANNED, "value", None)
+    _PLANNED.value = None
+    if value is not None and value[0] is manifest and value[1] == base and value[2] == path_prefix:
+        return value[3]
+    return None
 
 
 # --- verify and checkout ---------------------------------------------------------------

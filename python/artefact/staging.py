@@ -71,11 +71,7 @@ def staged_prefix() -> str:
 
 def staged_paths(core_manifest: "_core.Manifest") -> list[str]:
     """Local paths of the manifest's entries that are staged copies."""
-    prefix = staged_prefix()
-    return [
-        e[6] for e in core_manifest.entries()
-        if e[6] and e[6].startswith(prefix) and os.sep not in e[6][len(prefix):]
-    ]
+    return _core.staged_local_paths(core_manifest, staged_prefix())  # one pass in the core, no tuple per entry
 
 
 def clean_staged_copies(core_manifest: "_core.Manifest") -> int:

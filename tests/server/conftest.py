@@ -17,7 +17,7 @@ from ._s3 import MotoS3
 from ._server import ServerProcess
 
 # The key files that also run with S3 blobs (others: local-dir blobs only).
-S3_MODULES = {"test_auth_matrix", "test_two_machines", "test_faults", "test_round_trips"}
+S3_MODULES = {"test_auth_matrix", "test_two_machines", "test_faults", "test_round_trips", "test_present_download"}
 # Tests of the server's own byte URLs and files, which S3 blobs replace: moto checks no
 # signatures (test_s3_signatures.py checks the presigned URLs on s3s-fs instead).
 # Others count batch requests or corrupt files of the local directory; test_s3_*.py has

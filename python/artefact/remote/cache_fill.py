@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Optional
 
 from .. import _core
 from ..staging import staged_prefix
-from ..store.blobs import entry_algorithm
 
 if TYPE_CHECKING:
     from ..cache import ArtifactCache
@@ -40,13 +39,13 @@ def fill_after_log(cache: "ArtifactCache", manifest: "_core.Manifest",
     prefix = staged_prefix()
     moves: dict[str, tuple[str, int]] = {}  # cache object: (staged copy, size)
     others: dict[tuple[str, str], tuple[str, int]] = {}  # (digest, algorithm): (file, size)
-    for _path, digest, ref, _birth, size, extra, local, skip in manifest.entries():
-        if ref is not None or not local or skip:
-            continue
+    # The core picks the candidates (staged copies, and files of `sent`): a re-log of
+    # 10,000 unchanged files then loops over the one it staged, not over every entry.
+    for digest, alg, size, local in _core.local_entries(manifest, prefix, list(sent) if sent is not None else None):
         if local.startswith(prefix) and os.sep not in local[len(prefix):]:
-            moves.setdefault(cache.object_path(digest, entry_algorithm(extra)), (local, size or 0))
-        elif sent is None or (entry_algorithm(extra), digest) in sent:
-            others.setdefault((digest, entry_algorithm(extra)), (local, size or 0))
+            moves.setdefault(cache.object_path(digest, alg), (local, size))
+        elif sent is None or (alg, digest) in sent:
+            others.setdefault((digest, alg), (local, size))
     if not moves and not others:
         return 0
     cache.ensure_writable()

@@ -4,15 +4,14 @@ Connection failures, 429 and 5xx (the server restarting, PostgreSQL restarting u
 it) are retried with backoff for up to `ARTEFACT_HTTP_RETRY_SECONDS` (default 60). The
 server's errors come back as the same exception classes the embedded store raises.
 
-It speaks HTTP/1.1 through the standard library's `http.client`, one kept-alive
-connection per thread: importing `requests` alone cost more than a whole download of a
-version the cache already holds. HTTPS verifies against the system's CAs, or the file
-named by `REQUESTS_CA_BUNDLE` / `SSL_CERT_FILE` (as with requests).
+It speaks HTTP/1.1 over one kept-alive connection per thread (http1.py): importing
+`requests`, or even `http.client`, cost more than a good part of a download of a
+version already present. HTTPS verifies against the system's CAs, or the file named by
+`REQUESTS_CA_BUNDLE` / `SSL_CERT_FILE` (as with requests).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
@@ -22,6 +21,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ..server.wire import ServerError, raise_error
+from .http1 import Connection
 
 __all__ = ["Client", "RETRY_ENV"]
 
@@ -60,25 +60,21 @@ class Client:
         self._prefix = parts.path.rstrip("/")
         self._local = threading.local()
         self._pid = os.getpid()
-        self._open: list[http.client.HTTPConnection] = []  # every thread's, for close()
+        self._open: list[Connection] = []  # every thread's, for close()
         self._open_lock = threading.Lock()
 
     @property
     def auth_header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self) -> tuple[Connection, bool]:
         """This thread's connection, and whether it was used before (it may have been
         closed by the server since)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._pid == os.getpid():
             return conn, True
         self._pid = os.getpid()  # a forked child opens its own
-        if self._https:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT,
-                                               context=_ssl_context())
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT)
+        conn = Connection(self._host, self._port, _ssl_context() if self._https else None, _CONNECT_TIMEOUT)
         self._local.conn = conn
         with self._open_lock:
             self._open = [c for c in self._open if c.sock is not None]
@@ -107,28 +103,22 @@ class Client:
 
     def _send(self, method: str, path: str, data: Optional[bytes], timeout: float) -> tuple[int, bytes]:
         """One exchange: the status and body. A kept-alive connection the server closed
-        meanwhile is replaced at once; other connection failures raise OSError or
-        http.client.HTTPException."""
+        meanwhile is replaced at once; other connection failures raise OSError."""
         headers = {**self.auth_header, "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         while True:
             conn, reused = self._connection()
             try:
-                if conn.sock is None:
-                    conn.connect()
-                conn.sock.settimeout(timeout)
-                conn.request(method, self._prefix + path, body=data, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-            except (OSError, http.client.HTTPException):
+                status, payload, will_close = conn.exchange(method, self._prefix + path, headers, data, timeout)
+            except OSError:
                 self._drop()
                 if reused:  # closed while idle (keep-alive timeout): a fresh connection
                     continue
                 raise
-            if resp.will_close:
+            if will_close:
                 self._drop()
-            return resp.status, payload
+            return status, payload
 
     def request(self, method: str, path: str, *, body: Any = None, raw: Optional[bytes] = None,
                 timeout: float = 300.0) -> Any:
@@ -141,7 +131,7 @@ class Client:
         while True:
             try:
                 status, payload = self._send(method, path, data, timeout)
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 if time.monotonic() > deadline:
                     raise ServerError(f"cannot reach the artefact server at {self.base_url}: {exc}") from None
             else:

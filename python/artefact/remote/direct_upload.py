@@ -16,7 +16,6 @@ add's copy pass already (rust/core/src/stage_parts.rs, the part size from the se
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +54,7 @@ def staging_part_size() -> int:
                 client.close()
             if status < 400:
                 answer = json.loads(payload)
-        except (OSError, http.client.HTTPException, ValueError):
+        except (OSError, ValueError):
             pass
         part = answer.get("part_bytes") if isinstance(answer, dict) else None
         found = _PART_SIZE[base] = int(part) if answer.get("direct_blobs") and isinstance(part, int) else 0

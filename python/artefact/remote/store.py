@@ -174,11 +174,22 @@ class RemoteStore:
         return load_version(self.client.call("refresh", record=dump(record)))
 
     def load_manifest(self, record: VersionRecord) -> "_core.Manifest":
-        """The version's manifest, checked against its key (the MD5 of its bytes)."""
+        """The version's manifest, checked against its key (the MD5 of its bytes): from
+        the artifact cache when it holds it (manifest_cache.py), else from the server
+        (then kept in the cache)."""
         from .. import _core
+        from ..cache import ArtifactCache
+        from .manifest_cache import cached_manifest, keep_manifest
 
+        cache = ArtifactCache()
+        found = cached_manifest(cache, record.manifest_key)
+        if found is not None:
+            return found
         answer = self.client.call("load_manifest", record=dump(record))
-        return _core.Manifest.from_json(answer["manifest"].encode("utf-8"), answer["manifest_key"])
+        data = answer["manifest"].encode("utf-8")
+        manifest = _core.Manifest.from_json(data, answer["manifest_key"])
+        keep_manifest(cache, answer["manifest_key"], data)
+        return manifest
 
     def list_versions(self, entity: str, project: str, name: str, *, order: Optional[str] = None,
                       tags: Sequence[str] = ()) -> list[VersionRecord]:

@@ -26,7 +26,6 @@ import time
 from typing import Any, Optional
 
 from .. import _core
-from ..store.blobs import entry_algorithm
 from ..store.catalog import DedupeMissed
 from ..store.errors import MissingBlobError, RunNotFoundError
 from ..store.postgres import write_scope
@@ -126,20 +125,21 @@ def insert_held(conn: Any, pid: int, blobs: list) -> None:
     )
 
 
-def _held(state: ServerState, entity: str, project: str, blobs: list[tuple],
+def _held(state: ServerState, entity: str, project: str, keys: "set[tuple[str, str]] | frozenset",
           collection: Optional[str] = None) -> tuple[Optional[int], set]:
-    """The project's key (None if it does not exist yet) and which of `blobs` it holds,
-    read in one snapshot. Blobs that the newest committed version of `collection` names
-    are held without a lookup (its commit needed them held, and nothing un-holds a
-    blob), so a re-log of 10,000 files with one changed looks up one."""
+    """The project's key (None if it does not exist yet) and which of the blobs `keys`
+    (`(algorithm, digest)`) it holds, read in one snapshot. Blobs that the newest
+    committed version of `collection` names are held without a lookup (its commit
+    needed them held, and nothing un-holds a blob), so a re-log of 10,000 files with
+    one changed looks up one. Set arithmetic only: no Python loop per blob."""
     with state.catalog.transaction(write=False) as conn:
         pid = project_id(conn, entity, project)
-        if pid is None or not blobs:
+        if pid is None or not keys:
             return pid, set()
         prior = _prior_blobs(state, conn, pid, collection) if collection else frozenset()
-        held = {(b[0], b[1]) for b in blobs if (b[0], b[1]) in prior}
-        rest = [b for b in blobs if (b[0], b[1]) not in held] if held else blobs
-        return pid, held | (have_blobs(state, pid, rest, conn) if rest else set())
+        rest = keys - prior if prior else keys
+        held = set(keys & prior) if prior else set()
+        return pid, held | (have_blobs(state, pid, list(rest), conn) if rest else set())
 
 
 def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> frozenset:
@@ -276,30 +276,29 @@ class Lacking(Exception):
 
 def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or_lacking: bool = False,
                       held: frozenset = frozenset(), collection: Optional[str] = None
-                      ) -> tuple[Any, list, Optional[int], list]:
+                      ) -> tuple[Any, list, Optional[int], list, frozenset]:
     """The request's manifest, once every path is safe and every stored entry is content
     this project holds or among `held` (blobs this request stored; MissingBlobError
     otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
     None when nothing needed checking (the commit's transaction finds or makes it).
-    Last, with an object store clients upload to: the blobs not held yet, which the
-    commit's transaction must claim (pending.claim) before it records anything."""
+    Then, with an object store clients upload to: the blobs not held yet, which the
+    commit's transaction must claim (pending.claim) before it records anything. Last,
+    the distinct `(algorithm, digest)` of its stored entries."""
     text = a.get("manifest")
     if not isinstance(text, str):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
     manifest = _core.Manifest.from_json(text)
-    stored: list[tuple[str, str, int]] = []
-    for path, digest, ref, _birth, size, extra, _local, _skip in manifest.entries():
-        _core.validate_path(path)  # no absolute paths, no `..`: raises naming it
-        if ref is None:
-            stored.append((entry_algorithm(extra), digest, size or 0))
-    rest = [s for s in stored if (s[0], s[1]) not in held] if held else stored
+    # no absolute paths, no `..` (raises naming the first); then the stored entries' blobs
+    stored, keys = _core.checked_stored_blobs(manifest)
+    rest = keys - held if held else keys
     if not rest and held:
-        return manifest, stored, None, []
+        return manifest, stored, None, [], keys
     pid, have = _held(state, entity, project, rest, collection)
-    missing = [s for s in rest if (s[0], s[1]) not in have]
+    lacking = rest - have
+    missing = [s for s in stored if (s[0], s[1]) in lacking] if lacking else []  # in manifest order
     if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: claimed in the commit
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
-        return manifest, stored, pid, missing
+        return manifest, stored, pid, missing, keys
     if missing and or_lacking:
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
         raise Lacking(pid, stored, have | set(held))  # type: ignore[arg-type]
@@ -310,7 +309,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
         )
     if pid is None:
         pid = project_pk(state, entity, project, create=True)
-    return manifest, stored, pid, []
+    return manifest, stored, pid, [], keys
 
 
 def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
@@ -322,7 +321,7 @@ def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
     if not isinstance(name, str) or not isinstance(dist, str):
         raise ValueError("'name' and 'distributed_id' must be strings")
     validate_artifact_name(validate_artifact_name_chars(name))
-    manifest, _stored, pid, unheld = _checked_manifest(state, a, entity, project)
+    manifest, _stored, pid, unheld, _keys = _checked_manifest(state, a, entity, project)
     manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
     with state.catalog.transaction() as conn:
         pending.claim(conn, state, pid, unheld, f"{entity}/{project}")
@@ -376,7 +375,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         return _recorded(state, entity, project, inline, _dedupe(state, a, fields, run[0]) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, pid, unheld = _checked_manifest(
+        manifest, stored, pid, unheld, keys = _checked_manifest(
             state, a, entity, project, or_lacking=bool(a.get("or_lacking")), held=held, collection=fields["name"])
     except Lacking as short:
         if inline:
@@ -405,7 +404,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         record = catalog.assign_version(
             digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
             prepare=note_inline, **fields)
-    state.remember_manifest(manifest_key, frozenset((s[0], s[1]) for s in stored))
+    state.remember_manifest(manifest_key, keys)
     return {"record": dump(record)}
 
 

@@ -22,6 +22,7 @@ mod png;
 mod fetch;
 mod signed;
 mod packs;
+mod present;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
 static STATCACHE: Mutex<Option<Arc<artefact_core::statcache::StatCache>>> = Mutex::new(None);
@@ -528,7 +529,7 @@ impl Manifest {
     }
 
     /// Place the non-reference entries under `root` (see `artefact_core::download`).
-    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None))]
+    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None, present = None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn download(
         &self,
@@ -539,6 +540,7 @@ impl Manifest {
         prefix: Option<String>,
         mode: &str,
         progress: Option<&Bound<'_, Progress>>,
+        present: Option<&[u8]>,
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
@@ -553,6 +555,7 @@ impl Manifest {
                 prefix: prefix.as_deref(),
                 placement,
                 statcache: sc.as_deref(),
+                known_present: present,
             };
             let r = download(m, &opts, Some(&p));
             if let Some(c) = &sc {
@@ -688,5 +691,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     blob_batch::register(m)?;
     signed::register(m)?;
     packs::register(m)?;
+    present::register(m)?;
     Ok(())
 }

@@ -15,6 +15,7 @@ mod dirs;
 mod error;
 mod options;
 mod place;
+mod plan;
 mod present;
 mod report;
 mod temp_file;
@@ -35,6 +36,7 @@ use crate::progress::{check, tick, watching, Progress};
 
 pub use error::DownloadError;
 pub use options::DownloadOptions;
+pub use plan::{plan, Plan};
 pub use report::DownloadReport;
 
 use dirs::{make_parents, parent_of, Cursor};
@@ -63,19 +65,24 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     if let Some(p) = progress {
         p.add_total(jobs.len() as u64, jobs.iter().map(|e| e.size.unwrap_or(0)).sum());
     }
+    // A present mask from `plan` is only trusted if it covers exactly these jobs.
+    let known = opts.known_present.filter(|k| k.len() == jobs.len());
     let root = Root::open(opts.root, true).map_err(DownloadError::Io)?;
     let blocked = make_parents(&jobs, &root)?;
     // Phase 1: what is already there. Most repeat downloads end here, so this pass
     // allocates nothing per entry, and stats each file relative to its open directory.
     let states: Vec<State> = crate::pool::install(|| {
         jobs.par_iter()
+            .enumerate()
             .map_init(
                 || Cursor::new(&root),
-                |cur, e| {
+                |cur, (i, e)| {
                     if check(progress).is_err() {
                         return State::Missing;
                     }
-                    let state = if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
+                    let state = if known.is_some_and(|k| k[i] == 1) {
+                        State::Present
+                    } else if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
                         State::Blocked
                     } else {
                         watching(progress, || check_dest(e, cur, opts.statcache))

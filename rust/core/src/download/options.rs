@@ -16,4 +16,7 @@ pub struct DownloadOptions<'a> {
     pub prefix: Option<&'a str>,
     pub placement: Placement,
     pub statcache: Option<&'a StatCache>,
+    /// From `plan`, one byte per stored entry under the prefix: those marked 1 were just
+    /// found right under the root, so phase 1 does not check them again.
+    pub known_present: Option<&'a [u8]>,
 }
