@@ -10,10 +10,11 @@ use std::path::PathBuf;
 
 use artefact_core::manifest::Entry;
 use artefact_core::paths;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet};
 
-use crate::{entry_tuple, invalid_path, statcache, EntryTuple, Manifest as PyManifest};
+use crate::{entry_tuple, invalid_path, statcache, with_kind, EntryTuple, Manifest as PyManifest};
 
 type Blob = (String, String, u64, Option<String>, String);
 /// (path, digest, algorithm, size) of a blob a download must fetch.
@@ -25,7 +26,8 @@ type Stored = (&'static str, String, u64);
 /// with blobs read from the cache `objects`: `present` has one byte per stored entry
 /// (1: already right under the root, found by the stat cache or a re-hash), for
 /// `Manifest.download(present=...)`; `lacking` is `(path, digest, algorithm, size)` per
-/// blob that neither the root nor the cache holds. Nothing is written.
+/// blob that neither the root nor the cache holds. Nothing is written. A path that
+/// would escape the root is a ValueError (`.kind` "escapes"), as from `download`.
 #[pyfunction]
 #[pyo3(signature = (manifest, root, objects, prefix = None))]
 fn download_plan<'py>(
@@ -34,12 +36,17 @@ fn download_plan<'py>(
     root: Option<PathBuf>,
     objects: PathBuf,
     prefix: Option<String>,
-) -> (Bound<'py, PyBytes>, Vec<Lacking>) {
+) -> PyResult<(Bound<'py, PyBytes>, Vec<Lacking>)> {
     let sc = statcache();
     let m = &manifest.inner;
     let plan = py.detach(|| artefact_core::download::plan(m, root.as_deref(), &objects, prefix.as_deref(), sc.as_deref()));
+    let plan = plan.map_err(|e| {
+        // The message and `.kind` that `Manifest.download` gives the same manifest.
+        let at = root.as_deref().map(|r| r.display().to_string()).unwrap_or_default();
+        with_kind(py, PyValueError::new_err(format!("{e} {at}")), "escapes")
+    })?;
     let lacking = plan.lacking.into_iter().map(|(p, d, a, s)| (p, d, a.name(), s)).collect();
-    (PyBytes::new(py, &plan.present), lacking)
+    Ok((PyBytes::new(py, &plan.present), lacking))
 }
 
 /// `_stored_blobs` of transfer.py, summed up: (every blob has a local file, total size

@@ -20,6 +20,7 @@ use crate::paths::stays_inside;
 use crate::statcache::StatCache;
 
 use super::dirs::Cursor;
+use super::DownloadError;
 use super::present::{check_dest, State};
 
 /// What a download of a manifest needs fetched.
@@ -40,17 +41,23 @@ pub(super) fn jobs<'m>(manifest: &'m Manifest, prefix: Option<&str>) -> Vec<&'m 
 }
 
 /// Check `root` (never written: a missing root or directory means missing files), then
-/// the cache `objects` for what the root lacks. An entry whose path escapes the root
-/// counts as missing here; `download` refuses the manifest for it before writing.
-pub fn plan(manifest: &Manifest, root: Option<&Path>, objects: &Path, prefix: Option<&str>, statcache: Option<&StatCache>) -> Plan {
+/// the cache `objects` for what the root lacks. A manifest with a path that would
+/// escape the root is refused before anything is looked at (as `download` refuses it),
+/// so nothing is fetched for it.
+pub fn plan(manifest: &Manifest, root: Option<&Path>, objects: &Path, prefix: Option<&str>, statcache: Option<&StatCache>) -> Result<Plan, DownloadError> {
     let jobs = jobs(manifest, prefix);
+    if root.is_some() {
+        if let Some(e) = jobs.iter().find(|e| !stays_inside(&e.path)) {
+            return Err(DownloadError::Escapes(e.path.to_string()));
+        }
+    }
     let opened = root.and_then(|r| Root::open(r, false).ok());
     let present: Vec<u8> = match &opened {
         Some(root) => crate::pool::install(|| {
             jobs.par_iter()
                 .map_init(
                     || Cursor::new(root),
-                    |cur, e| u8::from(stays_inside(&e.path) && check_dest(e, cur, statcache) == State::Present),
+                    |cur, e| u8::from(check_dest(e, cur, statcache) == State::Present),
                 )
                 .collect()
         }),
@@ -76,5 +83,5 @@ pub fn plan(manifest: &Manifest, root: Option<&Path>, objects: &Path, prefix: Op
         .filter(|(_, lacks)| *lacks)
         .map(|((e, _), _)| (e.path.to_string(), e.digest.to_string(), e.algorithm(), e.size.unwrap_or(0)))
         .collect();
-    Plan { present, lacking }
+    Ok(Plan { present, lacking })
 }

@@ -142,3 +142,50 @@ fn hardlinks_never_link_a_symlinked_cache_object() {
     assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"new");
     assert!(fs::symlink_metadata(cache.join(&rel)).unwrap().is_file(), "the cache object was replaced");
 }
+
+mod plan {
+    use super::*;
+    use crate::download::plan;
+
+    /// A root already holding one entry right and one altered at the same size: the plan
+    /// marks only the right ones present, looks in the cache only for the other, and the
+    /// download given the mask repairs the altered file (and keeps the right ones).
+    #[test]
+    fn marks_what_the_root_has_right_and_lists_what_the_cache_lacks() {
+        let (d, m) = setup(&[("a/one.txt", b"one!"), ("b/two.txt", b"two!"), ("three.txt", b"3333")]);
+        let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+        // Nothing anywhere yet: no root, no cache; all three lack.
+        let first = plan(&m, Some(&root), &cache, None, None).unwrap();
+        assert_eq!(first.present, vec![0, 0, 0]);
+        assert_eq!(first.lacking.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), ["a/one.txt", "b/two.txt", "three.txt"]);
+        assert!(!root.exists(), "a plan writes nothing");
+        download(&m, &opts(&store, &root, Some(&cache)), None).unwrap();
+        fs::write(root.join("b/two.txt"), b"TWO!").unwrap();
+        fs::remove_dir_all(&cache).unwrap();
+        let again = plan(&m, Some(&root), &cache, None, None).unwrap();
+        assert_eq!(again.present, vec![1, 0, 1]);
+        assert_eq!(again.lacking.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), ["b/two.txt"]);
+        let mut o = opts(&store, &root, Some(&cache));
+        o.known_present = Some(&again.present);
+        let report = download(&m, &o, None).unwrap();
+        assert_eq!((report.present, report.placed), (2, 1));
+        assert_eq!(fs::read(root.join("b/two.txt")).unwrap(), b"two!");
+        // With a prefix, only its entries count.
+        assert_eq!(plan(&m, Some(&root), &cache, Some("b/"), None).unwrap().present, vec![1]);
+        // A mask that does not cover these jobs is not trusted: the altered file is found.
+        fs::write(root.join("a/one.txt"), b"ONE!").unwrap();
+        o.known_present = Some(&[1, 1]);
+        assert_eq!(download(&m, &o, None).unwrap().placed, 1);
+        assert_eq!(fs::read(root.join("a/one.txt")).unwrap(), b"one!");
+    }
+
+    /// A path that would escape the root refuses the plan, as the download would, before
+    /// anything is looked at.
+    #[test]
+    fn a_path_escaping_the_root_is_refused() {
+        let (d, m) = setup(&[("ok.txt", b"ok"), ("../evil.txt", b"x")]);
+        let err = plan(&m, Some(&d.path().join("root")), &d.path().join("cache"), None, None).unwrap_err();
+        assert!(matches!(err, DownloadError::Escapes(ref p) if p == "../evil.txt"), "{err}");
+        assert!(!d.path().join("root").exists());
+    }
+}
