@@ -40,9 +40,9 @@ def cached_manifest(cache: "ArtifactCache", key: str) -> "Optional[_core.Manifes
     if path is None:
         return None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        return _core.Manifest.from_json(data, key)
+        # Checked against `key` (a file the stat cache knows unchanged since it matched
+        # is not hashed again), and parsed on two cores when large.
+        return _core.Manifest.read(path, key)
     except (OSError, ValueError):  # absent, unreadable, torn or altered: ask the server
         return None
 
