@@ -32,16 +32,21 @@ pub struct Known {
 pub fn known_dir(root: &Path, alg: Algorithm, cache: &StatCache) -> Option<Known> {
     let files = scan_dir(root, true).ok()?;
     // Lookups in parallel: the base is searched where it is mapped, no lock is taken.
-    let digests: Option<Vec<String>> = crate::pool::install(|| {
-        files.par_iter().map(|f| if f.special.is_some() { None } else { cache.lookup(f.key.as_ref()?, alg) }).collect()
-    });
-    let digests = digests?;
     // add_dir's logical path is `validate(normalize(rel))`; where that is `rel` itself
     // (always, but for odd names, which take the ordinary path), the scan's order (by
     // rel, in bytes) is the manifest's, and no two files share a path.
-    if !files.iter().all(|f| paths::validate(&f.rel).is_ok_and(|p| p == f.rel)) {
-        return None;
-    }
+    let digests: Option<Vec<String>> = crate::pool::install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                if f.special.is_some() || !paths::validate(&f.rel).is_ok_and(|p| p == f.rel) {
+                    return None;
+                }
+                cache.lookup(f.key.as_ref()?, alg)
+            })
+            .collect()
+    });
+    let digests = digests?;
     let digest = digest_of_sorted(alg, files.iter().zip(&digests).map(|(f, d)| (f.rel.as_str(), d.as_str())));
     Some(Known { digest, size: files.iter().map(FileInfo::size).sum(), files: files.len() as u64 })
 }
