@@ -33,7 +33,7 @@ _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 # How long to wait for another writer's lock (a concurrent re-put holds it a few ms);
 # past that, the ordinary path waits, says so after 2 s, and gives up at the timeout.
 _LOCK_WAIT_MS = 100
-_WAL_PAGES = 256
+_WAL_MAX = 1 << 20
 # The catalog connection of a fast re-put, left open until the process ends: `artefact
 # put` then exits without SQLite's checkpoint at close (cli._exit_now), so the WAL stays
 # for the next process rather than being checkpointed, deleted and made anew (three of a
@@ -123,10 +123,8 @@ def _connect(catalog: str) -> "Optional[sqlite3.Connection]":
             raise sqlite3.DatabaseError("not in WAL mode: the ordinary path sets it")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        # The WAL this leaves is read whole by the next process's first open (~0.35 ms
-        # per MiB); checkpointing at 1 MiB rather than SQLite's 4 MiB keeps that small,
-        # for one checkpoint every ~25 re-puts.
-        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
+        # No automatic checkpoint at the commit: see _trim_wal.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     except sqlite3.Error:
         conn.close()
         return None
@@ -166,11 +164,14 @@ def _dedupe(conn: "sqlite3.Connection", digest: str, entity: str, project: str, 
                      (run_pk, version, now))
         held = sorted(r[0] for r in conn.execute(
             "SELECT alias FROM aliases WHERE collection_id = ? AND version_id = ?", (coll, version)))
+        _failpoint("before_commit")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    _failpoint("after_commit")
+    _trim_wal(conn)
     return index, [a for a in held if not _is_version_alias(a)], size, files, digest
 
 
@@ -196,6 +197,30 @@ def _find(conn: "sqlite3.Connection", entity: str, project: str, name: str, type
     if v is None:
         return None
     return pid, coll, v[0], v[1], v[2], v[3]
+
+
+def _trim_wal(conn: "sqlite3.Connection") -> None:
+    """Checkpoint the WAL into the catalog and truncate it once it holds more than
+    _WAL_MAX bytes. A process that leaves its WAL (the fast exit) never restarts it, and
+    the next one recovers it whole on open (~0.35 ms per MiB) and counts every frame as
+    not yet checkpointed, so without this the WAL would only grow, and every commit past
+    SQLite's auto-checkpoint threshold would copy all of it again. Best effort: a busy
+    reader only postpones it to a later put."""
+    import sqlite3
+
+    try:
+        if os.path.getsize(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal") > _WAL_MAX:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except (OSError, sqlite3.Error):
+        pass
+
+
+def _failpoint(name: str) -> None:
+    """The crash tests' kill points (store/failpoints.py), where the ordinary path has them."""
+    if os.environ.get("ARTEFACT_FAILPOINT"):
+        from .store.failpoints import failpoint
+
+        failpoint(name)
 
 
 def _is_version_alias(alias: str) -> bool:

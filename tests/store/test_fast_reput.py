@@ -161,3 +161,53 @@ def test_what_the_fast_path_declines_goes_the_ordinary_way(tmp_path):
     added = _fast_path_taken(env, tree)
     assert added.returncode == 0 and added.stderr.strip().endswith("SDK")
     assert "ent/proj/ds:v1  7 files" in added.stdout
+
+
+@pytest.mark.parametrize("point", ["before_commit", "after_commit"])
+def test_a_fast_reput_killed_at_its_commit_leaves_the_store_consistent(tmp_path, point):
+    """SIGKILL just before or after the fast re-put's commit (the crash tests' failpoints):
+    before, nothing of it is in the catalog; after, its run and output are, durably
+    enough for the next process; either way the store verifies and the next put works."""
+    tree = tmp_path / "tree"
+    _tree(tree, files=8)
+    env = _env(tmp_path, "s", True)
+    assert _put(env, tree).returncode == 0
+    runs_before = len(_rows(env)["runs"])
+    killed = _put(dict(env, ARTEFACT_FAILPOINT=point), tree, "--alias", "best")
+    assert killed.returncode == -9, killed.stderr
+    rows = _rows(env)
+    committed = point == "after_commit"
+    assert len(rows["runs"]) == runs_before + committed
+    assert ("best" in [dict(r)["alias"] for r in rows["aliases"]]) == committed
+    verify = subprocess.run([sys.executable, "-m", "artefact", "-q", "verify", "--store"], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    again = _fast_path_taken(env, tree, "--alias", "best")
+    assert again.returncode == 0 and again.stderr.strip().endswith("FAST"), again.stderr
+    assert "ds:v0" in again.stdout and "aliases: best, latest" in again.stdout
+
+
+def test_the_wal_a_fast_reput_leaves_stays_bounded(tmp_path):
+    """A fast re-put leaves its WAL for the next process (no checkpoint at exit), which
+    recovers it whole and never restarts it: past 1 MiB the put checkpoints it into the
+    catalog and truncates it, keeping every committed row."""
+    from artefact import fastput
+
+    path = str(tmp_path / "c.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    for _ in range(3):
+        conn.execute("INSERT INTO t VALUES (?)", (os.urandom(200_000),))
+    fastput._trim_wal(conn)
+    assert 0 < os.path.getsize(path + "-wal") <= fastput._WAL_MAX, "under the bound: left alone"
+    for _ in range(6):
+        conn.execute("INSERT INTO t VALUES (?)", (os.urandom(200_000),))
+    assert os.path.getsize(path + "-wal") > fastput._WAL_MAX
+    fastput._trim_wal(conn)
+    assert os.path.getsize(path + "-wal") == 0
+    conn.close()
+    again = sqlite3.connect(path)
+    assert again.execute("SELECT count(*) FROM t").fetchone()[0] == 9
+    again.close()
