@@ -33,12 +33,13 @@ _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 # How long to wait for another writer's lock (a concurrent re-put holds it a few ms);
 # past that, the ordinary path waits, says so after 2 s, and gives up at the timeout.
 _LOCK_WAIT_MS = 100
+# The WAL a fast re-put leaves is checkpointed and truncated past this size (_trim_wal).
 _WAL_MAX = 1 << 20
 # The catalog connection of a fast re-put, left open until the process ends: `artefact
 # put` then exits without SQLite's checkpoint at close (cli._exit_now), so the WAL stays
 # for the next process rather than being checkpointed, deleted and made anew (three of a
 # re-put's five fdatasyncs). The commit itself is durable (synchronous=FULL: the WAL is
-# fsynced), and the next writer checkpoints as SQLite's auto-checkpoint decides.
+# fsynced before COMMIT returns).
 _open: list = []
 
 
