@@ -211,3 +211,24 @@ def test_the_wal_a_fast_reput_leaves_stays_bounded(tmp_path):
     again = sqlite3.connect(path)
     assert again.execute("SELECT count(*) FROM t").fetchone()[0] == 9
     again.close()
+
+
+def test_concurrent_reputs_all_log_their_aliases(tmp_path):
+    """Six re-puts of the same tree at once, each with its own alias: whichever path each
+    takes (a writer that finds the lock held past 100 ms goes the ordinary way and waits
+    there), every one returns v0 and records its run and its alias."""
+    tree = tmp_path / "tree"
+    _tree(tree, files=200)
+    env = _env(tmp_path, "s", True)
+    assert _put(env, tree).returncode == 0
+    argv = [sys.executable, "-m", "artefact", "-q", "put", str(tree), "--name", "ds", "--type", "dataset"]
+    procs = [subprocess.Popen([*argv, "--alias", f"a{i}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(6)]  # fmt: skip
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "ent/proj/ds:v0  200 files" in out
+    rows = _rows(env)
+    assert len(rows["runs"]) == 7 and len(rows["run_outputs"]) == 7
+    assert {dict(r)["alias"] for r in rows["aliases"]} == {"latest", *(f"a{i}" for i in range(6))}
+    assert [dict(r)["version_index"] for r in rows["versions"]] == [0]
