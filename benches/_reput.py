@@ -25,6 +25,12 @@ from _logpath import Runner, shell, timed
 FULL = {"A": TreeSpec("A", 10_000, 4 * KiB), "B": TreeSpec("B", 100_000, 1 * KiB), "big": GiB}
 QUICK = {"A": TreeSpec("A-quick", 1_000, 4 * KiB), "B": TreeSpec("B-quick", 5_000, 1 * KiB), "big": 128 * MiB}
 POLICIES = ("mutable", "immutable")
+# Floors no re-put can go under: the interpreter, and it importing what a re-put needs:
+# the fast path's modules (fastput.py), or the SDK's put path (a changed tree).
+FLOORS = (("python start", "pass"), ("python start + sqlite3", "import sqlite3"),
+          ("python start + fast re-put imports",
+           "import artefact.cli, artefact.fastput, artefact.config, artefact._core, sqlite3, artefact.store.migrations"),
+          ("python start + put imports", "import artefact.runs, artefact.cli"))
 
 
 def _pair(r: Runner, key: str, limit_key: str, limit, put, put_first: bool) -> None:
@@ -53,10 +59,13 @@ def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str]
                         "-q", "put", tree, "--name", "t", "--type", "dataset", "--policy", policy]
             _pair(r, f"{t}/{policy}/re-put with teardown", f"{t}/{policy}/stat walk (teardown pair)",
                   lambda: shell(walk), lambda: timed(teardown, env=r.env(d, True), cwd=d)[0], i % 2 == 0)
-    # Floors no put can go under: the interpreter, and it importing the put path.
+            # The same re-put through the SDK (the ordinary path, fastput.py off).
+            sdk = [sys.executable, "-m", "artefact", "-q", "put", tree, "--name", "t", "--type", "dataset",
+                   "--policy", policy]
+            _pair(r, f"{t}/{policy}/re-put via the SDK", f"{t}/{policy}/stat walk (SDK pair)", lambda: shell(walk),
+                  lambda: timed(sdk, env={**r.env(d, True), "ARTEFACT_FAST_REPUT": "0"}, cwd=d)[0], i % 2 == 0)
     walk = f"find {cm.sh_quote(next(iter(trees.values())))} -printf '%s %T@\\n' >/dev/null"
-    for what, code in (("python start", "pass"), ("python start + sqlite3", "import sqlite3"),
-                       ("python start + put imports", "import artefact.runs, artefact.cli")):
+    for what, code in FLOORS:
         _pair(r, f"floor/{what}", f"floor/{what}/stat walk", lambda: shell(walk),
               lambda: timed([sys.executable, "-c", code])[0], i % 2 == 1)
     for policy in POLICIES if big else ():
@@ -100,8 +109,10 @@ def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[di
             row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/{p}/stat walk", 1.5)
             row(f"{t} re-put {p}, with interpreter teardown (before)", f"{t}/{p}/re-put with teardown",
                 f"{t}/{p}/stat walk (teardown pair)", 1.5)
+            row(f"{t} re-put {p}, through the SDK (ARTEFACT_FAST_REPUT=0)", f"{t}/{p}/re-put via the SDK",
+                f"{t}/{p}/stat walk (SDK pair)", 1.5)
     first = next(iter(trees), "")
-    for what in ("python start", "python start + sqlite3", "python start + put imports"):
+    for what, _ in FLOORS:
         row(f"floor: {what} (vs the {first} walk)", f"floor/{what}", f"floor/{what}/stat walk", 1.5)
     for p in POLICIES:
         row(f"big put {p}", f"big/{p}/put", f"big/{p}/cp+sync", 1.3)

@@ -284,6 +284,15 @@ def set_known_objects(objects_root: Optional[str] = None) -> None:
     """The embedded store's objects dir: the mutable policy does not stage a file the
     stat cache knows whose content that store already holds."""
 
+class KnownDir:
+    """The re-put's check, run on its own thread from construction: walks `root` and looks
+    every file up in the stat cache (see reput.rs)."""
+
+    def __init__(self, root: str, algorithm: str = "MD5") -> None: ...
+    def result(self) -> Optional[tuple[str, int, int]]:
+        """(artifact digest, size, file count) `add_dir(root)` would give, or None if
+        some file is not known to the stat cache (or it is off)."""
+
 def hash_and_precopy(path: str, staging_dir: str, min_size: int, algorithm: str = "MD5") -> tuple[str, int]:
     """The immutable policy's hash: (digest, size). A file of `min_size` bytes or more is
     copied into `staging_dir` while hashed; the log moves that copy into the store."""

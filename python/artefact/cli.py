@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Optional, Sequence
 
+TYPE_CHECKING = False  # typing's import costs a re-put of a small tree more than it checks
 if TYPE_CHECKING:
     import argparse
+    from typing import Optional, Sequence
 
 
 def _project_arg(p: argparse.ArgumentParser) -> None:
@@ -110,6 +111,11 @@ def _api(args: argparse.Namespace):  # noqa: ANN202 (artefact.Api, imported lazi
 
 
 def _put(args: argparse.Namespace) -> int:
+    from .fastput import reput_unchanged
+
+    code = reput_unchanged(args)  # an unchanged tree: wandb's dedupe, without the SDK
+    if code is not None:
+        return code
     from .artifact import Artifact
     from .runs import init
 
@@ -321,6 +327,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             gc.enable()
     if argv is None:
         _exit_now(code)
+    fastput = sys.modules.get("artefact.fastput")
+    if fastput is not None:
+        fastput.close()  # in-process: closed (and checkpointed) as the ordinary path's store
     gc.enable()
     return code
 
@@ -330,10 +339,12 @@ def _exit_now(code: int) -> None:
     module and object: ~20% of a re-put's CPU). The catalog is closed as before (its WAL
     checkpointed, so the store is left as a normal exit leaves it), exit handlers (the
     stat cache's flush) run and the output is flushed. Not taken while another thread
-    still runs, whose end the normal exit would wait for."""
-    import threading
-
-    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    still runs, whose end the normal exit would wait for. A fast re-put's catalog
+    connection (fastput.py) is left open: its WAL stays for the next process."""
+    threading = sys.modules.get("threading")  # not imported: no other Python thread
+    if threading is not None and any(
+        not t.daemon for t in threading.enumerate() if t is not threading.main_thread()
+    ):
         return
     local = sys.modules.get("artefact.store.local")
     if local is not None:

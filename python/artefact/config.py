@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
+
+TYPE_CHECKING = False  # typing's import is a sixth of a re-put (fastput.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 from .settings import MAX_THREADS, parse_seconds, parse_size, parse_threads
 

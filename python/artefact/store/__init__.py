@@ -10,7 +10,9 @@ put) does not import them all (gc, verify...).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing's import is a sixth of a re-put (fastput.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _WHERE = {
     "STORE_ENV": "blobs", "BlobStore": "blobs", "default_store_root": "blobs", "entry_algorithm": "blobs",

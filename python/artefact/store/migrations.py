@@ -12,11 +12,16 @@ Conventions: times are epoch seconds (REAL); JSON columns hold objects as text;
 from __future__ import annotations
 
 import sqlite3
-from typing import Sequence
 
 from .errors import StoreVersionError
 
-Step = Sequence[str]
+TYPE_CHECKING = False  # typing costs a re-put (fastput.py) more than it checks
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    Step = Sequence[str]
+else:
+    Step = tuple  # a step is a tuple of SQL statements
 
 V1: Step = (
     """CREATE TABLE projects (

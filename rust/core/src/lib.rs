@@ -22,6 +22,7 @@ pub mod paths;
 pub mod png;
 pub mod pool;
 pub mod progress;
+pub mod reput;
 pub mod sigv4;
 pub mod stage;
 pub mod stage_parts;

@@ -160,22 +160,7 @@ impl Manifest {
     /// The artifact digest: hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...)
     /// over paths in byte order. Only path and digest contribute.
     pub fn digest(&self, alg: Algorithm) -> String {
-        let mut h = Hasher::new(alg);
-        h.update(DIGEST_HEADER);
-        // Lines are batched: one hasher call per 64 KiB, not per entry.
-        let mut buf = Vec::with_capacity(1 << 16);
-        for (path, e) in self.sorted_entries() {
-            buf.extend_from_slice(path.as_bytes());
-            buf.push(b':');
-            buf.extend_from_slice(e.digest.as_bytes());
-            buf.push(b'\n');
-            if buf.len() > (1 << 16) - 4096 {
-                h.update(&buf);
-                buf.clear();
-            }
-        }
-        h.update(&buf);
-        hex(&h.finish())
+        digest_of_sorted(alg, self.sorted_entries().into_iter().map(|(path, e)| (path, &*e.digest)))
     }
 
     /// Entries in path byte order (= code point order), sorted in parallel when big.
@@ -687,6 +672,27 @@ fn push_go_number(s: &mut String, f: f64) {
     } else {
         let _ = write!(s, "{f}");
     }
+}
+
+/// The artifact digest of (path, entry digest) pairs given in path byte order:
+/// hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...).
+pub fn digest_of_sorted<'a>(alg: Algorithm, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h = Hasher::new(alg);
+    h.update(DIGEST_HEADER);
+    // Lines are batched: one hasher call per 64 KiB, not per entry.
+    let mut buf = Vec::with_capacity(1 << 16);
+    for (path, digest) in entries {
+        buf.extend_from_slice(path.as_bytes());
+        buf.push(b':');
+        buf.extend_from_slice(digest.as_bytes());
+        buf.push(b'\n');
+        if buf.len() > (1 << 16) - 4096 {
+            h.update(&buf);
+            buf.clear();
+        }
+    }
+    h.update(&buf);
+    hex(&h.finish())
 }
 
 #[cfg(test)]

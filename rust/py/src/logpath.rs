@@ -75,8 +75,34 @@ fn precopies_pending() -> usize {
     artefact_core::onepass::pending()
 }
 
+/// The re-put's question, asked on its own thread so that the caller opens the catalog
+/// meanwhile: `KnownDir(root, algorithm)` walks `root` and looks every file up in the
+/// stat cache; `result()` gives the (digest, size, file count) `add_dir` of it would
+/// give, or None if a file is not known (or there is no stat cache): then hash as usual.
+#[pyclass(module = "artefact._core")]
+pub struct KnownDir {
+    handle: std::sync::Mutex<Option<std::thread::JoinHandle<Option<artefact_core::reput::Known>>>>,
+}
+
+#[pymethods]
+impl KnownDir {
+    #[new]
+    fn new(root: PathBuf, algorithm: &str) -> PyResult<Self> {
+        let a = alg(algorithm)?;
+        let handle = crate::statcache().map(|sc| std::thread::spawn(move || artefact_core::reput::known_dir(&root, a, &sc)));
+        Ok(Self { handle: std::sync::Mutex::new(handle) })
+    }
+
+    /// Wait for the walk: (digest, size, files), or None (ask only once).
+    fn result(&self, py: Python<'_>) -> Option<(String, u64, u64)> {
+        let handle = self.handle.lock().ok()?.take()?;
+        py.detach(|| handle.join().ok().flatten()).map(|k| (k.digest, k.size, k.files))
+    }
+}
+
 /// Add this file's functions to `_core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<KnownDir>()?;
     m.add_function(wrap_pyfunction!(store_files, m)?)?;
     m.add_function(wrap_pyfunction!(remove_files, m)?)?;
     m.add_function(wrap_pyfunction!(set_known_objects, m)?)?;
