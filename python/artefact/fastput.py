@@ -12,8 +12,9 @@ writes through `Catalog.assign_version` on a dedupe, with the run's `create_run`
 Anything else (a changed or new file, no such version, a team server, an old schema,
 a locked catalog, any error before the commit) answers None, and `cli._put` takes the
 ordinary path, which hashes, stores and reports errors as always. Only the standard
-library's `os`, `sys`, `time` and `sqlite3` and the native core are imported here: the
-SDK's imports alone cost more than the walk of a 10k-file tree.
+library's `os`, `sys`, `time` and `sqlite3`, the native core and the catalog's shared
+statements (store/version_rows.py) are imported here: the SDK's imports alone cost more
+than the walk of a 10k-file tree.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+from .store.version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS, is_version_alias
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ def reput_unchanged(args: "argparse.Namespace") -> "Optional[int]":
     catalog = os.path.join(os.path.abspath(os.path.expanduser(config.store_root())), "catalog.db")
     if not os.path.isfile(catalog):
         return None
-    if ":" in args.name or "/" in args.name or any(_is_version_alias(a) for a in args.alias):
+    if ":" in args.name or "/" in args.name or any(is_version_alias(a) for a in args.alias):
         return None  # the ordinary path refuses these, or warns (`v<N>` aliases)
     aliases, tags = args.alias, args.tag
     if aliases or tags:  # refused (ValueError) before anything, as cli._put does
@@ -157,12 +160,9 @@ def _dedupe(conn: "sqlite3.Connection", digest: str, entity: str, project: str, 
             " finished_at, exit_code) VALUES (?,?,NULL,'put',NULL,'{}','finished',?,?,0)",
             (pid, run_id, now, now),
         ).lastrowid
-        conn.executemany("INSERT OR REPLACE INTO aliases (collection_id, alias, version_id) VALUES (?,?,?)",
-                         [(coll, a, version) for a in aliases])
-        conn.executemany("INSERT OR IGNORE INTO version_tags (version_id, tag) VALUES (?, ?)",
-                         [(version, t) for t in tags])
-        conn.execute("INSERT OR IGNORE INTO run_outputs (run_pk, version_id, created_at) VALUES (?,?,?)",
-                     (run_pk, version, now))
+        conn.executemany(MOVE_ALIAS, [(coll, a, version) for a in aliases])
+        conn.executemany(ADD_TAG, [(version, t) for t in tags])
+        conn.execute(ADD_RUN_OUTPUT, (run_pk, version, now))
         held = sorted(r[0] for r in conn.execute(
             "SELECT alias FROM aliases WHERE collection_id = ? AND version_id = ?", (coll, version)))
         _failpoint("before_commit")
@@ -173,7 +173,7 @@ def _dedupe(conn: "sqlite3.Connection", digest: str, entity: str, project: str, 
         raise
     _failpoint("after_commit")
     _trim_wal(conn)
-    return index, [a for a in held if not _is_version_alias(a)], size, files, digest
+    return index, [a for a in held if not is_version_alias(a)], size, files, digest
 
 
 def _find(conn: "sqlite3.Connection", entity: str, project: str, name: str, type: str,
@@ -222,11 +222,6 @@ def _failpoint(name: str) -> None:
         from .store.failpoints import failpoint
 
         failpoint(name)
-
-
-def _is_version_alias(alias: str) -> bool:
-    """`v<digits>`: implicit, never stored (store.queries.is_version_alias)."""
-    return len(alias) >= 2 and alias[0] == "v" and alias[1:].isnumeric()
 
 
 def close() -> None:

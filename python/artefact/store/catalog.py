@@ -36,6 +36,7 @@ from .queries import (
 from .projects import ProjectsMixin
 from .records import COMMITTED, DELETED, UNSET, VersionRecord, decode_id
 from .runs import RunsMixin
+from .version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS
 
 __all__ = ["Catalog", "UNSET", "COMMITTED", "DELETED", "DedupeMissed"]
 
@@ -144,11 +145,7 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
             self._move_aliases(conn, coll["id"], version_pk, aliases)
             self._add_tags(conn, version_pk, tags)
             if run_pk is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO run_outputs (run_pk, version_id, created_at)"
-                    " VALUES (?,?,?)",
-                    (run_pk, version_pk, now),
-                )
+                conn.execute(ADD_RUN_OUTPUT, (run_pk, version_pk, now))
             failpoint("before_commit")
             (record,) = version_records(
                 conn, "m.collection_id = ? AND m.version_id = ?", (coll["id"], version_pk)
@@ -499,19 +496,11 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
     def _move_aliases(
         conn: sqlite3.Connection, coll_pk: int, version_pk: int, aliases: Iterable[str]
     ) -> None:
-        for alias in aliases:
-            conn.execute(
-                "INSERT OR REPLACE INTO aliases (collection_id, alias, version_id) VALUES (?,?,?)",
-                (coll_pk, alias, version_pk),
-            )
+        conn.executemany(MOVE_ALIAS, [(coll_pk, alias, version_pk) for alias in aliases])
 
     @staticmethod
     def _add_tags(conn: sqlite3.Connection, version_pk: int, tags: Iterable[str]) -> None:
-        for tag in tags:
-            conn.execute(
-                "INSERT OR IGNORE INTO version_tags (version_id, tag) VALUES (?, ?)",
-                (version_pk, tag),
-            )
+        conn.executemany(ADD_TAG, [(version_pk, tag) for tag in tags])
 
     @staticmethod
     def _reassign_latest(conn: sqlite3.Connection, coll_pk: int) -> None:
@@ -521,10 +510,7 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
             (coll_pk, COMMITTED),
         ).fetchone()
         if row is not None:
-            conn.execute(
-                "INSERT OR REPLACE INTO aliases (collection_id, alias, version_id) VALUES (?,?,?)",
-                (coll_pk, LATEST, row[0]),
-            )
+            conn.execute(MOVE_ALIAS, (coll_pk, LATEST, row[0]))
 
 
 def _clean_aliases(aliases: Iterable[str]) -> list[str]:

@@ -17,6 +17,9 @@ from .records import (
     iso_time,
     json_loads_or_empty,
 )
+from .version_rows import is_version_alias
+
+__all__ = ["is_version_alias"]  # re-exported: the UI imports it from here
 
 _CHUNK = 500  # keeps IN (...) lists under SQLite's variable limit
 
@@ -45,11 +48,6 @@ _ORDER_FIELDS = {
     "updatedAt": "v.updated_at",
     "size": "v.size",
 }
-
-
-def is_version_alias(alias: str) -> bool:
-    """wandb's `alias_is_version_index`: `v` followed by digits, e.g. `v12`."""
-    return len(alias) >= 2 and alias[0] == "v" and alias[1:].isnumeric()
 
 
 def version_index(alias: str) -> Optional[int]:
