@@ -341,14 +341,14 @@ fn copy_hashing_parallel(
     out: &File,
     alg: Algorithm,
     parts: Option<u64>,
-) -> io::Result<Option<([u8; 16], u64, Option<Vec<String>>)>> {
+) -> io::Result<Option<([u8; 16], u64, Option<crate::stage_parts::PartSums>)>> {
     use std::os::unix::io::AsRawFd;
     const CHUNK: usize = 8 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
     let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
     std::thread::scope(|s| {
         let part_hasher = parts.map(|part| {
-            s.spawn(move || -> io::Result<Vec<String>> {
+            s.spawn(move || -> io::Result<crate::stage_parts::PartSums> {
                 let mut h = crate::stage_parts::PartHasher::new(part);
                 read_back(out, prx, |data| h.update(data))?;
                 Ok(h.finish())

@@ -39,7 +39,7 @@ pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions
 pub use packs::{get_packed, PackItem};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
-pub use signed::{part_md5s, put_ranges, range_md5s, RangePut};
+pub use signed::{part_md5s, part_sums, put_ranges, range_md5s, RangePut};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::retry::{with_retries, Failure, Options};
 use super::{agent, parallel};
 use crate::digest::{b64, Algorithm, Hasher};
+use crate::stage_parts::{crc32_b64, PartSums};
 use crate::progress::{tick, Progress};
 
 /// One byte range of a local file to PUT to a presigned URL (a whole blob is the range
@@ -95,6 +96,12 @@ pub fn range_md5s(path: &Path, part_size: u64, threads: usize) -> std::io::Resul
 /// The base64 MD5 of the given parts (numbered from 1) of `path`: a window of a
 /// multipart upload, hashed while the previous window uploads.
 pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> std::io::Result<Vec<String>> {
+    Ok(part_sums(path, part_size, parts, threads, false)?.md5s)
+}
+
+/// The base64 MD5s and, with `crc32`, the base64 CRC32s (S3's form) of the given parts
+/// (numbered from 1) of `path`, in one read of each part.
+pub fn part_sums(path: &Path, part_size: u64, parts: &[u64], threads: usize, crc32: bool) -> std::io::Result<PartSums> {
     if part_size == 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "part_size must be positive"));
     }
@@ -106,12 +113,13 @@ pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> 
             format!("part {bad} is out of range: the file has {count} parts of {part_size} bytes"),
         ));
     }
-    let results = parallel(parts.len(), threads, |i| -> std::io::Result<String> {
+    let results = parallel(parts.len(), threads, |i| -> std::io::Result<(String, Option<String>)> {
         let mut f = File::open(path)?;
         let start = (parts[i] - 1) * part_size;
         f.seek(SeekFrom::Start(start))?;
         let mut r = f.take(part_size.min(size - start));
         let mut h = Hasher::new(Algorithm::Md5);
+        let mut c = crc32.then(crc32fast::Hasher::new);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = r.read(&mut buf)?;
@@ -119,10 +127,19 @@ pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> 
                 break;
             }
             h.update(&buf[..n]);
+            if let Some(c) = &mut c {
+                c.update(&buf[..n]);
+            }
         }
-        Ok(b64(&h.finish()))
+        Ok((b64(&h.finish()), c.map(|c| crc32_b64(c.finalize()))))
     });
-    results.into_iter().collect()
+    let mut out = PartSums::default();
+    for r in results {
+        let (md5, crc) = r?;
+        out.md5s.push(md5);
+        out.crc32s.extend(crc);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -143,6 +160,11 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(part_md5s(&p, 4096, &[3, 1], 2).unwrap(), vec![want[2].clone(), want[0].clone()]);
         assert!(part_md5s(&p, 4096, &[4], 2).unwrap_err().to_string().contains("part 4 is out of range"));
+        let sums = part_sums(&p, 4096, &[3, 1], 2, true).unwrap();
+        assert_eq!(sums.md5s, vec![want[2].clone(), want[0].clone()]);
+        let crc = |c: &[u8]| crc32_b64(crc32fast::hash(c));
+        assert_eq!(sums.crc32s, vec![crc(&data[8192..]), crc(&data[..4096])]);
+        assert!(part_sums(&p, 4096, &[1], 1, false).unwrap().crc32s.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
