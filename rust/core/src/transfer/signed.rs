@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::{agent, checked, parallel};
 use crate::digest::{b64, Algorithm, Hasher};
 use crate::stage_parts::{crc32_b64, PartSums};
 use crate::progress::{tick, Progress};
@@ -65,21 +65,16 @@ fn put_range(agent: &ureq::Agent, item: &RangePut) -> Result<String, Failure> {
             req = req.header(k, v);
         }
     }
-    let mut resp = req.send(ureq::SendBody::from_reader(&mut body))?;
-    let code = resp.status().as_u16();
+    // (a signature the store refuses, expired or tampered, is a 403: not retried)
+    let mut resp = checked(req.send(ureq::SendBody::from_reader(&mut body))?, &[412], || format!("upload of {}", what()))?;
     let etag = resp
         .headers()
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if (200..300).contains(&code) || code == 412 {
-        let _ = resp.body_mut().read_to_vec();
-        return Ok(etag);
-    }
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    // A signature the store refuses (expired, tampered) will not improve by retrying.
-    Err(Failure::status(&format!("upload of {}", what()), code, &body))
+    let _ = resp.body_mut().read_to_vec();
+    Ok(etag)
 }
 
 /// The base64 MD5 of each `part_size` range of `path` (the last may be shorter), hashed
@@ -118,20 +113,20 @@ pub fn part_sums(path: &Path, part_size: u64, parts: &[u64], threads: usize, crc
         let start = (parts[i] - 1) * part_size;
         f.seek(SeekFrom::Start(start))?;
         let mut r = f.take(part_size.min(size - start));
-        let mut h = Hasher::new(Algorithm::Md5);
-        let mut c = crc32.then(crc32fast::Hasher::new);
+        let mut md5 = Hasher::new(Algorithm::Md5);
+        let mut crc = crc32.then(crc32fast::Hasher::new);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = r.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            h.update(&buf[..n]);
-            if let Some(c) = &mut c {
-                c.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            if let Some(crc) = &mut crc {
+                crc.update(&buf[..n]);
             }
         }
-        Ok((b64(&h.finish()), c.map(|c| crc32_b64(c.finalize()))))
+        Ok((b64(&md5.finish()), crc.map(|crc| crc32_b64(crc.finalize()))))
     });
     let mut out = PartSums::default();
     for r in results {
