@@ -9,7 +9,8 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, sync_channel};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
 
 use super::retry::{with_retries, Failure, Options};
 use super::{agent, checked, parallel, with_headers};
@@ -83,24 +84,21 @@ pub(crate) fn write_verified(
 }
 
 /// As `write_verified` (to the end of `reader`), with the hash on a thread of its own
-/// while this one receives and writes. The hashing thread hands each buffer back, so a
-/// large blob reuses a few buffers instead of faulting in fresh memory per chunk.
+/// while this one receives and writes.
 fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
     place_verified(dest, digest, |out, tmp| {
         std::thread::scope(|s| {
-            let (tx, rx) = sync_channel::<(Vec<u8>, usize)>(4);
-            let (back, spare) = channel::<Vec<u8>>();
+            let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
             let hashing = s.spawn(move || {
                 let mut hasher = Hasher::new(alg);
-                for (chunk, n) in rx {
-                    hasher.update(&chunk[..n]);
-                    let _ = back.send(chunk); // (the receiver may have finished)
+                for chunk in rx {
+                    hasher.update(&chunk);
                 }
                 hasher.finish()
             });
             let mut total = 0u64;
             loop {
-                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                let mut buf = vec![0u8; CHUNK];
                 let mut n = 0;
                 while n < CHUNK {
                     match reader.read(&mut buf[n..])? {
@@ -111,8 +109,10 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, digest: &str, alg: Algori
                 if n == 0 {
                     break;
                 }
-                out.write_all(&buf[..n]).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-                tx.send((buf, n)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
+                buf.truncate(n);
+                let buf = Arc::new(buf);
+                tx.send(Arc::clone(&buf)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
+                out.write_all(&buf).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
                 total += n as u64;
             }
             drop(tx);
@@ -179,8 +179,8 @@ mod tests {
         url
     }
 
-    /// A body of several chunks (the buffers go round between the threads) is placed
-    /// whole; one that hashes to another digest is not placed, and says so by its kind.
+    /// A body of several chunks (hashed on their own thread) is placed whole; one that
+    /// hashes to another digest is not placed, and says so by its kind.
     #[test]
     fn a_multi_chunk_download_is_verified_and_placed() {
         let d = tempfile::tempdir().unwrap();
