@@ -16,6 +16,10 @@ All on this machine: moto's S3 server on 127.0.0.1 (versioning on), an artefact 
   `download_file`, far slower on moto). It neither hashes nor verifies. It is measured
   just before and just after artefact's log and download, and their mean is the limit.
 
+`--variant K=V` (repeatable) also logs and downloads the big file through a second server
+and clients with that environment (its own bucket on the same endpoint), in the same round: e.g.
+`--variant ARTEFACT_SERVER_S3_PART_CHECKSUM=off` for uploads created without part checksums.
+
 `--rounds N` repeats everything on a fresh endpoint and reports medians; each ratio is
 the median of the rounds' own ratios (artefact / the limit measured in the same round). The machine is shared with other
 work, so read the ratios, not the absolute times. `--quick`: 256 MiB instead of 1 GiB.
@@ -159,6 +163,28 @@ def _probe(endpoint: MotoS3, bucket: str, src: str) -> dict[str, float]:
     return out
 
 
+def _variant(args: argparse.Namespace, endpoint: MotoS3, run: str, src: str, name: str) -> tuple[float, float]:
+    """(log, download) seconds through a second server with `--variant`'s environment,
+    its blobs in a bucket of their own on the same endpoint."""
+    extra = dict(v.split("=", 1) for v in args.variant)
+    ServerProcess.s3 = (endpoint, endpoint.new_bucket())
+    try:
+        srv = ServerProcess(os.path.join(run, "catalog-variant.db"), os.path.join(run, "server-variant"), env=extra)
+    finally:
+        ServerProcess.s3 = None
+    try:
+        env = {**os.environ, "ARTEFACT_BASE_URL": srv.url, "ARTEFACT_API_KEY": srv.make_key("bench", "writer"),
+               "ARTEFACT_ENTITY": "bench", "ARTEFACT_DATA_DIR": os.path.join(run, "data-variant"), **extra}
+        log = _client(_LOG, [src, name], {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-va")})
+        get = _client(_GET, [os.path.join(run, "out-variant"), name],
+                      {**env, "ARTEFACT_CACHE_DIR": os.path.join(run, "cache-vb")})
+    finally:
+        srv.stop()
+        for d in ("out-variant", "cache-va", "cache-vb", "data-variant"):
+            shutil.rmtree(os.path.join(run, d), ignore_errors=True)
+    return log, get
+
+
 def _round(args: argparse.Namespace, cases: list, run: str) -> list[tuple]:
     """One round on a fresh moto endpoint (it keeps objects in memory) and server:
     per case, the raw limit then artefact's log and download."""
@@ -193,10 +219,13 @@ def _round(args: argparse.Namespace, cases: list, run: str) -> list[tuple]:
             for d in ("out-" + name, "cache-a", "cache-b"):
                 shutil.rmtree(os.path.join(run, d), ignore_errors=True)
             probe = _probe(endpoint, bucket, src) if name == "small" and args.probe else {}
-            rows.append((label, log, raw_put, get, raw_get, probe, logged["add"], plain))
+            variant = _variant(args, endpoint, run, src, name) if name == "big" and args.variant else None
+            rows.append((label, log, raw_put, get, raw_get, probe, logged["add"], plain, variant))
             print(f"  {label}: log {log:.2f} s (add {logged['add']:.2f} s), raw PUT {before[0]:.2f}/{after[0]:.2f} s"
                   f" (no part checksums {plain:.2f} s), download {get:.2f} s,"
-                  f" raw GET {before[1]:.2f}/{after[1]:.2f} s; load {os.getloadavg()[0]:.1f}", flush=True)
+                  f" raw GET {before[1]:.2f}/{after[1]:.2f} s"
+                  + (f"; with {' '.join(args.variant)}: log {variant[0]:.2f} s, download {variant[1]:.2f} s"
+                     if variant else "") + f"; load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         if srv is not None:
             srv.stop()
@@ -213,6 +242,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="rounds (each on a fresh endpoint); medians reported")
     ap.add_argument("--ranged-get", action="store_true",
                     help="also time boto3's ranged download_file for the big file (slow on moto); the faster counts")
+    ap.add_argument("--variant", action="append", default=[], metavar="K=V",
+                    help="also log and download the big file through a server with this environment (repeatable)")
     ap.add_argument("--no-probe", dest="probe", action="store_false", help="skip the presence-check timing")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "artefact-bench-s3"))
     args = ap.parse_args()
@@ -247,8 +278,12 @@ def main() -> int:
         if _name == "big":
             print(f"\n{label}: of the log, the add (staged copy, whole-file and part MD5s) {med([g[6] for g in got]):.2f} s;"
                   f" raw PUT without boto3's part checksums (moto then computes a full-object checksum in its"
-                  f" complete, as for the server's uploads) {med([g[7] for g in got]):.2f} s,"
+                  f" complete, as for uploads created without part checksums) {med([g[7] for g in got]):.2f} s,"
                   f" log / that {med([g[1] / g[7] for g in got]):.2f}×")
+            if args.variant:
+                print(f"\n{label} with {' '.join(args.variant)}: log {med([g[8][0] for g in got]):.2f} s"
+                      f" ({med([g[8][0] / g[2] for g in got]):.2f}× raw PUT), download {med([g[8][1] for g in got]):.2f} s"
+                      f" ({med([g[8][1] / g[4] for g in got]):.2f}× raw GET)")
     probes = [g[5] for r in rounds for g in r if g[5]]
     if probes:
         print(f"\nPresence check of the {args.files:,} logged blobs (what a commit does for blobs the catalog does not"

@@ -405,6 +405,11 @@ def set_staging_part_size(part_size: int) -> None:
     """From now on, staging a large file also hashes it in parts of `part_size` (0: stop)."""
 def staged_part_md5s(algorithm: str, digest: str, size: int, part_size: int) -> Optional[list[str]]:
     """The base64 part MD5s hashed when this blob was staged in parts of `part_size`, if it was."""
+def file_part_sums(path: str, part_size: int, parts: list[int], threads: int = 4,
+                   crc32: bool = True) -> tuple[list[str], list[str]]:
+    """The base64 MD5s and base64 CRC32s (S3's form; empty unless `crc32`) of the given parts."""
+def staged_part_sums(algorithm: str, digest: str, size: int, part_size: int) -> Optional[tuple[list[str], list[str]]]:
+    """The part MD5s and CRC32s hashed when this blob was staged in parts of `part_size`, if it was."""
 def sigv4_presign_batch(base: str, items: list[tuple[str, str, list[tuple[str, str]], list[tuple[str, str]]]],
                         access_key: str, secret_key: str, session_token: Optional[str], region: str,
                         expires: int, now: int, service: str = "s3") -> list[str]:

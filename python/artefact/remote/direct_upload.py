@@ -9,8 +9,12 @@ released) and its URLs, each bound to its part's MD5, are asked for; so the file
 read twice before the first byte leaves and no URL expires unused. The server completes
 each upload from the parts' ETags.
 
-A file staged by the mutable policy for such a server had its part MD5s hashed in the
-add's copy pass already (rust/core/src/stage_parts.rs, the part size from the server's
+When the plan says `"checksum": "CRC32"` (the server created the upload with CRC32 part
+checksums, as the AWS SDKs do), each part goes with its CRC32 too: hashed in the same
+read as its MD5, bound into its URL, and named again in the completion.
+
+A file staged by the mutable policy for such a server had its part MD5s and CRC32s hashed
+in the add's copy pass already (rust/core/src/stage_parts.rs, the part size from the server's
 `whoami`): then the log reads the file only to send it, and its windows are only signed.
 """
 
@@ -107,10 +111,14 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         part = int(plan["part_size"])
         count = max(1, -(-size // part))
         done = {int(n): str(e) for n, e in plan.get("done", [])}
+        crc = plan.get("checksum") == "CRC32"
         # hashed when the file was staged (None: hashed here, a window at a time)
-        staged = _core.staged_part_md5s(alg, digest, size, part)
+        staged = _core.staged_part_sums(alg, digest, size, part)
+        if staged is not None and (len(staged[0]) != count or (crc and len(staged[1]) != count)):
+            staged = None
         state.append(dict(path=path, alg=alg, digest=digest, size=size, part=part, upload_id=plan["upload_id"],
-                          done=done, md5s=staged if staged is not None and len(staged) == count else None))
+                          done=done, crc=crc, crcs={}, md5s=staged[0] if staged else None,
+                          staged_crcs=staged[1] if staged and crc else None))
         queue += [(j, n) for n in range(1, count + 1) if n not in done]
     # The first window is small, so that uploading starts soon; the next ones are hashed
     # and signed while the one before uploads.
@@ -124,14 +132,12 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
         for j, n in chunk:
             by_job.setdefault(j, []).append(n)
         order = list(by_job)
-        md5s = {j: [state[j]["md5s"][n - 1] for n in by_job[j]] if state[j]["md5s"] is not None
-                else _core.file_part_md5s(state[j]["path"], state[j]["part"], by_job[j], threads=hash_threads)
-                for j in order}
+        sums = {j: _sums(state[j], by_job[j], hash_threads) for j in order}
         answer = client.request("POST", "/api/v1/blobs/parts", body={
             "entity": entity, "project": project,
             "uploads": [{"algorithm": state[j]["alg"], "digest": state[j]["digest"], "size": state[j]["size"],
                          "upload_id": state[j]["upload_id"],
-                         "parts": [[n, m] for n, m in zip(by_job[j], md5s[j])]} for j in order]})
+                         "parts": [[n, m, *c] for n, m, c in zip(by_job[j], *sums[j])]} for j in order]})
         out = {}
         for j, signed in zip(order, answer["uploads"]):
             for n, url, headers in signed:
@@ -155,8 +161,25 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
             for (j, n), etag in zip(chunk, _check(results, [r[0] for r in ranges])):
                 state[j]["done"][n] = etag
             failpoint("during_multipart")
+    for s in state:  # parts a killed run sent need their CRC32s for the completion too
+        if s["crc"] and (lacking := sorted(set(s["done"]) - set(s["crcs"]))):
+            _sums(s, lacking, hash_threads)
     client.request("POST", "/api/v1/blobs/complete", body={
         "entity": entity, "project": project,
         "uploads": [{"algorithm": s["alg"], "digest": s["digest"], "size": s["size"], "upload_id": s["upload_id"],
-                     "parts": sorted([n, e] for n, e in s["done"].items())} for s in state]})
+                     "parts": sorted([n, e, s["crcs"][n]] if s["crc"] else [n, e] for n, e in s["done"].items())}
+                    for s in state]})
     line.advance(len(jobs), 0)
+
+
+def _sums(s: dict, parts: list[int], threads: int) -> tuple[list[str], list[list[str]]]:
+    """The MD5s of these parts of one upload, and per part `[CRC32]` (or `[]` if its
+    upload has no part checksums): from the staging pass, else hashed now (GIL
+    released). The CRC32s are kept for the completion."""
+    if s["md5s"] is not None and (not s["crc"] or s["staged_crcs"] is not None):
+        md5s = [s["md5s"][n - 1] for n in parts]
+        crcs = [s["staged_crcs"][n - 1] for n in parts] if s["crc"] else []
+    else:
+        md5s, crcs = _core.file_part_sums(s["path"], s["part"], parts, threads=threads, crc32=s["crc"])
+    s["crcs"].update(zip(parts, crcs))
+    return md5s, [[c] for c in crcs] if s["crc"] else [[] for _ in parts]

@@ -3,9 +3,9 @@
 1. `lacking` (or a commit with `or_lacking`) answers a large blob with a multipart
    upload: its id, part size and the parts already finished (a killed client's).
 2. `POST /api/v1/blobs/parts`: signed PUT URLs for the next parts the client is about
-   to send, each bound to that part's MD5 and length. Asked for as parts go, so none
-   expires unused on a long upload.
-3. `POST /api/v1/blobs/complete`: the parts' ETags; the server completes the upload
+   to send, each bound to that part's MD5 and length (and CRC32, when the plan says
+   `"checksum": "CRC32"`). Asked for as parts go, so none expires unused on a long upload.
+3. `POST /api/v1/blobs/complete`: the parts' ETags (and CRC32s); the server completes the upload
    (create-only where the store supports it), checks the object's size and records
    that the project holds the blob.
 """
@@ -57,12 +57,14 @@ def part_urls(state: ServerState, key: ApiKey, a: dict) -> dict:
 
 
 def complete(state: ServerState, key: ApiKey, a: dict) -> dict:
-    """Complete each upload from its parts' `[n, etag]` and record the blobs."""
+    """Complete each upload from its parts' `[n, etag]` (or `[n, etag, crc32]`) and
+    record the blobs."""
     pid, uploads = _uploads(state, key, a)
     for u in uploads:
         for p in u["parts"]:
-            if not isinstance(p, list) or len(p) != 2 or not isinstance(p[0], int) or not isinstance(p[1], str):
-                raise ValueError(f"bad part {p!r}: expected [number, etag]")
+            if not isinstance(p, list) or len(p) not in (2, 3) or not isinstance(p[0], int) \
+                    or not all(isinstance(x, str) for x in p[1:]):
+                raise ValueError(f"bad part {p!r}: expected [number, etag(, base64 CRC32)]")
     done = state.blobs.complete_all(  # type: ignore[attr-defined]
         pid, [(u["algorithm"], u["digest"], u["size"], u["upload_id"], u["parts"]) for u in uploads])
     record_blobs(state, pid, [(u["algorithm"], u["digest"], u["size"]) for u in uploads])

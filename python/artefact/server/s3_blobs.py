@@ -9,7 +9,11 @@ to and from the bucket on presigned URLs; only the server holds the credentials.
 - Blobs of `ARTEFACT_SERVER_S3_MULTIPART_BYTES` (default 64 MiB) or more go as multipart
   uploads: the server starts one (or reuses the one a killed client left, with the parts
   it finished), signs part URLs a window at a time as the client asks (each bound to the
-  part's MD5), and completes it (create-only where the store supports it).
+  part's MD5 and CRC32), and completes it (create-only where the store supports it).
+  Uploads are created with CRC32 part checksums (`ARTEFACT_SERVER_S3_PART_CHECKSUM`,
+  `CRC32` or `off`), as the AWS SDKs create theirs: the store then checks each part
+  against its CRC32 and builds the object's checksum from the parts' (without one, S3
+  and moto default to a full-object CRC64 computed over the whole object at completion).
 - Small blobs (`ARTEFACT_SERVER_S3_PACK_BLOB_BYTES`, default 1 MiB) come to the server
   by batch and are written many to one object, a pack (s3_packs.py); downloads read
   them as byte ranges of their pack.
@@ -40,12 +44,13 @@ from ..store.blobs import BlobStore
 from .s3_packs import pack_blob_limit, read_range, write_packs
 from .wire import frame_header
 
-__all__ = ["S3Blobs", "MULTIPART_ENV", "PART_ENV", "CREATE_ONLY_ENV", "PUBLIC_ENDPOINT_ENV"]
+__all__ = ["S3Blobs", "MULTIPART_ENV", "PART_ENV", "CREATE_ONLY_ENV", "PUBLIC_ENDPOINT_ENV", "PART_CHECKSUM_ENV"]
 
 MULTIPART_ENV = "ARTEFACT_SERVER_S3_MULTIPART_BYTES"
 PART_ENV = "ARTEFACT_SERVER_S3_PART_BYTES"
 CREATE_ONLY_ENV = "ARTEFACT_SERVER_S3_CREATE_ONLY"
 PUBLIC_ENDPOINT_ENV = "ARTEFACT_SERVER_S3_PUBLIC_ENDPOINT"
+PART_CHECKSUM_ENV = "ARTEFACT_SERVER_S3_PART_CHECKSUM"
 _MAX_PARTS = 10_000
 _MIN_PART = 5 << 20  # S3's smallest part but the last
 _HEAD_LIMIT = 64  # more unrecorded blobs than this: list the project's keys instead
@@ -54,6 +59,27 @@ _THREADS = 32
 
 def _hex(digest: str) -> str:
     return _core.b64_to_hex(digest)
+
+
+def _b64_of(value: Any, size: int, what: str) -> str:
+    """`value` if it is the base64 of `size` bytes, else ValueError naming `what`."""
+    try:
+        if not isinstance(value, str) or len(base64.b64decode(value, validate=True)) != size:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValueError(f"{what}: {value!r} is not a base64 {'MD5' if size == 16 else 'CRC32'}") from None
+    return value
+
+
+def _part_checksum() -> Optional[str]:
+    """The checksum algorithm of new multipart uploads: CRC32 unless turned off (for a
+    store that refuses checksums)."""
+    raw = os.environ.get(PART_CHECKSUM_ENV, "CRC32").strip().upper()
+    if raw in ("", "0", "OFF", "NONE", "FALSE"):
+        return None
+    if raw != "CRC32":
+        raise ValueError(f"{PART_CHECKSUM_ENV}={raw!r}: expected CRC32 or off")
+    return raw
 
 
 class S3Blobs:
@@ -81,6 +107,7 @@ class S3Blobs:
         self.multipart_bytes = env_bytes(MULTIPART_ENV, 64 << 20, 1)
         self.part_bytes = env_bytes(PART_ENV, 16 << 20, _MIN_PART)
         self.create_only = os.environ.get(CREATE_ONLY_ENV, "1").strip().lower() not in ("0", "false", "off")
+        self.part_checksum = _part_checksum()
         self._creds_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="artefact-s3")
         # How many blobs the catalog records for a project (state.py sets it): the size
@@ -135,7 +162,9 @@ class S3Blobs:
     # --- uploads --------------------------------------------------------------------------
     def upload_plan(self, pid: int, blobs: list) -> list[list]:
         """Per blob: `[alg, digest, url, {"headers": ...}]`, or for a large one
-        `[alg, digest, None, {"multipart": {"upload_id", "part_size", "done": [[n, etag], ...]}}]`."""
+        `[alg, digest, None, {"multipart": {"upload_id", "part_size", "done": [[n, etag], ...]}}]`,
+        with `"checksum": "CRC32"` in the multipart plan when the upload has CRC32 part
+        checksums (then each part is asked for with its CRC32, and completed with it)."""
         out: list[Any] = [None] * len(blobs)
         large, small, requests = [], [], []
         for i, (algorithm, digest, size) in enumerate(blobs):
@@ -177,43 +206,60 @@ class S3Blobs:
                         ok = False
                     done.append([n, p["ETag"]])
             if ok:
-                return {"upload_id": upload["UploadId"], "part_size": part, "done": done}
-        upload_id = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ContentType="application/octet-stream")["UploadId"]
-        return {"upload_id": upload_id, "part_size": part, "done": []}
+                plan = {"upload_id": upload["UploadId"], "part_size": part, "done": done}
+                if upload.get("ChecksumAlgorithm") == "CRC32":  # (one a server before CRC32s began has none)
+                    plan["checksum"] = "CRC32"
+                return plan
+        args: dict[str, Any] = dict(Bucket=self.bucket, Key=key, ContentType="application/octet-stream")
+        if self.part_checksum:
+            args["ChecksumAlgorithm"] = self.part_checksum
+        upload_id = self.client.create_multipart_upload(**args)["UploadId"]
+        plan = {"upload_id": upload_id, "part_size": part, "done": []}
+        if self.part_checksum:
+            plan["checksum"] = self.part_checksum
+        return plan
 
     def part_urls(self, pid: int, algorithm: str, digest: str, size: int, upload_id: str,
                   parts: list) -> list[list]:
-        """`[n, url, headers]` for each `[n, base64 MD5 of the part]` asked for."""
+        """`[n, url, headers]` for each `[n, base64 MD5 of the part]` asked for, or
+        `[n, MD5, base64 CRC32 of the part]` for an upload with CRC32 part checksums (the
+        URL is then bound to both)."""
         key, part = self.key(pid, algorithm, digest), self.part_size(size)
         count = max(1, -(-size // part))
         asked, requests = [], []
         for item in parts:
-            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], int):
-                raise ValueError(f"bad part {item!r}: expected [number, base64 MD5]")
-            n, md5 = item
+            if not isinstance(item, list) or len(item) not in (2, 3) or not isinstance(item[0], int):
+                raise ValueError(f"bad part {item!r}: expected [number, base64 MD5(, base64 CRC32)]")
+            n = item[0]
             if not 1 <= n <= count:
                 raise ValueError(f"part {n} is out of range: blob {digest} has {count} parts")
-            try:
-                if len(base64.b64decode(md5, validate=True)) != 16:
-                    raise ValueError
-            except (ValueError, TypeError):
-                raise ValueError(f"part {n}: {md5!r} is not a base64 MD5") from None
-            headers = {"Content-Length": str(min(part, size - (n - 1) * part)), "Content-MD5": md5}
+            headers = {"Content-Length": str(min(part, size - (n - 1) * part)),
+                       "Content-MD5": _b64_of(item[1], 16, f"part {n}")}
+            if len(item) == 3:
+                headers["x-amz-checksum-crc32"] = _b64_of(item[2], 4, f"part {n}")
             asked.append((n, headers))
             requests.append(("PUT", key, headers, {"partNumber": str(n), "uploadId": upload_id}))
         return [[n, url, headers] for (n, headers), url in zip(asked, self._sign(requests))]
 
     def complete(self, pid: int, algorithm: str, digest: str, size: int, upload_id: str, parts: list) -> None:
-        """Finish a multipart upload from its parts' `[n, etag]` (create-only where
-        supported; an object already there ends the upload as done). ValueError if
-        the result is not `size` bytes."""
+        """Finish a multipart upload from its parts' `[n, etag]`, or `[n, etag, base64
+        CRC32]` for an upload with CRC32 part checksums (create-only where supported; an
+        object already there ends the upload as done). ValueError if the result is not
+        `size` bytes."""
         from botocore.exceptions import ClientError
 
         key = self.key(pid, algorithm, digest)
-        listed = sorted(([int(n), str(e)] for n, e in parts), key=lambda p: p[0])
+        listed = sorted(parts, key=lambda p: p[0])
+        crcs = [len(p) == 3 for p in listed]
+        if any(crcs) and not all(crcs):
+            raise ValueError(f"blob {digest}: either every part or none comes with its CRC32")
+        entries: list[dict[str, Any]] = []
+        for p in listed:
+            entries.append({"PartNumber": int(p[0]), "ETag": str(p[1])})
+            if len(p) == 3:
+                entries[-1]["ChecksumCRC32"] = _b64_of(p[2], 4, f"part {p[0]}")
         args: dict[str, Any] = dict(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in listed]})
+                                    MultipartUpload={"Parts": entries})
         if self.create_only:
             args["IfNoneMatch"] = "*"
         try:

@@ -341,14 +341,14 @@ fn copy_hashing_parallel(
     out: &File,
     alg: Algorithm,
     parts: Option<u64>,
-) -> io::Result<Option<([u8; 16], u64, Option<Vec<String>>)>> {
+) -> io::Result<Option<([u8; 16], u64, Option<crate::stage_parts::PartSums>)>> {
     use std::os::unix::io::AsRawFd;
     const CHUNK: usize = 8 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
     let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, usize)>(4);
     std::thread::scope(|s| {
         let part_hasher = parts.map(|part| {
-            s.spawn(move || -> io::Result<Vec<String>> {
+            s.spawn(move || -> io::Result<crate::stage_parts::PartSums> {
                 let mut h = crate::stage_parts::PartHasher::new(part);
                 read_back(out, prx, |data| h.update(data))?;
                 Ok(h.finish())
@@ -379,10 +379,15 @@ fn copy_hashing_parallel(
                 break Ok(true); // the end, wherever the source ends now
             }
             // Start writing the chunk back now, so the fsync before the commit finds
-            // little left to do: the disk works while the other core hashes.
-            // SAFETY: a descriptor we own; the range was just written.
-            unsafe {
-                libc::sync_file_range(out.as_raw_fd(), off_out - n as i64, n as i64, libc::SYNC_FILE_RANGE_WRITE);
+            // little left to do: the disk works while the other core hashes. Not for a
+            // copy hashed in parts: that one feeds an upload to the server's object
+            // store and then the cache, which is never fsynced, and its writeback would
+            // only compete with the upload.
+            if parts.is_none() {
+                // SAFETY: a descriptor we own; the range was just written.
+                unsafe {
+                    libc::sync_file_range(out.as_raw_fd(), off_out - n as i64, n as i64, libc::SYNC_FILE_RANGE_WRITE);
+                }
             }
             if tx.send((total, n as usize)).is_err() {
                 break Ok(true); // the hasher stopped: its error is the one reported

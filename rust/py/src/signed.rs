@@ -1,4 +1,4 @@
-//! Bindings of `artefact_core::transfer::{put_ranges, part_md5s}`: uploads
+//! Bindings of `artefact_core::transfer::{put_ranges, part_md5s, part_sums}`: uploads
 //! straight to an object store's presigned URLs (the server's S3 blobs), with the GIL
 //! released; and of `artefact_core::sigv4::presign_batch`, which signs those URLs.
 
@@ -48,6 +48,30 @@ fn file_part_md5s(py: Python<'_>, path: PathBuf, part_size: u64, parts: Vec<u64>
         .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
 }
 
+/// The base64 MD5s and base64 CRC32s (S3's form; empty unless `crc32`) of the given
+/// parts (numbered from 1) of `path`, `part_size` each, in one read of each part.
+#[pyfunction]
+#[pyo3(signature = (path, part_size, parts, threads = 4, crc32 = true))]
+fn file_part_sums(
+    py: Python<'_>,
+    path: PathBuf,
+    part_size: u64,
+    parts: Vec<u64>,
+    threads: usize,
+    crc32: bool,
+) -> PyResult<(Vec<String>, Vec<String>)> {
+    py.detach(|| transfer::part_sums(&path, part_size, &parts, threads.max(1), crc32))
+        .map(|s| (s.md5s, s.crc32s))
+        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+}
+
+/// The base64 part MD5s and CRC32s hashed when this blob was staged in parts of
+/// `part_size`, if it was.
+#[pyfunction]
+fn staged_part_sums(algorithm: &str, digest: &str, size: u64, part_size: u64) -> PyResult<Option<(Vec<String>, Vec<String>)>> {
+    Ok(artefact_core::stage_parts::lookup_sums(crate::alg(algorithm)?, digest, size, part_size).map(|s| (s.md5s, s.crc32s)))
+}
+
 /// From now on, staging a large file (the mutable policy's copy) also hashes it in parts
 /// of `part_size` bytes (0: stop), for a multipart upload to the server's object store.
 #[pyfunction]
@@ -93,6 +117,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(file_part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(set_staging_part_size, m)?)?;
     m.add_function(wrap_pyfunction!(staged_part_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(file_part_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(staged_part_sums, m)?)?;
     m.add_function(wrap_pyfunction!(sigv4_presign_batch, m)?)?;
     Ok(())
 }

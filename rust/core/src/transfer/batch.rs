@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::get::write_verified;
 use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::{agent, checked, parallel, with_headers};
 use crate::digest::Algorithm;
 use crate::progress::{tick, Progress};
 
@@ -78,23 +78,15 @@ pub fn post_batch(url: &str, groups: &[Vec<BatchBlob>], opts: &Options, progress
         let group = &groups[i];
         let r = with_retries(opts, || {
             let mut reader = BatchReader { blobs: group, next: 0, header: Vec::new(), header_pos: 0, file: None };
-            let mut req = agent.post(url).header("Content-Type", "application/x-artefact-batch");
-            for (k, v) in &opts.headers {
-                req = req.header(k, v);
-            }
-            let mut resp = req.send(ureq::SendBody::from_reader(&mut reader)).map_err(|e| match e {
+            let req = with_headers(agent.post(url).header("Content-Type", "application/x-artefact-batch"), &opts.headers);
+            let resp = req.send(ureq::SendBody::from_reader(&mut reader)).map_err(|e| match e {
                 ureq::Error::Io(io) if io.kind() == io::ErrorKind::InvalidData || io.kind() == io::ErrorKind::NotFound => {
                     Failure::fatal(io.to_string())
                 }
                 other => Failure::from(other),
             })?;
-            let code = resp.status().as_u16();
-            let body = resp.body_mut().read_to_string().unwrap_or_default();
-            if (200..300).contains(&code) {
-                Ok(())
-            } else {
-                Err(Failure::status("batch upload", code, &body))
-            }
+            let _ = checked(resp, &[], || "batch upload".to_string())?.body_mut().read_to_vec();
+            Ok(())
         });
         if r.is_ok() {
             tick(progress, group.len() as u64, group.iter().map(|b| b.size).sum());
@@ -163,16 +155,8 @@ fn fetch_once(
     opts: &Options,
     progress: Option<&Progress>,
 ) -> Result<Vec<Outcome>, Failure> {
-    let mut req = agent.post(url).header("Content-Type", "application/json");
-    for (k, v) in &opts.headers {
-        req = req.header(k, v);
-    }
-    let mut resp = req.send(body)?;
-    let code = resp.status().as_u16();
-    if !(200..300).contains(&code) {
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        return Err(Failure::status("batch download", code, &text));
-    }
+    let req = with_headers(agent.post(url).header("Content-Type", "application/json"), &opts.headers);
+    let mut resp = checked(req.send(body)?, &[], || "batch download".to_string())?;
     let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for (k, b) in blobs.iter().enumerate() {
         index.entry((b.algorithm.name(), b.digest.as_str())).or_default().push(k);

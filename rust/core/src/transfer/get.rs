@@ -13,7 +13,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::{agent, checked, parallel, with_headers};
 use crate::digest::{b64, Algorithm, Hasher};
 use crate::progress::{tick, Progress};
 
@@ -35,16 +35,8 @@ pub fn get_files(items: &[GetItem], opts: &Options, progress: Option<&Progress>)
     parallel(items.len(), opts.concurrency, |i| {
         let item = &items[i];
         with_retries(opts, || {
-            let mut req = agent.get(&item.url);
-            for (k, v) in &opts.headers {
-                req = req.header(k, v);
-            }
-            let mut resp = req.call()?;
-            let code = resp.status().as_u16();
-            if !(200..300).contains(&code) {
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                return Err(Failure::status(&format!("download of {}", item.dest.display()), code, &body));
-            }
+            let resp = with_headers(agent.get(&item.url), &opts.headers).call()?;
+            let mut resp = checked(resp, &[], || format!("download of {}", item.dest.display()))?;
             let mut reader = resp.body_mut().with_config().reader();
             let n = write_pipelined(&mut reader, &item.dest, &item.digest, item.algorithm)?;
             tick(progress, 1, n);
@@ -84,7 +76,7 @@ pub(crate) fn write_verified(
         }
         if let Some(l) = limit {
             if total != l {
-                return Err(Failure::transient(format!("{}: truncated at {total} of {l} bytes", dest.display())));
+                return Err(Failure::truncated(format!("{}: truncated at {total} of {l} bytes", dest.display())));
             }
         }
         Ok((total, hasher.finish()))
@@ -146,7 +138,7 @@ fn place_verified(
         let (total, raw) = fill(&mut out, &tmp)?;
         let got = b64(&raw);
         if got != digest {
-            return Err(Failure::transient(format!(
+            return Err(Failure::mismatch(format!(
                 "{}: downloaded content hashes to {got}, expected {digest}",
                 dest.display()
             )));
@@ -159,4 +151,55 @@ fn place_verified(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+
+    /// A loopback server answering `answers` GETs, one connection each, with `body`.
+    fn serve(body: Vec<u8>, answers: usize) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/blob", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for _ in 0..answers {
+                let (s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                let mut s = s;
+                write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+                s.write_all(&body).unwrap();
+            }
+        });
+        url
+    }
+
+    /// A body of several chunks (hashed on their own thread) is placed whole; one that
+    /// hashes to another digest is not placed, and says so by its kind.
+    #[test]
+    fn a_multi_chunk_download_is_verified_and_placed() {
+        let d = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(5 * CHUNK + 12_345) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let digest = crate::digest::hash_bytes(&data, Algorithm::Md5);
+        let item = GetItem { url: serve(data.clone(), 1), dest: d.path().join("a/obj"), digest, algorithm: Algorithm::Md5 };
+        assert_eq!(get_files(&[item.clone()], &Options::default(), None), vec![Ok(())]);
+        assert_eq!(fs::read(&item.dest).unwrap(), data);
+
+        let wrong = crate::digest::hash_bytes(b"something else", Algorithm::Md5);
+        let dest = d.path().join("b/obj");
+        let mut reader: &[u8] = &data;
+        let err = write_pipelined(&mut reader, &dest, &wrong, Algorithm::Md5).unwrap_err();
+        assert_eq!(err.kind, super::super::retry::FailureKind::DigestMismatch);
+        assert!(err.message.contains("hashes to"), "{}", err.message);
+        assert!(!dest.exists());
+        assert_eq!(fs::read_dir(d.path().join("b")).unwrap().count(), 0, "no temp file left");
+        let mut short: &[u8] = &data[..100];
+        let err = write_verified(&mut short, &dest, &wrong, Algorithm::Md5, Some(200)).unwrap_err();
+        assert_eq!(err.kind, super::super::retry::FailureKind::Truncated);
+    }
 }

@@ -39,9 +39,33 @@ pub use fetch::{fetch_objects, partial_path, FetchError, FetchItem, FetchOptions
 pub use packs::{get_packed, PackItem};
 pub use put::{put_files, PutItem};
 pub use retry::Options;
-pub use signed::{part_md5s, put_ranges, range_md5s, RangePut};
+pub use signed::{part_md5s, part_sums, put_ranges, range_md5s, RangePut};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use retry::Failure;
+
+/// A response as ureq gives it.
+pub(crate) type Response = ureq::http::Response<ureq::Body>;
+
+/// `req` with each of `headers` set (the configured ones: `Authorization`, ...).
+pub(crate) fn with_headers<B>(mut req: ureq::RequestBuilder<B>, headers: &[(String, String)]) -> ureq::RequestBuilder<B> {
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req
+}
+
+/// The response if its status is 2xx or one of `also_ok`, else the failure of `what`
+/// (`Failure::status`: the code and the start of the body; 408, 429 and 5xx retryable).
+pub(crate) fn checked(mut resp: Response, also_ok: &[u16], what: impl FnOnce() -> String) -> Result<Response, Failure> {
+    let code = resp.status().as_u16();
+    if (200..300).contains(&code) || also_ok.contains(&code) {
+        return Ok(resp);
+    }
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Err(Failure::status(&what(), code, &body))
+}
 
 /// The HTTP agent every transfer of one call shares (its keep-alive connections).
 pub(crate) fn agent(opts: &Options) -> ureq::Agent {

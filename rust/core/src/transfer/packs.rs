@@ -11,8 +11,8 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use super::get::write_verified;
-use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::retry::{with_retries, Failure, FailureKind, Options};
+use super::{agent, checked, parallel, with_headers};
 use crate::digest::Algorithm;
 use crate::progress::{tick, Progress};
 
@@ -111,20 +111,13 @@ fn fetch_span(
         let first = &items[span.items[todo[0]]];
         let start = if span.whole { 0 } else { first.offset };
         let end = todo.iter().map(|&k| items[span.items[k]].offset + items[span.items[k]].length).max().unwrap_or(start);
-        let mut req = agent.get(&first.url);
-        for (k, v) in &opts.headers {
-            req = req.header(k, v);
-        }
+        let mut req = with_headers(agent.get(&first.url), &opts.headers);
         let ranged = !span.whole && end > start;
         if ranged {
             req = req.header("Range", &format!("bytes={start}-{}", end - 1));
         }
-        let mut resp = req.call()?;
+        let mut resp = checked(req.call()?, &[], || format!("download of pack range for {}", first.dest.display()))?;
         let code = resp.status().as_u16();
-        if !(200..300).contains(&code) {
-            let body = resp.body_mut().read_to_string().unwrap_or_default();
-            return Err(Failure::status(&format!("download of pack range for {}", first.dest.display()), code, &body));
-        }
         // A store that ignores Range answers 200 with the whole pack: skip to `start`.
         let mut pos = if code == 206 { start } else { 0 };
         let mut reader = resp.body_mut().with_config().reader();
@@ -146,7 +139,7 @@ fn fetch_span(
                 Err(f) => {
                     // a mismatch read all `length` bytes, so the next blob still lines up
                     let left = io::copy(&mut limited, &mut io::sink())?;
-                    if f.message.contains("truncated") || left > 0 {
+                    if f.kind == FailureKind::Truncated || left > 0 {
                         return Err(f);
                     }
                     errors[k] = Some(f.message.clone());

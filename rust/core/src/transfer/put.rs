@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::{agent, checked, parallel, with_headers};
 use crate::progress::{tick, Progress};
 
 /// One file to PUT to its signed URL; `size` is what the URL was signed for.
@@ -39,16 +39,9 @@ fn put_one(agent: &ureq::Agent, item: &PutItem, opts: &Options) -> Result<(), Fa
             item.size
         )));
     }
-    let mut req = agent.put(&item.url).header("Content-Type", "application/octet-stream");
-    for (k, v) in &opts.headers {
-        req = req.header(k, v);
-    }
-    let mut resp = req.send(&file)?;
-    let code = resp.status().as_u16();
-    if (200..300).contains(&code) || code == 409 {
-        let _ = resp.body_mut().read_to_vec();
-        return Ok(());
-    }
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Err(Failure::status(&format!("upload of {}", item.path.display()), code, &body))
+    let req = with_headers(agent.put(&item.url).header("Content-Type", "application/octet-stream"), &opts.headers);
+    // 409: the server holds the blob already
+    let mut resp = checked(req.send(&file)?, &[409], || format!("upload of {}", item.path.display()))?;
+    let _ = resp.body_mut().read_to_vec();
+    Ok(())
 }

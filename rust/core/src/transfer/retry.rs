@@ -26,25 +26,46 @@ impl Default for Options {
     }
 }
 
-/// A failed attempt: `retry` says whether another could succeed.
+/// A failed attempt: `retry` says whether another could succeed; `kind` what failed,
+/// where a caller acts on it (a pack reader tells a short body from a bad blob).
 #[derive(Debug)]
 pub struct Failure {
     pub message: String,
     pub retry: bool,
+    pub kind: FailureKind,
+}
+
+/// What a failure was, beyond its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    Other,
+    /// The body ended before the bytes expected (the stream is out of step).
+    Truncated,
+    /// The bytes arrived in full but hash to another digest.
+    DigestMismatch,
 }
 
 impl Failure {
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retry: false }
+        Self { message: message.into(), retry: false, kind: FailureKind::Other }
     }
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retry: true }
+        Self { message: message.into(), retry: true, kind: FailureKind::Other }
+    }
+    /// A body shorter than expected (retryable).
+    pub fn truncated(message: impl Into<String>) -> Self {
+        Self { kind: FailureKind::Truncated, ..Self::transient(message) }
+    }
+    /// Content that hashes to another digest than expected (retryable: the next
+    /// transfer may arrive intact).
+    pub fn mismatch(message: impl Into<String>) -> Self {
+        Self { kind: FailureKind::DigestMismatch, ..Self::transient(message) }
     }
     /// A non-success HTTP status, with the start of the body the server sent.
     pub fn status(what: &str, code: u16, body: &str) -> Self {
         let retry = code == 408 || code == 429 || code >= 500;
         let body: String = body.chars().take(400).collect();
-        Self { message: format!("{what}: HTTP {code}: {body}"), retry }
+        Self { message: format!("{what}: HTTP {code}: {body}"), retry, kind: FailureKind::Other }
     }
 }
 

@@ -10,8 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::retry::{with_retries, Failure, Options};
-use super::{agent, parallel};
+use super::{agent, checked, parallel};
 use crate::digest::{b64, Algorithm, Hasher};
+use crate::stage_parts::{crc32_b64, PartSums};
 use crate::progress::{tick, Progress};
 
 /// One byte range of a local file to PUT to a presigned URL (a whole blob is the range
@@ -64,21 +65,16 @@ fn put_range(agent: &ureq::Agent, item: &RangePut) -> Result<String, Failure> {
             req = req.header(k, v);
         }
     }
-    let mut resp = req.send(ureq::SendBody::from_reader(&mut body))?;
-    let code = resp.status().as_u16();
+    // (a signature the store refuses, expired or tampered, is a 403: not retried)
+    let mut resp = checked(req.send(ureq::SendBody::from_reader(&mut body))?, &[412], || format!("upload of {}", what()))?;
     let etag = resp
         .headers()
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if (200..300).contains(&code) || code == 412 {
-        let _ = resp.body_mut().read_to_vec();
-        return Ok(etag);
-    }
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    // A signature the store refuses (expired, tampered) will not improve by retrying.
-    Err(Failure::status(&format!("upload of {}", what()), code, &body))
+    let _ = resp.body_mut().read_to_vec();
+    Ok(etag)
 }
 
 /// The base64 MD5 of each `part_size` range of `path` (the last may be shorter), hashed
@@ -95,6 +91,12 @@ pub fn range_md5s(path: &Path, part_size: u64, threads: usize) -> std::io::Resul
 /// The base64 MD5 of the given parts (numbered from 1) of `path`: a window of a
 /// multipart upload, hashed while the previous window uploads.
 pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> std::io::Result<Vec<String>> {
+    Ok(part_sums(path, part_size, parts, threads, false)?.md5s)
+}
+
+/// The base64 MD5s and, with `crc32`, the base64 CRC32s (S3's form) of the given parts
+/// (numbered from 1) of `path`, in one read of each part.
+pub fn part_sums(path: &Path, part_size: u64, parts: &[u64], threads: usize, crc32: bool) -> std::io::Result<PartSums> {
     if part_size == 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "part_size must be positive"));
     }
@@ -106,23 +108,33 @@ pub fn part_md5s(path: &Path, part_size: u64, parts: &[u64], threads: usize) -> 
             format!("part {bad} is out of range: the file has {count} parts of {part_size} bytes"),
         ));
     }
-    let results = parallel(parts.len(), threads, |i| -> std::io::Result<String> {
+    let results = parallel(parts.len(), threads, |i| -> std::io::Result<(String, Option<String>)> {
         let mut f = File::open(path)?;
         let start = (parts[i] - 1) * part_size;
         f.seek(SeekFrom::Start(start))?;
         let mut r = f.take(part_size.min(size - start));
-        let mut h = Hasher::new(Algorithm::Md5);
+        let mut md5 = Hasher::new(Algorithm::Md5);
+        let mut crc = crc32.then(crc32fast::Hasher::new);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = r.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            h.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            if let Some(crc) = &mut crc {
+                crc.update(&buf[..n]);
+            }
         }
-        Ok(b64(&h.finish()))
+        Ok((b64(&md5.finish()), crc.map(|crc| crc32_b64(crc.finalize()))))
     });
-    results.into_iter().collect()
+    let mut out = PartSums::default();
+    for r in results {
+        let (md5, crc) = r?;
+        out.md5s.push(md5);
+        out.crc32s.extend(crc);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -143,6 +155,11 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(part_md5s(&p, 4096, &[3, 1], 2).unwrap(), vec![want[2].clone(), want[0].clone()]);
         assert!(part_md5s(&p, 4096, &[4], 2).unwrap_err().to_string().contains("part 4 is out of range"));
+        let sums = part_sums(&p, 4096, &[3, 1], 2, true).unwrap();
+        assert_eq!(sums.md5s, vec![want[2].clone(), want[0].clone()]);
+        let crc = |c: &[u8]| crc32_b64(crc32fast::hash(c));
+        assert_eq!(sums.crc32s, vec![crc(&data[8192..]), crc(&data[..4096])]);
+        assert!(part_sums(&p, 4096, &[1], 1, false).unwrap().crc32s.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
