@@ -274,6 +274,8 @@ if __name__ == "__main__":
     ap.add_argument("--json")
     ap.add_argument("--trees", default="A,B", help="small-file trees to run (A is always made: the dirty-data row)")
     ap.add_argument("--baseline", help="also time the artefact package in this dir (a `python/` dir with its extension)")
+    ap.add_argument("--keep-runs", action="store_true",
+                    help="leave this run's outputs (a mass delete slows the next run's file creation for minutes)")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
     a = ap.parse_args()
     w = cm.WorkDir(a.workdir)
@@ -281,7 +283,8 @@ if __name__ == "__main__":
         rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
                     tuple(a.trees.split(",")), a.baseline)
     finally:
-        w.cleanup()
+        if not a.keep_runs:
+            w.cleanup()
     print(render(rows))
     if a.json:
         with open(a.json, "w") as f:

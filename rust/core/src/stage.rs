@@ -144,16 +144,26 @@ pub fn create_temp_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     }
 }
 
-/// A new, empty, exclusively created staged file in `dir` (see the module docs for the name).
+/// A new, empty, exclusively created staged file in `dir` (see the module docs for the
+/// name), already read-only (0o400) by name while its descriptor writes: `seal` it after.
 pub fn create_staged_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     loop {
         let p = dir.join(next_name(dir)?);
-        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p) {
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o400).open(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(with_path(e, dir)),
         }
     }
+}
+
+/// Make a staged copy read-only (0o400), as wandb's are: created so, it needs no fchmod
+/// unless the umask took the owner's read bit.
+pub fn seal(out: &File) -> io::Result<()> {
+    if crate::store_put::umask() & 0o400 == 0 {
+        return Ok(());
+    }
+    out.set_permissions(fs::Permissions::from_mode(0o400))
 }
 
 /// Copy `src` into `staging_dir`, hashing as it goes: (base64 digest, size, staged path).
@@ -163,7 +173,7 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
     let result = (|| {
         let size = input.metadata()?.len();
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
-        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        seal(&out)?;
         Ok((b64(&raw), n))
     })();
     match result {
@@ -268,7 +278,7 @@ pub fn stage_unless_stored(
             None => input.metadata()?.len(),
         };
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
-        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        seal(&out)?;
         if let (Some(sc), Some(key)) = (statcache, key) {
             // Only a source that did not change while it was read may be remembered.
             if input.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == key) {
