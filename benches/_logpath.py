@@ -10,6 +10,12 @@ mass delete slows file creation, BENCHMARKING.md quirk 1).
 Rows (`--only log`): per tree and policy, put / add+log+wait / re-put / get, disk after
 one put (store + cache + staging over the tree), the 1 GiB file (time and peak RSS), and
 the 10k put with 2 GB of another process's dirty data in the page cache.
+
+`--baseline DIR` also times put, add+log+wait and get (and the dirty-data pair) with the
+artefact package in DIR (e.g. an older checkout's `python/`, its extension built there),
+interleaved with the current one: rows marked "(baseline)", ratios against the same
+limits. Every process loads bytecode as an installed package does (compiled once into a
+private cache), never compiling the package on each start.
 """
 
 from __future__ import annotations
@@ -83,8 +89,12 @@ def disk_bytes(*roots: str) -> int:
 class Runner:
     """Fresh run dirs, an artefact CLI in a fresh process, and the collected samples."""
 
-    def __init__(self, work: cm.WorkDir, log: Callable[[str], None]):
+    def __init__(self, work: cm.WorkDir, log: Callable[[str], None], baseline: Optional[str] = None):
         self.work, self.log = work, log
+        # "" is the package under test; " (baseline)" the one in `baseline`, if any.
+        self.variants: dict[str, dict[str, str]] = {"": {}}
+        if baseline:
+            self.variants[" (baseline)"] = {"PYTHONPATH": os.path.abspath(baseline)}
         self.samples: dict[str, list[float]] = {}
         self.dvc = shutil.which("dvc") or _venv_tool("dvc")
 
@@ -92,13 +102,25 @@ class Runner:
         self.samples.setdefault(key, []).append(value)
         self.log(f"  {key}: {value:.3f}")
 
-    def env(self, run_dir: str, statcache: bool = False) -> dict[str, str]:
-        return cm.sdk_env(run_dir, {"ARTEFACT_STATCACHE": "on" if statcache else "off"})
+    def env(self, run_dir: str, statcache: bool = False, variant: str = "") -> dict[str, str]:
+        return cm.sdk_env(run_dir, {"ARTEFACT_STATCACHE": "on" if statcache else "off", **self.variants[variant]})
 
-    def put(self, run_dir: str, path: str, policy: str, statcache: bool = False, sync: str = "auto") -> tuple[float, float]:
+    def put(self, run_dir: str, path: str, policy: str, statcache: bool = False, sync: str = "auto",
+            variant: str = "") -> tuple[float, float]:
         argv = [sys.executable, "-m", "artefact", "-q", "put", path, "--name", "t", "--type", "dataset",
                 "--policy", policy]
-        return timed(argv, env={**self.env(run_dir, statcache), "ARTEFACT_SYNC": sync}, cwd=run_dir)
+        return timed(argv, env={**self.env(run_dir, statcache, variant), "ARTEFACT_SYNC": sync}, cwd=run_dir)
+
+    def warm_bytecode(self, tree: str) -> None:
+        """Compile each variant's modules once (a put and a get of a small tree), as pip
+        does at install: a timed process then loads bytecode, never compiles."""
+        for v in self.variants:
+            d = self.work.new_run_dir("warm")
+            self.put(d, tree, "mutable", variant=v)
+            timed([sys.executable, "-m", "artefact", "-q", "get", "t:latest", "--root", os.path.join(d, "got")],
+                  env=self.env(d, variant=v), cwd=d)
+            cm.run_worker({"sdk": "artefact", "op": "add_log", "path": tree, "name": "t", "policy": "mutable"},
+                          self.work.new_run_dir("warm-log"), env_extra=self.variants[v])
 
 
 def _venv_tool(name: str) -> Optional[str]:
@@ -115,27 +137,28 @@ def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first
         order = POLICIES if first == "mutable" else POLICIES[::-1]
         r.add(f"{t}/cp -r", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp")))
         for policy in order:
-            d = r.work.new_run_dir(f"{t}-put-{policy}")
-            r.add(f"{t}/{policy}/put", r.put(d, tree, policy)[0])
-            store, cache = os.path.join(d, "store"), os.path.join(d, "cache")
-            staging = os.path.join(d, "data")
-            r.add(f"{t}/{policy}/disk", disk_bytes(store, cache, staging) / disk_bytes(tree))
-            sample = cm.run_worker({"sdk": "artefact", "op": "add_log", "path": tree, "name": "t",
-                                    "policy": policy}, r.work.new_run_dir(f"{t}-log-{policy}"),
-                                   env_extra={"ARTEFACT_STATCACHE": "off"})
-            if sample.ok:
-                r.add(f"{t}/{policy}/log+wait", sample.wall)
-            else:
-                r.log(f"  {t}/{policy}/log+wait failed: {sample.error}")
-            # Re-put: stat cache on for a first put, then the timed second one.
-            d2 = r.work.new_run_dir(f"{t}-reput-{policy}")
-            r.put(d2, tree, policy, statcache=True)
-            r.add(f"{t}/{policy}/re-put", r.put(d2, tree, policy, statcache=True)[0])
-            if policy == "mutable":
-                out = os.path.join(d, "got")
-                argv = [sys.executable, "-m", "artefact", "-q", "get", "t:latest", "--root", out]
-                r.add(f"{t}/get", timed(argv, env=r.env(d), cwd=d)[0])
-                r.add(f"{t}/cp -r (get)", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp2")))
+            for v in r.variants:
+                d = r.work.new_run_dir(f"{t}-put-{policy}")
+                r.add(f"{t}/{policy}/put{v}", r.put(d, tree, policy, variant=v)[0])
+                store, cache = os.path.join(d, "store"), os.path.join(d, "cache")
+                staging = os.path.join(d, "data")
+                r.add(f"{t}/{policy}/disk{v}", disk_bytes(store, cache, staging) / disk_bytes(tree))
+                sample = cm.run_worker({"sdk": "artefact", "op": "add_log", "path": tree, "name": "t",
+                                        "policy": policy}, r.work.new_run_dir(f"{t}-log-{policy}"),
+                                       env_extra={"ARTEFACT_STATCACHE": "off", **r.variants[v]})
+                if sample.ok:
+                    r.add(f"{t}/{policy}/log+wait{v}", sample.wall)
+                else:
+                    r.log(f"  {t}/{policy}/log+wait{v} failed: {sample.error}")
+                # Re-put: stat cache on for a first put, then the timed second one.
+                d2 = r.work.new_run_dir(f"{t}-reput-{policy}")
+                r.put(d2, tree, policy, statcache=True, variant=v)
+                r.add(f"{t}/{policy}/re-put{v}", r.put(d2, tree, policy, statcache=True, variant=v)[0])
+                if policy == "mutable":
+                    out = os.path.join(d, "got")
+                    argv = [sys.executable, "-m", "artefact", "-q", "get", "t:latest", "--root", out]
+                    r.add(f"{t}/get{v}", timed(argv, env=r.env(d, variant=v), cwd=d)[0])
+                    r.add(f"{t}/cp -r (get)", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp2")))
         r.add(f"{t}/stat walk", shell(f"find {cm.sh_quote(tree)} -type f -printf '%s %T@ %C@ %i\\n' >/dev/null"))
         if r.dvc:
             d = r.work.new_run_dir(f"{t}-dvc")
@@ -144,26 +167,31 @@ def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first
             os.rename(os.path.join(d, "data"), os.path.join(d, "data.moved"))
             r.add(f"{t}/dvc checkout", shell(f"{r.dvc} checkout -q", cwd=d))
     # One large file: both policies against cp + sync of it.
-    r.add("big/cp+sync", shell(f"cp {cm.sh_quote(big)} out && sync", cwd=r.work.new_run_dir("big-cp")))
+    d = r.work.new_run_dir("big-cp")
+    r.add("big/cp+sync", shell(f"cp {cm.sh_quote(big)} out && sync", cwd=d))
+    shutil.rmtree(d)
     # The order alternates by round: the second put of a round writes its GiB after
     # two others (cp, the first put), which alone made immutable look slower.
     for policy in POLICIES if first == "mutable" else POLICIES[::-1]:
-        wall, rss = r.put(r.work.new_run_dir(f"big-{policy}"), big, policy)
-        r.add(f"big/{policy}/put", wall)
-        r.add(f"big/{policy}/rss MiB", rss)
+        for v in r.variants:
+            d = r.work.new_run_dir(f"big-{policy}")
+            wall, rss = r.put(d, big, policy, variant=v)
+            r.add(f"big/{policy}/put{v}", wall)
+            r.add(f"big/{policy}/rss MiB{v}", rss)
+            shutil.rmtree(d)  # a GiB in a few files: deleting it frees blocks, not many inodes (quirk 1)
     # The small-file put with another process's dirty data waiting in the page cache.
     # Default (`auto`: one syncfs above 64 files, which also writes out everyone's dirty
     # data) and `written` (only this log's files written out, then fsynced), each with
     # and without.
     tree = trees["A"]
-    for sync in ("auto", "written"):
+    for sync, v in [("auto", v) for v in r.variants] + [("written", "")]:
         for dirty in (False, True):
             d = r.work.new_run_dir(f"A-dirty-{dirty}-{sync}")
             if dirty:
                 shell(f"dd if=/dev/zero of=dirty bs=1M count={dirty_size // MiB} status=none", cwd=d)
-            suffix = "" if sync == "auto" else f" (ARTEFACT_SYNC={sync})"
+            suffix = ("" if sync == "auto" else f" (ARTEFACT_SYNC={sync})") + v
             r.add(f"A/mutable/put {'with' if dirty else 'without'} dirty data{suffix}",
-                  r.put(d, tree, "mutable", sync=sync)[0])
+                  r.put(d, tree, "mutable", sync=sync, variant=v)[0])
             if dirty:
                 os.remove(os.path.join(d, "dirty"))
 
@@ -184,17 +212,22 @@ def summarize(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
 
     for t in ("A", "B"):
         for p in POLICIES:
-            row(f"{t} put {p}", f"{t}/{p}/put", f"{t}/cp -r", 1.5)
-            row(f"{t} add+log+wait {p}", f"{t}/{p}/log+wait", f"{t}/cp -r", 1.5)
-            row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/stat walk", 1.5)
-            row(f"{t} disk after put {p} (x tree)", f"{t}/{p}/disk", None, 1.05)
+            for v in ("", " (baseline)"):
+                row(f"{t} put {p}{v}", f"{t}/{p}/put{v}", f"{t}/cp -r", 1.5)
+                row(f"{t} add+log+wait {p}{v}", f"{t}/{p}/log+wait{v}", f"{t}/cp -r", 1.5)
+                row(f"{t} re-put {p}{v}", f"{t}/{p}/re-put{v}", f"{t}/stat walk", 1.5)
+                row(f"{t} disk after put {p} (x tree){v}", f"{t}/{p}/disk{v}", None, 1.05)
         row(f"{t} dvc add", f"{t}/dvc add", f"{t}/cp -r", None)
-        row(f"{t} get", f"{t}/get", f"{t}/cp -r (get)", 1.2)
+        for v in ("", " (baseline)"):
+            row(f"{t} get{v}", f"{t}/get{v}", f"{t}/cp -r (get)", 1.2)
         row(f"{t} dvc checkout", f"{t}/dvc checkout", f"{t}/cp -r (get)", None)
     for p in POLICIES:
-        row(f"big file put {p} (1 GiB; --quick 128 MiB)", f"big/{p}/put", "big/cp+sync", 1.3)
-        row(f"big file put {p} peak RSS MiB", f"big/{p}/rss MiB", None, None)
-    row("A put mutable, 2 GB dirty elsewhere", "A/mutable/put with dirty data", "A/mutable/put without dirty data", 1.1)
+        for v in ("", " (baseline)"):
+            row(f"big file put {p} (1 GiB; --quick 128 MiB){v}", f"big/{p}/put{v}", "big/cp+sync", 1.3)
+            row(f"big file put {p} peak RSS MiB{v}", f"big/{p}/rss MiB{v}", None, None)
+    for v in ("", " (baseline)"):
+        row(f"A put mutable, 2 GB dirty elsewhere{v}", f"A/mutable/put with dirty data{v}",
+            f"A/mutable/put without dirty data{v}", 1.1)
     row("A put mutable, 2 GB dirty elsewhere, ARTEFACT_SYNC=written",
         "A/mutable/put with dirty data (ARTEFACT_SYNC=written)",
         "A/mutable/put without dirty data (ARTEFACT_SYNC=written)", 1.1)
@@ -220,12 +253,16 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
-         tree_names: tuple[str, ...] = ("A", "B")) -> list[dict[str, Any]]:
+         tree_names: tuple[str, ...] = ("A", "B"), baseline: Optional[str] = None) -> list[dict[str, Any]]:
     """Make the trees, run `rounds` rounds, return the summary rows."""
     size = QUICK if quick else FULL
     trees = {t: cm.make_tree(work.trees, size[t])[0] for t in ("A", "B") if t in tree_names or t == "A"}
     big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
-    r = Runner(work, log)
+    # Bytecode as an installed package has it, in a cache of this run's own.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(work.runs, "pycache")
+    r = Runner(work, log, baseline)
+    r.warm_bytecode(cm.make_tree(work.trees, TreeSpec("warm", 10, KiB))[0])
     for i in range(rounds):
         log(f"# log path round {i + 1}/{rounds}")
         run_round(r, trees, big, size["dirty"], "mutable" if i % 2 == 0 else "immutable", tree_names)
@@ -240,14 +277,18 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--trees", default="A,B", help="small-file trees to run (A is always made: the dirty-data row)")
+    ap.add_argument("--baseline", help="also time the artefact package in this dir (a `python/` dir with its extension)")
+    ap.add_argument("--keep-runs", action="store_true",
+                    help="leave this run's outputs (a mass delete slows the next run's file creation for minutes)")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
     a = ap.parse_args()
     w = cm.WorkDir(a.workdir)
     try:
         rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
-                    tuple(a.trees.split(",")))
+                    tuple(a.trees.split(",")), a.baseline)
     finally:
-        w.cleanup()
+        if not a.keep_runs:
+            w.cleanup()
     print(render(rows))
     if a.json:
         with open(a.json, "w") as f:

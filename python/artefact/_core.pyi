@@ -265,6 +265,10 @@ def transfer_fetch_batch(
     """Fetch (dest, algorithm, digest, size) blobs of one version many to a response,
     each verified before it is renamed to dest."""
 # --- store_put.rs (rust/py/src/logpath.rs) -----------------------------------------------
+def objects_missing(objects_root: str, items: list[tuple[str, str]]) -> list[int]:
+    """Indexes of the `(digest, algorithm)` objects not stored under `objects_root`."""
+    ...
+
 def store_files(
     root: str,
     items: list[tuple[str, str, str, bool]],

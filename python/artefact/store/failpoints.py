@@ -16,6 +16,12 @@ ENV_VAR = "ARTEFACT_FAILPOINT"
 POINTS = ("during_blobs", "after_blobs", "after_manifest", "before_commit", "after_commit")
 
 
+def armed(name: str) -> bool:
+    """Whether `failpoint(name)` would kill this process."""
+    wanted = os.environ.get(ENV_VAR)
+    return bool(wanted) and name in wanted.split(",")
+
+
 def failpoint(name: str) -> None:
     """SIGKILL this process if `name` is listed in ARTEFACT_FAILPOINT (no cleanup runs)."""
     wanted = os.environ.get(ENV_VAR)

@@ -194,9 +194,8 @@ class LocalStore:
             # Under the catalog's write lock, which gc holds while deleting: whatever is
             # present now stays until our commit makes it referenced. Something found
             # missing was collected after our touch (a slow log, or a gc with no grace).
-            self.blobs.put_files(
-                [f for f in files if not os.path.exists(self.blobs.object_path(f[1], f[2]))]
-            )
+            gone = _core.objects_missing(self.blobs.objects_root, [(f[1], f[2]) for f in files])
+            self.blobs.put_files([files[i] for i in gone])
             self.blobs.require_objects(carried)
             if not os.path.exists(self.blobs.manifest_path(key)):
                 self.blobs.put_manifest(wire)

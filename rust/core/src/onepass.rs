@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -56,7 +55,7 @@ pub fn hash_and_precopy(src: &Path, staging_dir: &Path, min_size: u64, alg: Algo
     let (mut out, copy) = create_staged_in(staging_dir)?;
     let result = (|| {
         let (raw, n) = copy_and_digest(&mut input, &mut out, key.size, alg)?;
-        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        crate::stage::seal(&out)?;
         if let Some(sc) = statcache {
             // Only a source that did not change while it was read may be remembered.
             if n == key.size && input.metadata().is_ok_and(|m| StatKey::of(&m) == key) {

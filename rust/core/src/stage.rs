@@ -144,16 +144,26 @@ pub fn create_temp_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     }
 }
 
-/// A new, empty, exclusively created staged file in `dir` (see the module docs for the name).
+/// A new, empty, exclusively created staged file in `dir` (see the module docs for the
+/// name), already read-only (0o400) by name while its descriptor writes: `seal` it after.
 pub fn create_staged_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     loop {
         let p = dir.join(next_name(dir)?);
-        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p) {
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o400).open(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(with_path(e, dir)),
         }
     }
+}
+
+/// Make a staged copy read-only (0o400), as wandb's are: created so, it needs no fchmod
+/// unless the umask took the owner's read bit.
+pub fn seal(out: &File) -> io::Result<()> {
+    if crate::store_put::umask() & 0o400 == 0 {
+        return Ok(());
+    }
+    out.set_permissions(fs::Permissions::from_mode(0o400))
 }
 
 /// Copy `src` into `staging_dir`, hashing as it goes: (base64 digest, size, staged path).
@@ -163,7 +173,7 @@ pub fn copy_and_hash(src: &Path, staging_dir: &Path, alg: Algorithm) -> io::Resu
     let result = (|| {
         let size = input.metadata()?.len();
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
-        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        seal(&out)?;
         Ok((b64(&raw), n))
     })();
     match result {
@@ -268,7 +278,7 @@ pub fn stage_unless_stored(
             None => input.metadata()?.len(),
         };
         let (raw, n) = copy_and_digest(&mut input, &mut out, size, alg)?;
-        out.set_permissions(fs::Permissions::from_mode(0o400))?;
+        seal(&out)?;
         if let (Some(sc), Some(key)) = (statcache, key) {
             // Only a source that did not change while it was read may be remembered.
             if input.metadata().is_ok_and(|m| crate::walk::StatKey::of(&m) == key) {
@@ -410,6 +420,23 @@ fn copy_hashing_parallel(
     })
 }
 
+/// `copy_hashing` of a file expected to be `size` bytes, for a copy checked against a
+/// digest afterwards: a small one is read with one `read` and no second read to see its
+/// end (bytes past `size`, if the file grew, are not copied; bytes that hash to the
+/// digest are its content either way). Larger ones stream as `copy_hashing` does.
+pub fn copy_hashing_checked(input: &mut impl Read, out: &mut impl Write, alg: Algorithm, size: u64) -> io::Result<([u8; 16], u64)> {
+    if size >= crate::digest::BUF_SIZE as u64 {
+        return copy_hashing(input, out, alg);
+    }
+    with_buffer(|buf| {
+        let n = read_full(input, &mut buf[..size as usize])?;
+        out.write_all(&buf[..n])?;
+        let mut h = crate::digest::Hasher::new(alg);
+        h.update(&buf[..n]);
+        Ok((h.finish(), n as u64))
+    })
+}
+
 /// Stream `input` to `out` while hashing it; returns (raw digest, bytes copied).
 pub fn copy_hashing(input: &mut impl Read, out: &mut impl Write, alg: Algorithm) -> io::Result<([u8; 16], u64)> {
     with_buffer(|buf| {
@@ -449,6 +476,26 @@ mod tests {
         assert_eq!(fs::metadata(&staged).unwrap().permissions().mode() & 0o777, 0o400);
         let name = staged.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with("tmp") && name.len() == 11, "{name}");
+    }
+
+    #[test]
+    fn a_checked_copy_reads_a_small_file_once_and_copies_its_size() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("s.bin");
+        fs::write(&src, b"0123456789").unwrap();
+        for (size, want) in [(10u64, &b"0123456789"[..]), (4, &b"0123"[..]), (20, &b"0123456789"[..])] {
+            let (mut out, staged) = create_staged_in(d.path()).unwrap();
+            let (raw, n) = copy_hashing_checked(&mut File::open(&src).unwrap(), &mut out, Algorithm::Md5, size).unwrap();
+            assert_eq!((b64(&raw), n), (hash_bytes(want, Algorithm::Md5), want.len() as u64));
+            assert_eq!(fs::read(&staged).unwrap(), want);
+        }
+        // Files from the buffer's size on stream whole, whatever size was expected.
+        let big: Vec<u8> = (0..crate::digest::BUF_SIZE * 2 + 7).map(|i| (i % 253) as u8).collect();
+        fs::write(&src, &big).unwrap();
+        let (mut out, staged) = create_staged_in(d.path()).unwrap();
+        let (raw, n) = copy_hashing_checked(&mut File::open(&src).unwrap(), &mut out, Algorithm::Md5, big.len() as u64).unwrap();
+        assert_eq!((b64(&raw), n), (hash_bytes(&big, Algorithm::Md5), big.len() as u64));
+        assert_eq!(fs::read(&staged).unwrap(), big);
     }
 
     #[test]

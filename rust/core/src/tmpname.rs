@@ -11,7 +11,7 @@ const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 pub fn tmp_name() -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
+    h.write_u32(crate::stage::current_pid()); // cached: no getpid per name
     let mut x = h.finish();
     let mut s = String::with_capacity(11);
     s.push_str("tmp");

@@ -657,6 +657,14 @@ fn join_inside(root: PathBuf, path: &str) -> PyResult<String> {
         .ok_or_else(|| PyValueError::new_err(format!("manifest path {path:?} would escape the download root {}", root.display())))
 }
 
+/// Indexes of the `(digest, algorithm)` objects not stored under `objects_root`
+/// (checked in parallel, no symlink followed).
+#[pyfunction]
+fn objects_missing(py: Python<'_>, objects_root: PathBuf, items: Vec<(String, String)>) -> PyResult<Vec<usize>> {
+    let items = items.into_iter().map(|(d, a)| Ok((d, alg(&a)?))).collect::<PyResult<Vec<_>>>()?;
+    py.detach(|| artefact_core::store_put::missing(&objects_root, &items)).map_err(io_err)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -679,6 +687,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(etag_relpath, m)?)?;
     m.add_function(wrap_pyfunction!(put_object, m)?)?;
     m.add_function(wrap_pyfunction!(put_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(objects_missing, m)?)?;
     m.add_function(wrap_pyfunction!(materialize, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup, m)?)?;
     m.add_function(wrap_pyfunction!(enforce_cap, m)?)?;

@@ -10,8 +10,12 @@ use super::DownloadError;
 
 /// Parents once, up front: the parallel copies then only create files. Returns those
 /// that cannot be made because a file is in the way, whose entries wandb skips with a
-/// warning; any other failure (permission, a name too long, a symlink) is an error.
-pub(super) fn make_parents<'m>(jobs: &[&'m Entry], root: &Root) -> Result<BTreeSet<&'m str>, DownloadError> {
+/// warning (any other failure, permission, a name too long, a symlink, is an error),
+/// and those this call made: nothing is there yet to be found present, so their entries
+/// need no stat (one that appears meanwhile is replaced by the verified copy, or, a
+/// directory, skipped when the copy is renamed into place).
+#[allow(clippy::type_complexity)]
+pub(super) fn make_parents<'m>(jobs: &[&'m Entry], root: &Root) -> Result<(BTreeSet<&'m str>, BTreeSet<&'m str>), DownloadError> {
     // Runs of one directory (the usual manifest order) are skipped before the set.
     let mut parents: BTreeSet<&str> = BTreeSet::new();
     let mut last = None;
@@ -21,9 +25,13 @@ pub(super) fn make_parents<'m>(jobs: &[&'m Entry], root: &Root) -> Result<BTreeS
             last = Some(dir);
         }
     }
-    let mut blocked = BTreeSet::new();
+    let (mut blocked, mut made) = (BTreeSet::new(), BTreeSet::new());
     for dir in parents {
+        let absent = !dir.is_empty() && matches!(root.open_dir(dir, false), Err(DirError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound);
         match root.open_dir(dir, true) {
+            Ok(_) if absent => {
+                made.insert(dir);
+            }
             Ok(_) => {}
             Err(DirError::FileInTheWay(_)) => {
                 blocked.insert(dir);
@@ -31,7 +39,7 @@ pub(super) fn make_parents<'m>(jobs: &[&'m Entry], root: &Root) -> Result<BTreeS
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(blocked)
+    Ok((blocked, made))
 }
 
 /// The directory part of a manifest path, as written ("" at the top level: the root).

@@ -68,7 +68,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     // A present mask from `plan` is only trusted if it covers exactly these jobs.
     let known = opts.known_present.filter(|k| k.len() == jobs.len());
     let root = Root::open(opts.root, true).map_err(DownloadError::Io)?;
-    let blocked = make_parents(&jobs, &root)?;
+    let (blocked, made) = make_parents(&jobs, &root)?;
     // Phase 1: what is already there. Most repeat downloads end here, so this pass
     // allocates nothing per entry, and stats each file relative to its open directory.
     let states: Vec<State> = crate::pool::install(|| {
@@ -84,6 +84,8 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
                         State::Present
                     } else if !blocked.is_empty() && blocked.contains(parent_of(&e.path)) {
                         State::Blocked
+                    } else if !made.is_empty() && made.contains(parent_of(&e.path)) {
+                        State::Missing // in a directory made just now: nothing to find
                     } else {
                         watching(progress, || check_dest(e, cur, opts.statcache))
                     };

@@ -120,8 +120,9 @@ impl Ctx<'_> {
             // then succeeds without doing anything, and the temp name remains.
             unlink_at(fd, &tmp);
         }
-        // The key after the rename (which changes the file's ctime).
+        // The key after the rename (which changes the file's ctime), for the stat cache.
         let key = match written {
+            _ if self.opts.statcache.is_none() => None,
             Some(f) => f.metadata().ok().map(|m| StatKey::of(&m)),
             None => lstat_at(fd, &name).ok().map(|st| key_of(&st)),
         };

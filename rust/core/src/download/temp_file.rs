@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::beneath::{create_temp_at, cstr, lstat_at, unlink_at};
 use crate::digest::Algorithm;
 use crate::objdir::ObjDir;
-use crate::stage::copy_hashing;
+use crate::stage::copy_hashing_checked;
 
 #[allow(clippy::unnecessary_cast)] // libc's stat field types differ between platforms
 /// Hard-link the cache object as a temp name in `dir`, if it is still the regular file
@@ -32,12 +32,18 @@ pub(super) fn link_temp(cache: &ObjDir, rel: &str, dir: RawFd, ino: u64) -> Opti
 /// (the temp file is removed). Returns the temp name, for a later rename.
 pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
     let mut input = File::open(src)?;
-    let mode = input.metadata()?.permissions().mode() & 0o7777;
-    let (mut out, tmp) = create_temp_at(dir, 0o600)?;
-    let r = copy_hashing(&mut input, &mut out, alg).and_then(|(raw, _)| {
+    let meta = input.metadata()?;
+    let mode = meta.permissions().mode() & 0o7777;
+    // Created with its final mode where the umask keeps it (no fchmod per file).
+    let created = mode & 0o777 & !crate::store_put::umask();
+    let (mut out, tmp) = create_temp_at(dir, created)?;
+    let r = copy_hashing_checked(&mut input, &mut out, alg, meta.len()).and_then(|(raw, _)| {
         let found = crate::digest::b64(&raw);
         if found != digest {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch: expected {digest}, found {found}")));
+        }
+        if created == mode {
+            return Ok(());
         }
         out.set_permissions(std::fs::Permissions::from_mode(mode))
     });

@@ -40,6 +40,24 @@ fn cold_then_present() {
 }
 
 #[test]
+fn directories_made_by_the_download_need_no_stat_those_there_are_checked() {
+    let (d, m) = setup(&[("old/a.txt", b"a"), ("old/b.txt", b"b"), ("new/deep/c.txt", b"c"), ("new/d.txt", b"d")]);
+    let (store, root) = (d.path().join("store"), d.path().join("root"));
+    fs::create_dir_all(root.join("old")).unwrap();
+    fs::write(root.join("old/a.txt"), b"a").unwrap(); // present
+    fs::write(root.join("old/b.txt"), b"B").unwrap(); // stale
+    let (blocked, made) = dirs::make_parents(&m.entries.values().collect::<Vec<_>>(), &crate::beneath::Root::open(&root, true).unwrap()).unwrap();
+    assert!(blocked.is_empty());
+    assert_eq!(made.into_iter().collect::<Vec<_>>(), ["new", "new/deep"]);
+    fs::remove_dir_all(root.join("new")).unwrap();
+    let r = download(&m, &opts(&store, &root, None), None).unwrap();
+    assert_eq!((r.placed, r.present), (3, 1));
+    for (path, data) in [("old/a.txt", b"a"), ("old/b.txt", b"b"), ("new/deep/c.txt", b"c"), ("new/d.txt", b"d")] {
+        assert_eq!(fs::read(root.join(path)).unwrap(), data, "{path}");
+    }
+}
+
+#[test]
 fn entries_blocked_by_a_directory_or_a_file_are_skipped_and_named() {
     let (d, m) = setup(&[("a.txt", b"a"), ("x/y/b.txt", b"bb"), ("ok/c.txt", b"c")]);
     let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
