@@ -97,3 +97,12 @@ class ServerProcess:
         if project:
             args += ["--project", project]
         return cli(*args).strip()
+
+
+def use_server(monkeypatch, srv: ServerProcess, entity: str, key: Optional[str] = None) -> str:
+    """Point this test's SDK at `srv` as `entity` (a new writer key unless `key` is given); the key."""
+    key = key or srv.make_key(entity, "writer")
+    monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
+    monkeypatch.setenv("ARTEFACT_API_KEY", key)
+    monkeypatch.setenv("ARTEFACT_ENTITY", entity)
+    return key

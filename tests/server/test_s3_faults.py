@@ -18,7 +18,7 @@ import artefact as wandb
 from artefact.store.errors import CorruptBlobError
 
 from ._s3 import S3sFs
-from ._server import ServerProcess, cli
+from ._server import ServerProcess, cli, use_server
 
 _LOG = """
 import os, sys, artefact as wandb
@@ -184,9 +184,7 @@ def test_endpoint_stopped_mid_transfer_and_restarted_rerun_finishes(pg_url, tmp_
             endpoint.stop()
             out, err = proc.communicate(timeout=300)
             endpoint.start()
-            monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
-            monkeypatch.setenv("ARTEFACT_API_KEY", key)
-            monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+            use_server(monkeypatch, srv, "tester", key)
             api = wandb.Api(overrides={"project": "mp"})
             assert proc.returncode != 0, "the endpoint was stopped mid-transfer: the log fails"
             assert "upload of" in err or "unavailable" in err, err[-2000:]

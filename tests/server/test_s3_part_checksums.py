@@ -22,7 +22,7 @@ import requests
 import artefact as wandb
 
 from ._s3 import S3sFs
-from ._server import ServerProcess
+from ._server import ServerProcess, use_server
 
 PART = 5 << 20
 _MULTIPART = {"ARTEFACT_SERVER_S3_MULTIPART_BYTES": str(6 << 20), "ARTEFACT_SERVER_S3_PART_BYTES": str(PART)}
@@ -67,9 +67,7 @@ def test_a_logged_object_gets_the_composite_crc32_of_its_parts(s3_blobs, tmp_pat
     endpoint, bucket = s3_blobs
     srv = ServerProcess(str(tmp_path / "catalog.db"), str(tmp_path / "server"), env=_MULTIPART)
     try:
-        monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
-        monkeypatch.setenv("ARTEFACT_API_KEY", srv.make_key("tester", "writer"))
-        monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+        use_server(monkeypatch, srv, "tester")
         from artefact.remote import direct_upload
 
         monkeypatch.setattr(direct_upload, "_PART_SIZE", {})

@@ -26,7 +26,7 @@ import requests
 
 import artefact as wandb
 
-from ._server import ServerProcess, cli
+from ._server import ServerProcess, cli, use_server
 
 ENTITY, PROJECT = "tester", "pend"
 
@@ -111,9 +111,7 @@ def _pending_rows(srv: ServerProcess) -> list:
 
 def _log_with_sdk(srv: ServerProcess, key: str, tmp_path, text: str, monkeypatch) -> None:
     """A re-run through the SDK (no inline commit: the bytes go to presigned URLs)."""
-    monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
-    monkeypatch.setenv("ARTEFACT_API_KEY", key)
-    monkeypatch.setenv("ARTEFACT_ENTITY", ENTITY)
+    use_server(monkeypatch, srv, ENTITY, key)
     monkeypatch.setenv("ARTEFACT_INLINE_BYTES", "0")
     monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "cache"))
     src = tmp_path / "src"

@@ -18,7 +18,7 @@ import requests
 import artefact as wandb
 
 from ._s3 import S3sFs
-from ._server import ServerProcess
+from ._server import ServerProcess, use_server
 
 pytestmark = pytest.mark.skipif(not S3sFs.available(), reason="s3s-fs not installed (scripts/install-s3s-fs.sh)")
 
@@ -55,9 +55,7 @@ def _lacking(srv: ServerProcess, key: str, data: bytes) -> list:
 def test_log_and_download_through_a_signature_checking_endpoint(s3s, tmp_path, monkeypatch):
     srv = _server(s3s, tmp_path)
     try:
-        monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
-        monkeypatch.setenv("ARTEFACT_API_KEY", srv.make_key("tester", "writer"))
-        monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+        use_server(monkeypatch, srv, "tester")
         src = tmp_path / "src"
         src.mkdir()
         for i in range(30):

@@ -13,7 +13,7 @@ import artefact as wandb
 from artefact import _core
 from artefact.remote import direct_upload
 
-from ._server import ServerProcess
+from ._server import ServerProcess, use_server
 
 PART = 5 << 20
 _MULTIPART = {"ARTEFACT_SERVER_S3_MULTIPART_BYTES": str(6 << 20), "ARTEFACT_SERVER_S3_PART_BYTES": str(PART)}
@@ -36,9 +36,7 @@ def test_staged_part_md5s_bind_the_logged_parts(s3_blobs, tmp_path, monkeypatch)
     endpoint, bucket = s3_blobs
     srv = ServerProcess(str(tmp_path / "catalog.db"), str(tmp_path / "server"), env=_MULTIPART)
     try:
-        monkeypatch.setenv("ARTEFACT_BASE_URL", srv.url)
-        monkeypatch.setenv("ARTEFACT_API_KEY", srv.make_key("tester", "writer"))
-        monkeypatch.setenv("ARTEFACT_ENTITY", "tester")
+        use_server(monkeypatch, srv, "tester")
         monkeypatch.setattr(direct_upload, "_PART_SIZE", {})
         root, data = _big(tmp_path / "src", 4 * PART + 12345)  # 5 parts, the last short
         assert direct_upload.staging_part_size() == PART  # the server's whoami
