@@ -403,12 +403,8 @@ def transfer_put_ranges(
 def write_pngs(items: list[tuple[bytes, int, int, int, str]]) -> list[Any]:
     """`write_png` of each `(pixels, width, height, channels, path)` in one release of the GIL:
     per image its (sha256 hex, size, base64 MD5), or the exception it raised."""
-def file_part_md5s(path: str, part_size: int, parts: list[int], threads: int = 4) -> list[str]:
-    """The base64 MD5 of the given parts (numbered from 1) of the file, `part_size` bytes each."""
 def set_staging_part_size(part_size: int) -> None:
     """From now on, staging a large file also hashes it in parts of `part_size` (0: stop)."""
-def staged_part_md5s(algorithm: str, digest: str, size: int, part_size: int) -> Optional[list[str]]:
-    """The base64 part MD5s hashed when this blob was staged in parts of `part_size`, if it was."""
 def file_part_sums(path: str, part_size: int, parts: list[int], threads: int = 4,
                    crc32: bool = True) -> tuple[list[str], list[str]]:
     """The base64 MD5s and base64 CRC32s (S3's form; empty unless `crc32`) of the given parts."""

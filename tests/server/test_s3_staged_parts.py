@@ -45,7 +45,7 @@ def test_staged_part_md5s_bind_the_logged_parts(s3_blobs, tmp_path, monkeypatch)
             art.add_dir(root)
             entry = art.manifest.entries["weights.bin"]
             want = _part_md5s(data)
-            assert _core.staged_part_md5s("MD5", entry.digest, len(data), PART) == [
+            assert _core.staged_part_sums("MD5", entry.digest, len(data), PART)[0] == [
                 base64.b64encode(m).decode() for m in want]
             run.log_artifact(art).wait()
         key = next(o["Key"] for o in endpoint.client().list_objects_v2(Bucket=bucket)["Contents"]
@@ -77,7 +77,7 @@ def test_local_dir_server_and_embedded_store_hash_no_parts(tmp_path, monkeypatch
     root, data = _big(tmp_path / "local", 4 * PART)
     art = wandb.Artifact("big", "model")
     art.add_dir(root)
-    assert _core.staged_part_md5s("MD5", art.manifest.entries["weights.bin"].digest, len(data), PART) is None
+    assert _core.staged_part_sums("MD5", art.manifest.entries["weights.bin"].digest, len(data), PART) is None
 
 
 def test_an_unreachable_server_costs_the_add_nothing(tmp_path, monkeypatch):

@@ -57,11 +57,6 @@ pub fn part_size_for(size: u64) -> Option<u64> {
     (part > 0 && size >= MIN_PARTS * part).then_some(part)
 }
 
-/// The base64 part MD5s remembered for this blob and part size (None: not staged so).
-pub fn lookup(alg: Algorithm, digest: &str, size: u64, part_size: u64) -> Option<Vec<String>> {
-    lookup_sums(alg, digest, size, part_size).map(|s| s.md5s)
-}
-
 /// The part MD5s and CRC32s remembered for this blob and part size (None: not staged so).
 pub fn lookup_sums(alg: Algorithm, digest: &str, size: u64, part_size: u64) -> Option<PartSums> {
     let reg = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -176,18 +171,18 @@ mod tests {
         assert_eq!(std::fs::read(&staged).unwrap(), data);
         let want: Vec<String> = data.chunks(part as usize).map(|c| hash_bytes(c, Algorithm::Md5)).collect();
         assert_eq!(want.len(), 5);
-        assert_eq!(lookup(Algorithm::Md5, &digest, n, part), Some(want));
+        assert_eq!(lookup_sums(Algorithm::Md5, &digest, n, part).map(|s| s.md5s), Some(want));
         let crcs: Vec<String> = data.chunks(part as usize).map(|c| crc32_b64(crc32fast::hash(c))).collect();
         assert_eq!(lookup_sums(Algorithm::Md5, &digest, n, part).unwrap().crc32s, crcs);
-        assert_eq!(lookup(Algorithm::Md5, &digest, n, part * 2), None, "only the part size asked for");
+        assert_eq!(lookup_sums(Algorithm::Md5, &digest, n, part * 2), None, "only the part size asked for");
     }
 
     #[test]
     fn registry_keeps_by_blob_and_part_size() {
         let sums = PartSums { md5s: vec!["a".into(); 4], crc32s: vec!["b".into(); 4] };
         remember(Algorithm::Md5, "dGVzdA==".into(), 100, 25, sums);
-        assert_eq!(lookup(Algorithm::Md5, "dGVzdA==", 100, 25).unwrap().len(), 4);
-        assert!(lookup(Algorithm::Md5, "dGVzdA==", 100, 50).is_none());
-        assert!(lookup(Algorithm::Xxh128, "dGVzdA==", 100, 25).is_none());
+        assert_eq!(lookup_sums(Algorithm::Md5, "dGVzdA==", 100, 25).unwrap().md5s.len(), 4);
+        assert!(lookup_sums(Algorithm::Md5, "dGVzdA==", 100, 50).is_none());
+        assert!(lookup_sums(Algorithm::Xxh128, "dGVzdA==", 100, 25).is_none());
     }
 }

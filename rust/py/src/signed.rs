@@ -40,14 +40,6 @@ fn transfer_put_ranges(
         .collect()
 }
 
-/// The base64 MD5 of the given parts (numbered from 1) of `path`, `part_size` each.
-#[pyfunction]
-#[pyo3(signature = (path, part_size, parts, threads = 4))]
-fn file_part_md5s(py: Python<'_>, path: PathBuf, part_size: u64, parts: Vec<u64>, threads: usize) -> PyResult<Vec<String>> {
-    py.detach(|| transfer::part_md5s(&path, part_size, &parts, threads.max(1)))
-        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
-}
-
 /// The base64 MD5s and base64 CRC32s (S3's form; empty unless `crc32`) of the given
 /// parts (numbered from 1) of `path`, `part_size` each, in one read of each part.
 #[pyfunction]
@@ -79,12 +71,6 @@ fn set_staging_part_size(part_size: u64) {
     artefact_core::stage_parts::set_part_size(part_size);
 }
 
-/// The base64 part MD5s hashed when this blob was staged in parts of `part_size`, if it was.
-#[pyfunction]
-fn staged_part_md5s(algorithm: &str, digest: &str, size: u64, part_size: u64) -> PyResult<Option<Vec<String>>> {
-    Ok(artefact_core::stage_parts::lookup(crate::alg(algorithm)?, digest, size, part_size))
-}
-
 type PresignItem = (String, String, Vec<(String, String)>, Vec<(String, String)>);
 
 /// Presigned S3 URLs (SigV4 query auth) for `(method, path, query, headers)` requests on
@@ -114,9 +100,7 @@ fn sigv4_presign_batch(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer_put_ranges, m)?)?;
-    m.add_function(wrap_pyfunction!(file_part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(set_staging_part_size, m)?)?;
-    m.add_function(wrap_pyfunction!(staged_part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(file_part_sums, m)?)?;
     m.add_function(wrap_pyfunction!(staged_part_sums, m)?)?;
     m.add_function(wrap_pyfunction!(sigv4_presign_batch, m)?)?;
