@@ -11,11 +11,10 @@ read back must hash to the record's key, so a torn or tampered copy is only a mi
 from __future__ import annotations
 
 import binascii
-import os
-import threading
 from typing import TYPE_CHECKING, Optional
 
 from .. import _core
+from ..references.transfer import write_atomically
 
 if TYPE_CHECKING:
     from ..cache import ArtifactCache
@@ -54,15 +53,7 @@ def keep_manifest(cache: "ArtifactCache", key: str, data: bytes) -> None:
     path = _object_path(cache, key)
     if path is None:
         return
-    tmp = os.path.join(cache.tmp_dir, f"manifest-{key}-{os.getpid()}-{threading.get_ident()}")
     try:
-        os.makedirs(cache.tmp_dir, exist_ok=True)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, cache.tmp_dir, lambda f: f.write(data))
     except OSError:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        pass
