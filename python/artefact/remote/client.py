@@ -128,6 +128,7 @@ class Client:
             json.dumps(body, separators=(",", ":")).encode("utf-8") if body is not None else None)
         deadline = time.monotonic() + _retry_budget()
         delay = 0.1
+        self._local.resent = False
         while True:
             try:
                 status, payload = self._send(method, path, data, timeout)
@@ -145,6 +146,12 @@ class Client:
                     raise_error(answer, status, payload.decode("utf-8", "replace"))
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+            self._local.resent = True
+
+    def resent(self) -> bool:
+        """Whether this thread's last request was sent more than once (an earlier send may
+        have taken effect although its answer was lost)."""
+        return getattr(self._local, "resent", False)
 
     def call(self, method: str, **args: Any) -> Any:
         """`POST /api/v1/store/<method>` with `args`; its `result`."""

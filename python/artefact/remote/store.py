@@ -253,7 +253,15 @@ class RemoteStore:
 
     # --- runs and lineage -------------------------------------------------------------
     def create_run(self, entity: str, project: str, run_id: str, **fields: Any) -> RunRecord:
-        return load_run(self.client.call("create_run", entity=entity, project=project, run_id=run_id, fields=fields))
+        try:
+            return load_run(self.client.call("create_run", entity=entity, project=project, run_id=run_id,
+                                             fields=fields))
+        except ValueError as exc:
+            # Re-sent after a lost answer (the server restarted mid-call): the run the first
+            # send created is this one, not a clash, as wandb's upsertBucket would have it.
+            if self.client.resent() and "already exists" in str(exc):
+                return self.get_run(entity, project, run_id)
+            raise
 
     def get_run(self, entity: str, project: str, run_id: str) -> RunRecord:
         return load_run(self.client.call("get_run", entity=entity, project=project, run_id=run_id))
