@@ -13,4 +13,4 @@ cargo test -p artefact-core --quiet
 bash scripts/install-s3s-fs.sh  # signature-checking S3 endpoint for the server's S3-blob tests
 bash scripts/install-chromium.sh  # headless Chromium + chromedriver for the web UI's browser tests
 # The package lives in python/, so tests import the installed wheel, not the source tree.
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=25 "$@"

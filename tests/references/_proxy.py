@@ -37,6 +37,10 @@ class Proxy:
     def stop(self) -> None:
         """Stop listening and cut every open connection (the endpoint goes away)."""
         if self._listener is not None:
+            try:  # wakes the accept() thread and frees the port; close() alone does neither
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

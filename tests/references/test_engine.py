@@ -217,7 +217,7 @@ def test_ctrl_c_stops_the_download(tmp_path, s3, bucket, moto_endpoint, monkeypa
     child.send_signal(signal.SIGINT)
     t0 = time.monotonic()
     _, err = child.communicate(timeout=30)
-    assert time.monotonic() - t0 < 5 and child.returncode != 0
+    assert time.monotonic() - t0 < 15 and child.returncode != 0  # prompt, not hung (a loaded machine is slow)
     assert "KeyboardInterrupt" in err
     assert not (tmp_path / "root" / "c.bin").exists() and _partials()
     slow.stop()

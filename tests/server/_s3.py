@@ -37,7 +37,7 @@ def _wait(url: str, proc: subprocess.Popen, log: str) -> None:
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or not answering yet
             time.sleep(0.1)
     raise RuntimeError(f"S3 endpoint at {url} did not answer within 60 s")
 

@@ -199,6 +199,7 @@ def test_signed_byte_urls_are_bound_and_refused_when_tampered_or_replayed(server
     assert got.status_code == 200 and len(got.content) == 2 << 20
     assert requests.get(url.split("?")[0], timeout=30).status_code == 403  # unsigned
     tampered = url.replace("&n=0", "&n=1")
+    assert tampered != url  # a tamper that changes nothing would pass by accident
     assert requests.get(tampered, timeout=30).status_code == 403
     sig_pos = url.index("&s=") + 3
     flipped = url[:sig_pos] + ("A" if url[sig_pos] != "A" else "B") + url[sig_pos + 1:]

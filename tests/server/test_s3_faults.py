@@ -174,7 +174,8 @@ def test_endpoint_stopped_mid_transfer_and_restarted_rerun_finishes(pg_url, tmp_
             key = srv.make_key("tester", "writer")
             data = _tree(tmp_path / "d", mib=40)
             env = _client_env(srv, key, tmp_path, ARTEFACT_TRANSFER_RETRIES="2")
-            proc = subprocess.Popen([sys.executable, "-c", _LOG, data], env=env, stdout=subprocess.PIPE,
+            # one part at a time: a starved poll below still finds the upload under way
+            proc = subprocess.Popen([sys.executable, "-c", _LOG, data], env={**env, "ARTEFACT_TRANSFER_CONCURRENCY": "1"}, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and proc.poll() is None:  # until the first part is stored

@@ -109,8 +109,9 @@ def test_locked_catalog_says_it_waits_then_fails_at_the_timeout(tmp_path, data, 
     assert "waiting for the catalog lock" in done.stderr.split("artefact: error:")[0]
     assert waited < 50  # not the old hard-coded 120 s
 
-    # A lock released within the timeout: the notice, then success.
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(store / "catalog.db"), "4"],
+    # A lock released within the timeout: the notice (after 2 s of waiting), then success.
+    # Held 8 s so that a put slow to start on a loaded machine still waits 2 s for it.
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(store / "catalog.db"), "8"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

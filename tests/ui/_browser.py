@@ -23,7 +23,7 @@ def shot(driver, name: str) -> None:
     assert path.stat().st_size > 1000
 
 
-def wait_for(driver, css: str, timeout: float = 10):
+def wait_for(driver, css: str, timeout: float = 30):
     """The element matching `css` once it is visible."""
     return WebDriverWait(driver, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
@@ -47,7 +47,7 @@ def no_script_ran(driver) -> None:
     assert handlers == []
 
 
-def click_and_load(driver, element, timeout: float = 10) -> None:
+def click_and_load(driver, element, timeout: float = 30) -> None:
     """Click something that loads a new page, and wait until the new document is there
     (a mark left on the old one is gone; errors while the page changes are retried)."""
     driver.execute_script("window.__testPage = 'old'")
