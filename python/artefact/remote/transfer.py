@@ -9,7 +9,10 @@ the rest.
 Downloads: blobs already in the objects root (the cache), or already right in the
 download root, are skipped; small ones come many to one response, large ones through
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
-place only if it matches.
+place only if it matches. A large one fetched for a download root is written twice as
+it arrives (the cache object, and a spare copied from it kernel-side a few MiB behind),
+and the download renames the spare into the root instead of copying the object after
+the transfer (see `_SPARE_MIN`).
 
 When the server keeps its blobs in an object store (`--blobs s3://...`), the bytes go
 straight between this process and the store on the presigned URLs the server hands
