@@ -94,10 +94,10 @@ pub(crate) fn write_verified(
 
 /// As `write_verified` (to the end of `reader`), with the hash on a thread of its own
 /// while this one receives and writes; the spare (if asked for) is copied kernel-side
-/// from the temp file on a third, a few MiB behind the writes (measured here: half the
-/// system time of one copy of the whole file after it, which meets the file's
-/// writeback). Chunks are recycled once hashed: a fresh 1 MiB buffer costs a page
-/// fault per 4 KiB.
+/// from the temp file on a third, 16 MiB behind the writes: the same CPU as a copy of
+/// the whole file after the transfer, but overlapped with it. (Writing the spare from
+/// the same buffers on a third thread cost twice the system time here.) Chunks are
+/// recycled once hashed: a fresh 1 MiB buffer costs a page fault per 4 KiB.
 fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
     place_verified(dest, spare, digest, |out, spare_out, tmp| {
         std::thread::scope(|s| {
