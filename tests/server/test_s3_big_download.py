@@ -88,6 +88,21 @@ def test_the_root_file_and_the_cache_object_are_the_logged_bytes_in_files_of_the
     with open(obj, "rb") as f:
         assert hashlib.md5(f.read()).hexdigest() == md5_hex
     art.verify(art.download(str(tmp_path / "again")))
+    # skip_cache: fetched into a scratch directory, the spare placed; nothing new cached.
+    fresh = tmp_path / "cache-skip"
+    monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(fresh))
+    skipped = wandb.Api(overrides={"project": "big"}).artifact("model:v0").download(str(tmp_path / "skip"), skip_cache=True)
+    with open(os.path.join(skipped, "weights.bin"), "rb") as f:
+        assert f.read() == data
+    assert not os.path.exists(_cache_object(fresh, md5_hex)) and _leftovers(fresh) == []
+    # Hard links asked for: the cache object is linked as wandb's option does, the spare
+    # is not used and is removed.
+    monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "cache-link"))
+    monkeypatch.setenv("ARTEFACT_CACHE_LINK", "hardlink")
+    linked = wandb.Api(overrides={"project": "big"}).artifact("model:v0").download(str(tmp_path / "link"))
+    obj = _cache_object(tmp_path / "cache-link", md5_hex)
+    assert os.stat(os.path.join(linked, "weights.bin")).st_ino == os.stat(obj).st_ino
+    assert _leftovers(tmp_path / "cache-link") == []
 
 
 def test_a_body_corrupted_in_its_middle_is_refused_and_nothing_is_placed(s3_server, s3_blobs, tmp_path, monkeypatch):
