@@ -162,6 +162,7 @@ class Manifest:
         mode: str = "copy",
         progress: Optional[Progress] = None,
         present: Optional[bytes] = None,
+        spares: Optional[dict[str, str]] = None,
     ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
         `present` (from `download_plan`, one byte per stored entry under the prefix) marks
@@ -171,7 +172,9 @@ class Manifest:
         straight from the store when cache_root is None. Every destination is checked to
         stay inside root before anything is written (ValueError, .kind == "escapes").
         A missing store object raises FileNotFoundError (.kind "missing"), a corrupt one
-        ValueError (.kind "corrupt"). Returns (reference paths, present, placed, skipped, bytes added to the cache)."""
+        ValueError (.kind "corrupt"). `spares` (object path `obj/md5/..` -> file): verified
+        second copies `transfer_get` just wrote, renamed into place instead of copied (the
+        caller removes those left over). Returns (reference paths, present, placed, skipped, bytes added to the cache)."""
 
 # --- cache.rs ----------------------------------------------------------------
 def object_relpath(digest: str, algorithm: str = "MD5") -> str:
@@ -238,9 +241,12 @@ def transfer_put(
 def transfer_get(
     items: list[tuple[str, str, str, str]], concurrency: int = 16, retries: int = 5, timeout: float = 300.0,
     headers: list[tuple[str, str]] = [], progress: Optional[Progress] = None,
+    spares: Optional[list[Optional[str]]] = None,
 ) -> list[Optional[str]]:
     """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
-    streaming; renamed to dest only if it matches. None per item done, else the error."""
+    streaming; renamed to dest only if it matches. None per item done, else the error.
+    `spares` (one per item, or None): also write a second copy there from the same
+    buffers, renamed there only if the digest matches (see `Manifest.download`)."""
 
 def transfer_get_packed(
     items: list[tuple[str, int, int, int, str, str, str]], concurrency: int = 16, retries: int = 5,

@@ -106,6 +106,22 @@ def download_entries(
     if skip_cache:
         mode = "copy"  # never link a store object into a user's directory
     base = os.path.abspath(root)
+    # Second copies the transfer just wrote (remote downloads): renamed into place by
+    # the core where they can be, the rest removed whatever happens.
+    spares = _take_spares(manifest, base, path_prefix)
+    try:
+        return _download_entries(manifest, root, base, store, cache, mode, path_prefix, skip_cache,
+                                 allow_missing_references, progress, spares)
+    finally:
+        discard_spares(spares)
+
+
+def _download_entries(
+    manifest: "_core.Manifest", root: str, base: str, store: Optional[BlobSource], cache: ArtifactCache, mode: str,
+    path_prefix: Optional[str], skip_cache: bool, allow_missing_references: bool, progress: bool,
+    spares: dict[str, str],
+) -> str:
+    """`download_entries`, once its options are settled."""
     statcache.ensure()
     count, total = len(manifest), manifest.size()
     show = progress and (count > 5000 or total > 50 * 10**6)  # wandb's thresholds
@@ -116,7 +132,7 @@ def download_entries(
         try:
             direct = skip_cache or store_serves_copies(store, mode)
             refs, _present, placed, skipped, filled_bytes = _download_files(
-                manifest, base, store, None if direct else cache.root, path_prefix, mode, line
+                manifest, base, store, None if direct else cache.root, path_prefix, mode, line, spares
             )
         except PermissionError:
             if prepared is not None:
@@ -170,7 +186,7 @@ def _prepare_references(
 
 def _download_files(
     manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
-    path_prefix: Optional[str], mode: str, line: ProgressLine,
+    path_prefix: Optional[str], mode: str, line: ProgressLine, spares: Optional[dict[str, str]] = None,
 ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
     """The core call, with its errors turned into the store's error classes."""
     if store is None and any(t[2] is None for t in manifest.entries()):
@@ -178,7 +194,7 @@ def _download_files(
     objects = store.objects_root if store is not None else base
     present = _take_present(manifest, base, path_prefix)
     try:
-        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core, present)
+        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core, present, spares or None)
     except (OSError, ValueError) as exc:
         kind = getattr(exc, "kind", None)
         if kind == "missing":
@@ -198,6 +214,43 @@ def remember_present(manifest: "_core.Manifest", root: str, path_prefix: Optiona
     """Note, for this thread's next `download_entries` of `manifest` into `root`, which
     of its stored entries (`download_plan`'s mask) were just found right there."""
     _PLANNED.value = (manifest, os.path.abspath(root), path_prefix, present)
+
+
+_SPARES = threading.local()
+
+
+def remember_spares(manifest: "_core.Manifest", root: str, path_prefix: Optional[str], spares: dict[str, str]) -> None:
+    """Note, for this thread's next `download_entries` of `manifest` into `root`, the
+    verified second copies (`obj/md5/..` -> file) `transfer_get` wrote beside the cache
+    objects it fetched; that download renames them into the root instead of copying
+    the objects, and removes what it leaves. Spares noted before and never taken are
+    removed now."""
+    previous = getattr(_SPARES, "value", None)
+    if previous is not None:
+        discard_spares(previous[3])
+    _SPARES.value = (manifest, os.path.abspath(root), path_prefix, spares)
+
+
+def _take_spares(manifest: "_core.Manifest", base: str, path_prefix: Optional[str]) -> dict[str, str]:
+    """The spares `remember_spares` left for exactly this download (used once); any
+    others are removed."""
+    value = getattr(_SPARES, "value", None)
+    _SPARES.value = None
+    if value is None:
+        return {}
+    if value[0] is manifest and value[1] == base and value[2] == path_prefix:
+        return value[3]
+    discard_spares(value[3])
+    return {}
+
+
+def discard_spares(spares: dict[str, str]) -> None:
+    """Remove the spares still there (those placed were renamed away)."""
+    for path in spares.values():
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def _take_present(manifest: "_core.Manifest", base: str, path_prefix: Optional[str]) -> Optional[bytes]:

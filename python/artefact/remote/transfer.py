@@ -9,7 +9,10 @@ the rest.
 Downloads: blobs already in the objects root (the cache), or already right in the
 download root, are skipped; small ones come many to one response, large ones through
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
-place only if it matches.
+place only if it matches. A large one fetched for a download root is written twice as
+it arrives (the cache object, and a spare copied from it kernel-side a few MiB behind),
+and the download renames the spare into the root instead of copying the object after
+the transfer (see `_SPARE_MIN`).
 
 When the server keeps its blobs in an object store (`--blobs s3://...`), the bytes go
 straight between this process and the store on the presigned URLs the server hands
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import TYPE_CHECKING, Optional
 
 from .. import _core
@@ -46,6 +50,10 @@ CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
 INLINE_ENV = "ARTEFACT_INLINE_BYTES"  # a version's blobs up to this size travel with its commit
 RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
 _RESOLVE_BATCH = 5000
+# A blob at least this large, fetched on its own URL for a download root, is written
+# twice from the same buffers (the cache object and a spare the download renames into
+# the root), instead of copied from the cache after it is verified.
+_SPARE_MIN = 4 << 20
 
 
 def _small_limit() -> int:
@@ -239,6 +247,7 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
     small = [t for t in todo if t[2] <= limit]
     large = [t for t in todo if t[2] > limit]
     headers = _headers(client)
+    spares: dict[str, str] = {}  # object path -> its verified second copy (see _SPARE_MIN)
     record_json = json.dumps(dump(record), separators=(",", ":"))
     if small:
         results = _core.transfer_fetch_batch(
@@ -246,23 +255,72 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
             [(dest, alg, digest, size) for alg, digest, size, _p, dest in small],
             headers=headers, retries=_retries(), progress=line.core)
         _raise_failures(results, [t[3] for t in small], "download")
-    for i in range(0, len(large), _RESOLVE_BATCH):
-        chunk = large[i : i + _RESOLVE_BATCH]
-        answer = client.request("POST", "/api/v1/blobs/locate",
-                                body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
-        where = {(u[0], u[1]): u[2:] for u in answer["urls"]}
-        # a blob packed in the server's S3 store: [pack URL, offset, length, pack size]
-        packed = [t for t in chunk if len(where[(t[0], t[1])]) == 4]
-        loose = [t for t in chunk if len(where[(t[0], t[1])]) == 1]
-        if packed:
-            results = _core.transfer_get_packed(
-                [(*where[(t[0], t[1])], t[4], t[1], t[0]) for t in packed],
-                concurrency=_concurrency(), retries=_retries(), progress=line.core)
-            _raise_failures(results, [t[3] for t in packed], "download")
-        results = _core.transfer_get([(where[(t[0], t[1])][0], t[4], t[1], t[0]) for t in loose],
-                                     concurrency=_concurrency(), retries=_retries(), progress=line.core)
-        _raise_failures(results, [t[3] for t in loose], "download")
+    try:
+        for i in range(0, len(large), _RESOLVE_BATCH):
+            _fetch_large(client, record, large[i : i + _RESOLVE_BATCH], objects_root, root, spares, line)
+    except BaseException:
+        _discard(list(spares.values()))
+        raise
+    failpoint("after_download_fetch")  # verified in the cache, nothing placed in the root yet
+    if root and spares:
+        from ..download import remember_spares
+
+        remember_spares(manifest, root, path_prefix, spares)
     return len(todo)
+
+
+def _fetch_large(client: "Client", record: "VersionRecord", chunk: list, objects_root: str, root: Optional[str],
+                 spares: dict[str, str], line: "ProgressLine") -> None:
+    """Fetch `chunk` (up to 5,000 blobs fetched on their own URLs or out of packs) into
+    `objects_root`; the spares written for `root` are added to `spares`."""
+    answer = client.request("POST", "/api/v1/blobs/locate",
+                            body={"record": dump(record), "blobs": [[t[0], t[1]] for t in chunk]})
+    where = {(u[0], u[1]): u[2:] for u in answer["urls"]}
+    # a blob packed in the server's S3 store: [pack URL, offset, length, pack size]
+    packed = [t for t in chunk if len(where[(t[0], t[1])]) == 4]
+    loose = [t for t in chunk if len(where[(t[0], t[1])]) == 1]
+    if packed:
+        results = _core.transfer_get_packed(
+            [(*where[(t[0], t[1])], t[4], t[1], t[0]) for t in packed],
+            concurrency=_concurrency(), retries=_retries(), progress=line.core)
+        _raise_failures(results, [t[3] for t in packed], "download")
+    wanted = _spares_for(loose, objects_root) if root else [None] * len(loose)
+    try:
+        results = _core.transfer_get([(where[(t[0], t[1])][0], t[4], t[1], t[0]) for t in loose],
+                                     concurrency=_concurrency(), retries=_retries(), progress=line.core,
+                                     spares=wanted)
+    except BaseException:
+        _discard(wanted)
+        raise
+    for t, w, r in zip(loose, wanted, results):
+        if w is not None and r is None:
+            spares[_core.object_relpath(t[1], t[0])] = w
+    _raise_failures(results, [t[3] for t in loose], "download")
+
+
+def _spares_for(loose: list, objects_root: str) -> list[Optional[str]]:
+    """A fresh name in the objects root's `tmp/` for each blob worth a spare (see
+    `_SPARE_MIN`; several entries of one content share one), else None."""
+    out: list[Optional[str]] = []
+    seen: set[str] = set()
+    for t in loose:
+        if t[2] >= _SPARE_MIN and t[4] not in seen:
+            seen.add(t[4])
+            tmp = os.path.join(objects_root, "tmp")
+            os.makedirs(tmp, exist_ok=True)
+            out.append(os.path.join(tmp, f"spare-{uuid.uuid4().hex}"))
+        else:
+            out.append(None)
+    return out
+
+
+def _discard(paths: list[Optional[str]]) -> None:
+    for p in paths:
+        if p is not None:
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
 
 
 _DIRECT: dict[str, bool] = {}

@@ -529,7 +529,7 @@ impl Manifest {
     }
 
     /// Place the non-reference entries under `root` (see `artefact_core::download`).
-    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None, present = None))]
+    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None, present = None, spares = None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn download(
         &self,
@@ -541,6 +541,7 @@ impl Manifest {
         mode: &str,
         progress: Option<&Bound<'_, Progress>>,
         present: Option<&[u8]>,
+        spares: Option<std::collections::HashMap<String, PathBuf>>,
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
@@ -556,6 +557,7 @@ impl Manifest {
                 placement,
                 statcache: sc.as_deref(),
                 known_present: present,
+                spares: spares.as_ref(),
             };
             let r = download(m, &opts, Some(&p));
             if let Some(c) = &sc {

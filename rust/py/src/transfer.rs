@@ -51,9 +51,11 @@ fn transfer_put(
     outcomes(py.detach(|| transfer::put_files(&items, &opts, p.as_deref())))
 }
 
-/// GET `(url, dest, digest, algorithm)` items, each verified before it is renamed into place.
+/// GET `(url, dest, digest, algorithm)` items, each verified before it is renamed into place;
+/// `spares` (one per item, or None) asks for a verified second copy at that path.
 #[pyfunction]
-#[pyo3(signature = (items, concurrency = 16, retries = 5, timeout = 300.0, headers = Vec::new(), progress = None))]
+#[pyo3(signature = (items, concurrency = 16, retries = 5, timeout = 300.0, headers = Vec::new(), progress = None, spares = None))]
+#[allow(clippy::too_many_arguments)]
 fn transfer_get(
     py: Python<'_>,
     items: Vec<(String, PathBuf, String, String)>,
@@ -62,10 +64,12 @@ fn transfer_get(
     timeout: f64,
     headers: Vec<(String, String)>,
     progress: Option<&Bound<'_, Progress>>,
+    spares: Option<Vec<Option<PathBuf>>>,
 ) -> PyResult<Outcomes> {
+    let mut spares = spares.unwrap_or_default().into_iter();
     let items = items
         .into_iter()
-        .map(|(url, dest, digest, a)| Ok(GetItem { url, dest, digest, algorithm: alg(&a)? }))
+        .map(|(url, dest, digest, a)| Ok(GetItem { url, dest, digest, algorithm: alg(&a)?, spare: spares.next().flatten() }))
         .collect::<PyResult<Vec<_>>>()?;
     let opts = options(concurrency, retries, timeout, headers);
     let p = progress_arc(progress);

@@ -1,6 +1,7 @@
 //! What a download is given: the root, where the objects are, and how to place them.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::cache::Placement;
 use crate::statcache::StatCache;
@@ -19,4 +20,9 @@ pub struct DownloadOptions<'a> {
     /// From `plan`, one byte per stored entry under the prefix: those marked 1 were just
     /// found right under the root, so phase 1 does not check them again.
     pub known_present: Option<&'a [u8]>,
+    /// Verified second copies of objects a transfer just fetched, by object path
+    /// (`obj/md5/..`): a missing entry of that content is placed by renaming its spare
+    /// (a file of its own, never the cache object) instead of copying. Spares left
+    /// unused (another filesystem, content placed twice) are the caller's to remove.
+    pub spares: Option<&'a HashMap<String, PathBuf>>,
 }

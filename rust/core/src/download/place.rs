@@ -77,6 +77,9 @@ impl Ctx<'_> {
             return Ok(Ready::Cached { filled });
         }
         let fd = cur.dir(parent_of(&e.path))?;
+        if let Some(tmp) = self.take_spare(rel, e.size.unwrap_or(0), fd).map(|(tmp, _)| tmp) {
+            return Ok(Ready::Temp(tmp));
+        }
         let blob = self.blob(rel);
         copy_verified(&blob, fd, &e.digest, e.algorithm())
             .map(Ready::Temp)
@@ -129,6 +132,34 @@ impl Ctx<'_> {
         Ok(Placed::File { key, filled })
     }
 
+    /// The spare of object `rel` (see `DownloadOptions::spares`) renamed to a temp name
+    /// in `dir`, with the file opened: None if there is none, or it cannot be renamed
+    /// there (another filesystem; taken by an entry of the same content), or it is not a
+    /// regular file (the entry is then copied from the cache, as without spares).
+    #[allow(clippy::unnecessary_cast)] // libc's stat field types differ between platforms
+    fn take_spare(&self, rel: &str, size: u64, dir: RawFd) -> Option<(CString, File)> {
+        let from = self.opts.spares?.get(rel)?;
+        let file = File::open(from).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() != size {
+            return None;
+        }
+        let from_c = cstr(from.as_os_str().as_encoded_bytes()).ok()?;
+        let tmp = cstr(format!(".artefact-{}", crate::tmpname::tmp_name()).as_bytes()).ok()?;
+        rename_at(libc::AT_FDCWD, &from_c, dir, &tmp).ok()?;
+        // The name may have been swapped for another file since it was opened: place
+        // only the file that was checked.
+        match lstat_at(dir, &tmp) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_ino as u64 == meta.ino() && st.st_dev as u64 == meta.dev() => {
+                Some((tmp, file))
+            }
+            _ => {
+                unlink_at(dir, &tmp);
+                None
+            }
+        }
+    }
+
     /// A copy (or hard link) of the entry's cache object as a temp file in `dir`: (temp
     /// name, the open copy if one was written, whether the object had to be refilled
     /// because it was evicted or replaced since phase 2).
@@ -154,6 +185,11 @@ impl Ctx<'_> {
             return Ok((tmp, None, false));
         };
         let meta = obj.metadata().map_err(DownloadError::Io)?;
+        if self.opts.placement == Placement::Copy {
+            if let Some((tmp, spare)) = self.take_spare(rel, size, dir) {
+                return Ok((tmp, Some(spare), refilled));
+            }
+        }
         if self.opts.placement == Placement::Hardlink {
             if let Some(tmp) = link_temp(cache, rel, dir, meta.ino()) {
                 return Ok((tmp, None, refilled));

@@ -22,7 +22,7 @@ fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Manifest) {
 }
 
 fn opts<'a>(d: &'a Path, root: &'a Path, cache: Option<&'a Path>) -> DownloadOptions<'a> {
-    DownloadOptions { root, store_objects: d, cache_root: cache, prefix: None, placement: Placement::Copy, statcache: None, known_present: None }
+    DownloadOptions { root, store_objects: d, cache_root: cache, prefix: None, placement: Placement::Copy, statcache: None, known_present: None, spares: None }
 }
 
 #[test]
@@ -206,4 +206,52 @@ mod plan {
         assert!(matches!(err, DownloadError::Escapes(ref p) if p == "../evil.txt"), "{err}");
         assert!(!d.path().join("root").exists());
     }
+}
+
+/// A spare (a transfer's verified second copy) is renamed into the root, an inode of its
+/// own apart from the cache object's; a second entry of the same content is copied; a
+/// spare of the wrong size is left alone (copied from the cache instead); without a
+/// cache, a spare is placed instead of a copy of the store object.
+#[test]
+fn spares_are_renamed_into_place_never_the_cache_object() {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    let data = b"the content of a large file".repeat(1000);
+    let (d, m) = setup(&[("a/w.bin", &data), ("b/same.bin", &data), ("c.txt", b"small")]);
+    let (store, root, cache) = (d.path().join("store"), d.path().join("root"), d.path().join("cache"));
+    let rel = object_relpath(&m.entries["a/w.bin"].digest, Algorithm::Md5).unwrap();
+    let small_rel = object_relpath(&m.entries["c.txt"].digest, Algorithm::Md5).unwrap();
+    // The cache holds the object already, as after a transfer.
+    crate::cache::put_object(&cache, &store.join(&rel), &m.entries["a/w.bin"].digest, Algorithm::Md5, false).unwrap();
+    fs::create_dir_all(cache.join("tmp")).unwrap();
+    let (spare, wrong) = (cache.join("tmp/spare-1"), cache.join("tmp/spare-2"));
+    fs::write(&spare, &data).unwrap();
+    fs::write(&wrong, b"not five bytes").unwrap();
+    let spare_ino = fs::metadata(&spare).unwrap().ino();
+    let spares = HashMap::from([(rel.clone(), spare.clone()), (small_rel, wrong.clone())]);
+    let o = DownloadOptions { spares: Some(&spares), ..opts(&store, &root, Some(&cache)) };
+    let r = download(&m, &o, None).unwrap();
+    assert_eq!(r.placed, 3);
+    assert!(!spare.exists(), "the spare was taken");
+    assert!(wrong.exists(), "a spare of the wrong size is not placed");
+    let inos: Vec<u64> = ["a/w.bin", "b/same.bin"].iter().map(|p| fs::metadata(root.join(p)).unwrap().ino()).collect();
+    let cache_ino = fs::metadata(cache.join(&rel)).unwrap().ino();
+    assert!(inos.contains(&spare_ino), "one entry is the spare itself");
+    assert!(!inos.contains(&cache_ino) && inos[0] != inos[1], "no file shares the cache object's inode");
+    for p in ["a/w.bin", "b/same.bin"] {
+        assert_eq!(fs::read(root.join(p)).unwrap(), data, "{p}");
+    }
+    assert_eq!(fs::read(root.join("c.txt")).unwrap(), b"small");
+    assert_eq!(fs::read(cache.join(&rel)).unwrap(), data);
+
+    // skip_cache: the store object is not re-read when a spare stands for it.
+    let root2 = d.path().join("root2");
+    let spare = d.path().join("spare-3");
+    fs::write(&spare, &data).unwrap();
+    let spares = HashMap::from([(rel.clone(), spare.clone())]);
+    let o = DownloadOptions { spares: Some(&spares), ..opts(&store, &root2, None) };
+    assert_eq!(download(&m, &o, None).unwrap().placed, 3);
+    assert!(!spare.exists());
+    assert_eq!(fs::read(root2.join("a/w.bin")).unwrap(), data);
+    assert_eq!(fs::read(root2.join("b/same.bin")).unwrap(), data);
 }
