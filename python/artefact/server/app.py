@@ -152,7 +152,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
         key = await key_of(request)
         return JSONResponse({**key.as_json(), "protocol": PROTOCOL, "public_url": state.signer.public_url,
                              "direct_blobs": state.blobs.direct,
-                             "part_bytes": getattr(state.blobs, "part_bytes", None)})
+                             "part_bytes": getattr(state.blobs, "part_bytes", None),
+                             "manifest_bytes": True})  # commit/inline takes the manifest raw
 
     async def store_call(request: Request) -> Response:
         key = await key_of(request)
