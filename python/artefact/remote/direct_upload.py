@@ -47,15 +47,11 @@ def staging_part_size() -> int:
         return 0
     found = _PART_SIZE.get(base)
     if found is None:
-        from .client import Client
+        from .client import shared_client
 
         answer: dict = {}
         try:
-            client = Client(base, config.api_key())
-            try:
-                status, payload = client._send("GET", "/api/v1/whoami", None, 5.0)
-            finally:
-                client.close()
+            status, payload = shared_client(base, config.api_key())._send("GET", "/api/v1/whoami", None, 5.0)
             if status < 400:
                 answer = json.loads(payload)
         except (OSError, ValueError):

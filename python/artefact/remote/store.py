@@ -19,7 +19,7 @@ from ..store.local import split_alias
 from ..store.records import CollectionRecord, RunRecord, VersionRecord
 from . import transfer
 from .cache_fill import fill_after_log
-from .client import Client
+from .client import shared_client
 from .direct_upload import takes_raw_manifest
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class RemoteStore:
     """A team server seen as a store (see LocalStore for what each method means)."""
 
     def __init__(self, base_url: str, api_key: Optional[str]) -> None:
-        self.client = Client(base_url, api_key)
+        self.client = shared_client(base_url, api_key)
         self.root = self.client.base_url
         # The record a commit just answered, by id: `wait()` asks for it right after
         # the log, and the answer is that fresh (one lookup each, so later ones ask).

@@ -22,7 +22,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from typing import Any, Optional
 
 from .. import _core
@@ -143,6 +146,44 @@ def _unheld(state: ServerState, entity: str, project: str, keys: Any, held: froz
             return pid, []
         have = have_blobs(state, pid, rest, conn)
         return pid, [b for b in rest if b not in have] if have else rest
+
+
+_COMMITTED_HERE: "weakref.WeakKeyDictionary[ServerState, OrderedDict]" = weakref.WeakKeyDictionary()
+_COMMITTED_HERE_MAX = 1024  # collections remembered per server state
+_COMMITTED_HERE_LOCK = threading.Lock()
+
+
+def _committed_here(state: ServerState, collection: tuple[str, str, str], manifest_key: Optional[str] = None
+                    ) -> Optional[str]:
+    """The manifest key of the version this process last committed to `collection`
+    (entity, project, name); with `manifest_key`, remember that one instead. Its blobs
+    were held when it committed and nothing un-holds a blob, so they are held now,
+    whatever other server processes committed since."""
+    with _COMMITTED_HERE_LOCK:
+        seen = _COMMITTED_HERE.get(state)
+        if seen is None:
+            seen = _COMMITTED_HERE[state] = OrderedDict()
+        if manifest_key is None:
+            return seen.get(collection)
+        seen[collection] = manifest_key
+        seen.move_to_end(collection)
+        while len(seen) > _COMMITTED_HERE_MAX:
+            seen.popitem(last=False)
+        return manifest_key
+
+
+def _held_by_recent(state: ServerState, entity: str, project: str, collection: Optional[str], keys: Any,
+                    held: frozenset) -> bool:
+    """Whether `held` and the version this process last committed to `collection` hold
+    every blob of `keys`: then a re-log needs no catalog read at all."""
+    recent = _committed_here(state, (entity, project, collection)) if collection else None
+    if recent is None:
+        return False
+    try:
+        prior = state.blobs_of_manifest(recent)
+    except (OSError, ValueError):
+        return False
+    return not keys.without(held or None, prior)
 
 
 def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> frozenset:
@@ -293,7 +334,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
         raise ValueError("'manifest' (the manifest's JSON text) is required")
     manifest = _core.Manifest.from_json(text)
     keys = _core.manifest_blob_keys(manifest)  # no absolute paths, no `..` (raises naming the first)
-    if held and keys.within(held):
+    if (held and keys.within(held)) or _held_by_recent(state, entity, project, collection, keys, held):
         return manifest, None, [], keys
     pid, lacking = _unheld(state, entity, project, keys, held, collection)
     missing: list = []
@@ -409,6 +450,8 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
             digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
             prepare=note_inline, **fields)
     state.remember_manifest(manifest_key, keys)
+    if record.state == COMMITTED:
+        _committed_here(state, (entity, project, fields["name"]), manifest_key)
     return {"record": dump(record)}
 
 
