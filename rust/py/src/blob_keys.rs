@@ -106,7 +106,7 @@ impl BlobKeys {
     }
 
     /// Whether `other` (as for `without`) holds every key.
-    fn within<'py>(&self, other_set: Bound<'py, PyAny>) -> PyResult<bool> {
+    fn within(&self, other_set: Bound<'_, PyAny>) -> PyResult<bool> {
         let o = other(Some(other_set))?;
         Ok(self.order.iter().all(|k| o.holds(k)))
     }
