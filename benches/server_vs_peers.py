@@ -1,6 +1,6 @@
 """The team server against MLflow's artifact proxy and DVC, all on this machine.
 
-    python benches/server_vs_peers.py [--peers-python PATH] [--repeat 3] [--files 10000]
+    python benches/server_vs_peers.py [--peers-python PATH] [--repeat 3] [--files 10000] [--relog-only]
 
 Needs PostgreSQL (scripts/install-postgresql.sh) and, for the peers, a Python with
 `mlflow` and `dvc` installed (kept out of artefact's own environment: pass its python
@@ -107,6 +107,8 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--commits", type=int, default=40, help="versions per client in the commit test")
+    ap.add_argument("--relog-only", action="store_true",
+                    help="only the 10k log and its re-log with one file changed (no 1 GiB file, commits or peers)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="artefact-bench-")
     trash = os.path.join(base, "trash")  # never rm -rf between timings (ext4 inode reuse quirk)
@@ -123,9 +125,9 @@ def main() -> int:
         tree = make_tree(os.path.join(base, "tree"), args.files, 4096)
         big = os.path.join(base, "big.bin")
         with open(big, "wb") as f:
-            for _ in range(args.big_mib):
+            for _ in range(0 if args.relog_only else args.big_mib):
                 f.write(os.urandom(1 << 20))
-        peers = args.peers_python
+        peers = None if args.relog_only else args.peers_python
         if peers:
             port = free_port()
             mlruns = os.path.join(base, "mlflow")
@@ -155,12 +157,15 @@ def main() -> int:
                 warm_bytecode(a)
                 add("artefact log 10k", run_json([sys.executable, "-c", ART_LOG, tree, "tree", "bench"], a)["seconds"])
                 root = os.path.join(base, f"dl{r}")
-                add("artefact download 10k", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
-                add("artefact download present", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
+                if not args.relog_only:
+                    add("artefact download 10k", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
+                    add("artefact download present", run_json([sys.executable, "-c", ART_GET, "bench/tree:v0", root], b)["seconds"])
                 changed = os.path.join(tree, "d00", "f00000.bin")
                 with open(changed, "wb") as f:
                     f.write(os.urandom(4096))
                 add("artefact re-log one changed", run_json([sys.executable, "-c", ART_LOG, tree, "tree", "bench"], a)["seconds"])
+                if args.relog_only:
+                    continue
                 # 2. one big file, against cp
                 add("cp 1 GiB", timed(["cp", big, os.path.join(base, f"cp{r}.bin")]))
                 add("artefact log 1 GiB", run_json([sys.executable, "-c", ART_LOG, big, "big", "bench"], a)["seconds"])
@@ -213,15 +218,16 @@ def main() -> int:
     print("\nmedians (s unless stated):")
     for k, v in med.items():
         print(f"  {k:32s} {v:10.3f}")
+    nan = float("nan")
     ratios = {
         "log 10k: mlflow / artefact": med.get("mlflow log 10k", float("nan")) / med["artefact log 10k"],
-        "download 10k: mlflow / artefact": med.get("mlflow download 10k", float("nan")) / med["artefact download 10k"],
+        "download 10k: mlflow / artefact": med.get("mlflow download 10k", nan) / med.get("artefact download 10k", nan),
         "log 10k: dvc push / artefact": med.get("dvc push 10k", float("nan")) / med["artefact log 10k"],
-        "download 10k: dvc pull / artefact": med.get("dvc pull 10k", float("nan")) / med["artefact download 10k"],
-        "1 GiB log: cp / artefact": med["cp 1 GiB"] / med["artefact log 1 GiB"],
-        "1 GiB download: cp / artefact": med["cp 1 GiB"] / med["artefact download 1 GiB"],
+        "download 10k: dvc pull / artefact": med.get("dvc pull 10k", nan) / med.get("artefact download 10k", nan),
+        "1 GiB log: cp / artefact": med.get("cp 1 GiB", nan) / med.get("artefact log 1 GiB", nan),
+        "1 GiB download: cp / artefact": med.get("cp 1 GiB", nan) / med.get("artefact download 1 GiB", nan),
         "re-log one changed / first log": med["artefact re-log one changed"] / med["artefact log 10k"],
-        "download present / cold download": med["artefact download present"] / med["artefact download 10k"],
+        "download present / cold download": med.get("artefact download present", nan) / med.get("artefact download 10k", nan),
     }
     print("\nratios:")
     for k, v in ratios.items():

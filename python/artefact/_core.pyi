@@ -119,7 +119,7 @@ class Manifest:
         overwrite: bool,
         progress: Optional[Progress] = None,
         precopy_min: Optional[int] = None,
-    ) -> list[tuple[str, str]]:
+    ) -> AddedFiles:
         """Walk root (following symlinked dirs), hash every file in parallel (copying it
         into staging_dir in the same pass when policy == "mutable"), validate each
         logical path join(name, rel) and insert. XXH128 entries get extra {"alg": "XXH128"}.
@@ -348,6 +348,29 @@ def local_entries(
 def checked_stored_blobs(manifest: Manifest) -> tuple[list[tuple[str, str, int]], frozenset[tuple[str, str]]]:
     """Every path validated (ValueError naming the first bad one); then (algorithm,
     digest, size) of each stored entry, and their distinct (algorithm, digest) keys."""
+
+def manifest_blob_keys(manifest: Manifest) -> BlobKeys:
+    """Every path validated (ValueError naming the first bad one); then the distinct
+    (algorithm, digest) of the stored entries, kept in the core."""
+
+class BlobKeys:
+    """The distinct (algorithm, digest) of a manifest's stored entries (`in`, len, iter)."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, item: object) -> bool: ...
+    def __iter__(self) -> Iterator[tuple[str, str]]: ...
+    def without(self, held: Any = None, prior: Any = None) -> list[tuple[str, str]]:
+        """The keys neither `held` nor `prior` (BlobKeys, set of pairs, or None) holds, in manifest order."""
+    def within(self, other_set: Any) -> bool:
+        """Whether `other_set` (BlobKeys or a set of pairs) holds every key."""
+
+class AddedFiles:
+    """`(local path, artifact path)` of each file an `add_dir` added, in path order."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    def __iter__(self) -> Iterator[tuple[str, str]]: ...
+    def logical_paths(self) -> list[str]: ...
 
 def staged_local_paths(manifest: Manifest, staged_prefix: str) -> list[str]:
     """Local files of the entries that are staged copies (directly in the staging dir)."""

@@ -102,10 +102,14 @@ class ArtifactCache:
             return
         try:
             os.makedirs(self.tmp_dir, exist_ok=True)
-            import tempfile
-
-            with tempfile.NamedTemporaryFile(dir=self.tmp_dir) as f:
-                f.write(b"artefact")
+            # os.open, not tempfile: importing tempfile (shutil, bz2, lzma) cost a re-log 3-10 ms
+            probe = os.path.join(self.tmp_dir, f"probe-{os.getpid()}-{os.urandom(6).hex()}")
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"artefact")
+            finally:
+                os.close(fd)
+                os.unlink(probe)
         except PermissionError as exc:
             raise PermissionError(
                 f"Unable to write to {self.root}. Ensure that the current user has write permissions."

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from ..server.wire import ServerError, raise_error
 from .http1 import Connection
 
-__all__ = ["Client", "RETRY_ENV"]
+__all__ = ["Client", "RETRY_ENV", "shared_client"]
 
 RETRY_ENV = "ARTEFACT_HTTP_RETRY_SECONDS"
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -156,3 +156,19 @@ class Client:
     def call(self, method: str, **args: Any) -> Any:
         """`POST /api/v1/store/<method>` with `args`; its `result`."""
         return self.request("POST", f"/api/v1/store/{method}", body=args)["result"]
+
+
+_SHARED: dict[tuple[str, Optional[str]], Client] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_client(base_url: str, api_key: Optional[str]) -> Client:
+    """This process's client for `base_url` with `api_key`: the store's calls and the
+    add's `whoami` go over the same kept-alive connection (a second one cost a re-log a
+    TCP handshake and the server an accept)."""
+    key = (base_url.rstrip("/"), api_key)
+    with _SHARED_LOCK:
+        client = _SHARED.get(key)
+        if client is None:
+            client = _SHARED[key] = Client(base_url, api_key)
+        return client

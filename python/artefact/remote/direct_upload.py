@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .. import _core, config
@@ -33,9 +32,10 @@ if TYPE_CHECKING:
     from ..progress import ProgressLine
     from .client import Client
 
-__all__ = ["upload_direct", "staging_part_size"]
+__all__ = ["upload_direct", "staging_part_size", "takes_raw_manifest"]
 
 _PART_SIZE: dict[str, int] = {}
+_RAW_MANIFEST: dict[str, bool] = {}  # whether the server's commit/inline takes the manifest raw
 
 
 def staging_part_size() -> int:
@@ -47,22 +47,25 @@ def staging_part_size() -> int:
         return 0
     found = _PART_SIZE.get(base)
     if found is None:
-        from .client import Client
+        from .client import shared_client
 
         answer: dict = {}
         try:
-            client = Client(base, config.api_key())
-            try:
-                status, payload = client._send("GET", "/api/v1/whoami", None, 5.0)
-            finally:
-                client.close()
+            status, payload = shared_client(base, config.api_key())._send("GET", "/api/v1/whoami", None, 5.0)
             if status < 400:
                 answer = json.loads(payload)
         except (OSError, ValueError):
             pass
         part = answer.get("part_bytes") if isinstance(answer, dict) else None
         found = _PART_SIZE[base] = int(part) if answer.get("direct_blobs") and isinstance(part, int) else 0
+        _RAW_MANIFEST[base] = answer.get("manifest_bytes") is True
     return found
+
+
+def takes_raw_manifest(base: str) -> bool:
+    """Whether the server at `base` said (in the `whoami` that `staging_part_size` asked
+    this process) that its commit/inline takes the manifest raw; False if not asked."""
+    return _RAW_MANIFEST.get(base, False)
 
 
 def _check(results: list, names: list[str]) -> list[str]:
@@ -143,6 +146,8 @@ def _multipart(client: "Client", entity: str, project: str, jobs: list[tuple], l
             for n, url, headers in signed:
                 out[(j, int(n))] = (url, list(headers.items()))
         return out
+
+    from concurrent.futures import ThreadPoolExecutor  # lazily: only S3 uploads need it
 
     with ThreadPoolExecutor(1) as ahead:
         pending = ahead.submit(prepare, chunks[0]) if queue else None

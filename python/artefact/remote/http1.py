@@ -36,7 +36,10 @@ class Connection:
         self._rfile: Any = None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        # An ASCII host goes as bytes: a str makes getaddrinfo load the idna codec (and
+        # with it stringprep and unicodedata) on every process's first call.
+        host: Any = self.host.encode("ascii") if self.host.isascii() else self.host
+        sock = socket.create_connection((host, self.port), timeout=self.connect_timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:

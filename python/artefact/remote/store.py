@@ -19,7 +19,8 @@ from ..store.local import split_alias
 from ..store.records import CollectionRecord, RunRecord, VersionRecord
 from . import transfer
 from .cache_fill import fill_after_log
-from .client import Client
+from .client import shared_client
+from .direct_upload import takes_raw_manifest
 
 if TYPE_CHECKING:
     from .. import _core
@@ -39,7 +40,7 @@ class RemoteStore:
     """A team server seen as a store (see LocalStore for what each method means)."""
 
     def __init__(self, base_url: str, api_key: Optional[str]) -> None:
-        self.client = Client(base_url, api_key)
+        self.client = shared_client(base_url, api_key)
         self.root = self.client.base_url
         # The record a commit just answered, by id: `wait()` asks for it right after
         # the log, and the answer is that fresh (one lookup each, so later ones ask).
@@ -91,16 +92,23 @@ class RemoteStore:
             ttl_seconds=ttl_seconds, ttl_inherited=ttl_inherited, run=dump(run) if run else None,
             base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
         )
-        wire = manifest.to_wire_json().decode("utf-8")
+        raw = manifest.to_wire_json()
+        wire = raw.decode("utf-8")
         inline = transfer.inline_blobs(manifest, cache)
         sent: set[tuple[str, str]] = set()  # blobs this log uploaded
         if inline is not None:  # small new content rides along: one call when the server holds the rest
             body, sent = inline
             for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
                 failpoint(point)
-            head = json.dumps({**fields, "manifest": wire, "batch_limit": transfer.batch_limit()},
-                              separators=(",", ":")).encode("utf-8")
-            answer = self.client.request("POST", "/api/v1/commit/inline", raw=head + b"\n" + body)
+            if takes_raw_manifest(self.client.base_url):  # the manifest's bytes follow the first line
+                head = json.dumps({**fields, "manifest_bytes": len(raw), "batch_limit": transfer.batch_limit()},
+                                  separators=(",", ":")).encode("utf-8")
+                payload = b"".join((head, b"\n", raw, body))
+            else:  # an older server: the manifest as a JSON string
+                head = json.dumps({**fields, "manifest": wire, "batch_limit": transfer.batch_limit()},
+                                  separators=(",", ":")).encode("utf-8")
+                payload = head + b"\n" + body
+            answer = self.client.request("POST", "/api/v1/commit/inline", raw=payload)
         else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
             answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
                                                                          "or_lacking": True,

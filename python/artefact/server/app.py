@@ -5,12 +5,12 @@ Routes (JSON in and out, `Authorization: Bearer <key>` unless said otherwise):
 | route | role | what |
 |---|---|---|
 | GET  /healthz | none | liveness (also checks the catalog answers) |
-| GET  /api/v1/whoami | any key | the key's entity, project, role |
+| GET  /api/v1/whoami | any key | the key's entity, project, role; what the server takes (`manifest_bytes`) |
 | POST /api/v1/store/<method> | per method (rpc.py) | catalog reads and edits |
 | POST /api/v1/blobs/lacking | writer | which blobs the project lacks, with PUT URLs |
 | POST /api/v1/blobs/batch?entity=&project= | writer | many small blobs in one body |
 | POST /api/v1/commit | writer | commit a version (manifest included) |
-| POST /api/v1/commit/inline | writer | a small version's blobs and its commit in one body |
+| POST /api/v1/commit/inline | writer | a small version's blobs and its commit in one body (the manifest raw with `manifest_bytes`) |
 | POST /api/v1/patches, /patches/list, /patches/clear | writer | distributed artifacts' parts |
 | POST /api/v1/blobs/parts, /blobs/complete | writer | multipart uploads to S3 blobs (multipart.py) |
 | POST /api/v1/blobs/locate | reader | signed GET URLs for a version's blobs |
@@ -152,7 +152,8 @@ def create_app(cfg: ServerConfig) -> Starlette:
         key = await key_of(request)
         return JSONResponse({**key.as_json(), "protocol": PROTOCOL, "public_url": state.signer.public_url,
                              "direct_blobs": state.blobs.direct,
-                             "part_bytes": getattr(state.blobs, "part_bytes", None)})
+                             "part_bytes": getattr(state.blobs, "part_bytes", None),
+                             "manifest_bytes": True})  # commit/inline takes the manifest raw
 
     async def store_call(request: Request) -> Response:
         key = await key_of(request)

@@ -22,7 +22,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from typing import Any, Optional
 
 from .. import _core
@@ -125,21 +128,62 @@ def insert_held(conn: Any, pid: int, blobs: list) -> None:
     )
 
 
-def _held(state: ServerState, entity: str, project: str, keys: "set[tuple[str, str]] | frozenset",
-          collection: Optional[str] = None) -> tuple[Optional[int], set]:
+def _unheld(state: ServerState, entity: str, project: str, keys: Any, held: frozenset,
+            collection: Optional[str] = None) -> tuple[Optional[int], list]:
     """The project's key (None if it does not exist yet) and which of the blobs `keys`
-    (`(algorithm, digest)`) it holds, read in one snapshot. Blobs that the newest
-    committed version of `collection` names are held without a lookup (its commit
-    needed them held, and nothing un-holds a blob), so a re-log of 10,000 files with
-    one changed looks up one. Set arithmetic only: no Python loop per blob."""
+    (a `_core.BlobKeys`) neither `held` (blobs the request stored) nor the project
+    holds, in manifest order, read in one snapshot. Blobs that the newest committed
+    version of `collection` names are held without a lookup (its commit needed them
+    held, and nothing un-holds a blob), so a re-log of 10,000 files with one changed
+    looks up none, and the set arithmetic runs in the core: no Python object per blob."""
     with state.catalog.transaction(write=False) as conn:
         pid = project_id(conn, entity, project)
-        if pid is None or not keys:
-            return pid, set()
+        if pid is None:
+            return pid, keys.without(held or None)
         prior = _prior_blobs(state, conn, pid, collection) if collection else frozenset()
-        rest = keys - prior if prior else keys
-        held = set(keys & prior) if prior else set()
-        return pid, held | (have_blobs(state, pid, list(rest), conn) if rest else set())
+        rest = keys.without(held or None, prior or None)
+        if not rest:
+            return pid, []
+        have = have_blobs(state, pid, rest, conn)
+        return pid, [b for b in rest if b not in have] if have else rest
+
+
+_COMMITTED_HERE: "weakref.WeakKeyDictionary[ServerState, OrderedDict]" = weakref.WeakKeyDictionary()
+_COMMITTED_HERE_MAX = 1024  # collections remembered per server state
+_COMMITTED_HERE_LOCK = threading.Lock()
+
+
+def _committed_here(state: ServerState, collection: tuple[str, str, str], manifest_key: Optional[str] = None
+                    ) -> Optional[str]:
+    """The manifest key of the version this process last committed to `collection`
+    (entity, project, name); with `manifest_key`, remember that one instead. Its blobs
+    were held when it committed and nothing un-holds a blob, so they are held now,
+    whatever other server processes committed since."""
+    with _COMMITTED_HERE_LOCK:
+        seen = _COMMITTED_HERE.get(state)
+        if seen is None:
+            seen = _COMMITTED_HERE[state] = OrderedDict()
+        if manifest_key is None:
+            return seen.get(collection)
+        seen[collection] = manifest_key
+        seen.move_to_end(collection)
+        while len(seen) > _COMMITTED_HERE_MAX:
+            seen.popitem(last=False)
+        return manifest_key
+
+
+def _held_by_recent(state: ServerState, entity: str, project: str, collection: Optional[str], keys: Any,
+                    held: frozenset) -> bool:
+    """Whether `held` and the version this process last committed to `collection` hold
+    every blob of `keys`: then a re-log needs no catalog read at all."""
+    recent = _committed_here(state, (entity, project, collection)) if collection else None
+    if recent is None:
+        return False
+    try:
+        prior = state.blobs_of_manifest(recent)
+    except (OSError, ValueError):
+        return False
+    return not keys.without(held or None, prior)
 
 
 def _prior_blobs(state: ServerState, conn: Any, pid: int, collection: str) -> frozenset:
@@ -267,41 +311,42 @@ def _check_run(conn: Any, pid: int, run: Any) -> None:
 
 
 class Lacking(Exception):
-    """A commit's manifest names blobs the project does not hold yet (`or_lacking`)."""
+    """A commit's manifest names blobs the project does not hold yet (`or_lacking`):
+    `missing`, its stored entries `(algorithm, digest, size)` of those, in manifest order."""
 
-    def __init__(self, pid: int, stored: list, have: set) -> None:
+    def __init__(self, pid: int, missing: list) -> None:
         super().__init__("blobs lacking")
-        self.pid, self.stored, self.have = pid, stored, have
+        self.pid, self.missing = pid, missing
 
 
 def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or_lacking: bool = False,
                       held: frozenset = frozenset(), collection: Optional[str] = None
-                      ) -> tuple[Any, list, Optional[int], list, frozenset]:
+                      ) -> tuple[Any, Optional[int], list, Any]:
     """The request's manifest, once every path is safe and every stored entry is content
     this project holds or among `held` (blobs this request stored; MissingBlobError
     otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
     None when nothing needed checking (the commit's transaction finds or makes it).
     Then, with an object store clients upload to: the blobs not held yet, which the
     commit's transaction must claim (pending.claim) before it records anything. Last,
-    the distinct `(algorithm, digest)` of its stored entries."""
+    the distinct `(algorithm, digest)` of its stored entries (a `_core.BlobKeys`)."""
     text = a.get("manifest")
-    if not isinstance(text, str):
+    if not isinstance(text, (str, bytes)):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
     manifest = _core.Manifest.from_json(text)
-    # no absolute paths, no `..` (raises naming the first); then the stored entries' blobs
-    stored, keys = _core.checked_stored_blobs(manifest)
-    rest = keys - held if held else keys
-    if not rest and held:
-        return manifest, stored, None, [], keys
-    pid, have = _held(state, entity, project, rest, collection)
-    lacking = rest - have
-    missing = [s for s in stored if (s[0], s[1]) in lacking] if lacking else []  # in manifest order
+    keys = _core.manifest_blob_keys(manifest)  # no absolute paths, no `..` (raises naming the first)
+    if (held and keys.within(held)) or _held_by_recent(state, entity, project, collection, keys, held):
+        return manifest, None, [], keys
+    pid, lacking = _unheld(state, entity, project, keys, held, collection)
+    missing: list = []
+    if lacking:  # their entries, in manifest order, with sizes
+        wanted = set(lacking)
+        missing = [s for s in _core.checked_stored_blobs(manifest)[0] if (s[0], s[1]) in wanted]
     if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: claimed in the commit
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
-        return manifest, stored, pid, missing, keys
+        return manifest, pid, missing, keys
     if missing and or_lacking:
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
-        raise Lacking(pid, stored, have | set(held))  # type: ignore[arg-type]
+        raise Lacking(pid, missing)  # type: ignore[arg-type]
     if missing:
         raise MissingBlobError(
             f"commit refused: {len(missing)} blob(s) named by the manifest are not stored in"
@@ -309,7 +354,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
         )
     if pid is None:
         pid = project_pk(state, entity, project, create=True)
-    return manifest, stored, pid, [], keys
+    return manifest, pid, [], keys
 
 
 def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
@@ -321,7 +366,7 @@ def stage_patch(state: ServerState, key: ApiKey, a: dict) -> dict:
     if not isinstance(name, str) or not isinstance(dist, str):
         raise ValueError("'name' and 'distributed_id' must be strings")
     validate_artifact_name(validate_artifact_name_chars(name))
-    manifest, _stored, pid, unheld, _keys = _checked_manifest(state, a, entity, project)
+    manifest, pid, unheld, _keys = _checked_manifest(state, a, entity, project)
     manifest_key = state.store.blobs.put_manifest(manifest.to_wire_json())
     with state.catalog.transaction() as conn:
         pending.claim(conn, state, pid, unheld, f"{entity}/{project}")
@@ -375,7 +420,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         return _recorded(state, entity, project, inline, _dedupe(state, a, fields, run[0]) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
     try:
-        manifest, stored, pid, unheld, keys = _checked_manifest(
+        manifest, pid, unheld, keys = _checked_manifest(
             state, a, entity, project, or_lacking=bool(a.get("or_lacking")), held=held, collection=fields["name"])
     except Lacking as short:
         if inline:
@@ -383,7 +428,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         twin = _dedupe(state, a, fields, run[0])
         if twin is not None:
             return twin
-        return {"record": None, "lacking": _put_urls(state, short.pid, short.stored, short.have, _batch_limit(a))}
+        return {"record": None, "lacking": _put_urls(state, short.pid, short.missing, frozenset(), _batch_limit(a))}
     digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
@@ -405,6 +450,8 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
             digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
             prepare=note_inline, **fields)
     state.remember_manifest(manifest_key, keys)
+    if record.state == COMMITTED:
+        _committed_here(state, (entity, project, fields["name"]), manifest_key)
     return {"record": dump(record)}
 
 
@@ -418,7 +465,12 @@ def _recorded(state: ServerState, entity: str, project: str, inline: list, answe
 def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
     """A small version's blobs and its commit in one call: the body is the commit's JSON
     on one line, then batch frames (wire.py). The blobs are checked and stored durably,
-    then the commit runs as `commit` with `or_lacking` does."""
+    then the commit runs as `commit` with `or_lacking` does.
+
+    With `"manifest_bytes": N` in place of `"manifest"` (servers that say
+    `"manifest_bytes": true` in `whoami`), the manifest's N bytes of JSON come raw right
+    after the first line, before the frames: a 10,000-file manifest is then not escaped
+    into a JSON string and parsed back out of one."""
     from .blob_io import split_frames
 
     end = body.find(b"\n")
@@ -432,7 +484,17 @@ def commit_inline(state: ServerState, key: ApiKey, body: bytes) -> dict:
         raise ValueError("inline commit: the first line must be a JSON object")
     entity, project = _entity_project(a)
     require(key, entity, project, "writer")
-    blobs = body[end + 1 :]
+    start = end + 1
+    size = a.get("manifest_bytes")
+    if size is not None:
+        if "manifest" in a:
+            raise ValueError("inline commit: give 'manifest' or 'manifest_bytes', not both")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= len(body) - start:
+            raise ValueError(f"inline commit: 'manifest_bytes' must be the length of the manifest after the"
+                             f" first line (1 to {len(body) - start} bytes), not {size!r}")
+        a["manifest"] = body[start : start + size]
+        start += size
+    blobs = body[start:]
     frames = split_frames(blobs)
     if frames:
         # an object store keys blobs by project; the local directory is shared (pid unused)

@@ -145,7 +145,9 @@ pub fn add_dir_precopying(
             if opts.algorithm == Algorithm::Xxh128 {
                 extra.insert("alg".into(), Value::String("XXH128".into()));
             }
-            let local_path = staged.as_deref().unwrap_or(&f.abs).to_string_lossy().into();
+            let local = staged.as_deref().unwrap_or(&f.abs);
+            // The walk's names are UTF-8; the lossy copy is only a fallback (it cost a scan per path).
+            let local_path: Box<str> = local.to_str().map_or_else(|| local.to_string_lossy().into(), Into::into);
             let mut entry = Entry::new(path.as_str(), digest, Some(size)).with_rare(None, None, Some(extra));
             entry.local_path = Some(local_path);
             entry.skip_cache = opts.skip_cache;

@@ -22,6 +22,9 @@ mod png;
 mod fetch;
 mod signed;
 mod packs;
+mod added;
+use added::AddedFiles;
+mod blob_keys;
 mod present;
 
 /// The process's stat cache, set from Python (`artefact.config`); None disables it.
@@ -388,7 +391,7 @@ impl Manifest {
         overwrite: bool,
         progress: Option<&Bound<'_, Progress>>,
         precopy_min: Option<u64>,
-    ) -> PyResult<Vec<(String, String)>> {
+    ) -> PyResult<AddedFiles> {
         let a = alg(algorithm)?;
         // Immutable with `precopy_min`: large files are pre-copied into `staging_dir`.
         let precopy_dir = if policy == "immutable" { precopy_min.and(staging_dir.clone()) } else { None };
@@ -410,11 +413,8 @@ impl Manifest {
             }
             r
         })?;
-        let pairs = |v: Vec<(PathBuf, String)>| -> Vec<(String, String)> {
-            v.into_iter().map(|(f, l)| (f.to_string_lossy().into_owned(), l)).collect()
-        };
         match r {
-            Ok(v) => Ok(pairs(v)),
+            Ok(v) => Ok(AddedFiles { files: v }),
             Err((added, e)) => {
                 let err = match e {
                     AddError::InvalidPath(p) => invalid_path(py, &p),
@@ -422,7 +422,7 @@ impl Manifest {
                     AddError::Io(e) => io_err(e),
                 };
                 // The files that did go in (as in wandb, one failure does not undo them).
-                err.value(py).setattr("added", pairs(added))?;
+                err.value(py).setattr("added", AddedFiles { files: added })?;
                 Err(err)
             }
         }
@@ -703,5 +703,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signed::register(m)?;
     packs::register(m)?;
     present::register(m)?;
+    blob_keys::register(m)?;
+    m.add_class::<AddedFiles>()?;
     Ok(())
 }
