@@ -246,11 +246,15 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     let (mut out, tmp) = create_tmp(tmp_dir)?;
     // A file the stat cache knows, unchanged since (same key as when it was hashed), is
     // not hashed again: the kernel copies it (the add already read it once).
-    let known = statcache.is_some_and(|sc| {
-        input.metadata().is_ok_and(|m| sc.lookup_raw(&StatKey::of(&m), it.alg).is_some_and(|raw| b64(&raw) == it.digest))
+    // Likewise a small immutable file this process hashed when it was added
+    // (`onepass::hashed_digest`, where the stat cache is off).
+    let known = input.metadata().is_ok_and(|m| {
+        let key = StatKey::of(&m);
+        let raw = statcache.and_then(|sc| sc.lookup_raw(&key, it.alg)).or_else(|| crate::onepass::hashed_digest(&key, it.alg));
+        key.size == size && raw.is_some_and(|raw| b64(&raw) == it.digest)
     });
     let copied = if known {
-        copy_all(&input, &out).map(|()| ([0u8; 16], size))
+        copy_all(&input, &out, size).map(|()| ([0u8; 16], size))
     } else if size < crate::stage::PIPELINE_MIN {
         crate::stage::copy_hashing_checked(&mut input, &mut out, it.alg, size)
     } else {
@@ -280,14 +284,18 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     Ok(Plan::Move { from: tmp, dest, size })
 }
 
-/// Copy all of `input` to `out` kernel-side (`copy_file_range`), or through userspace
-/// where the kernel cannot.
-fn copy_all(input: &File, out: &File) -> io::Result<()> {
+/// Copy all of `input` (`size` bytes, from a stat key still matching: it has not grown)
+/// to `out` kernel-side (`copy_file_range`), or through userspace where the kernel cannot.
+fn copy_all(input: &File, out: &File, size: u64) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::io::AsRawFd;
         let mut first = true;
+        let mut done = 0u64;
         loop {
+            if done == size {
+                return Ok(()); // no call to learn that the end was reached
+            }
             // SAFETY: two descriptors we own; null offsets use (and advance) the positions.
             let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), 1 << 30, 0) };
             if n < 0 {
@@ -299,8 +307,10 @@ fn copy_all(input: &File, out: &File) -> io::Result<()> {
                 }
             }
             if n == 0 {
-                return Ok(());
+                // Shorter than its stat said: it changed after all.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("changed while copied: {done} of {size} bytes")));
             }
+            done += n as u64;
             first = false;
         }
     }
@@ -321,9 +331,15 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
             // layer merges them), then each file is fdatasynced from many threads, so the
             // fsyncs find their data written or in flight and share journal commits and
             // the disk's cache flushes (fsyncs issued after a commit would each flush).
+            // Each file is opened once: a chunk's descriptors are kept from the writeback
+            // start to their fdatasync (chunks keep well below the descriptor limit).
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
-            wide(&todo, 2, |p| File::open(p).and_then(|f| start_write_out(&f)).map_err(|e| with_path(e, p)))?;
-            wide(&todo, 64, |p| File::open(p).and_then(|f| f.sync_data()).map_err(|e| with_path(e, p)))?;
+            for chunk in todo.chunks(WRITTEN_CHUNK) {
+                let opened = wide_map(chunk, 2, |p| File::open(p).and_then(|f| start_write_out(&f).map(|()| f)).map_err(|e| with_path(e, p)))?;
+                let files: Vec<(&Path, File)> = chunk.iter().copied().zip(opened).collect();
+                let refs: Vec<&(&Path, File)> = files.iter().collect();
+                wide(&refs, 64, |(p, f)| f.sync_data().map_err(|e| with_path(e, p)))?;
+            }
         }
         _ => sync_filesystem(root)?,
     }
@@ -365,16 +381,29 @@ fn start_write_out(f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Run blocking `f` over `paths` on many threads: fsyncs wait on the disk, not the CPU,
+/// How many files `Written` holds open at once (one open per file: writeback start,
+/// then fdatasync on the same descriptor).
+const WRITTEN_CHUNK: usize = 512;
+
+/// Run blocking `f` over `items` on many threads: fsyncs wait on the disk, not the CPU,
 /// and concurrent ones share journal commits.
-fn wide(paths: &[&Path], threads: usize, f: impl Fn(&Path) -> io::Result<()> + Sync) -> io::Result<()> {
-    if paths.len() <= 1 {
-        return paths.iter().try_for_each(|p| f(p));
+fn wide<T: Sync + ?Sized>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
+    wide_map(items, threads, f).map(|_| ())
+}
+
+/// `wide`, keeping each result (in order).
+fn wide_map<T: Sync + ?Sized, R: Send>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<R> + Sync) -> io::Result<Vec<R>> {
+    if items.len() <= 1 {
+        return items.iter().map(|p| f(p)).collect();
     }
-    let chunk = paths.len().div_ceil(threads.min(paths.len()));
+    let chunk = items.len().div_ceil(threads.min(items.len()));
     std::thread::scope(|s| {
-        let handles: Vec<_> = paths.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(|p| f(p)))).collect();
-        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))))
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(|p| f(p)).collect::<io::Result<Vec<R>>>())).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked")))?);
+        }
+        Ok(out)
     })
 }
 
