@@ -327,18 +327,36 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
             wide(&todo, 32, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
         }
         SyncMode::Written => {
-            // Only this batch's data: every file's writeback is started at once (the block
-            // layer merges them), then each file is fdatasynced from many threads, so the
+            // Only this batch's data: writeback is started for many files at once (the
+            // block layer merges them), then each is fdatasynced from many threads, so the
             // fsyncs find their data written or in flight and share journal commits and
             // the disk's cache flushes (fsyncs issued after a commit would each flush).
-            // Each file is opened once: a chunk's descriptors are kept from the writeback
-            // start to their fdatasync (chunks keep well below the descriptor limit).
+            // Each file is opened once, its descriptor kept from the writeback start to
+            // its fdatasync; a chunk's writeback starts while the one before is fsynced,
+            // and at most two chunks are open (well below the descriptor limit).
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
-            for chunk in todo.chunks(WRITTEN_CHUNK) {
+            let start = |chunk: &[&Path]| -> io::Result<Vec<(PathBuf, File)>> {
                 let opened = wide_map(chunk, 2, |p| File::open(p).and_then(|f| start_write_out(&f).map(|()| f)).map_err(|e| with_path(e, p)))?;
-                let files: Vec<(&Path, File)> = chunk.iter().copied().zip(opened).collect();
-                let refs: Vec<&(&Path, File)> = files.iter().collect();
-                wide(&refs, 64, |(p, f)| f.sync_data().map_err(|e| with_path(e, p)))?;
+                Ok(chunk.iter().map(|p| p.to_path_buf()).zip(opened).collect())
+            };
+            let mut chunks = todo.chunks(WRITTEN_CHUNK);
+            let mut started = match chunks.next() {
+                Some(c) => start(c)?,
+                None => Vec::new(),
+            };
+            loop {
+                let next = chunks.next();
+                let refs: Vec<&(PathBuf, File)> = started.iter().collect();
+                let (synced, following) = std::thread::scope(|s| {
+                    let following = next.map(|c| s.spawn(move || start(c)));
+                    let synced = wide(&refs, 64, |(p, f)| f.sync_data().map_err(|e| with_path(e, p)));
+                    (synced, following.map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("writeback thread panicked")))))
+                });
+                synced?;
+                match following {
+                    Some(f) => started = f?,
+                    None => break,
+                }
             }
         }
         _ => sync_filesystem(root)?,
@@ -381,9 +399,9 @@ fn start_write_out(f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// How many files `Written` holds open at once (one open per file: writeback start,
-/// then fdatasync on the same descriptor).
-const WRITTEN_CHUNK: usize = 512;
+/// How many files `Written` starts writing out together (one open per file: writeback
+/// start, then fdatasync on the same descriptor; two chunks open at most).
+const WRITTEN_CHUNK: usize = 256;
 
 /// Run blocking `f` over `items` on many threads: fsyncs wait on the disk, not the CPU,
 /// and concurrent ones share journal commits.
@@ -618,6 +636,31 @@ mod tests {
         let it = Item { src: src.clone(), digest: again, alg: Algorithm::Md5, staged: false };
         assert_eq!(store_files(&store, &[it], SyncMode::Filesystem, None, None).unwrap(), [false]);
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn written_mode_flushes_batches_of_many_chunks() {
+        let d = tempfile::tempdir().unwrap();
+        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
+        fs::create_dir_all(&store).unwrap();
+        fs::create_dir_all(&staging).unwrap();
+        let n = 2 * WRITTEN_CHUNK + 7; // two full chunks and a short one
+        let mut items = Vec::new();
+        for i in 0..n {
+            let data = format!("file {i}").into_bytes();
+            let src = d.path().join(format!("{i}.bin"));
+            fs::write(&src, &data).unwrap();
+            // Half staged copies (moved in), half plain files (copied to tmp/ first).
+            let it = if i % 2 == 0 { item(&copy_and_hash(&src, &staging, Algorithm::Md5).unwrap().2, &data, true) } else { item(&src, &data, false) };
+            items.push((it, data));
+        }
+        let (its, datas): (Vec<Item>, Vec<Vec<u8>>) = items.into_iter().unzip();
+        assert!(store_files(&store, &its, SyncMode::Written, None, None).unwrap().iter().all(|w| *w));
+        for (it, data) in its.iter().zip(&datas) {
+            assert_eq!(&fs::read(store.join(object_relpath(&it.digest, Algorithm::Md5).unwrap())).unwrap(), data);
+        }
+        assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0, "every staged copy was moved in");
     }
 
     #[test]
