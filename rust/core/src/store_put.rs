@@ -327,37 +327,8 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
             wide(&todo, 32, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
         }
         SyncMode::Written => {
-            // Only this batch's data: writeback is started for many files at once (the
-            // block layer merges them), then each is fdatasynced from many threads, so the
-            // fsyncs find their data written or in flight and share journal commits and
-            // the disk's cache flushes (fsyncs issued after a commit would each flush).
-            // Each file is opened once, its descriptor kept from the writeback start to
-            // its fdatasync; a chunk's writeback starts while the one before is fsynced,
-            // and at most two chunks are open (well below the descriptor limit).
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
-            let start = |chunk: &[&Path]| -> io::Result<Vec<(PathBuf, File)>> {
-                let opened = wide_map(chunk, 2, |p| File::open(p).and_then(|f| start_write_out(&f).map(|()| f)).map_err(|e| with_path(e, p)))?;
-                Ok(chunk.iter().map(|p| p.to_path_buf()).zip(opened).collect())
-            };
-            let mut chunks = todo.chunks(WRITTEN_CHUNK);
-            let mut started = match chunks.next() {
-                Some(c) => start(c)?,
-                None => Vec::new(),
-            };
-            loop {
-                let next = chunks.next();
-                let refs: Vec<&(PathBuf, File)> = started.iter().collect();
-                let (synced, following) = std::thread::scope(|s| {
-                    let following = next.map(|c| s.spawn(move || start(c)));
-                    let synced = wide(&refs, 64, |(p, f)| f.sync_data().map_err(|e| with_path(e, p)));
-                    (synced, following.map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("writeback thread panicked")))))
-                });
-                synced?;
-                match following {
-                    Some(f) => started = f?,
-                    None => break,
-                }
-            }
+            flush_written(&todo)?;
         }
         _ => sync_filesystem(root)?,
     }
@@ -399,29 +370,76 @@ fn start_write_out(f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// How many files `Written` starts writing out together (one open per file: writeback
-/// start, then fdatasync on the same descriptor; two chunks open at most).
-const WRITTEN_CHUNK: usize = 256;
+/// How many files `Written` may have opened, their writeback started, ahead of their
+/// fdatasync (bounds the descriptors held, far below the usual limit of 1024).
+const WRITTEN_AHEAD: usize = 256;
+
+/// `Written`'s flush of this batch's data only: two threads open each file once and
+/// start its writeback (the block layer merges what is in flight); 64 threads fdatasync
+/// the same descriptors as they come, so the fsyncs find their data written or in flight
+/// and share journal commits and the disk's cache flushes (fsyncs issued one after
+/// another would each flush). Threads are started once per batch.
+fn flush_written(files: &[&Path]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Mutex, PoisonError};
+    const OPENERS: usize = 2;
+    const SYNCERS: usize = 64;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let (tx, rx) = mpsc::sync_channel::<(usize, File)>(WRITTEN_AHEAD);
+    let (rx, failed, stop) = (Mutex::new(rx), Mutex::new(None::<io::Error>), AtomicBool::new(false));
+    let fail = |e: io::Error| {
+        stop.store(true, Ordering::Relaxed);
+        failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+    };
+    std::thread::scope(|s| {
+        for k in 0..OPENERS.min(files.len()) {
+            let (tx, fail, stop) = (tx.clone(), &fail, &stop);
+            s.spawn(move || {
+                for (i, p) in files.iter().enumerate().skip(k).step_by(OPENERS) {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match File::open(p).and_then(|f| start_write_out(&f).map(|()| f)) {
+                        Ok(f) => {
+                            if tx.send((i, f)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => return fail(with_path(e, p)),
+                    }
+                }
+            });
+        }
+        drop(tx); // the channel closes when the openers are done
+        for _ in 0..SYNCERS.min(files.len()) {
+            let (rx, fail) = (&rx, &fail);
+            s.spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok((i, f)) = next else { return };
+                if let Err(e) = f.sync_data() {
+                    fail(with_path(e, files[i]));
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
 
 /// Run blocking `f` over `items` on many threads: fsyncs wait on the disk, not the CPU,
 /// and concurrent ones share journal commits.
 fn wide<T: Sync + ?Sized>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
-    wide_map(items, threads, f).map(|_| ())
-}
-
-/// `wide`, keeping each result (in order).
-fn wide_map<T: Sync + ?Sized, R: Send>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<R> + Sync) -> io::Result<Vec<R>> {
     if items.len() <= 1 {
-        return items.iter().map(|p| f(p)).collect();
+        return items.iter().try_for_each(|p| f(p));
     }
     let chunk = items.len().div_ceil(threads.min(items.len()));
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(|p| f(p)).collect::<io::Result<Vec<R>>>())).collect();
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            out.extend(h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked")))?);
-        }
-        Ok(out)
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(|p| f(p)))).collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))))
     })
 }
 
@@ -639,12 +657,12 @@ mod tests {
     }
 
     #[test]
-    fn written_mode_flushes_batches_of_many_chunks() {
+    fn written_mode_flushes_more_files_than_it_holds_open() {
         let d = tempfile::tempdir().unwrap();
         let (store, staging) = (d.path().join("store"), d.path().join("staging"));
         fs::create_dir_all(&store).unwrap();
         fs::create_dir_all(&staging).unwrap();
-        let n = 2 * WRITTEN_CHUNK + 7; // two full chunks and a short one
+        let n = 2 * WRITTEN_AHEAD + 7;
         let mut items = Vec::new();
         for i in 0..n {
             let data = format!("file {i}").into_bytes();
