@@ -44,8 +44,9 @@ pub enum SyncMode {
     Files,
     /// One `syncfs` before the renames and one after.
     Filesystem,
-    /// Start this batch's writeback (`sync_file_range`, all at once), fdatasync each
-    /// file from many threads, rename, fsync each touched directory: as durable as
+    /// Start this batch's writeback (`sync_file_range`, up to `WRITTEN_AHEAD` files
+    /// ahead), fdatasync each file from many threads on the descriptor that started it
+    /// (one open per file), rename, fsync each touched directory: as durable as
     /// `Files`, with the fsyncs sharing journal commits, and without waiting for other
     /// processes' data as `syncfs` does.
     Written,
