@@ -101,3 +101,53 @@ def test_downloaded_files_have_their_objects_mode_under_any_umask(store, tmp_pat
             assert stat.S_IMODE(os.stat(dest).st_mode) == stat.S_IMODE(os.stat(obj).st_mode), (umask, e[0])
         leftovers = [n for _, _, fs in os.walk(out) for n in fs if n.startswith(".artefact-")]
         assert leftovers == []
+
+
+_IMMUTABLE_LOG = textwrap.dedent("""
+    import os, sys, time
+    import artefact as wandb
+    src, edit = sys.argv[1], sys.argv[2]
+    time.sleep(0.2)  # the files are then safely older than their hash (not racy)
+    run = wandb.init(project="p")
+    art = wandb.Artifact("ds", type="dataset")
+    art.add_dir(src, policy="immutable")
+    if edit:
+        with open(os.path.join(src, edit), "r+b") as f:
+            f.write(b"X")  # same size, other bytes, after the add hashed it
+    try:
+        run.log_artifact(art).wait()
+    except ValueError as e:
+        print("refused:", e)
+    run.finish()
+""")
+
+
+@pytest.mark.parametrize("statcache", ["off", "on"])
+def test_an_immutable_file_is_hashed_once_and_an_edit_after_the_add_still_refused(tmp_path, statcache):
+    """The add's digest of a small immutable file is remembered (the stat cache, or this
+    process's own record where it is off), so the commit copies it without hashing it
+    again; a file edited after the add has another stat key, is hashed, and is refused."""
+    from artefact.store import LocalStore
+
+    env = {**os.environ, "WANDB_MODE": "offline", "ARTEFACT_STATCACHE": statcache, "ARTEFACT_SYNC": "written"}
+    for edit in ("", "d1/f4.bin"):
+        src = tmp_path / f"src-{bool(edit)}"
+        files = {rel: os.urandom(len(data)) for rel, data in FILES.items()}  # none stored yet
+        for rel, data in files.items():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_bytes(data)
+        out = subprocess.run([sys.executable, "-c", _IMMUTABLE_LOG, str(src), edit], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, check=True).stdout
+        store = LocalStore.open(os.environ["ARTEFACT_STORE"])
+        try:
+            if edit:
+                assert "refused:" in out and "d1/f4.bin" in out and "modified after it was added" in out, out
+                continue
+            assert "refused" not in out, out
+            m = store.load_manifest(store.get_version("tester", "p", "ds:latest"))
+            assert sorted(e[0] for e in m.entries()) == sorted(files)
+            for e in m.entries():
+                with open(store.blobs.object_path(e[1], "MD5"), "rb") as f:
+                    assert f.read() == files[e[0]], e[0]
+        finally:
+            store.close()

@@ -125,7 +125,9 @@ pub fn add_dir_precopying(
                         Some((dir, min)) if f.size() >= min => {
                             crate::onepass::hash_and_precopy(&f.abs, dir, min, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None))
                         }
-                        _ => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                        // Toward the embedded store: remembered for its commit (onepass.rs).
+                        Some(_) => crate::onepass::hash_remembered(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
+                        None => hash_file_keyed(&f.abs, f.key, opts.algorithm, opts.statcache).map(|(d, n)| (d, n, None)).map_err(|e| with_path(e, &f.abs)),
                     },
                 });
                 if let Ok((_, n, _)) = &r {

@@ -49,7 +49,9 @@ pub fn hash_and_precopy(src: &Path, staging_dir: &Path, min_size: u64, alg: Algo
     }
     if key.size < min_size {
         drop(input);
-        return crate::digest::hash_file_keyed(src, Some(key), alg, statcache).map_err(|e| with_path(e, src));
+        // Remembered (stat cache, else this process's own record) so that the store's
+        // commit need not hash the file a second time.
+        return hash_remembered(src, Some(key), alg, statcache).map_err(|e| with_path(e, src));
     }
     let started = crate::statcache::now_ns();
     let (mut out, copy) = create_staged_in(staging_dir)?;
@@ -77,6 +79,33 @@ pub fn hash_and_precopy(src: &Path, staging_dir: &Path, min_size: u64, alg: Algo
             Err(with_path(e, src))
         }
     }
+}
+
+/// Hash a file the embedded store's commit will copy (`key`: its stat from the walk, if
+/// known): the digest is remembered in the stat cache, or where that is off in this
+/// process's own record (`hashed_here`), so the commit need not hash it a second time.
+pub fn hash_remembered(src: &Path, key: Option<StatKey>, alg: Algorithm, statcache: Option<&StatCache>) -> io::Result<(String, u64)> {
+    let remember: &StatCache = match statcache {
+        Some(sc) => sc,
+        None => hashed_here(),
+    };
+    crate::digest::hash_file_keyed(src, key, alg, Some(remember))
+}
+
+/// Digests of files this process hashed for the immutable policy without pre-copying
+/// them: an in-memory stat cache (never saved) with the stat cache's racy rule, used
+/// where the persistent one is off. The store's commit copies a file whose stat key is
+/// unchanged since without hashing it again (the add read it once already); a changed
+/// file has another key and is hashed and checked as ever.
+fn hashed_here() -> &'static StatCache {
+    static HASHED: std::sync::OnceLock<StatCache> = std::sync::OnceLock::new();
+    HASHED.get_or_init(|| StatCache::open(Path::new(""), usize::MAX))
+}
+
+/// The digest this process computed for a file of this stat key and algorithm (see
+/// `hashed_here`), if any.
+pub fn hashed_digest(key: &StatKey, alg: Algorithm) -> Option<[u8; 16]> {
+    hashed_here().lookup_raw(key, alg)
 }
 
 /// The pre-copy of `src` with this digest, if this process made one and it is still
@@ -133,5 +162,41 @@ mod tests {
         assert_eq!(discard([big.as_path()]), 1);
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
         assert!(find(&big, &digest, Algorithm::Md5).is_none());
+    }
+
+    #[test]
+    fn a_small_files_digest_is_remembered_for_the_commit_unless_racy_or_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let (staging, store) = (d.path().join("staging"), d.path().join("store"));
+        fs::create_dir(&staging).unwrap();
+        fs::create_dir(&store).unwrap();
+        let small = d.path().join("small.bin");
+        fs::write(&small, b"remembered").unwrap();
+        let key = || StatKey::of(&fs::metadata(&small).unwrap());
+        // Just written: racy, so not remembered (an edit in the same tick would not show).
+        let (digest, _) = hash_and_precopy(&small, &staging, 1 << 20, Algorithm::Md5, None).unwrap();
+        assert_eq!(digest, hash_bytes(b"remembered", Algorithm::Md5));
+        assert!(hashed_digest(&key(), Algorithm::Md5).is_none());
+        // Once safely old, hashing it remembers its digest under its stat key.
+        let remembered = [100, 2100].iter().any(|ms| {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            hash_and_precopy(&small, &staging, 1 << 20, Algorithm::Md5, None).unwrap();
+            hashed_digest(&key(), Algorithm::Md5).is_some()
+        });
+        assert!(remembered);
+        assert_eq!(b64(&hashed_digest(&key(), Algorithm::Md5).unwrap()), digest);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0, "small files are not copied");
+        let item = |digest: &str| crate::store_put::Item { src: small.clone(), digest: digest.to_owned(), alg: Algorithm::Md5, staged: false };
+        let stored = crate::store_put::store_files(&store, &[item(&digest)], crate::store_put::SyncMode::Files, None, None).unwrap();
+        assert_eq!(stored, [true]);
+        let obj = store.join(crate::cache::object_relpath(&digest, Algorithm::Md5).unwrap());
+        assert_eq!(fs::read(&obj).unwrap(), b"remembered");
+        // Changed since (another key): the commit hashes the copy and refuses it.
+        fs::write(&small, b"edited!!!!").unwrap();
+        assert!(hashed_digest(&key(), Algorithm::Md5).is_none());
+        let other = d.path().join("store2");
+        fs::create_dir(&other).unwrap();
+        let (_, e) = crate::store_put::store_files(&other, &[item(&digest)], crate::store_put::SyncMode::Files, None, None).unwrap_err();
+        assert!(e.to_string().contains("digest mismatch"), "{e}");
     }
 }

@@ -44,8 +44,9 @@ pub enum SyncMode {
     Files,
     /// One `syncfs` before the renames and one after.
     Filesystem,
-    /// Start this batch's writeback (`sync_file_range`, all at once), fdatasync each
-    /// file from many threads, rename, fsync each touched directory: as durable as
+    /// Start this batch's writeback (`sync_file_range`, up to `WRITTEN_AHEAD` files
+    /// ahead), fdatasync each file from many threads on the descriptor that started it
+    /// (one open per file), rename, fsync each touched directory: as durable as
     /// `Files`, with the fsyncs sharing journal commits, and without waiting for other
     /// processes' data as `syncfs` does.
     Written,
@@ -246,11 +247,15 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     let (mut out, tmp) = create_tmp(tmp_dir)?;
     // A file the stat cache knows, unchanged since (same key as when it was hashed), is
     // not hashed again: the kernel copies it (the add already read it once).
-    let known = statcache.is_some_and(|sc| {
-        input.metadata().is_ok_and(|m| sc.lookup_raw(&StatKey::of(&m), it.alg).is_some_and(|raw| b64(&raw) == it.digest))
+    // Likewise a small immutable file this process hashed when it was added
+    // (`onepass::hashed_digest`, where the stat cache is off).
+    let known = input.metadata().is_ok_and(|m| {
+        let key = StatKey::of(&m);
+        let raw = statcache.and_then(|sc| sc.lookup_raw(&key, it.alg)).or_else(|| crate::onepass::hashed_digest(&key, it.alg));
+        key.size == size && raw.is_some_and(|raw| b64(&raw) == it.digest)
     });
     let copied = if known {
-        copy_all(&input, &out).map(|()| ([0u8; 16], size))
+        copy_all(&input, &out, size).map(|()| ([0u8; 16], size))
     } else if size < crate::stage::PIPELINE_MIN {
         crate::stage::copy_hashing_checked(&mut input, &mut out, it.alg, size)
     } else {
@@ -280,14 +285,18 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     Ok(Plan::Move { from: tmp, dest, size })
 }
 
-/// Copy all of `input` to `out` kernel-side (`copy_file_range`), or through userspace
-/// where the kernel cannot.
-fn copy_all(input: &File, out: &File) -> io::Result<()> {
+/// Copy all of `input` (`size` bytes, from a stat key still matching: it has not grown)
+/// to `out` kernel-side (`copy_file_range`), or through userspace where the kernel cannot.
+fn copy_all(input: &File, out: &File, size: u64) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::io::AsRawFd;
         let mut first = true;
+        let mut done = 0u64;
         loop {
+            if done == size {
+                return Ok(()); // no call to learn that the end was reached
+            }
             // SAFETY: two descriptors we own; null offsets use (and advance) the positions.
             let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), 1 << 30, 0) };
             if n < 0 {
@@ -299,8 +308,10 @@ fn copy_all(input: &File, out: &File) -> io::Result<()> {
                 }
             }
             if n == 0 {
-                return Ok(());
+                // Shorter than its stat said: it changed after all.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("changed while copied: {done} of {size} bytes")));
             }
+            done += n as u64;
             first = false;
         }
     }
@@ -317,13 +328,8 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
             wide(&todo, 32, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
         }
         SyncMode::Written => {
-            // Only this batch's data: every file's writeback is started at once (the block
-            // layer merges them), then each file is fdatasynced from many threads, so the
-            // fsyncs find their data written or in flight and share journal commits and
-            // the disk's cache flushes (fsyncs issued after a commit would each flush).
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
-            wide(&todo, 2, |p| File::open(p).and_then(|f| start_write_out(&f)).map_err(|e| with_path(e, p)))?;
-            wide(&todo, 64, |p| File::open(p).and_then(|f| f.sync_data()).map_err(|e| with_path(e, p)))?;
+            flush_written(&todo)?;
         }
         _ => sync_filesystem(root)?,
     }
@@ -365,15 +371,75 @@ fn start_write_out(f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Run blocking `f` over `paths` on many threads: fsyncs wait on the disk, not the CPU,
-/// and concurrent ones share journal commits.
-fn wide(paths: &[&Path], threads: usize, f: impl Fn(&Path) -> io::Result<()> + Sync) -> io::Result<()> {
-    if paths.len() <= 1 {
-        return paths.iter().try_for_each(|p| f(p));
+/// How many files `Written` may have opened, their writeback started, ahead of their
+/// fdatasync (bounds the descriptors held, far below the usual limit of 1024).
+const WRITTEN_AHEAD: usize = 256;
+
+/// `Written`'s flush of this batch's data only: two threads open each file once and
+/// start its writeback (the block layer merges what is in flight); 64 threads fdatasync
+/// the same descriptors as they come, so the fsyncs find their data written or in flight
+/// and share journal commits and the disk's cache flushes (fsyncs issued one after
+/// another would each flush). Threads are started once per batch.
+fn flush_written(files: &[&Path]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Mutex, PoisonError};
+    const OPENERS: usize = 2;
+    const SYNCERS: usize = 64;
+    if files.is_empty() {
+        return Ok(());
     }
-    let chunk = paths.len().div_ceil(threads.min(paths.len()));
+    let (tx, rx) = mpsc::sync_channel::<(usize, File)>(WRITTEN_AHEAD);
+    let (rx, failed, stop) = (Mutex::new(rx), Mutex::new(None::<io::Error>), AtomicBool::new(false));
+    let fail = |e: io::Error| {
+        stop.store(true, Ordering::Relaxed);
+        failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+    };
     std::thread::scope(|s| {
-        let handles: Vec<_> = paths.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(|p| f(p)))).collect();
+        for k in 0..OPENERS.min(files.len()) {
+            let (tx, fail, stop) = (tx.clone(), &fail, &stop);
+            s.spawn(move || {
+                for (i, p) in files.iter().enumerate().skip(k).step_by(OPENERS) {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match File::open(p).and_then(|f| start_write_out(&f).map(|()| f)) {
+                        Ok(f) => {
+                            if tx.send((i, f)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => return fail(with_path(e, p)),
+                    }
+                }
+            });
+        }
+        drop(tx); // the channel closes when the openers are done
+        for _ in 0..SYNCERS.min(files.len()) {
+            let (rx, fail) = (&rx, &fail);
+            s.spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok((i, f)) = next else { return };
+                if let Err(e) = f.sync_data() {
+                    fail(with_path(e, files[i]));
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Run blocking `f` over `items` on many threads: fsyncs wait on the disk, not the CPU,
+/// and concurrent ones share journal commits.
+fn wide<T: Sync + ?Sized>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
+    if items.len() <= 1 {
+        return items.iter().try_for_each(|p| f(p));
+    }
+    let chunk = items.len().div_ceil(threads.min(items.len()));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(|p| f(p)))).collect();
         handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))))
     })
 }
@@ -589,6 +655,31 @@ mod tests {
         let it = Item { src: src.clone(), digest: again, alg: Algorithm::Md5, staged: false };
         assert_eq!(store_files(&store, &[it], SyncMode::Filesystem, None, None).unwrap(), [false]);
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn written_mode_flushes_more_files_than_it_holds_open() {
+        let d = tempfile::tempdir().unwrap();
+        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
+        fs::create_dir_all(&store).unwrap();
+        fs::create_dir_all(&staging).unwrap();
+        let n = 2 * WRITTEN_AHEAD + 7;
+        let mut items = Vec::new();
+        for i in 0..n {
+            let data = format!("file {i}").into_bytes();
+            let src = d.path().join(format!("{i}.bin"));
+            fs::write(&src, &data).unwrap();
+            // Half staged copies (moved in), half plain files (copied to tmp/ first).
+            let it = if i % 2 == 0 { item(&copy_and_hash(&src, &staging, Algorithm::Md5).unwrap().2, &data, true) } else { item(&src, &data, false) };
+            items.push((it, data));
+        }
+        let (its, datas): (Vec<Item>, Vec<Vec<u8>>) = items.into_iter().unzip();
+        assert!(store_files(&store, &its, SyncMode::Written, None, None).unwrap().iter().all(|w| *w));
+        for (it, data) in its.iter().zip(&datas) {
+            assert_eq!(&fs::read(store.join(object_relpath(&it.digest, Algorithm::Md5).unwrap())).unwrap(), data);
+        }
+        assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0, "every staged copy was moved in");
     }
 
     #[test]
