@@ -12,7 +12,7 @@ writes through `Catalog.assign_version` on a dedupe, with the run's `create_run`
 Anything else (a changed or new file, no such version, a team server, an old schema,
 a locked catalog, any error before the commit) answers None, and `cli._put` takes the
 ordinary path, which hashes, stores and reports errors as always. Only the standard
-library's `os`, `sys`, `time` and `sqlite3`, the native core and the catalog's shared
+library's `os`, `sys`, `time` and `sqlite3`'s C module, the native core and the catalog's shared
 statements (store/version_rows.py) are imported here: the SDK's imports alone cost more
 than the walk of a 10k-file tree.
 """
@@ -108,9 +108,23 @@ def reput_unchanged(args: "argparse.Namespace") -> "Optional[int]":
     return 0
 
 
+def _sqlite3():  # noqa: ANN202 (the sqlite3 module or its C module)
+    """The `_sqlite3` C module that `sqlite3` re-exports (connect, Error, Connection...),
+    without the package's own imports (datetime, collections.abc...: ~1 ms, on the CPU
+    the walk needs); `sqlite3` where there is no such module."""
+    try:
+        import _sqlite3
+
+        return _sqlite3
+    except ImportError:
+        import sqlite3
+
+        return sqlite3
+
+
 def _connect(catalog: str) -> "Optional[sqlite3.Connection]":
     """The catalog, opened as `store.db.Database` opens it, if its schema is current."""
-    import sqlite3
+    sqlite3 = _sqlite3()
 
     from .store.migrations import MIGRATIONS
 
@@ -207,8 +221,7 @@ def _trim_wal(conn: "sqlite3.Connection") -> None:
     not yet checkpointed, so without this the WAL would only grow, and every commit past
     SQLite's auto-checkpoint threshold would copy all of it again. Best effort: a busy
     reader only postpones it to a later put."""
-    import sqlite3
-
+    sqlite3 = _sqlite3()
     try:
         if os.path.getsize(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal") > _WAL_MAX:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
