@@ -23,8 +23,6 @@ import os
 import sys
 import time
 
-from .store.version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS, is_version_alias
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -69,12 +67,15 @@ def reput_unchanged(args: "argparse.Namespace") -> "Optional[int]":
     catalog = os.path.join(os.path.abspath(os.path.expanduser(config.store_root())), "catalog.db")
     if not os.path.isfile(catalog):
         return None
-    if ":" in args.name or "/" in args.name or any(is_version_alias(a) for a in args.alias):
-        return None  # the ordinary path refuses these, or warns (`v<N>` aliases)
+    if ":" in args.name or "/" in args.name:
+        return None  # the ordinary path refuses these
     aliases, tags = args.alias, args.tag
     if aliases or tags:  # refused (ValueError) before anything, as cli._put does
+        from .store.version_rows import is_version_alias
         from .validate import validate_aliases, validate_tags
 
+        if any(is_version_alias(a) for a in aliases):
+            return None  # the ordinary path warns about `v<N>` aliases
         aliases, tags = validate_aliases(aliases), validate_tags(tags)
     from . import _core
 
@@ -155,6 +156,9 @@ def _dedupe(conn: "sqlite3.Connection", digest: str, entity: str, project: str, 
     digest, its aliases and tags, a finished `put` run that logged it (as the ordinary
     path's create_run, assign_version(dedupe) and finish_run). None, rolled back, when
     there is no such version or anything differs from the plain case."""
+    # Imported once the walk runs (store/__init__ and this: ~0.2 ms before it otherwise).
+    from .store.version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS, is_version_alias
+
     # wandb's alias list: the given ones (or none) plus `latest`, no repeats.
     aliases = list(dict.fromkeys([*aliases, "latest"]))
     conn.execute("BEGIN IMMEDIATE")
