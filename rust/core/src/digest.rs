@@ -486,6 +486,22 @@ mod tests {
     }
 
     #[test]
+    fn a_small_hasher_gives_the_same_digest() {
+        // new_small skips the backend timing; the bytes must not depend on it.
+        let data = sample(300_000);
+        for alg in [Algorithm::Md5, Algorithm::Xxh128] {
+            let (mut a, mut b) = (Hasher::new_small(alg), Hasher::new(alg));
+            a.update(&data);
+            b.update(&data);
+            assert_eq!(a.finish(), b.finish(), "{alg:?}");
+            let (mut again, mut chosen) = (Hasher::new_small(alg), Hasher::new(alg)); // backend chosen by now
+            again.update(&data);
+            chosen.update(&data);
+            assert_eq!(again.finish(), chosen.finish(), "{alg:?} after the choice");
+        }
+    }
+
+    #[test]
     fn xxh128_is_canonical_big_endian() {
         // xxhash.xxh128(b"").hexdigest() == "99aa06d3014798d86001c324468d497f"
         let mut h = Hasher::new(Algorithm::Xxh128);
