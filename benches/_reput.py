@@ -1,7 +1,8 @@
 """Issue 17's two remaining targets, as interleaved pairs (case `reput` of compare_wandb.py):
 
-- re-put of an unchanged tree (`artefact put`, process start to exit, stat cache on, into
-  the store of a first put of the same tree) against a bare stat walk of it
+- re-put of an unchanged tree (`artefact put`, the console script pip installs, process
+  start to exit, stat cache on, into the store of a first put of the same tree; also
+  through `python -m artefact`) against a bare stat walk of it
   (`find DIR -printf '%s %T@\\n'`, also a process), target ≤ 1.5×;
 - `artefact put` of one 1 GiB file (fresh store, default settings) against `cp` + `sync`
   of it, target ≤ 1.3×, with the put's peak RSS (target < 100 MB).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from typing import Any, Callable
 
@@ -29,8 +31,23 @@ POLICIES = ("mutable", "immutable")
 # the fast path's modules (fastput.py), or the SDK's put path (a changed tree).
 FLOORS = (("python start", "pass"), ("python start + sqlite3", "import sqlite3"),
           ("python start + fast re-put imports",
-           "import artefact.cli, artefact.fastput, artefact.config, artefact._core, sqlite3, artefact.store.migrations"),
+           "import artefact.cli, artefact.fastput, artefact.config, artefact._core, _sqlite3, artefact.store.migrations"),
           ("python start + put imports", "import artefact.runs, artefact.cli"))
+
+
+def console_script() -> str:
+    """The `artefact` command pip installed next to this interpreter (what a user runs);
+    `python -m artefact` pays runpy's extra imports on top."""
+    path = shutil.which("artefact", path=os.path.dirname(sys.executable))
+    if path is None:
+        raise SystemExit(f"no `artefact` console script next to {sys.executable}: pip install the package first")
+    return path
+
+
+def reput_argv(tree: str, policy: str, module: bool = False) -> list[str]:
+    """`artefact -q put TREE` (the console script), or through `python -m artefact`."""
+    head = [sys.executable, "-m", "artefact"] if module else [console_script()]
+    return [*head, "-q", "put", tree, "--name", "t", "--type", "dataset", "--policy", policy]
 
 
 def _pair(r: Runner, key: str, limit_key: str, limit, put, put_first: bool) -> None:
@@ -46,24 +63,45 @@ def _pair(r: Runner, key: str, limit_key: str, limit, put, put_first: bool) -> N
     r.add(f"{key} ratio", p / lim)
 
 
-def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str], str], big: str, i: int) -> None:
+def md5_rate() -> float:
+    """Bytes per second of the fastest MD5 the core has (the md-5 crate's or OpenSSL's),
+    on one core over 256 MiB in memory, best of 3, in a fresh process."""
+    code = "from artefact import _core; print(max(_core.md5_info(256 << 20, 3)[2:]))"
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+# Each kind of re-put row has its own store (a first put of its own): the teardown row
+# closes the catalog and the SDK row is the ordinary path, and both checkpoint and delete
+# the WAL a fast re-put leaves, so sharing a store would make every timed fast re-put
+# create its WAL anew (one more fdatasync and a directory entry), which a user's
+# consecutive re-puts do not.
+STORES = ("fast", "teardown", "sdk")
+
+
+def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str, str], str], big: str,
+              i: int) -> None:
     for t, tree in trees.items():
         walk = f"find {cm.sh_quote(tree)} -printf '%s %T@\\n' >/dev/null"
         for policy in POLICIES:
-            d = first_puts[(t, policy)]
+            d, d_teardown, d_sdk = (first_puts[(t, policy, kind)] for kind in STORES)
             _pair(r, f"{t}/{policy}/re-put", f"{t}/{policy}/stat walk", lambda: shell(walk),
-                  lambda: r.put(d, tree, policy, statcache=True)[0], i % 2 == 1)
+                  lambda: timed(reput_argv(tree, policy), env=r.env(d, True), cwd=d)[0], i % 2 == 1)
+            # The same through `python -m artefact` (runpy and its imports on top).
+            _pair(r, f"{t}/{policy}/re-put -m", f"{t}/{policy}/stat walk (-m pair)", lambda: shell(walk),
+                  lambda: timed(reput_argv(tree, policy, module=True), env=r.env(d, True), cwd=d)[0], i % 2 == 0)
             # The same re-put ending with the interpreter's full teardown (cli.main
             # called with argv, as before `_exit_now`): what that shortcut saves.
             teardown = [sys.executable, "-c", "import sys; from artefact.cli import main; sys.exit(main(sys.argv[1:]))",
                         "-q", "put", tree, "--name", "t", "--type", "dataset", "--policy", policy]
             _pair(r, f"{t}/{policy}/re-put with teardown", f"{t}/{policy}/stat walk (teardown pair)",
-                  lambda: shell(walk), lambda: timed(teardown, env=r.env(d, True), cwd=d)[0], i % 2 == 0)
+                  lambda: shell(walk), lambda: timed(teardown, env=r.env(d_teardown, True), cwd=d_teardown)[0],
+                  i % 2 == 0)
             # The same re-put through the SDK (the ordinary path, fastput.py off).
             sdk = [sys.executable, "-m", "artefact", "-q", "put", tree, "--name", "t", "--type", "dataset",
                    "--policy", policy]
             _pair(r, f"{t}/{policy}/re-put via the SDK", f"{t}/{policy}/stat walk (SDK pair)", lambda: shell(walk),
-                  lambda: timed(sdk, env={**r.env(d, True), "ARTEFACT_FAST_REPUT": "0"}, cwd=d)[0], i % 2 == 0)
+                  lambda: timed(sdk, env={**r.env(d_sdk, True), "ARTEFACT_FAST_REPUT": "0"}, cwd=d_sdk)[0],
+                  i % 2 == 0)
     walk = f"find {cm.sh_quote(next(iter(trees.values())))} -printf '%s %T@\\n' >/dev/null"
     for what, code in FLOORS:
         _pair(r, f"floor/{what}", f"floor/{what}/stat walk", lambda: shell(walk),
@@ -87,6 +125,15 @@ def run_round(r: Runner, trees: dict[str, str], first_puts: dict[tuple[str, str]
         r.add(f"big/{policy}/md5sum", md5)
         r.add(f"big/{policy}/put vs md5sum", put_s)
         r.add(f"big/{policy}/put vs md5sum ratio", put_s / md5)
+        # The floor itself: the file's size over the fastest single-core MD5 this process
+        # has (the core's two backends, in memory), against the cp + sync of this pair.
+        floor = os.path.getsize(big) / md5_rate()
+        cp_s = r.samples[f"big/{policy}/cp+sync"][-1]
+        r.add(f"big/{policy}/md5 floor", floor)
+        r.add(f"big/{policy}/md5 floor vs cp+sync", cp_s)
+        r.add(f"big/{policy}/md5 floor ratio", floor / cp_s)
+        r.add(f"big/{policy}/put vs md5 floor", put_s)
+        r.add(f"big/{policy}/put vs md5 floor ratio", put_s / floor)
         # Two 1 GiB copies per pair would fill a shared disk; a few big unlinks are cheap
         # (unlike mass deletes of small files, BENCHMARKING.md quirk 1).
         shutil.rmtree(d_put, ignore_errors=True)
@@ -106,7 +153,9 @@ def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[di
 
     for t in trees:
         for p in POLICIES:
-            row(f"{t} re-put {p}", f"{t}/{p}/re-put", f"{t}/{p}/stat walk", 1.5)
+            row(f"{t} re-put {p} (`artefact put`)", f"{t}/{p}/re-put", f"{t}/{p}/stat walk", 1.5)
+            row(f"{t} re-put {p}, `python -m artefact put`", f"{t}/{p}/re-put -m", f"{t}/{p}/stat walk (-m pair)",
+                1.5)
             row(f"{t} re-put {p}, with interpreter teardown (before)", f"{t}/{p}/re-put with teardown",
                 f"{t}/{p}/stat walk (teardown pair)", 1.5)
             row(f"{t} re-put {p}, through the SDK (ARTEFACT_FAST_REPUT=0)", f"{t}/{p}/re-put via the SDK",
@@ -116,7 +165,11 @@ def summarize(samples: dict[str, list[float]], trees: dict[str, str]) -> list[di
         row(f"floor: {what} (vs the {first} walk)", f"floor/{what}", f"floor/{what}/stat walk", 1.5)
     for p in POLICIES:
         row(f"big put {p}", f"big/{p}/put", f"big/{p}/cp+sync", 1.3)
-        row(f"big put {p} (against the MD5 floor)", f"big/{p}/put vs md5sum", f"big/{p}/md5sum", 1.3)
+        row(f"big put {p} (against md5sum)", f"big/{p}/put vs md5sum", f"big/{p}/md5sum", 1.3)
+        row(f"big put {p} (against the MD5 floor: size / one core's MD5 rate)", f"big/{p}/put vs md5 floor",
+            f"big/{p}/md5 floor", 1.3)
+        row(f"MD5 floor alone against cp + sync ({p} pairs)", f"big/{p}/md5 floor", f"big/{p}/md5 floor vs cp+sync",
+            1.3)
         if f"big/{p}/rss MiB" in samples:
             peak = max(samples[f"big/{p}/rss MiB"])
             rows.append({"what": f"big put {p} peak RSS MiB", "median": peak, "limit": None, "limit_median": None,
@@ -148,10 +201,11 @@ def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
     first_puts = {}
     for t, tree in trees.items():
         for policy in POLICIES:
-            d = work.new_run_dir(f"{t}-first-{policy}")
-            log(f"first put of {t} ({policy}), untimed")
-            r.put(d, tree, policy, statcache=True)
-            first_puts[(t, policy)] = d
+            for kind in STORES:
+                d = work.new_run_dir(f"{t}-first-{policy}-{kind}")
+                log(f"first put of {t} ({policy}, for the {kind} rows), untimed")
+                r.put(d, tree, policy, statcache=True)
+                first_puts[(t, policy, kind)] = d
     for i in range(rounds):
         log(f"# re-put / big put round {i + 1}/{rounds}, load {os.getloadavg()[0]:.1f}")
         run_round(r, trees, first_puts, big, i)

@@ -3,7 +3,8 @@
     python benches/_reput_phases.py TREE [--runs 5]
 
 Makes a private store with a first put of TREE (stat cache on, untimed), then times, in
-fresh processes: the interpreter alone, `python -m artefact put` whole, `find` of the tree,
+fresh processes: the interpreter alone, `artefact put` whole (the console script, and
+through `python -m artefact`), `find` of the tree,
 and the steps of fastput.py one by one (imports, the walk on its own thread while the
 catalog opens, the transaction), and counts the put's fdatasyncs with strace if present.
 Medians of `--runs`; the machine's load is printed with them.
@@ -38,7 +39,7 @@ t5 = time.perf_counter()
 assert logged is not None
 import json  # not before: it imports re, which the put does not
 print(json.dumps({"imports (artefact, config, fastput, _core)": t1 - t0, "stat cache + walk started": t2 - t1,
-                  "sqlite3 import + catalog open (walk running)": t3 - t2, "rest of the walk": t4 - t3,
+                  "_sqlite3 import + catalog open (walk running)": t3 - t2, "rest of the walk": t4 - t3,
                   "dedupe transaction (one fdatasync)": t5 - t4}))
 os._exit(0)
 """
@@ -62,7 +63,12 @@ def main() -> None:
                ARTEFACT_QUIET="1", ARTEFACT_ENTITY="bench", ARTEFACT_PROJECT="bench")  # fmt: skip
     for k in ("ARTEFACT_BASE_URL", "WANDB_BASE_URL", "ARTEFACT_STATCACHE", "ARTEFACT_FAST_REPUT"):
         env.pop(k, None)
-    put = [sys.executable, "-m", "artefact", "-q", "put", tree, "--name", "t", "--type", "dataset"]
+    script = shutil.which("artefact", path=os.path.dirname(sys.executable)) or "artefact"
+    put = [script, "-q", "put", tree, "--name", "t", "--type", "dataset"]  # what a user runs
+    put_m = [sys.executable, "-m", "artefact", *put[1:]]
+    import _common
+
+    _common.fresh_bytecode("artefact")  # load bytecode, as an installed package does
     try:
         subprocess.run(put, env=env, check=True, stdout=subprocess.DEVNULL)
         load0 = os.getloadavg()[0]
@@ -72,6 +78,7 @@ def main() -> None:
             rows.setdefault("find -printf (the limit)", []).append(
                 _timed(["find", tree, "-printf", "%s %T@\n"], env))
             rows.setdefault("artefact put (whole process)", []).append(_timed(put, env))
+            rows.setdefault("python -m artefact put (whole process)", []).append(_timed(put_m, env))
             out = subprocess.run([sys.executable, "-c", _STEPS, tree], env=env, check=True, capture_output=True,
                                  text=True).stdout  # fmt: skip
             for k, v in json.loads(out).items():

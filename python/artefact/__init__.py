@@ -10,8 +10,6 @@ stays cheap: numpy, requests and cloud SDKs are imported only where they are use
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing alone costs ~5 ms, a sixth of a re-put (fastput.py)
 if TYPE_CHECKING:
     from typing import Any
@@ -58,16 +56,27 @@ _LAZY = {
 _SUBMODULES = frozenset({"_core", "errors", "data_types"})
 
 
+def _submodule(name: str) -> Any:
+    """`importlib.import_module(f".{name}", "artefact")`, without importing importlib
+    (and the warnings module it imports, ~1 ms): `from . import _core` in a put's
+    first module asks this file's __getattr__ for it."""
+    import sys
+
+    full = f"{__name__}.{name}"
+    __import__(full)
+    return sys.modules[full]
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = _submodule(name)
     elif name == "__version__":
-        value = getattr(importlib.import_module("._core", __name__), "__version__", "0.0.0")
+        value = getattr(_submodule("_core"), "__version__", "0.0.0")
     else:
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'artefact' has no attribute {name!r}")
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        value = getattr(_submodule(module), name)
     globals()[name] = value
     return value
 

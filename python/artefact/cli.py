@@ -275,8 +275,6 @@ def _plain_put(argv: Sequence[str]) -> "Optional[argparse.Namespace]":
     or `--opt=value`), without building argparse's parser: building it costs more than
     a re-put of a small unchanged tree. None for anything else (abbreviations, help,
     a missing or bad value...), which argparse then parses and reports as usual."""
-    from types import SimpleNamespace
-
     i, quiet = 0, False
     while i < len(argv) and argv[i] in ("-q", "--quiet"):
         quiet, i = True, i + 1
@@ -308,7 +306,15 @@ def _plain_put(argv: Sequence[str]) -> "Optional[argparse.Namespace]":
         i += 1
     if None in (got["path"], got["name"], got["type"]) or got["policy"] not in ("mutable", "immutable"):
         return None
-    return SimpleNamespace(quiet=quiet, command="put", **got)  # type: ignore[return-value]
+    return _PlainArgs(quiet=quiet, command="put", **got)  # type: ignore[return-value]
+
+
+class _PlainArgs:
+    """argparse.Namespace's attributes (and `vars()`), without importing `types` for
+    SimpleNamespace before a re-put's walk starts (fastput.py)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self.__dict__.update(kwargs)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

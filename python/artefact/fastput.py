@@ -12,7 +12,7 @@ writes through `Catalog.assign_version` on a dedupe, with the run's `create_run`
 Anything else (a changed or new file, no such version, a team server, an old schema,
 a locked catalog, any error before the commit) answers None, and `cli._put` takes the
 ordinary path, which hashes, stores and reports errors as always. Only the standard
-library's `os`, `sys`, `time` and `sqlite3`, the native core and the catalog's shared
+library's `os`, `sys`, `time` and `sqlite3`'s C module, the native core and the catalog's shared
 statements (store/version_rows.py) are imported here: the SDK's imports alone cost more
 than the walk of a 10k-file tree.
 """
@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-
-from .store.version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS, is_version_alias
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,12 +67,15 @@ def reput_unchanged(args: "argparse.Namespace") -> "Optional[int]":
     catalog = os.path.join(os.path.abspath(os.path.expanduser(config.store_root())), "catalog.db")
     if not os.path.isfile(catalog):
         return None
-    if ":" in args.name or "/" in args.name or any(is_version_alias(a) for a in args.alias):
-        return None  # the ordinary path refuses these, or warns (`v<N>` aliases)
+    if ":" in args.name or "/" in args.name:
+        return None  # the ordinary path refuses these
     aliases, tags = args.alias, args.tag
     if aliases or tags:  # refused (ValueError) before anything, as cli._put does
+        from .store.version_rows import is_version_alias
         from .validate import validate_aliases, validate_tags
 
+        if any(is_version_alias(a) for a in aliases):
+            return None  # the ordinary path warns about `v<N>` aliases
         aliases, tags = validate_aliases(aliases), validate_tags(tags)
     from . import _core
 
@@ -108,9 +109,23 @@ def reput_unchanged(args: "argparse.Namespace") -> "Optional[int]":
     return 0
 
 
+def _sqlite3():  # noqa: ANN202 (the sqlite3 module or its C module)
+    """The `_sqlite3` C module that `sqlite3` re-exports (connect, Error, Connection...),
+    without the package's own imports (datetime, collections.abc...: ~1 ms, on the CPU
+    the walk needs); `sqlite3` where there is no such module."""
+    try:
+        import _sqlite3
+
+        return _sqlite3
+    except ImportError:
+        import sqlite3
+
+        return sqlite3
+
+
 def _connect(catalog: str) -> "Optional[sqlite3.Connection]":
     """The catalog, opened as `store.db.Database` opens it, if its schema is current."""
-    import sqlite3
+    sqlite3 = _sqlite3()
 
     from .store.migrations import MIGRATIONS
 
@@ -141,6 +156,9 @@ def _dedupe(conn: "sqlite3.Connection", digest: str, entity: str, project: str, 
     digest, its aliases and tags, a finished `put` run that logged it (as the ordinary
     path's create_run, assign_version(dedupe) and finish_run). None, rolled back, when
     there is no such version or anything differs from the plain case."""
+    # Imported once the walk runs (store/__init__ and this: ~0.2 ms before it otherwise).
+    from .store.version_rows import ADD_RUN_OUTPUT, ADD_TAG, MOVE_ALIAS, is_version_alias
+
     # wandb's alias list: the given ones (or none) plus `latest`, no repeats.
     aliases = list(dict.fromkeys([*aliases, "latest"]))
     conn.execute("BEGIN IMMEDIATE")
@@ -207,8 +225,7 @@ def _trim_wal(conn: "sqlite3.Connection") -> None:
     not yet checkpointed, so without this the WAL would only grow, and every commit past
     SQLite's auto-checkpoint threshold would copy all of it again. Best effort: a busy
     reader only postpones it to a later put."""
-    import sqlite3
-
+    sqlite3 = _sqlite3()
     try:
         if os.path.getsize(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal") > _WAL_MAX:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

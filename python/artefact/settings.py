@@ -9,7 +9,6 @@ optional `B`, and plain or scientific numbers (`1.5GB`, `1e9`).
 
 from __future__ import annotations
 
-import math
 import os
 
 
@@ -89,7 +88,7 @@ def parse_seconds(text: str, what: str, maximum: float = MAX_SECONDS) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{_shown(what, text)} is not a number of seconds") from None
-    if math.isnan(value) or value < 0:
+    if value != value or value < 0:  # NaN (math.isnan without importing math)
         raise ValueError(f"{_shown(what, text)} must be a number of seconds ≥ 0")
     if value > maximum:
         raise ValueError(f"{_shown(what, text)} is too long (at most {maximum:.0f} seconds)")

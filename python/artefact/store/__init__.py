@@ -9,7 +9,6 @@ put) does not import them all (gc, verify...).
 
 from __future__ import annotations
 
-import importlib
 TYPE_CHECKING = False  # typing's import is a sixth of a re-put (fastput.py)
 if TYPE_CHECKING:
     from typing import Any
@@ -31,7 +30,10 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'artefact.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    import sys  # importlib.import_module without importlib (~1 ms of a re-put: fastput.py)
+
+    __import__(f"{__name__}.{module}")
+    value = getattr(sys.modules[f"{__name__}.{module}"], name)
     globals()[name] = value
     return value
 

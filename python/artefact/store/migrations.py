@@ -11,12 +11,11 @@ Conventions: times are epoch seconds (REAL); JSON columns hold objects as text;
 
 from __future__ import annotations
 
-import sqlite3
-
 from .errors import StoreVersionError
 
 TYPE_CHECKING = False  # typing costs a re-put (fastput.py) more than it checks
 if TYPE_CHECKING:
+    import sqlite3  # annotations only: a re-put imports the C module alone (fastput.py)
     from typing import Sequence
 
     Step = Sequence[str]

@@ -677,7 +677,7 @@ fn push_go_number(s: &mut String, f: f64) {
 /// The artifact digest of (path, entry digest) pairs given in path byte order:
 /// hex of H("wandb-artifact-manifest-v1\n" + "path:digest\n"...).
 pub fn digest_of_sorted<'a>(alg: Algorithm, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut h = Hasher::new(alg);
+    let mut h = Hasher::new_small(alg);
     h.update(DIGEST_HEADER);
     // Lines are batched: one hasher call per 64 KiB, not per entry.
     let mut buf = Vec::with_capacity(1 << 16);
