@@ -245,8 +245,8 @@ def transfer_get(
 ) -> list[Optional[str]]:
     """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
     streaming; renamed to dest only if it matches. None per item done, else the error.
-    `spares` (one per item, or None): also write a second copy there from the same
-    buffers, renamed there only if the digest matches (see `Manifest.download`)."""
+    `spares` (one per item, or None): also make a second copy there, kernel-side from the
+    temp file as it arrives, renamed there only if the digest matches (see `Manifest.download`)."""
 
 def transfer_get_packed(
     items: list[tuple[str, int, int, int, str, str, str]], concurrency: int = 16, retries: int = 5,
@@ -345,9 +345,9 @@ def local_entries(
     """(digest, algorithm, size, local file) of the stored entries with a local file and
     no skip_cache that are staged copies or, given `sent`, whose (algorithm, digest) is in it."""
 
-def checked_stored_blobs(manifest: Manifest) -> tuple[list[tuple[str, str, int]], frozenset[tuple[str, str]]]:
-    """Every path validated (ValueError naming the first bad one); then (algorithm,
-    digest, size) of each stored entry, and their distinct (algorithm, digest) keys."""
+def stored_blobs(manifest: Manifest) -> list[tuple[str, str, int]]:
+    """(algorithm, digest, size) of each stored entry (not a reference), in manifest
+    order (its paths checked already by manifest_blob_keys)."""
 
 def manifest_blob_keys(manifest: Manifest) -> BlobKeys:
     """Every path validated (ValueError naming the first bad one); then the distinct

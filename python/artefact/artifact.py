@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 import string
-from typing import TYPE_CHECKING, IO, Any, Iterator, Literal, Optional, Union
+from typing import TYPE_CHECKING, IO, Any, Iterator, Literal, Optional, Sequence, Union
 
 from . import _core, instance_cache, statcache
 from .config import check_settings
@@ -460,8 +460,11 @@ class Artifact(LoggedArtifactMixin):
         self._record_added(manifest, added)
         termlog("Done. %.1fs" % (time.monotonic() - start), prefix=False)
 
-    def _record_added(self, manifest: ArtifactManifest, added: list[tuple[str, str]]) -> None:
-        manifest._invalidate(logical for _, logical in added)
+    def _record_added(self, manifest: ArtifactManifest, added: "Sequence[tuple[str, str]]") -> None:
+        """Note the (local, artifact path) pairs an add made (a core `AddedFiles`, or a list
+        from a failed add): cached entries of those paths are forgotten."""
+        logical_paths = getattr(added, "logical_paths", None)  # AddedFiles: no pair tuples built
+        manifest._invalidate(logical_paths() if logical_paths else (logical for _, logical in added))
         self._pending_local_paths.append(added)
 
     @ensure_not_finalized

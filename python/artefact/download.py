@@ -30,6 +30,8 @@ from .store.errors import CorruptBlobError, MissingBlobError
 from .term import termwarn
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .references.placing import Prepared
 
 __all__ = [
@@ -113,7 +115,7 @@ def download_entries(
         return _download_entries(manifest, root, base, store, cache, mode, path_prefix, skip_cache,
                                  allow_missing_references, progress, spares)
     finally:
-        discard_spares(spares)
+        discard_spares(spares.values())
 
 
 def _download_entries(
@@ -227,7 +229,7 @@ def remember_spares(manifest: "_core.Manifest", root: str, path_prefix: Optional
     removed now."""
     previous = getattr(_SPARES, "value", None)
     if previous is not None:
-        discard_spares(previous[3])
+        discard_spares(previous[3].values())
     _SPARES.value = (manifest, os.path.abspath(root), path_prefix, spares)
 
 
@@ -240,17 +242,18 @@ def _take_spares(manifest: "_core.Manifest", base: str, path_prefix: Optional[st
         return {}
     if value[0] is manifest and value[1] == base and value[2] == path_prefix:
         return value[3]
-    discard_spares(value[3])
+    discard_spares(value[3].values())
     return {}
 
 
-def discard_spares(spares: dict[str, str]) -> None:
-    """Remove the spares still there (those placed were renamed away)."""
-    for path in spares.values():
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+def discard_spares(paths: "Iterable[Optional[str]]") -> None:
+    """Remove the spares still there (those placed were renamed away; None: no spare)."""
+    for path in paths:
+        if path is not None:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
 
 
 def _take_present(manifest: "_core.Manifest", base: str, path_prefix: Optional[str]) -> Optional[bytes]:

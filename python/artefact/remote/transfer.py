@@ -10,7 +10,7 @@ Downloads: blobs already in the objects root (the cache), or already right in th
 download root, are skipped; small ones come many to one response, large ones through
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
 place only if it matches. A large one fetched for a download root is written twice as
-it arrives (the cache object, and a spare copied from it kernel-side a few MiB behind),
+it arrives (the cache object, and a spare copied from its temp file kernel-side, 16 MiB steps behind),
 and the download renames the spare into the root instead of copying the object after
 the transfer (see `_SPARE_MIN`).
 
@@ -50,9 +50,9 @@ CONCURRENCY_ENV = "ARTEFACT_TRANSFER_CONCURRENCY"
 INLINE_ENV = "ARTEFACT_INLINE_BYTES"  # a version's blobs up to this size travel with its commit
 RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
 _RESOLVE_BATCH = 5000
-# A blob at least this large, fetched on its own URL for a download root, is written
-# twice from the same buffers (the cache object and a spare the download renames into
-# the root), instead of copied from the cache after it is verified.
+# A blob at least this large, fetched on its own URL for a download root, gets a spare
+# copied kernel-side from its temp file as it arrives (16 MiB steps), which the download
+# renames into the root instead of copying the cache object after it is verified.
 _SPARE_MIN = 4 << 20
 
 
@@ -259,7 +259,9 @@ def download_missing(client: "Client", record: "VersionRecord", manifest: "_core
         for i in range(0, len(large), _RESOLVE_BATCH):
             _fetch_large(client, record, large[i : i + _RESOLVE_BATCH], objects_root, root, spares, line)
     except BaseException:
-        _discard(list(spares.values()))
+        from ..download import discard_spares
+
+        discard_spares(spares.values())
         raise
     failpoint("after_download_fetch")  # verified in the cache, nothing placed in the root yet
     if root and spares:
@@ -290,7 +292,9 @@ def _fetch_large(client: "Client", record: "VersionRecord", chunk: list, objects
                                      concurrency=_concurrency(), retries=_retries(), progress=line.core,
                                      spares=wanted)
     except BaseException:
-        _discard(wanted)
+        from ..download import discard_spares
+
+        discard_spares(wanted)
         raise
     for t, w, r in zip(loose, wanted, results):
         if w is not None and r is None:
@@ -312,15 +316,6 @@ def _spares_for(loose: list, objects_root: str) -> list[Optional[str]]:
         else:
             out.append(None)
     return out
-
-
-def _discard(paths: list[Optional[str]]) -> None:
-    for p in paths:
-        if p is not None:
-            try:
-                os.remove(p)
-            except FileNotFoundError:
-                pass
 
 
 _DIRECT: dict[str, bool] = {}

@@ -340,7 +340,7 @@ def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or
     missing: list = []
     if lacking:  # their entries, in manifest order, with sizes
         wanted = set(lacking)
-        missing = [s for s in _core.checked_stored_blobs(manifest)[0] if (s[0], s[1]) in wanted]
+        missing = [s for s in _core.stored_blobs(manifest) if (s[0], s[1]) in wanted]
     if missing and state.blobs.direct and not or_lacking:  # uploaded straight to the store: claimed in the commit
         pid = pid if pid is not None else project_pk(state, entity, project, create=True)
         return manifest, pid, missing, keys

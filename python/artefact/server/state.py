@@ -11,7 +11,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _core, config
 from ..store.blobs import BlobStore
@@ -23,6 +23,13 @@ from ..store.records import VersionRecord
 from .schema import SERVER_MIGRATIONS
 from .blob_store import open_blobs
 from .signer import DEFAULT_TTL, Signer, load_secret
+
+if TYPE_CHECKING:
+    from typing import Union
+
+    # A manifest's distinct (algorithm, digest) keys: a core `BlobKeys` for one this
+    # process committed, a frozenset for one read back (both answer `in`).
+    BlobSet = Union[frozenset[tuple[str, str]], _core.BlobKeys]
 
 __all__ = ["ServerConfig", "ServerState", "ServerStore", "default_data_dir"]
 
@@ -152,18 +159,18 @@ class ServerState:
             from .s3_packs import catalog_hooks  # packs: where each small blob sits
             self.blobs.record_packed, self.blobs.locate_packed = catalog_hooks(lambda: self.catalog)  # type: ignore[attr-defined]
         self._source_projects: dict[int, int] = {}
-        self._manifests: "OrderedDict[str, frozenset[tuple[str, str]]]" = OrderedDict()
+        self._manifests: "OrderedDict[str, BlobSet]" = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def catalog(self) -> Catalog:
         return self.store.catalog
 
-    def manifest_blobs(self, record: VersionRecord) -> frozenset[tuple[str, str]]:
+    def manifest_blobs(self, record: VersionRecord) -> BlobSet:
         """`(algorithm, digest)` of every stored entry of the version's manifest."""
         return self.blobs_of_manifest(record.manifest_key)
 
-    def blobs_of_manifest(self, manifest_key: str, conn: Any = None) -> frozenset[tuple[str, str]]:
+    def blobs_of_manifest(self, manifest_key: str, conn: Any = None) -> BlobSet:
         """`(algorithm, digest)` of every stored entry of the manifest `manifest_key`
         (cached with `manifest_blobs`; read from the store on a miss, in `conn`'s
         transaction if given)."""
@@ -179,7 +186,7 @@ class ServerState:
         self.remember_manifest(manifest_key, found)
         return found
 
-    def remember_manifest(self, manifest_key: str, blobs: frozenset[tuple[str, str]]) -> None:
+    def remember_manifest(self, manifest_key: str, blobs: BlobSet) -> None:
         """Cache what `blobs_of_manifest` answers for a manifest this process just committed."""
         with self._lock:
             self._manifests[manifest_key] = blobs

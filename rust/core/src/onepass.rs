@@ -98,8 +98,9 @@ pub fn hash_remembered(src: &Path, key: Option<StatKey>, alg: Algorithm, statcac
 /// unchanged since without hashing it again (the add read it once already); a changed
 /// file has another key and is hashed and checked as ever.
 fn hashed_here() -> &'static StatCache {
+    const HASHED_HERE_MAX: usize = 1 << 20; // ~64 MiB at most in a process that logs forever
     static HASHED: std::sync::OnceLock<StatCache> = std::sync::OnceLock::new();
-    HASHED.get_or_init(|| StatCache::open(Path::new(""), usize::MAX))
+    HASHED.get_or_init(|| StatCache::open(Path::new(""), HASHED_HERE_MAX))
 }
 
 /// The digest this process computed for a file of this stat key and algorithm (see

@@ -302,6 +302,9 @@ impl StatCache {
         let k = Key(key.dev, key.ino, alg);
         let v = (key.size, key.mtime_ns, key.ctime_ns, raw);
         if let Ok(mut f) = self.fresh.write() {
+            if self.path.as_os_str().is_empty() && f.len() >= self.max_entries {
+                f.clear(); // memory-only (never saved): bounded by starting over, it is only a hint
+            }
             f.insert(k, (v, false));
             self.has_fresh.store(true, Ordering::Release);
         }
@@ -473,6 +476,26 @@ mod tests {
         k.ino = 3;
         assert_eq!(c.lookup(&k, Algorithm::Md5), None, "another inode");
         assert_eq!(c.lookup(&key(5, old), Algorithm::Xxh128), None, "another algorithm");
+    }
+
+    #[test]
+    fn a_memory_only_cache_starts_over_when_full() {
+        let c = StatCache::open(Path::new(""), 2);
+        let now = now_ns();
+        let old = now - 10_000_000_000;
+        let at = |ino: u64| StatKey { dev: 1, ino, size: 5, mtime_ns: old, ctime_ns: old };
+        c.record(&at(1), Algorithm::Md5, [1; 16], now);
+        c.record(&at(2), Algorithm::Md5, [2; 16], now);
+        assert!(c.lookup(&at(1), Algorithm::Md5).is_some());
+        c.record(&at(3), Algorithm::Md5, [3; 16], now);
+        assert_eq!(c.lookup(&at(1), Algorithm::Md5), None, "forgotten: the bound holds");
+        assert_eq!(c.lookup(&at(3), Algorithm::Md5), Some(b64(&[3; 16])));
+        let d = tempfile::tempdir().unwrap();
+        let saved = StatCache::open(&d.path().join("sc"), 2);
+        for ino in 1..=3 {
+            saved.record(&at(ino), Algorithm::Md5, [1; 16], now);
+        }
+        assert!(saved.lookup(&at(1), Algorithm::Md5).is_some(), "a saved cache trims when it saves, not before");
     }
 
     #[test]

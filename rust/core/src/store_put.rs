@@ -372,7 +372,8 @@ fn start_write_out(f: &File) -> io::Result<()> {
 }
 
 /// How many files `Written` may have opened, their writeback started, ahead of their
-/// fdatasync (bounds the descriptors held, far below the usual limit of 1024).
+/// fdatasync (the descriptors held are at most this plus one per opener and syncer
+/// thread, ~322, far below the usual limit of 1024).
 const WRITTEN_AHEAD: usize = 256;
 
 /// `Written`'s flush of this batch's data only: two threads open each file once and

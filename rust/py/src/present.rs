@@ -2,19 +2,18 @@
 //! Python loops over 10,000 tuples: what a download must fetch (`download_plan`) and
 //! its references (`reference_entries`), which blobs a log sends with its commit
 //! (`stored_blob_summary`), which logged files enter the cache (`local_entries`), and
-//! the server's check of a commit's manifest (`checked_stored_blobs`). Conversion only;
+//! the stored entries a server's commit lacks (`stored_blobs`). Conversion only;
 //! the checks run with the GIL released.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use artefact_core::manifest::Entry;
-use artefact_core::paths;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFrozenSet};
+use pyo3::types::PyBytes;
 
-use crate::{entry_tuple, invalid_path, statcache, with_kind, EntryTuple, Manifest as PyManifest};
+use crate::{entry_tuple, statcache, with_kind, EntryTuple, Manifest as PyManifest};
 
 type Blob = (String, String, u64, Option<String>, String);
 /// (path, digest, algorithm, size) of a blob a download must fetch.
@@ -112,29 +111,18 @@ fn local_entries(
     })
 }
 
-/// The server's check of a commit's manifest: every path must be safe (as
-/// `validate_path`: ValueError naming the first bad one, in manifest order); then
-/// `(algorithm, digest, size)` of each stored entry, in manifest order, and the
-/// distinct `(algorithm, digest)` keys among them as a frozenset (set arithmetic on it
-/// runs in C, not as a Python loop over 10,000 tuples).
+/// `(algorithm, digest, size)` of each stored entry (not a reference), in manifest
+/// order: what the server's commit names as lacking, with sizes. Its paths were
+/// checked already (`manifest_blob_keys`).
 #[pyfunction]
-fn checked_stored_blobs<'py>(
-    py: Python<'py>,
-    manifest: PyRef<'py, PyManifest>,
-) -> PyResult<(Vec<Stored>, Bound<'py, PyFrozenSet>)> {
-    let m = &manifest.inner;
-    let bad = py.detach(|| m.entries.values().find_map(|e| paths::validate(&e.path).err()));
-    if let Some(norm) = bad {
-        return Err(invalid_path(py, &norm));
-    }
-    let stored: Vec<Stored> = m
+fn stored_blobs(manifest: PyRef<'_, PyManifest>) -> Vec<Stored> {
+    manifest
+        .inner
         .entries
         .values()
         .filter(|e| e.ref_().is_none())
         .map(|e| (e.algorithm().name(), e.digest.to_string(), e.size.unwrap_or(0)))
-        .collect();
-    let keys = PyFrozenSet::new(py, stored.iter().map(|(a, d, _)| (*a, d.as_str())))?;
-    Ok((stored, keys))
+        .collect()
 }
 
 /// The local files of the manifest's entries that are staged copies: directly inside
@@ -175,5 +163,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(local_entries, m)?)?;
     m.add_function(wrap_pyfunction!(reference_entries, m)?)?;
     m.add_function(wrap_pyfunction!(staged_local_paths, m)?)?;
-    m.add_function(wrap_pyfunction!(checked_stored_blobs, m)?)
+    m.add_function(wrap_pyfunction!(stored_blobs, m)?)
 }

@@ -308,8 +308,8 @@ mod tests {
         assert_eq!(err.kind, super::super::retry::FailureKind::Truncated);
     }
 
-    /// A spare is the same bytes as the placed object, written from the same buffers;
-    /// a body corrupted in its middle leaves neither (nor any temp file), and a body cut
+    /// A spare is the same bytes as the placed object, copied from its temp file as it
+    /// arrives; a body corrupted in its middle leaves neither (nor any temp file), and a body cut
     /// short by the server is refused the same way.
     #[test]
     fn a_spare_appears_only_beside_a_verified_object() {
