@@ -22,10 +22,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-import weakref
-from collections import OrderedDict
 from typing import Any, Optional
 
 from .. import _core
@@ -148,35 +145,11 @@ def _unheld(state: ServerState, entity: str, project: str, keys: Any, held: froz
         return pid, [b for b in rest if b not in have] if have else rest
 
 
-_COMMITTED_HERE: "weakref.WeakKeyDictionary[ServerState, OrderedDict]" = weakref.WeakKeyDictionary()
-_COMMITTED_HERE_MAX = 1024  # collections remembered per server state
-_COMMITTED_HERE_LOCK = threading.Lock()
-
-
-def _committed_here(state: ServerState, collection: tuple[str, str, str], manifest_key: Optional[str] = None
-                    ) -> Optional[str]:
-    """The manifest key of the version this process last committed to `collection`
-    (entity, project, name); with `manifest_key`, remember that one instead. Its blobs
-    were held when it committed and nothing un-holds a blob, so they are held now,
-    whatever other server processes committed since."""
-    with _COMMITTED_HERE_LOCK:
-        seen = _COMMITTED_HERE.get(state)
-        if seen is None:
-            seen = _COMMITTED_HERE[state] = OrderedDict()
-        if manifest_key is None:
-            return seen.get(collection)
-        seen[collection] = manifest_key
-        seen.move_to_end(collection)
-        while len(seen) > _COMMITTED_HERE_MAX:
-            seen.popitem(last=False)
-        return manifest_key
-
-
 def _held_by_recent(state: ServerState, entity: str, project: str, collection: Optional[str], keys: Any,
                     held: frozenset) -> bool:
     """Whether `held` and the version this process last committed to `collection` hold
     every blob of `keys`: then a re-log needs no catalog read at all."""
-    recent = _committed_here(state, (entity, project, collection)) if collection else None
+    recent = state.committed_here((entity, project, collection)) if collection else None
     if recent is None:
         return False
     try:
@@ -451,7 +424,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
             prepare=note_inline, **fields)
     state.remember_manifest(manifest_key, keys)
     if record.state == COMMITTED:
-        _committed_here(state, (entity, project, fields["name"]), manifest_key)
+        state.remember_committed((entity, project, fields["name"]), manifest_key)
     return {"record": dump(record)}
 
 

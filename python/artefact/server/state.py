@@ -160,6 +160,7 @@ class ServerState:
             self.blobs.record_packed, self.blobs.locate_packed = catalog_hooks(lambda: self.catalog)  # type: ignore[attr-defined]
         self._source_projects: dict[int, int] = {}
         self._manifests: "OrderedDict[str, BlobSet]" = OrderedDict()
+        self._committed: "OrderedDict[tuple[str, str, str], str]" = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -193,6 +194,21 @@ class ServerState:
             self._manifests.move_to_end(manifest_key)
             while len(self._manifests) > 64:
                 self._manifests.popitem(last=False)
+
+    def committed_here(self, collection: tuple[str, str, str]) -> Optional[str]:
+        """The manifest key of the version this process last committed to `collection`
+        (entity, project, name). Its blobs were held when it committed and nothing
+        un-holds a blob, so they are held now, whatever other processes committed since."""
+        with self._lock:
+            return self._committed.get(collection)
+
+    def remember_committed(self, collection: tuple[str, str, str], manifest_key: str) -> None:
+        """Note the version this process just committed to `collection` (see `committed_here`)."""
+        with self._lock:
+            self._committed[collection] = manifest_key
+            self._committed.move_to_end(collection)
+            while len(self._committed) > 1024:
+                self._committed.popitem(last=False)
 
     def _recorded_count(self, pid: int) -> int:
         with self.catalog.transaction(write=False) as conn:
