@@ -11,6 +11,10 @@ Rows (`--only log`): per tree and policy, put / add+log+wait / re-put / get, dis
 one put (store + cache + staging over the tree), the 1 GiB file (time and peak RSS), and
 the 10k put with 2 GB of another process's dirty data in the page cache.
 
+`--sync-modes` runs only the dirty-data comparison: tree A's mutable put in each
+`ARTEFACT_SYNC` mode (auto, filesystem, written), with and without the dirty data,
+interleaved with `cp -r` of the tree, wall and CPU.
+
 `--baseline DIR` also times put, add+log+wait and get (and the dirty-data pair) with the
 artefact package in DIR (e.g. an older checkout's `python/`, its extension built there),
 interleaved with the current one: rows marked "(baseline)", ratios against the same
@@ -196,6 +200,69 @@ def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first
                 os.remove(os.path.join(d, "dirty"))
 
 
+SYNC_MODES = ("auto", "filesystem", "written")
+
+
+def system_dirty_mib() -> float:
+    """Dirty + Writeback of the whole system (/proc/meminfo), as `auto` reads it."""
+    with open("/proc/meminfo") as f:
+        kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f) if k in ("Dirty", "Writeback")}
+    return (kib["Dirty"] + kib["Writeback"]) / 1024
+
+
+def sync_round(r: Runner, tree: str, dirty_size: int, i: int) -> None:
+    """`--sync-modes`: `cp -r` of tree A, then its mutable put in every `ARTEFACT_SYNC`
+    mode without and with `dirty_size` of another process's dirty data (written by `dd`
+    just before, removed after), the modes' order rotated by round. Wall and CPU (user +
+    sys of the put process; a `syncfs`'s writeback runs in kernel threads, not counted)."""
+    r.add("A/cp -r", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir("A-cp")))
+    modes = SYNC_MODES[i % len(SYNC_MODES):] + SYNC_MODES[:i % len(SYNC_MODES)]
+    for dirty in (False, True) if i % 2 == 0 else (True, False):
+        for sync in modes:
+            d = r.work.new_run_dir(f"A-sync-{sync}-{dirty}")
+            if dirty:
+                shell(f"dd if=/dev/zero of=dirty bs=1M count={dirty_size // MiB} status=none", cwd=d)
+            r.log(f"  (system dirty before the put: {system_dirty_mib():.0f} MiB)")
+            argv = [sys.executable, "-m", "artefact", "-q", "put", tree, "--name", "t", "--type", "dataset",
+                    "--policy", "mutable"]
+            env = {**r.env(d), "ARTEFACT_SYNC": sync}
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            err = proc.stderr.read() if proc.stderr else b""
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"put with ARTEFACT_SYNC={sync} failed: {err.decode(errors='replace')[-400:]}")
+            what = "with" if dirty else "without"
+            r.add(f"A/sync {sync} {what} dirty data", wall)
+            r.add(f"A/sync {sync} {what} dirty data (CPU s)", usage.ru_utime + usage.ru_stime)
+            if dirty:
+                os.remove(os.path.join(d, "dirty"))
+
+
+def summarize_sync(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """`--sync-modes` rows: each mode against `cp -r`, and with dirty data against without."""
+    med = {k: cm.median(v) for k, v in samples.items()}
+    rows = []
+    for sync in SYNC_MODES:
+        for what in ("without", "with"):
+            for unit in ("", " (CPU s)"):
+                key = f"A/sync {sync} {what} dirty data{unit}"
+                if key in med:
+                    lim = "A/cp -r" if not unit else None
+                    rows.append({"what": f"A put mutable, ARTEFACT_SYNC={sync}, {what} 2 GB dirty{unit}",
+                                 "median": med[key], "limit": lim, "limit_median": med.get(lim) if lim else None,
+                                 "ratio": med[key] / med[lim] if lim else None, "target": None,
+                                 "n": len(samples[key]), "holds": None})
+        a, b = f"A/sync {sync} with dirty data", f"A/sync {sync} without dirty data"
+        if a in med and b in med:
+            rows.append({"what": f"A put mutable, ARTEFACT_SYNC={sync}: with / without dirty data", "median": med[a],
+                         "limit": b, "limit_median": med[b], "ratio": med[a] / med[b],
+                         "target": 1.1 if sync == "auto" else None, "n": len(samples[a]),
+                         "holds": med[a] / med[b] <= 1.1 if sync == "auto" else None})
+    return rows
+
+
 def summarize(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
     """Rows: median, its limit's median and the ratio (and the target)."""
     med = {k: cm.median(v) for k, v in samples.items()}
@@ -253,9 +320,20 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(work: cm.WorkDir, quick: bool, rounds: int, log: Callable[[str], None],
-         tree_names: tuple[str, ...] = ("A", "B"), baseline: Optional[str] = None) -> list[dict[str, Any]]:
+         tree_names: tuple[str, ...] = ("A", "B"), baseline: Optional[str] = None,
+         sync_modes: bool = False) -> list[dict[str, Any]]:
     """Make the trees, run `rounds` rounds, return the summary rows."""
     size = QUICK if quick else FULL
+    if sync_modes:
+        tree = cm.make_tree(work.trees, size["A"])[0]
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(work.runs, "pycache")
+        r = Runner(work, log)
+        r.warm_bytecode(cm.make_tree(work.trees, TreeSpec("warm", 10, KiB))[0])
+        for i in range(rounds):
+            log(f"# sync modes round {i + 1}/{rounds} (load {os.getloadavg()[0]:.1f})")
+            sync_round(r, tree, size["dirty"], i)
+        return summarize_sync(r.samples)
     trees = {t: cm.make_tree(work.trees, size[t])[0] for t in ("A", "B") if t in tree_names or t == "A"}
     big = cm.make_big_file(work.trees, f"big-{size['big']}", size["big"])[0]
     # Bytecode as an installed package has it, in a cache of this run's own.
@@ -278,6 +356,9 @@ if __name__ == "__main__":
     ap.add_argument("--json")
     ap.add_argument("--trees", default="A,B", help="small-file trees to run (A is always made: the dirty-data row)")
     ap.add_argument("--baseline", help="also time the artefact package in this dir (a `python/` dir with its extension)")
+    ap.add_argument("--sync-modes", action="store_true",
+                    help="only the dirty-data rows: tree A's mutable put in each ARTEFACT_SYNC mode, with and "
+                         "without 2 GB of another process's dirty data, beside cp -r, wall and CPU")
     ap.add_argument("--keep-runs", action="store_true",
                     help="leave this run's outputs (a mass delete slows the next run's file creation for minutes)")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "artefact-bench"))
@@ -285,7 +366,7 @@ if __name__ == "__main__":
     w = cm.WorkDir(a.workdir)
     try:
         rows = main(w, a.quick, a.rounds, lambda m: print(m, file=sys.stderr, flush=True),
-                    tuple(a.trees.split(",")), a.baseline)
+                    tuple(a.trees.split(",")), a.baseline, a.sync_modes)
     finally:
         if not a.keep_runs:
             w.cleanup()

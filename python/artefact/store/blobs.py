@@ -38,9 +38,9 @@ def sync_mode() -> str:
     """`ARTEFACT_SYNC`: how logged files are made durable before the commit. "files"
     fsyncs each written file and directory; "filesystem" syncs the store's whole
     filesystem once (`syncfs`: fewer calls, but it also waits for other processes'
-    dirty data); "written" opens each of this log's files once, starts its writeback
-    (`sync_file_range`, up to 256 files ahead) and fdatasyncs it from many threads (they
-    share journal commits), then fsyncs the touched directories (no other process's
+    dirty data); "written" starts the writeback of each of this log's files
+    (`sync_file_range`), then fdatasyncs each from many threads (they share journal
+    commits and cache flushes), then fsyncs the touched directories (no other process's
     data waited for); "auto"
     (default) fsyncs a batch of up to 64 files, else syncs the filesystem while the
     system holds little other dirty data (/proc/meminfo), and flushes like "written"

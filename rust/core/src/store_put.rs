@@ -44,11 +44,10 @@ pub enum SyncMode {
     Files,
     /// One `syncfs` before the renames and one after.
     Filesystem,
-    /// Start this batch's writeback (`sync_file_range`, up to `WRITTEN_AHEAD` files
-    /// ahead), fdatasync each file from many threads on the descriptor that started it
-    /// (one open per file), rename, fsync each touched directory: as durable as
-    /// `Files`, with the fsyncs sharing journal commits, and without waiting for other
-    /// processes' data as `syncfs` does.
+    /// Start the writeback of every file of this batch (`sync_file_range`), then
+    /// fdatasync each from many threads, rename, fsync each touched directory: as
+    /// durable as `Files`, with concurrent fsyncs sharing journal commits and the disk's
+    /// cache flushes, and without waiting for other processes' data as `syncfs` does.
     Written,
 }
 
@@ -325,7 +324,7 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
             // Copies written in Files mode were fsynced as written; staged copies were
             // written long before (at add time) and are flushed now.
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).filter(|f| !(copies_synced && f.starts_with(tmp_dir))).collect();
-            wide(&todo, 32, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
+            each_of(&todo, 32, |p| File::open(p).and_then(|f| f.sync_all()).map_err(|e| with_path(e, p)))?;
         }
         SyncMode::Written => {
             let todo: Vec<&Path> = moves.iter().map(|m| m.0).collect();
@@ -344,7 +343,7 @@ fn commit_moves(root: &Path, tmp_dir: &Path, moves: &[(&Path, &Path, u64)], how:
     crate::pool::install(|| moves.par_iter().try_for_each(|(from, dest, _)| fs::rename(from, dest).map_err(|e| with_path(e, dest))))?;
     if how == SyncMode::Files || how == SyncMode::Written {
         let dirs: Vec<&Path> = parents.into_iter().collect();
-        wide(&dirs, 32, |d| File::open(d).and_then(|f| f.sync_all()).map_err(|e| with_path(e, d)))?;
+        each_of(&dirs, 32, |d| File::open(d).and_then(|f| f.sync_all()).map_err(|e| with_path(e, d)))?;
         // New shard directories are entries of their parents: flush those too.
         let grand: BTreeSet<&Path> = dirs.iter().filter_map(|d| d.parent()).collect();
         for g in grand {
@@ -371,77 +370,49 @@ fn start_write_out(f: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// How many files `Written` may have opened, their writeback started, ahead of their
-/// fdatasync (the descriptors held are at most this plus one per opener and syncer
-/// thread, ~322, far below the usual limit of 1024).
-const WRITTEN_AHEAD: usize = 256;
-
-/// `Written`'s flush of this batch's data only: two threads open each file once and
-/// start its writeback (the block layer merges what is in flight); 64 threads fdatasync
-/// the same descriptors as they come, so the fsyncs find their data written or in flight
-/// and share journal commits and the disk's cache flushes (fsyncs issued one after
-/// another would each flush). Threads are started once per batch.
+/// `Written`'s flush of this batch's data only, in two passes over its files: two
+/// threads open each file and start its writeback (`sync_file_range`), then 64 threads
+/// take the files in order and fdatasync each. By the second pass the data is written
+/// or in flight, so the fdatasyncs mostly wait for the inode and the disk's cache
+/// flush, which concurrent calls share. Measured against one pass (each file's
+/// fdatasync queued up to 256 files behind its writeback start, one open per file): the
+/// flush of 10k x 4 KiB took ~0.6x as long and the put ~0.08 s less CPU; the second
+/// open is cheaper than fdatasyncs waiting on writeback just started, and than handing
+/// descriptors across threads. Threads take the next file from a shared counter, so at
+/// most one descriptor per thread is open.
 fn flush_written(files: &[&Path]) -> io::Result<()> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{mpsc, Mutex, PoisonError};
-    const OPENERS: usize = 2;
+    const STARTERS: usize = 2;
     const SYNCERS: usize = 64;
-    if files.is_empty() {
-        return Ok(());
-    }
-    let (tx, rx) = mpsc::sync_channel::<(usize, File)>(WRITTEN_AHEAD);
-    let (rx, failed, stop) = (Mutex::new(rx), Mutex::new(None::<io::Error>), AtomicBool::new(false));
-    let fail = |e: io::Error| {
-        stop.store(true, Ordering::Relaxed);
-        failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
-    };
-    std::thread::scope(|s| {
-        for k in 0..OPENERS.min(files.len()) {
-            let (tx, fail, stop) = (tx.clone(), &fail, &stop);
-            s.spawn(move || {
-                for (i, p) in files.iter().enumerate().skip(k).step_by(OPENERS) {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    match File::open(p).and_then(|f| start_write_out(&f).map(|()| f)) {
-                        Ok(f) => {
-                            if tx.send((i, f)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => return fail(with_path(e, p)),
-                    }
-                }
-            });
-        }
-        drop(tx); // the channel closes when the openers are done
-        for _ in 0..SYNCERS.min(files.len()) {
-            let (rx, fail) = (&rx, &fail);
-            s.spawn(move || loop {
-                let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok((i, f)) = next else { return };
-                if let Err(e) = f.sync_data() {
-                    fail(with_path(e, files[i]));
-                }
-            });
-        }
-    });
-    match failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    each_of(files, STARTERS, |p| File::open(p).and_then(|f| start_write_out(&f)).map_err(|e| with_path(e, p)))?;
+    each_of(files, SYNCERS, |p| File::open(p).and_then(|f| f.sync_data()).map_err(|e| with_path(e, p)))
 }
 
-/// Run blocking `f` over `items` on many threads: fsyncs wait on the disk, not the CPU,
-/// and concurrent ones share journal commits.
-fn wide<T: Sync + ?Sized>(items: &[&T], threads: usize, f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
+/// Run blocking `f` over `items` in order from `threads` threads, each taking the next
+/// item from a shared counter; the first error stops every thread and is returned.
+fn each_of(items: &[&Path], threads: usize, f: impl Fn(&Path) -> io::Result<()> + Sync) -> io::Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     if items.len() <= 1 {
         return items.iter().try_for_each(|p| f(p));
     }
-    let chunk = items.len().div_ceil(threads.min(items.len()));
+    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(|p| f(p)))).collect();
-        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))))
+        let handles: Vec<_> = (0..threads.min(items.len()))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let Some(p) = items.get(next.fetch_add(1, Ordering::Relaxed)) else { return Ok(()) };
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    if let Err(e) = f(p) {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                })
+            })
+            .collect();
+        // Every thread is joined before the first error is returned.
+        let results: Vec<io::Result<()>> = handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked")))).collect();
+        results.into_iter().collect()
     })
 }
 
@@ -659,12 +630,12 @@ mod tests {
     }
 
     #[test]
-    fn written_mode_flushes_more_files_than_it_holds_open() {
+    fn written_mode_stores_a_batch_larger_than_its_threads() {
         let d = tempfile::tempdir().unwrap();
         let (store, staging) = (d.path().join("store"), d.path().join("staging"));
         fs::create_dir_all(&store).unwrap();
         fs::create_dir_all(&staging).unwrap();
-        let n = 2 * WRITTEN_AHEAD + 7;
+        let n = 519; // more files than threads in either pass, and not a multiple of them
         let mut items = Vec::new();
         for i in 0..n {
             let data = format!("file {i}").into_bytes();
@@ -681,6 +652,22 @@ mod tests {
         }
         assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0, "every staged copy was moved in");
+    }
+
+    #[test]
+    fn written_mode_names_a_file_it_cannot_flush_and_stops() {
+        let d = tempfile::tempdir().unwrap();
+        let mut paths: Vec<PathBuf> = (0..300).map(|i| d.path().join(format!("{i}.bin"))).collect();
+        for p in &paths {
+            fs::write(p, b"x").unwrap();
+        }
+        paths.insert(150, d.path().join("gone.bin"));
+        let mut refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let e = flush_written(&refs).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("gone.bin"), "{e}");
+        refs.remove(150);
+        flush_written(&refs).unwrap();
     }
 
     #[test]
