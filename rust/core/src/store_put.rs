@@ -375,10 +375,10 @@ fn start_write_out(f: &File) -> io::Result<()> {
 /// take the files in order and fdatasync each. By the second pass the data is written
 /// or in flight, so the fdatasyncs mostly wait for the inode and the disk's cache
 /// flush, which concurrent calls share. Measured against one pass (each file's
-/// fdatasync queued up to 256 files behind its writeback start, one open per file): the
-/// flush of 10k x 4 KiB took ~0.6x as long and the put ~0.08 s less CPU; the second
-/// open is cheaper than fdatasyncs waiting on writeback just started, and than handing
-/// descriptors across threads. Threads take the next file from a shared counter, so at
+/// fdatasync queued up to 256 files behind its writeback start, one open per file,
+/// descriptors handed over a channel), same build, interleaved, 10k x 4 KiB: the flush
+/// 0.6-0.85x as long, the put's CPU 0.87-0.92x (28k futex calls fewer); the second open
+/// costs less than fdatasyncs waiting on writeback just started. Threads take the next file from a shared counter, so at
 /// most one descriptor per thread is open.
 fn flush_written(files: &[&Path]) -> io::Result<()> {
     const STARTERS: usize = 2;
