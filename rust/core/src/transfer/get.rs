@@ -23,8 +23,11 @@ use crate::progress::{tick, Progress};
 
 /// Bytes handed to the hashing thread at a time.
 const CHUNK: usize = 1 << 20;
-/// Chunks queued for the hashing thread (and for the cache object's direct writer).
+/// Chunks queued for the hashing thread.
 const DEPTH: usize = 8;
+/// Chunks queued for the cache object's direct writer: deeper, so that a moment of disk
+/// latency (each `O_DIRECT` write waits for the device) does not stall the receive.
+const DIRECT_DEPTH: usize = 32;
 /// Buffered writes go in steps of this size: a 1 MiB write makes the page cache take
 /// 1 MiB folios, which on this kind of VM come from memory handed back to the host and
 /// cost 2-4x the system time of 256 KiB ones (1 GiB: 0.5-0.8 s against 0.2 s).
@@ -119,7 +122,7 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
             let (direct_tx, direct_writing, mine) = match spare_out {
                 Some((spare_file, spare_name)) => {
                     let direct = DirectFile::open(tmp, out).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-                    let (dtx, drx) = sync_channel::<Arc<Chunk>>(DEPTH);
+                    let (dtx, drx) = sync_channel::<Arc<Chunk>>(DIRECT_DEPTH);
                     let h = s.spawn(move || -> Result<(), Failure> {
                         let mut direct = direct;
                         for chunk in drx {
