@@ -13,7 +13,8 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::collections::VecDeque;
-use std::sync::mpsc::sync_channel;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
 
 use super::retry::{with_retries, Failure, Options};
@@ -25,8 +26,7 @@ use crate::progress::{tick, Progress};
 const CHUNK: usize = 1 << 20;
 /// Chunks queued for the hashing thread.
 const DEPTH: usize = 8;
-/// Chunks queued for the cache object's direct writer: deeper, so that a moment of disk
-/// latency (each `O_DIRECT` write waits for the device) does not stall the receive.
+/// Chunks queued for the cache object's direct writer (more spill through the page cache).
 const DIRECT_DEPTH: usize = 32;
 /// Buffered writes go in steps of this size: a 1 MiB write makes the page cache take
 /// 1 MiB folios, which on this kind of VM come from memory handed back to the host and
@@ -104,8 +104,11 @@ pub(crate) fn write_verified(
 /// object from the same buffers with `O_DIRECT`. The second copy then costs a DMA, not
 /// a copy into a second GiB of page cache: made kernel-side from the temp file, it took
 /// about as much system time as receiving and writing the first, on the two cores the
-/// hash and the endpoint need. Chunks are recycled once hashed and written: a fresh
-/// 1 MiB buffer costs a page fault per 4 KiB.
+/// hash and the endpoint need. Each `O_DIRECT` write waits for the device, so when the
+/// direct writer is `DIRECT_DEPTH` chunks behind (other writes queued on the disk) a
+/// chunk goes through the page cache at its offset instead of stalling the receive.
+/// Chunks are recycled once hashed and written: a fresh 1 MiB buffer costs a page fault
+/// per 4 KiB.
 fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, digest: &str, alg: Algorithm) -> Result<u64, Failure> {
     place_verified(dest, spare, digest, |out, spare_out, tmp| {
         std::thread::scope(|s| {
@@ -122,11 +125,11 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
             let (direct_tx, direct_writing, mine) = match spare_out {
                 Some((spare_file, spare_name)) => {
                     let direct = DirectFile::open(tmp, out).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-                    let (dtx, drx) = sync_channel::<Arc<Chunk>>(DIRECT_DEPTH);
+                    let (dtx, drx) = sync_channel::<(u64, Arc<Chunk>)>(DIRECT_DEPTH);
                     let h = s.spawn(move || -> Result<(), Failure> {
                         let mut direct = direct;
-                        for chunk in drx {
-                            direct.append(chunk.bytes()).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
+                        for (at, chunk) in drx {
+                            direct.write_at(chunk.bytes(), at).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
                         }
                         Ok(())
                     });
@@ -151,9 +154,18 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
                     let chunk = Arc::new(chunk);
                     tx.send(Arc::clone(&chunk)).map_err(|_| Failure::fatal("the hashing thread stopped".to_string()))?;
                     if let Some(dtx) = &direct_tx {
-                        // closed: the direct writer failed, and says why below
-                        if dtx.send(Arc::clone(&chunk)).is_err() {
-                            return Ok(());
+                        match dtx.try_send((total, Arc::clone(&chunk))) {
+                            Ok(()) => {}
+                            // The disk is behind (other writes queued before ours): this
+                            // chunk goes through the page cache instead of waiting.
+                            Err(TrySendError::Full(_)) => {
+                                for (i, piece) in chunk.bytes().chunks(WRITE_STEP).enumerate() {
+                                    out.write_all_at(piece, total + (i * WRITE_STEP) as u64)
+                                        .map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
+                                }
+                            }
+                            // The direct writer failed, and says why below.
+                            Err(TrySendError::Disconnected(_)) => return Ok(()),
                         }
                     }
                     for piece in chunk.bytes().chunks(WRITE_STEP) {
@@ -215,13 +227,12 @@ impl Chunk {
     }
 }
 
-/// A file appended to with `O_DIRECT` (bypassing the page cache) while its buffers and
-/// offsets stay aligned, buffered from its unaligned tail on, and buffered throughout
-/// where the filesystem refuses `O_DIRECT` (tmpfs, some network filesystems).
+/// A file written with `O_DIRECT` (bypassing the page cache) while buffers, offsets and
+/// lengths stay aligned, buffered from an unaligned write (the tail) on, and buffered
+/// throughout where the filesystem refuses `O_DIRECT` (tmpfs, some network filesystems).
 struct DirectFile {
     file: File,
     direct: bool,
-    at: u64,
 }
 
 impl DirectFile {
@@ -231,23 +242,23 @@ impl DirectFile {
         {
             use std::os::unix::fs::OpenOptionsExt;
             if let Ok(file) = fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path) {
-                return Ok(Self { file, direct: true, at: 0 });
+                return Ok(Self { file, direct: true });
             }
         }
         let _ = path;
-        Ok(Self { file: fallback.try_clone()?, direct: false, at: 0 })
+        Ok(Self { file: fallback.try_clone()?, direct: false })
     }
 
-    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
+    /// Write `bytes` at offset `at`.
+    fn write_at(&mut self, bytes: &[u8], at: u64) -> std::io::Result<()> {
         let mut done = 0;
         if self.direct {
             let aligned = bytes.len() & !(ALIGN - 1);
-            if aligned > 0 && bytes.as_ptr().align_offset(ALIGN) == 0 && self.at % ALIGN as u64 == 0 {
-                match self.file.write_all_at(&bytes[..aligned], self.at) {
+            if aligned > 0 && bytes.as_ptr().align_offset(ALIGN) == 0 && at % ALIGN as u64 == 0 {
+                match self.file.write_all_at(&bytes[..aligned], at) {
                     Ok(()) => done = aligned,
                     // Refused after all (EINVAL: the device's alignment is larger): buffered.
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.at == 0 => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -255,9 +266,7 @@ impl DirectFile {
                 self.buffered()?;
             }
         }
-        self.file.write_all_at(&bytes[done..], self.at + done as u64)?;
-        self.at += bytes.len() as u64;
-        Ok(())
+        self.file.write_all_at(&bytes[done..], at + done as u64)
     }
 
     /// Turn `O_DIRECT` off for the rest of the file.
@@ -421,24 +430,31 @@ mod tests {
 
     /// The direct writer keeps the bytes whatever their alignment: whole aligned chunks
     /// bypass the page cache, a buffer or offset off the alignment (and everything after
-    /// an unaligned tail) goes through it, and the file is the same bytes either way.
+    /// an unaligned tail) goes through it, a chunk spilled through the page cache between
+    /// direct ones (the disk was behind) lands at its offset, and the file is the same
+    /// bytes either way.
     #[test]
     fn the_direct_writer_keeps_every_byte_aligned_or_not() {
         let d = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..(3 * CHUNK) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        let mut chunk = Chunk::new();
-        let mut src: &[u8] = &data[..CHUNK];
-        assert_eq!(chunk.fill(&mut src).unwrap(), CHUNK);
-        assert_eq!(chunk.bytes().as_ptr().align_offset(ALIGN), 0);
+        let data: Vec<u8> = (0..(4 * CHUNK) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let chunk_of = |i: usize| {
+            let mut c = Chunk::new();
+            let mut src: &[u8] = &data[i * CHUNK..(i + 1) * CHUNK];
+            assert_eq!(c.fill(&mut src).unwrap(), CHUNK);
+            assert_eq!(c.bytes().as_ptr().align_offset(ALIGN), 0);
+            c
+        };
 
         let path = d.path().join("obj");
         let created = File::create(&path).unwrap();
-        let mut f = DirectFile::open(&path, &created).unwrap();
-        f.append(chunk.bytes()).unwrap(); // aligned
-        let odd = data[CHUNK..2 * CHUNK + 1].to_vec(); // a buffer of odd length at an aligned offset
-        f.append(&odd).unwrap();
-        assert!(!f.direct, "an unaligned tail turns O_DIRECT off");
-        f.append(&data[2 * CHUNK + 1..]).unwrap(); // then buffered, at an odd offset
+        let mut f = DirectFile::open(&path, &created).unwrap(); // buffered where the filesystem refuses O_DIRECT
+        f.write_at(chunk_of(0).bytes(), 0).unwrap();
+        f.write_at(chunk_of(2).bytes(), 2 * CHUNK as u64).unwrap(); // ahead of a spilled chunk
+        created.write_all_at(&data[CHUNK..2 * CHUNK], CHUNK as u64).unwrap(); // the spill, buffered
+        let odd = data[3 * CHUNK..].to_vec(); // the tail: a buffer of its own, not aligned
+        f.write_at(&odd[..CHUNK - 1], 3 * CHUNK as u64).unwrap();
+        f.write_at(&odd[CHUNK - 1..], 4 * CHUNK as u64 - 1).unwrap();
+        assert!(!f.direct, "an unaligned write turns O_DIRECT off");
         drop(f);
         assert_eq!(fs::read(&path).unwrap(), data);
 
@@ -447,7 +463,7 @@ mod tests {
         let created = File::create(&path2).unwrap();
         let mut f = DirectFile::open(&path2, &created).unwrap();
         let shifted = [&[0u8][..], &data[..2 * ALIGN]].concat();
-        f.append(&shifted[1..]).unwrap();
+        f.write_at(&shifted[1..], 0).unwrap();
         drop(f);
         assert_eq!(fs::read(&path2).unwrap(), &data[..2 * ALIGN]);
     }
