@@ -245,8 +245,8 @@ def transfer_get(
 ) -> list[Optional[str]]:
     """GET each (url, dest, digest, algorithm) into a temp file beside dest, hashed while
     streaming; renamed to dest only if it matches. None per item done, else the error.
-    `spares` (one per item, or None): also make a second copy there, kernel-side from the
-    temp file as it arrives, renamed there only if the digest matches (see `Manifest.download`)."""
+    `spares` (one per item, or None): also make a second copy there, from the same buffers
+    as it arrives (the cache object is then written with O_DIRECT), renamed there only if the digest matches (see `Manifest.download`)."""
 
 def transfer_get_packed(
     items: list[tuple[str, int, int, int, str, str, str]], concurrency: int = 16, retries: int = 5,

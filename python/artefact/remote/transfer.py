@@ -10,7 +10,7 @@ Downloads: blobs already in the objects root (the cache), or already right in th
 download root, are skipped; small ones come many to one response, large ones through
 signed GET URLs resolved 5,000 per call. Each is hashed as it arrives and renamed into
 place only if it matches. A large one fetched for a download root is written twice as
-it arrives (the cache object, and a spare copied from its temp file kernel-side, 16 MiB steps behind),
+it arrives (the cache object with `O_DIRECT`, and from the same buffers a spare through the page cache),
 and the download renames the spare into the root instead of copying the object after
 the transfer (see `_SPARE_MIN`).
 
@@ -51,7 +51,7 @@ INLINE_ENV = "ARTEFACT_INLINE_BYTES"  # a version's blobs up to this size travel
 RETRIES_ENV = "ARTEFACT_TRANSFER_RETRIES"  # backoff doubles from 0.1 s to 10 s: 8 tries span ~23 s
 _RESOLVE_BATCH = 5000
 # A blob at least this large, fetched on its own URL for a download root, gets a spare
-# copied kernel-side from its temp file as it arrives (16 MiB steps), which the download
+# written from the same buffers as the cache object as it arrives, which the download
 # renames into the root instead of copying the cache object after it is verified.
 _SPARE_MIN = 4 << 20
 
