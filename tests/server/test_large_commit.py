@@ -1,6 +1,5 @@
 """Commits of large manifests (server/parallel.py: from PARALLEL_ENTRIES entries the
-server makes the canonical bytes, digest and MD5 on a second thread while it checks the
-blobs, and writes the manifest's file while the commit's transaction runs its lookups),
+server makes the canonical bytes and digest on a second thread while it checks the blobs),
 against a real server process on a SQLite and a PostgreSQL catalog: the stored manifest
 is the canonical one under its MD5, a refused commit (wrong digest, a blob never sent)
 stores no manifest and no version, a re-log with one changed blob commits, and a second

@@ -417,18 +417,10 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     except BaseException:
         settle(canonical)
         raise
-    digest, wire, row, file_key = canonical[0].result()
+    digest, wire, row = canonical[0].result()
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
-    # A large manifest's file is written and fsynced while the commit's transaction makes
-    # its lookups; the version row naming it is inserted only once it is durable.
-    written = (Parallel if len(manifest) >= PARALLEL_ENTRIES else Done)(state.store.blobs.put_manifest, wire) \
-        if row is None else None
-    manifest_key = row[0] if row is not None else file_key
-
-    def manifest_durable() -> None:
-        if written is not None and written.result() != manifest_key:
-            raise RuntimeError(f"manifest stored under {written.result()}, expected {manifest_key}")
+    manifest_key = row[0] if row is not None else state.store.blobs.put_manifest(wire)
 
     def note_inline(conn: Any, pid: int) -> None:
         _check_run(conn, pid, run[0])
@@ -439,28 +431,22 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
         if row is not None:
             state.store.put_manifest_row(conn, row)
 
-    try:
-        with _collection_scope(fields):
-            record = catalog.assign_version(
-                digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
-                prepare=note_inline, before_insert=manifest_durable, **fields)
-    finally:
-        settle([written] if written is not None else [])  # a twin committed meanwhile needed no file
+    with _collection_scope(fields):
+        record = catalog.assign_version(
+            digest=digest, manifest_key=manifest_key, size=manifest.size(), file_count=len(manifest),
+            prepare=note_inline, **fields)
     state.remember_manifest(manifest_key, keys)
     if record.state == COMMITTED:
         state.remember_committed((entity, project, fields["name"]), manifest_key)
     return {"record": dump(record)}
 
 
-def _canonical(state: ServerState, manifest: Any, algorithm: str) -> tuple[str, bytes, Optional[tuple], Optional[str]]:
-    """A parsed manifest's digest, its canonical bytes (what is stored), and where they
-    go: `(key, text)` of a catalog row, or else the file's key (their MD5 hex)."""
-    import hashlib
-
+def _canonical(state: ServerState, manifest: Any, algorithm: str) -> tuple[str, bytes, Optional[tuple]]:
+    """A parsed manifest's digest, its canonical bytes (what is stored), and `(key, text)`
+    of its catalog row if it is small enough for one (else it goes to a file)."""
     digest = manifest.digest(algorithm)
     wire = manifest.to_wire_json()
-    row = state.store.manifest_row(wire)
-    return digest, wire, row, None if row is not None else hashlib.md5(wire).hexdigest()
+    return digest, wire, state.store.manifest_row(wire)
 
 
 def _recorded(state: ServerState, entity: str, project: str, inline: list, answer: dict) -> dict:
