@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from ..progress import ProgressLine
+from ..server.parallel import PARALLEL_ENTRIES, Done, Parallel
 from ..server.wire import dump, load_collection, load_run, load_version
 from ..store.failpoints import failpoint
 from ..store.local import split_alias
@@ -92,9 +93,15 @@ class RemoteStore:
             ttl_seconds=ttl_seconds, ttl_inherited=ttl_inherited, run=dump(run) if run else None,
             base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
         )
-        raw = manifest.to_wire_json()
+        # The manifest's bytes are made on the second core while the blobs to carry are
+        # picked and read (both in the core, outside the GIL; server/parallel.py).
+        made = (Parallel if len(manifest) >= PARALLEL_ENTRIES else Done)(manifest.to_wire_json)
+        try:
+            inline = transfer.inline_blobs(manifest, cache)
+        finally:
+            made.wait()
+        raw = made.result()
         wire = raw.decode("utf-8")
-        inline = transfer.inline_blobs(manifest, cache)
         sent: set[tuple[str, str]] = set()  # blobs this log uploaded
         if inline is not None:  # small new content rides along: one call when the server holds the rest
             body, sent = inline

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import TYPE_CHECKING, Optional
 
 from .. import _core
@@ -312,7 +311,8 @@ def _spares_for(loose: list, objects_root: str) -> list[Optional[str]]:
             seen.add(t[4])
             tmp = os.path.join(objects_root, "tmp")
             os.makedirs(tmp, exist_ok=True)
-            out.append(os.path.join(tmp, f"spare-{uuid.uuid4().hex}"))
+            # os.urandom, not uuid: importing uuid (and platform) cost every log 1.7 ms
+            out.append(os.path.join(tmp, f"spare-{os.urandom(16).hex()}"))
         else:
             out.append(None)
     return out

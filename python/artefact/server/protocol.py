@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import _core
 from ..store.catalog import DedupeMissed
@@ -34,6 +34,7 @@ from ..store.records import COMMITTED, decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
 from . import pending
 from .auth import Forbidden, require
+from .parallel import PARALLEL_ENTRIES, Done, Parallel, settle
 from .keys import ApiKey
 from .rpc import can_read, readable_version
 from .state import ServerState, object_hex
@@ -293,19 +294,22 @@ class Lacking(Exception):
 
 
 def _checked_manifest(state: ServerState, a: dict, entity: str, project: str, or_lacking: bool = False,
-                      held: frozenset = frozenset(), collection: Optional[str] = None
-                      ) -> tuple[Any, Optional[int], list, Any]:
+                      held: frozenset = frozenset(), collection: Optional[str] = None,
+                      parsed: Optional[Callable[[Any], None]] = None) -> tuple[Any, Optional[int], list, Any]:
     """The request's manifest, once every path is safe and every stored entry is content
     this project holds or among `held` (blobs this request stored; MissingBlobError
     otherwise, or Lacking with `or_lacking`: nothing is recorded). The project's key is
     None when nothing needed checking (the commit's transaction finds or makes it).
     Then, with an object store clients upload to: the blobs not held yet, which the
     commit's transaction must claim (pending.claim) before it records anything. Last,
-    the distinct `(algorithm, digest)` of its stored entries (a `_core.BlobKeys`)."""
+    the distinct `(algorithm, digest)` of its stored entries (a `_core.BlobKeys`).
+    `parsed(manifest)` is called once it is parsed, before any check."""
     text = a.get("manifest")
     if not isinstance(text, (str, bytes)):
         raise ValueError("'manifest' (the manifest's JSON text) is required")
     manifest = _core.Manifest.from_json(text)
+    if parsed is not None:
+        parsed(manifest)
     keys = _core.manifest_blob_keys(manifest)  # no absolute paths, no `..` (raises naming the first)
     if (held and keys.within(held)) or _held_by_recent(state, entity, project, collection, keys, held):
         return manifest, None, [], keys
@@ -392,21 +396,30 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     if a.get("dedupe_only"):
         return _recorded(state, entity, project, inline, _dedupe(state, a, fields, run[0]) or {"record": None})
     held = frozenset((alg, digest) for alg, digest, _size in inline)
+    canonical: list = []  # the digest, canonical bytes and row of the manifest, made beside the check
+
+    def start_canonical(manifest: Any) -> None:
+        job = Parallel if len(manifest) >= PARALLEL_ENTRIES else Done
+        canonical.append(job(_canonical, state, manifest, _SHORT[fields["digest_algorithm"]]))
+
     try:
         manifest, pid, unheld, keys = _checked_manifest(
-            state, a, entity, project, or_lacking=bool(a.get("or_lacking")), held=held, collection=fields["name"])
+            state, a, entity, project, or_lacking=bool(a.get("or_lacking")), held=held, collection=fields["name"],
+            parsed=start_canonical)
     except Lacking as short:
+        settle(canonical)
         if inline:
             record_blobs(state, short.pid, inline)
         twin = _dedupe(state, a, fields, run[0])
         if twin is not None:
             return twin
         return {"record": None, "lacking": _put_urls(state, short.pid, short.missing, frozenset(), _batch_limit(a))}
-    digest = manifest.digest(_SHORT[fields["digest_algorithm"]])
+    except BaseException:
+        settle(canonical)
+        raise
+    digest, wire, row = canonical[0].result()
     if a.get("digest") not in (None, digest):
         raise ValueError(f"manifest digest is {digest}, not {a.get('digest')!r} as the request says")
-    wire = manifest.to_wire_json()
-    row = state.store.manifest_row(wire)  # small: kept in the commit's transaction, no file
     manifest_key = row[0] if row is not None else state.store.blobs.put_manifest(wire)
 
     def note_inline(conn: Any, pid: int) -> None:
@@ -426,6 +439,14 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     if record.state == COMMITTED:
         state.remember_committed((entity, project, fields["name"]), manifest_key)
     return {"record": dump(record)}
+
+
+def _canonical(state: ServerState, manifest: Any, algorithm: str) -> tuple[str, bytes, Optional[tuple]]:
+    """A parsed manifest's digest, its canonical bytes (what is stored), and `(key, text)`
+    of its catalog row if it is small enough for one (else it goes to a file)."""
+    digest = manifest.digest(algorithm)
+    wire = manifest.to_wire_json()
+    return digest, wire, state.store.manifest_row(wire)
 
 
 def _recorded(state: ServerState, entity: str, project: str, inline: list, answer: dict) -> dict:

@@ -12,6 +12,7 @@ pub mod blob_sink;
 pub mod cache;
 pub mod digest;
 pub mod download;
+pub mod fdtable;
 pub mod libcrypto;
 pub mod lockfile;
 pub mod manifest;

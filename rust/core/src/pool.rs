@@ -42,6 +42,7 @@ pub fn get() -> Arc<rayon::ThreadPool> {
         // Its threads exist only in the parent: dropping it here would wait on them.
         std::mem::forget(stale);
     }
+    crate::fdtable::reserve(); // before the pool's threads exist (fdtable.rs)
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(thread_count())

@@ -669,6 +669,8 @@ fn objects_missing(py: Python<'_>, objects_root: PathBuf, items: Vec<(String, St
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // At import, before any of our threads exist: the descriptor table grows once, cheaply (fdtable.rs).
+    artefact_core::fdtable::reserve();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Progress>()?;
     m.add_class::<Manifest>()?;
