@@ -107,14 +107,12 @@ class RemoteStore:
             body, sent = inline
             for point in ("during_blobs", "after_blobs", "after_manifest", "before_commit"):
                 failpoint(point)
-            if takes_raw_manifest(self.client.base_url):  # the manifest's bytes follow the first line
-                head = json.dumps({**fields, "manifest_bytes": len(raw), "batch_limit": transfer.batch_limit()},
-                                  separators=(",", ":")).encode("utf-8")
-                payload = b"".join((head, b"\n", raw, body))
-            else:  # an older server: the manifest as a JSON string
-                head = json.dumps({**fields, "manifest": wire, "batch_limit": transfer.batch_limit()},
-                                  separators=(",", ":")).encode("utf-8")
-                payload = head + b"\n" + body
+            # The manifest's bytes follow the first line, or (an older server) ride in it as a JSON string.
+            raw_ok = takes_raw_manifest(self.client.base_url)
+            manifest_field = {"manifest_bytes": len(raw)} if raw_ok else {"manifest": wire}
+            head = json.dumps({**fields, **manifest_field, "batch_limit": transfer.batch_limit()},
+                              separators=(",", ":")).encode("utf-8")
+            payload = b"".join((head, b"\n", raw if raw_ok else b"", body))
             answer = self.client.request("POST", "/api/v1/commit/inline", raw=payload)
         else:  # one call when the server holds every blob (or a twin): it commits, or names what it lacks
             answer = self.client.request("POST", "/api/v1/commit", body={**fields, "manifest": wire,
