@@ -499,6 +499,15 @@ mod tests {
         Item { src: src.to_owned(), digest: hash_bytes(data, Algorithm::Md5), alg: Algorithm::Md5, staged }
     }
 
+    /// A temp dir holding an empty `store` and `staging`: (the dir, store, staging).
+    fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
+        fs::create_dir_all(&store).unwrap();
+        fs::create_dir_all(&staging).unwrap();
+        (d, store, staging)
+    }
+
     #[test]
     fn missing_names_the_objects_not_stored_and_trusts_no_symlink() {
         let d = tempfile::tempdir().unwrap();
@@ -519,10 +528,7 @@ mod tests {
 
     #[test]
     fn a_fresh_staged_copy_keeps_its_mtime_an_old_one_is_touched() {
-        let d = tempfile::tempdir().unwrap();
-        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
-        fs::create_dir_all(&store).unwrap();
-        fs::create_dir_all(&staging).unwrap();
+        let (d, store, staging) = dirs();
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for (data, age) in [(&b"fresh"[..], None), (&b"stale"[..], Some(hour_ago))] {
             let src = d.path().join("f.bin");
@@ -544,10 +550,7 @@ mod tests {
 
     #[test]
     fn staged_copies_are_moved_others_copied_known_content_skipped() {
-        let d = tempfile::tempdir().unwrap();
-        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
-        fs::create_dir_all(&store).unwrap();
-        fs::create_dir_all(&staging).unwrap();
+        let (d, store, staging) = dirs();
         let src = d.path().join("a.bin");
         fs::write(&src, b"alpha").unwrap();
         let (_, _, staged) = copy_and_hash(&src, &staging, Algorithm::Md5).unwrap();
@@ -603,10 +606,7 @@ mod tests {
     #[test]
     fn an_immutable_files_pre_copy_is_moved_in_and_the_file_left_alone() {
         use std::os::unix::fs::MetadataExt;
-        let d = tempfile::tempdir().unwrap();
-        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
-        fs::create_dir_all(&store).unwrap();
-        fs::create_dir_all(&staging).unwrap();
+        let (d, store, staging) = dirs();
         let src = d.path().join("model.bin");
         let data: Vec<u8> = (0..(crate::stage::PIPELINE_MIN as usize + 99)).map(|i| (i % 249) as u8).collect();
         fs::write(&src, &data).unwrap();
@@ -631,10 +631,7 @@ mod tests {
 
     #[test]
     fn written_mode_stores_a_batch_larger_than_its_threads() {
-        let d = tempfile::tempdir().unwrap();
-        let (store, staging) = (d.path().join("store"), d.path().join("staging"));
-        fs::create_dir_all(&store).unwrap();
-        fs::create_dir_all(&staging).unwrap();
+        let (d, store, staging) = dirs();
         let n = 519; // more files than threads in either pass, and not a multiple of them
         let mut items = Vec::new();
         for i in 0..n {
