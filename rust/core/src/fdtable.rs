@@ -19,7 +19,7 @@ pub fn reserve() {
     {
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes into the struct we own.
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur } else { 256 };
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } == 0 { lim.rlim_cur } else { 256 };
         let top = RESERVED.min(soft).saturating_sub(1);
         if top < 64 {
             return;
@@ -67,7 +67,7 @@ mod tests {
         let before = open_count();
         reserve();
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) }, 0);
         let want = RESERVED.min(lim.rlim_cur);
         assert!(status_field("FDSize:") >= want, "FDSize {} < {want}", status_field("FDSize:"));
         assert_eq!(open_count(), before, "reserve() left a descriptor open");

@@ -254,7 +254,7 @@ impl DirectFile {
         let mut done = 0;
         if self.direct {
             let aligned = bytes.len() & !(ALIGN - 1);
-            if aligned > 0 && bytes.as_ptr().align_offset(ALIGN) == 0 && at % ALIGN as u64 == 0 {
+            if aligned > 0 && bytes.as_ptr().align_offset(ALIGN) == 0 && at.is_multiple_of(ALIGN as u64) {
                 match self.file.write_all_at(&bytes[..aligned], at) {
                     Ok(()) => done = aligned,
                     // Refused after all (EINVAL: the device's alignment is larger): buffered.
