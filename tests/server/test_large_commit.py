@@ -1,4 +1,4 @@
-"""Commits of large manifests (server/parallel.py: from PARALLEL_ENTRIES entries the
+"""Commits of large manifests (side_work.py: from PARALLEL_ENTRIES entries the
 server makes the canonical bytes and digest on a second thread while it checks the blobs),
 against a real server process on a SQLite and a PostgreSQL catalog: the stored manifest
 is the canonical one under its MD5, a refused commit (wrong digest, a blob never sent)
@@ -17,7 +17,7 @@ import sys
 import requests
 
 from artefact import _core
-from artefact.server.parallel import PARALLEL_ENTRIES
+from artefact.side_work import PARALLEL_ENTRIES
 
 from ._server import use_server
 

@@ -1,4 +1,4 @@
-"""What a re-log process pays before and around its work (relog2): the core grows the
+"""What a re-log process pays before and around its work: the core grows the
 process's descriptor table once at import (rust/core/src/fdtable.rs), so the 256
 shard dirs of the cache's objects that a re-log opens from the pool's threads never
 make the kernel grow it under several threads (each growth then waits for an RCU grace
@@ -53,8 +53,6 @@ for step in ("first", "relog"):
 got = wandb.Api().artifact("acme/p/tree:" + out["relog"])
 out["entry"] = got.manifest.entries["d0/f0.bin"].digest
 out["files"] = len(got.manifest.entries)
-import resource
-out["fdsize"], out["soft"] = fdsize(), resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 out["modules"] = sorted(m for m in ("uuid", "platform") if m in sys.modules)
 print(json.dumps(out))
 """
@@ -100,5 +98,4 @@ def test_a_relog_through_the_server_with_one_file_changed(tmp_path):
     assert got["first"] == "v0" and got["relog"] == "v1", got
     assert got["entry"] == base64.b64encode(hashlib.md5(b"changed content").digest()).decode()
     assert got["files"] == 300
-    assert got["fdsize"] >= min(1024, got["soft"]), got  # grown at import (see the test above)
     assert got["modules"] == [], f"a log through the server imported {got['modules']}"

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from ..progress import ProgressLine
-from ..server.parallel import PARALLEL_ENTRIES, Done, Parallel
+from ..side_work import beside
 from ..server.wire import dump, load_collection, load_run, load_version
 from ..store.failpoints import failpoint
 from ..store.local import split_alias
@@ -94,8 +94,8 @@ class RemoteStore:
             base_version_id=base_version_id, history_step=history_step, storage_region=storage_region,
         )
         # The manifest's bytes are made on the second core while the blobs to carry are
-        # picked and read (both in the core, outside the GIL; server/parallel.py).
-        made = (Parallel if len(manifest) >= PARALLEL_ENTRIES else Done)(manifest.to_wire_json)
+        # picked and read (both in the core, outside the GIL; side_work.py).
+        made = beside(len(manifest), manifest.to_wire_json)
         try:
             inline = transfer.inline_blobs(manifest, cache)
         finally:

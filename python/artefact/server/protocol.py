@@ -34,7 +34,7 @@ from ..store.records import COMMITTED, decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
 from . import pending
 from .auth import Forbidden, require
-from .parallel import PARALLEL_ENTRIES, Done, Parallel, settle
+from ..side_work import beside, settle
 from .keys import ApiKey
 from .rpc import can_read, readable_version
 from .state import ServerState, object_hex
@@ -399,8 +399,7 @@ def commit(state: ServerState, key: ApiKey, a: dict, inline: Optional[list] = No
     canonical: list = []  # the digest, canonical bytes and row of the manifest, made beside the check
 
     def start_canonical(manifest: Any) -> None:
-        job = Parallel if len(manifest) >= PARALLEL_ENTRIES else Done
-        canonical.append(job(_canonical, state, manifest, _SHORT[fields["digest_algorithm"]]))
+        canonical.append(beside(len(manifest), _canonical, state, manifest, _SHORT[fields["digest_algorithm"]]))
 
     try:
         manifest, pid, unheld, keys = _checked_manifest(

@@ -30,6 +30,7 @@ pub mod stage_parts;
 pub mod statcache;
 pub mod transfer;
 pub mod store_put;
+pub mod store_sync;
 pub mod walk;
 
 mod tmpname;

@@ -26,8 +26,9 @@ use crate::progress::{tick, Progress};
 const CHUNK: usize = 1 << 20;
 /// Chunks queued for the hashing thread.
 const DEPTH: usize = 8;
-/// Chunks queued for the cache object's direct writer (more spill through the page cache).
-const DIRECT_DEPTH: usize = 32;
+/// Chunks queued for the cache object's direct writer (more spill through the page cache):
+/// with `DEPTH`, a download holds at most `DEPTH + DIRECT_DEPTH + 2` chunks (18 MiB).
+const DIRECT_DEPTH: usize = 8;
 /// Buffered writes go in steps of this size: a 1 MiB write makes the page cache take
 /// 1 MiB folios, which on this kind of VM come from memory handed back to the host and
 /// cost 2-4x the system time of 256 KiB ones (1 GiB: 0.5-0.8 s against 0.2 s).
@@ -159,10 +160,7 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
                             // The disk is behind (other writes queued before ours): this
                             // chunk goes through the page cache instead of waiting.
                             Err(TrySendError::Full(_)) => {
-                                for (i, piece) in chunk.bytes().chunks(WRITE_STEP).enumerate() {
-                                    out.write_all_at(piece, total + (i * WRITE_STEP) as u64)
-                                        .map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
-                                }
+                                write_in_steps(out, chunk.bytes(), total).map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?;
                             }
                             // The direct writer failed, and says why below.
                             Err(TrySendError::Disconnected(_)) => return Ok(()),
@@ -185,6 +183,14 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
             Ok((total, raw))
         })
     })
+}
+
+/// Write `bytes` at offset `at` through the page cache, `WRITE_STEP` bytes at a time.
+fn write_in_steps(file: &File, bytes: &[u8], at: u64) -> std::io::Result<()> {
+    for (i, piece) in bytes.chunks(WRITE_STEP).enumerate() {
+        file.write_all_at(piece, at + (i * WRITE_STEP) as u64)?;
+    }
+    Ok(())
 }
 
 /// Alignment of `O_DIRECT` buffers, offsets and lengths (the largest logical block size
@@ -266,7 +272,7 @@ impl DirectFile {
                 self.buffered()?;
             }
         }
-        self.file.write_all_at(&bytes[done..], at + done as u64)
+        write_in_steps(&self.file, &bytes[done..], at + done as u64)
     }
 
     /// Turn `O_DIRECT` off for the rest of the file.

@@ -1,10 +1,11 @@
-"""Side work of one request on a thread of its own (protocol.commit).
+"""Side work of one call on a thread of its own, beside the caller (the server's commit,
+the client's log).
 
 The core's calls release the GIL, so a 10,000-file manifest's canonical bytes and
 digest are made on the second core while the request's thread checks its blobs (and on
 the client, its bytes while the blobs to carry are picked). A thread per job, never a
 shared pool: a commit never queues behind other requests' work. Small manifests (most
-commits) do it inline (`Done`): a thread costs more than their work.
+commits) do it inline (`Inline`): a thread costs more than their work.
 
 Writing the manifest's file while the commit's transaction ran its lookups was tried
 too: it needed the MD5 twice (the key before the file) and two hand-offs between
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
-__all__ = ["PARALLEL_ENTRIES", "Parallel", "Done", "settle"]
+__all__ = ["PARALLEL_ENTRIES", "Parallel", "Inline", "beside", "settle"]
 
 PARALLEL_ENTRIES = 2000  # manifests with at least this many entries get a thread
 
@@ -49,12 +50,18 @@ class Parallel:
         return self._value
 
 
-class Done(Parallel):
+class Inline(Parallel):
     """`Parallel`'s interface for work done at once, on the caller's thread."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:  # noqa: D107 - no thread
         self._value, self._error, self._thread = None, None, None
         self._run(fn, args)
+
+
+def beside(entries: int, fn: Callable[..., Any], *args: Any) -> Parallel:
+    """`fn(*args)` on a thread of its own for a manifest of `entries` entries from
+    `PARALLEL_ENTRIES` on, else at once on the caller's thread."""
+    return (Parallel if entries >= PARALLEL_ENTRIES else Inline)(fn, *args)
 
 
 def settle(jobs: list) -> None:
