@@ -8,6 +8,9 @@
 //! download then renames into the root instead of copying the cache object a second
 //! time (`DownloadOptions::spares`): the copy overlaps the transfer instead of
 //! following it.
+//!
+//! Nothing here is fsynced: the cache is not a durable store (after a crash, a cache
+//! object shorter than its entry is fetched again), and the root is the user's copy.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -439,6 +442,18 @@ mod tests {
     /// an unaligned tail) goes through it, a chunk spilled through the page cache between
     /// direct ones (the disk was behind) lands at its offset, and the file is the same
     /// bytes either way.
+    /// Whether `dir`'s filesystem takes `O_DIRECT` writes of an aligned block (tmpfs does not).
+    fn direct_here(dir: &Path) -> bool {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = dir.join("probe");
+        let Ok(f) = fs::OpenOptions::new().create(true).truncate(true).write(true).custom_flags(libc::O_DIRECT).open(&p) else { return false };
+        let mut block = Chunk::new();
+        block.len = ALIGN;
+        let ok = f.write_all_at(block.bytes(), 0).is_ok();
+        let _ = fs::remove_file(&p);
+        ok
+    }
+
     #[test]
     fn the_direct_writer_keeps_every_byte_aligned_or_not() {
         let d = tempfile::tempdir().unwrap();
@@ -456,6 +471,13 @@ mod tests {
         let mut f = DirectFile::open(&path, &created).unwrap(); // buffered where the filesystem refuses O_DIRECT
         f.write_at(chunk_of(0).bytes(), 0).unwrap();
         f.write_at(chunk_of(2).bytes(), 2 * CHUNK as u64).unwrap(); // ahead of a spilled chunk
+        if direct_here(d.path()) {
+            // Aligned chunks stayed direct: no silent fallback to the page cache.
+            assert!(f.direct, "aligned chunks fell back to buffered writes");
+            // SAFETY: F_GETFL on a descriptor the DirectFile owns.
+            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f.file), libc::F_GETFL) };
+            assert_ne!(flags & libc::O_DIRECT, 0);
+        }
         created.write_all_at(&data[CHUNK..2 * CHUNK], CHUNK as u64).unwrap(); // the spill, buffered
         let odd = data[3 * CHUNK..].to_vec(); // the tail: a buffer of its own, not aligned
         f.write_at(&odd[..CHUNK - 1], 3 * CHUNK as u64).unwrap();
