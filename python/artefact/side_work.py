@@ -5,7 +5,8 @@ The core's calls release the GIL, so a 10,000-file manifest's canonical bytes an
 digest are made on the second core while the request's thread checks its blobs (and on
 the client, its bytes while the blobs to carry are picked). A thread per job, never a
 shared pool: a commit never queues behind other requests' work. Small manifests (most
-commits) do it inline (`Inline`): a thread costs more than their work.
+commits) do it on the request's thread once it is needed (`Inline`): a thread costs
+more than their work, and a refused commit then never does it.
 
 Writing the manifest's file while the commit's transaction ran its lookups was tried
 too: it needed the MD5 twice (the key before the file) and two hand-offs between
@@ -51,16 +52,27 @@ class Parallel:
 
 
 class Inline(Parallel):
-    """`Parallel`'s interface for work done at once, on the caller's thread."""
+    """`Parallel`'s interface for work done on the caller's thread when `result()` is
+    first asked for: work whose outcome is never asked for (a refused commit) is never done."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:  # noqa: D107 - no thread
         self._value, self._error, self._thread = None, None, None
-        self._run(fn, args)
+        self._pending: Optional[tuple[Callable[..., Any], tuple]] = (fn, args)
+
+    def wait(self) -> None:
+        """Nothing runs elsewhere: nothing to wait for."""
+
+    def result(self) -> Any:
+        if self._pending is not None:
+            fn, args = self._pending
+            self._pending = None
+            self._run(fn, args)
+        return super().result()
 
 
 def beside(entries: int, fn: Callable[..., Any], *args: Any) -> Parallel:
     """`fn(*args)` on a thread of its own for a manifest of `entries` entries from
-    `PARALLEL_ENTRIES` on, else at once on the caller's thread."""
+    `PARALLEL_ENTRIES` on, else on the caller's thread when its result is asked for."""
     return (Parallel if entries >= PARALLEL_ENTRIES else Inline)(fn, *args)
 
 

@@ -26,6 +26,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import _core
+from ..side_work import beside, settle
 from ..store.catalog import DedupeMissed
 from ..store.errors import MissingBlobError, RunNotFoundError
 from ..store.postgres import write_scope
@@ -34,7 +35,6 @@ from ..store.records import COMMITTED, decode_id
 from ..validate import validate_artifact_name, validate_artifact_name_chars
 from . import pending
 from .auth import Forbidden, require
-from ..side_work import beside, settle
 from .keys import ApiKey
 from .rpc import can_read, readable_version
 from .state import ServerState, object_hex

@@ -141,7 +141,7 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
                 }
                 None => (None, None, (out.try_clone().map_err(|e| Failure::fatal(format!("{}: {e}", tmp.display())))?, tmp.to_owned())),
             };
-            let (mut mine, mine_name) = mine;
+            let (mine, mine_name) = mine;
             let mut sent: VecDeque<Arc<Chunk>> = VecDeque::new();
             let mut total = 0u64;
             let received = (|| -> Result<(), Failure> {
@@ -169,9 +169,7 @@ fn write_pipelined(reader: &mut dyn Read, dest: &Path, spare: Option<&Path>, dig
                             Err(TrySendError::Disconnected(_)) => return Ok(()),
                         }
                     }
-                    for piece in chunk.bytes().chunks(WRITE_STEP) {
-                        mine.write_all(piece).map_err(|e| Failure::fatal(format!("{}: {e}", mine_name.display())))?;
-                    }
+                    write_in_steps(&mine, chunk.bytes(), total).map_err(|e| Failure::fatal(format!("{}: {e}", mine_name.display())))?;
                     total += n as u64;
                     sent.push_back(chunk);
                 }
