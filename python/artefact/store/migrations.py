@@ -130,6 +130,24 @@ V1: Step = (
 
 MIGRATIONS: list[Step] = [V1]
 
+# The embedded store's packs (rust/core/src/pack.rs): where each small blob of a packed
+# log lives. A row is inserted in the transaction of the version that first stored the
+# blob, so a pack without rows is one a killed log left (gc removes it). First location
+# wins: a digest has one row. Only the embedded store's catalog takes this step (the
+# server's schema, server/schema.py, builds on MIGRATIONS and keeps its own numbering).
+STORE_V2_PACKS: Step = (
+    """CREATE TABLE packed_blobs (
+        algorithm TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        byte_length INTEGER NOT NULL,
+        PRIMARY KEY (algorithm, digest))""",
+    "CREATE INDEX packed_blobs_by_pack ON packed_blobs (pack)",
+)
+
+STORE_MIGRATIONS: list[Step] = [*MIGRATIONS, STORE_V2_PACKS]
+
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """How many migration steps this database has applied."""
