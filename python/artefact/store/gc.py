@@ -173,7 +173,8 @@ def _collect_packs(store: "LocalStore", conn: "sqlite3.Connection", refs: set[st
     for entry in pack_rows.pack_files(store.objects_root):
         if entry.name in live:
             continue
-        _delete_if_old(entry.path, cutoff if entry.name in had_rows else temp_cutoff, report, "packs_deleted")
+        if _delete_if_old(entry.path, cutoff if entry.name in had_rows else temp_cutoff, report, "packs_deleted"):
+            pack_rows.forget_pack(conn, entry.name)
 
 
 def remove_stale_staging(report: GcReport, grace: float) -> None:
@@ -187,17 +188,19 @@ def remove_stale_staging(report: GcReport, grace: float) -> None:
     report.bytes_freed += freed
 
 
-def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> None:
+def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> bool:
+    """Delete `path` unless changed after `cutoff`; whether it is gone now."""
     try:
         st = os.stat(path)  # fresh: a logger may have touched it a moment ago
         if st.st_mtime > cutoff:
             report.kept_in_grace += 1
-            return
+            return False
         os.unlink(path)
     except FileNotFoundError:
-        return
+        return True
     setattr(report, counter, getattr(report, counter) + 1)
     report.bytes_freed += st.st_size
+    return True
 
 
 def unreferenced(store: "LocalStore") -> list[str]:

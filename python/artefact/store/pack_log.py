@@ -4,7 +4,7 @@ A log that stores more than `FEW` (64) new blobs of at most `ARTEFACT_PACK_BLOB_
 (default 1MiB; 0 disables packs) writes those into one pack file per batch (a new pack
 past `ARTEFACT_PACK_BYTES`, default 256MiB), with one flush for the lot, instead of one
 file and one flush per blob. Larger blobs, small batches, and content the store already
-holds (a loose object, or a row of `packed_blobs`) go the loose way as before
+holds (a loose object, or a row of `store_pack_entries`) go the loose way as before
 (blobs.put_files), which also refreshes what is held and removes staged duplicates.
 
 The pack is on disk, renamed into `packs/`, before its rows exist; the rows are inserted

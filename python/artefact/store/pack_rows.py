@@ -1,8 +1,9 @@
-"""The catalog's index of packed blobs (`packed_blobs`, migrations.STORE_V2_PACKS).
+"""The catalog's index of packed blobs (`store_pack_entries`, migrations.STORE_V2_PACKS).
 
 A log of many small files writes them into one pack file (rust/core/src/pack.rs,
 `<objects>/packs/<name>`); each blob is a row (algorithm, digest, pack, offset,
-length). The rows go in with the version that first stored them, in its transaction,
+length) of `store_pack_entries`, the pack's name kept once in `store_packs`. The
+rows go in with the version that first stored them, in its transaction,
 after the pack is on disk: a pack with no rows is one a killed log left, which `gc`
 removes once it is older than its grace period. A digest has one row (the first
 location wins), and a blob is held by the store if a loose object or a row holds it.
@@ -29,7 +30,7 @@ def pack_path(objects_root: str, pack: str) -> str:
 def any_rows(catalog: Any) -> bool:
     """Whether the store holds any packed blob (most stores: none, and readers skip the lookup)."""
     with catalog.transaction(write=False) as conn:
-        return conn.execute("SELECT 1 FROM packed_blobs LIMIT 1").fetchone() is not None
+        return conn.execute("SELECT 1 FROM store_packs LIMIT 1").fetchone() is not None
 
 
 def locations(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) -> dict[tuple[str, str], tuple[str, int, int]]:
@@ -48,8 +49,9 @@ def locations(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) 
                 part = digests[i:i + _CHUNK]
                 marks = ",".join("?" * len(part))
                 for row in c.execute(
-                    "SELECT digest, pack, byte_offset, byte_length FROM packed_blobs"
-                    f" WHERE algorithm = ? AND digest IN ({marks})", (alg, *part),
+                    "SELECT b.digest, p.name, b.byte_offset, b.byte_length FROM store_pack_entries b"
+                    f" JOIN store_packs p ON p.id = b.pack_id WHERE b.algorithm = ? AND b.digest IN ({marks})",
+                    (alg, *part),
                 ):
                     out[(alg, row[0])] = (row[1], int(row[2]), int(row[3]))
 
@@ -69,9 +71,14 @@ def held(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) -> se
 def insert(conn: Any, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
     """Record `(algorithm, digest, pack, offset, length)` rows in the caller's
     transaction; a digest already recorded keeps its first location."""
+    rows = list(rows)
+    ids: dict[str, int] = {}
+    for name in sorted({r[2] for r in rows}):
+        conn.execute("INSERT OR IGNORE INTO store_packs (name) VALUES (?)", (name,))
+        ids[name] = int(conn.execute("SELECT id FROM store_packs WHERE name = ?", (name,)).fetchone()[0])
     conn.executemany(
-        "INSERT OR IGNORE INTO packed_blobs (algorithm, digest, pack, byte_offset, byte_length)"
-        " VALUES (?,?,?,?,?)", list(rows),
+        "INSERT OR IGNORE INTO store_pack_entries (algorithm, digest, pack_id, byte_offset, byte_length)"
+        " VALUES (?,?,?,?,?)", [(a, d, ids[p], o, n) for a, d, p, o, n in rows],
     )
 
 
@@ -86,12 +93,19 @@ def pack_location(catalog: Any, objects_root: str, digest: str, algorithm: str) 
 def all_rows(conn: Any) -> list[tuple[str, str, str, int, int]]:
     """Every `(algorithm, digest, pack, offset, length)` row."""
     return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in conn.execute(
-        "SELECT algorithm, digest, pack, byte_offset, byte_length FROM packed_blobs")]
+        "SELECT b.algorithm, b.digest, p.name, b.byte_offset, b.byte_length FROM store_pack_entries b"
+        " JOIN store_packs p ON p.id = b.pack_id")]
 
 
 def delete_rows(conn: Any, pairs: Iterable[tuple[str, str]]) -> None:
     """Forget the `(algorithm, digest)` rows (gc: no committed version uses them)."""
-    conn.executemany("DELETE FROM packed_blobs WHERE algorithm = ? AND digest = ?", list(pairs))
+    conn.executemany("DELETE FROM store_pack_entries WHERE algorithm = ? AND digest = ?", list(pairs))
+
+
+def forget_pack(conn: Any, name: str) -> None:
+    """Drop the name of a pack whose file gc deleted (none of its rows remain)."""
+    conn.execute("DELETE FROM store_packs WHERE name = ? AND NOT EXISTS"
+                 " (SELECT 1 FROM store_pack_entries b WHERE b.pack_id = store_packs.id)", (name,))
 
 
 def pack_files(objects_root: str) -> list[os.DirEntry]:
