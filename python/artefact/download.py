@@ -232,10 +232,9 @@ def packed_objects(manifest: "_core.Manifest", store: Optional[BlobSource],
     pairs = {(entry_algorithm(t[5]), t[1]) for t in manifest.entries()
              if t[2] is None and (not path_prefix or t[0].startswith(path_prefix))}
     found = pack_rows.locations(store.catalog, pairs)
-    return {
-        _core.object_relpath(digest, alg): (pack_rows.pack_path(store.objects_root, pack), offset, length)
-        for (alg, digest), (pack, offset, length) in found.items()
-    }
+    files = {pack: pack_rows.pack_path(store.objects_root, pack) for pack, _o, _n in found.values()}
+    relpath = _core.object_relpath
+    return {relpath(digest, alg): (files[pack], offset, length) for (alg, digest), (pack, offset, length) in found.items()}
 
 
 # A remote download checks the root before it fetches (`_core.download_plan`: only

@@ -246,6 +246,37 @@ fn copy_range_kernel(input: &File, out: &File, offset: u64, size: u64) -> io::Re
     }
 }
 
+/// A byte range of an open pack read with `pread` (no seek, no descriptor of its own):
+/// many threads read their ranges of one pack through one descriptor.
+pub struct RangeReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> RangeReader<'a> {
+    /// `length` bytes at `offset` of `file`, which must hold them (InvalidData naming `pack` if not).
+    pub fn new(file: &'a File, pack: &Path, offset: u64, length: u64) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        if offset.checked_add(length).is_none_or(|end| end > len) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: {length} bytes at {offset} run past its end ({len} bytes)", pack.display())));
+        }
+        Ok(Self { file, pos: offset, end: offset + length })
+    }
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// The pack's range `offset..offset+length` as a reader (the pack opened and positioned).
 pub fn open_range(pack: &Path, offset: u64, length: u64) -> io::Result<(io::Take<File>, File)> {
     let mut f = File::open(pack).map_err(|e| with_path(e, pack))?;

@@ -41,6 +41,8 @@ pub(super) struct Ctx<'a> {
     pub(super) opts: &'a DownloadOptions<'a>,
     pub(super) cache: Option<&'a ObjDir>,
     pub(super) progress: Option<&'a Progress>,
+    /// Each pack of `opts.packed` the missing entries need, opened once.
+    pub(super) packs: &'a std::collections::HashMap<&'a Path, File>,
 }
 
 impl Ctx<'_> {
@@ -74,7 +76,10 @@ impl Ctx<'_> {
             // Packed: copied out of its range, verified, whatever the placement (never
             // linked, never a cache copy).
             let fd = cur.dir(parent_of(&e.path))?;
-            return copy_range_verified(pack, *offset, *length, fd, &e.digest, e.algorithm())
+            let Some(file) = self.packs.get(pack.as_path()) else {
+                return Err(DownloadError::MissingBlob { path: e.path.to_string(), blob: pack.clone() });
+            };
+            return copy_range_verified(file, pack, *offset, *length, fd, &e.digest, e.algorithm())
                 .map(Ready::Temp)
                 .map_err(|err| Self::store_err(e, pack, err));
         }
