@@ -163,11 +163,11 @@ class Manifest:
         progress: Optional[Progress] = None,
         present: Optional[bytes] = None,
         spares: Optional[dict[str, str]] = None,
-        packed: Optional[dict[str, tuple[str, int, int]]] = None,
+        packed: Optional[list[tuple[str, str, str, int, int]]] = None,
     ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
-        `packed` (object path `obj/md5/..` -> (pack file, offset, length)): entries the
-        store keeps in packs, copied out of their range verified, never linked.
+        `packed` ((algorithm, digest, pack file, offset, length) rows): content the store
+        keeps in packs, copied out of its range verified, never linked.
         `present` (from `download_plan`, one byte per stored entry under the prefix) marks
         the files just found right, which are not checked again.
         files already there with the right content are kept (stat cache, else re-hash);

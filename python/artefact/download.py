@@ -153,11 +153,14 @@ def _download_entries(
             prepared.place(line)
     if mode == "hardlink" and placed and packed:
         # Packed blobs are copied out of their pack, never linked (a link would be the pack).
-        termwarn(
-            f"Copied the small files of {root} that the store keeps in packs rather than"
-            " linking them (a pack is never linked); the other files are hardlinks"
-        )
-        placed -= min(placed, len(packed))
+        held = {(r[0], r[1]) for r in packed}
+        copies = sum(1 for t in manifest.entries() if t[2] is None and (entry_algorithm(t[5]), t[1]) in held)
+        if copies:
+            termwarn(
+                f"Copied the small files of {root} that the store keeps in packs rather than"
+                " linking them (a pack is never linked); the other files are hardlinks"
+            )
+        placed -= min(placed, copies)
     if mode == "hardlink" and placed:
         termwarn(
             f"Linked {placed} file{'s' if placed > 1 else ''} from the artifact cache into"
@@ -197,7 +200,7 @@ def _prepare_references(
 def _download_files(
     manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
     path_prefix: Optional[str], mode: str, line: ProgressLine, spares: Optional[dict[str, str]] = None,
-    packed: Optional[dict[str, tuple[str, int, int]]] = None,
+    packed: Optional[list[tuple[str, str, str, int, int]]] = None,
 ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
     """The core call, with its errors turned into the store's error classes."""
     if store is None and any(t[2] is None for t in manifest.entries()):
@@ -217,24 +220,21 @@ def _download_files(
 
 
 def packed_objects(manifest: "_core.Manifest", store: Optional[BlobSource],
-                   path_prefix: Optional[str]) -> dict[str, tuple[str, int, int]]:
-    """The entries the embedded store keeps in packs (store/pack_rows.py), by object
-    path (`obj/md5/..`): `(pack file, offset, length)`. The core copies those out of
-    their range, verified, and never links them, whatever the link mode."""
+                   path_prefix: Optional[str]) -> list[tuple[str, str, str, int, int]]:
+    """The blobs the embedded store keeps in packs (store/pack_rows.py) that the entries
+    may need: `(algorithm, digest, pack file, offset, length)`. The core copies those
+    out of their range, verified, and never links them, whatever the link mode."""
     from .store.local import LocalStore
 
     if not isinstance(store, LocalStore):
-        return {}
+        return []
     from .store import pack_rows
 
-    if not pack_rows.any_rows(store.catalog):
-        return {}
-    pairs = {(entry_algorithm(t[5]), t[1]) for t in manifest.entries()
-             if t[2] is None and (not path_prefix or t[0].startswith(path_prefix))}
-    found = pack_rows.locations(store.catalog, pairs)
-    files = {pack: pack_rows.pack_path(store.objects_root, pack) for pack, _o, _n in found.values()}
-    relpath = _core.object_relpath
-    return {relpath(digest, alg): (files[pack], offset, length) for (alg, digest), (pack, offset, length) in found.items()}
+    def pairs() -> set[tuple[str, str]]:
+        return {(entry_algorithm(t[5]), t[1]) for t in manifest.entries()
+                if t[2] is None and (not path_prefix or t[0].startswith(path_prefix))}
+
+    return pack_rows.download_rows(store.catalog, store.objects_root, len(manifest), pairs)
 
 
 # A remote download checks the root before it fetches (`_core.download_plan`: only

@@ -338,3 +338,22 @@ def test_a_packed_log_has_wandbs_manifest_byte_for_byte(tmp_path):
     for rel in want["contents"]:
         with open(os.path.join(out, rel), "rb") as f, open(os.path.join(data, rel), "rb") as g:
             assert f.read() == g.read(), rel
+
+
+def test_a_small_version_of_a_store_with_many_packed_blobs_downloads_by_lookup(tmp_path):
+    """With far more rows in the store than entries in the version, a download looks up
+    only its own entries' rows (pack_rows.download_rows), and gets the right bytes."""
+    root = os.environ["ARTEFACT_STORE"]
+    many = write_tree(tmp_path / "many", {f"m/{i}.txt": f"many {i}" for i in range(1300)})
+    few = _tree(tmp_path / "few", n=70, big=False, tag="few ")
+    _cli("put", many, "--name", "many", "--type", "dataset")
+    _cli("put", few, "--name", "few", "--type", "dataset")
+    with LocalStore.open(root) as store:
+        assert len(_rows(store)) == 1370
+        from artefact.download import packed_objects
+
+        m = store.load_manifest(store.get_version(config.default_entity(), config.default_project(), "few"))
+        assert len(packed_objects(m, store, None)) == 70
+    out = tmp_path / "out"
+    _cli("get", "few:latest", "--root", str(out))
+    assert not filecmp.dircmp(few, out).diff_files and sorted(os.listdir(out)) == sorted(os.listdir(few))

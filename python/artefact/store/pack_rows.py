@@ -12,7 +12,7 @@ location wins), and a blob is held by the store if a loose object or a row holds
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 __all__ = ["PACKS_DIR", "pack_path", "held", "locations", "insert", "any_rows"]
 
@@ -61,6 +61,30 @@ def locations(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) 
         with catalog.transaction(write=False) as c:
             query(c)
     return out
+
+
+def download_rows(catalog: Any, objects_root: str, manifest_size: int,
+                  pairs: "Callable[[], Iterable[tuple[str, str]]]") -> list[tuple[str, str, str, int, int]]:
+    """`(algorithm, digest, pack file, offset, length)` of the packed blobs a download of
+    a manifest of `manifest_size` entries may need: every row when the store holds not
+    many more than that (one query, the pack's path made by SQLite: no Python per row),
+    else the rows of `pairs()`. Rows of blobs the manifest lacks are harmless extras."""
+    with catalog.transaction(write=False) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM store_packs")]
+        for name in names:
+            pack_path(objects_root, name)  # refuses a name that is not a plain file name
+        if not names:
+            return []
+        prefix = os.path.join(objects_root, PACKS_DIR, "")
+        if conn.execute("SELECT count(*) FROM store_pack_entries").fetchone()[0] <= 2 * manifest_size + 1000:
+            cur = conn.cursor()
+            cur.row_factory = None  # plain tuples, as the core takes them
+            return cur.execute(
+                "SELECT b.algorithm, b.digest, ? || p.name, b.byte_offset, b.byte_length"
+                " FROM store_pack_entries b JOIN store_packs p ON p.id = b.pack_id", (prefix,),
+            ).fetchall()
+        found = locations(catalog, pairs(), conn)
+    return [(a, d, prefix + p, o, n) for (a, d), (p, o, n) in found.items()]
 
 
 def held(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) -> set[tuple[str, str]]:

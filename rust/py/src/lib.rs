@@ -543,10 +543,18 @@ impl Manifest {
         progress: Option<&Bound<'_, Progress>>,
         present: Option<&[u8]>,
         spares: Option<std::collections::HashMap<String, PathBuf>>,
-        packed: Option<std::collections::HashMap<String, (PathBuf, u64, u64)>>,
+        packed: Option<Vec<(String, String, PathBuf, u64, u64)>>,
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
+        // (algorithm, digest, pack, offset, length) rows, by object path.
+        let packed = packed
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(a, d, pack, off, len)| Ok((cache::object_relpath(&d, alg(&a)?).map_err(io_err)?, (pack, off, len))))
+                    .collect::<PyResult<std::collections::HashMap<_, _>>>()
+            })
+            .transpose()?;
         let p = progress_or_new(progress);
         let sc = statcache();
         let m = &self.inner;
