@@ -203,6 +203,7 @@ fn open_packs<'a>(opts: &DownloadOptions<'a>, missing: &[(&Entry, String)]) -> R
             if !packs.contains_key(pack.as_path()) {
                 match std::fs::File::open(pack) {
                     Ok(f) => {
+                        will_need(&f);
                         packs.insert(pack.as_path(), f);
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -212,4 +213,16 @@ fn open_packs<'a>(opts: &DownloadOptions<'a>, missing: &[(&Entry, String)]) -> R
         }
     }
     Ok(packs)
+}
+
+/// Ask the kernel to read the whole pack ahead (large sequential requests) if it is not
+/// cached: its ranges are then copied out by many threads in no particular order.
+fn will_need(f: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a descriptor we own; offset 0 and length 0 mean the whole file.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    }
+    let _ = f;
 }
