@@ -163,8 +163,11 @@ class Manifest:
         progress: Optional[Progress] = None,
         present: Optional[bytes] = None,
         spares: Optional[dict[str, str]] = None,
+        packed: Optional[list[tuple[str, str, str, int, int]]] = None,
     ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
+        `packed` ((algorithm, digest, pack file, offset, length) rows): content the store
+        keeps in packs, copied out of its range verified, never linked.
         `present` (from `download_plan`, one byte per stored entry under the prefix) marks
         the files just found right, which are not checked again.
         files already there with the right content are kept (stat cache, else re-hash);
@@ -286,6 +289,27 @@ def store_files(
     stored), other files copied once and verified. Durable before returning (`sync`:
     "auto", "files" or "filesystem"). Per item, whether it was written; a bad item raises
     with its `index` and nothing new is placed."""
+
+def write_packs(
+    root: str,
+    items: list[tuple[str, str, str, bool]],
+    cap: int,
+    progress: Optional[Progress] = None,
+) -> list[tuple[str, int, int]]:
+    """Write (src, digest, algorithm, staged) small files into new packs under the
+    store's objects root (at most `cap` bytes each), each read once and checked against
+    its digest unless known, the packs fdatasynced and renamed into `packs/` before this
+    returns; per item (pack name, offset, length). A bad item raises with `.index`, and
+    no pack is left."""
+
+def read_packed(pack: str, offset: int, length: int, digest: str, algorithm: str = "MD5") -> bytes:
+    """The `length` bytes at `offset` of `pack`, checked against `digest` (ValueError if not)."""
+
+def verify_packed(
+    items: list[tuple[str, int, int, str, str]], progress: Optional[Progress] = None
+) -> list[Optional[str]]:
+    """Hash each (pack, offset, length, digest, algorithm) range in parallel: None where
+    it matches, else why not ("missing" for a pack that is gone)."""
 
 def remove_files(paths: list[str]) -> int:
     """Unlink these files in parallel (vanished ones are fine); how many were removed."""

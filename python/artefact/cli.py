@@ -131,7 +131,9 @@ def _put(args: argparse.Namespace) -> int:
         return 2
     try:
         if os.path.isdir(path):
-            artifact.add_dir(path, policy=args.policy)
+            from .onepass import put_dir_policy
+
+            artifact.add_dir(path, policy=put_dir_policy(args.policy))
         else:
             artifact.add_file(path, policy=args.policy)
         with init(project=args.project, entity=args.entity, job_type="put") as run:

@@ -133,8 +133,9 @@ def _download_entries(
         # Phases 1-4 for stored files happen in one core call; references come back.
         try:
             direct = skip_cache or store_serves_copies(store, mode)
+            packed = packed_objects(manifest, store, path_prefix)
             refs, _present, placed, skipped, filled_bytes = _download_files(
-                manifest, base, store, None if direct else cache.root, path_prefix, mode, line, spares
+                manifest, base, store, None if direct else cache.root, path_prefix, mode, line, spares, packed
             )
         except PermissionError:
             if prepared is not None:
@@ -150,6 +151,16 @@ def _download_entries(
             termwarn(f"skipping {os.path.join(base, path)}: {why}")
         if prepared is not None:
             prepared.place(line)
+    if mode == "hardlink" and placed and packed:
+        # Packed blobs are copied out of their pack, never linked (a link would be the pack).
+        held = {(r[0], r[1]) for r in packed}
+        copies = sum(1 for t in manifest.entries() if t[2] is None and (entry_algorithm(t[5]), t[1]) in held)
+        if copies:
+            termwarn(
+                f"Copied the small files of {root} that the store keeps in packs rather than"
+                " linking them (a pack is never linked); the other files are hardlinks"
+            )
+        placed -= min(placed, copies)
     if mode == "hardlink" and placed:
         termwarn(
             f"Linked {placed} file{'s' if placed > 1 else ''} from the artifact cache into"
@@ -189,6 +200,7 @@ def _prepare_references(
 def _download_files(
     manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
     path_prefix: Optional[str], mode: str, line: ProgressLine, spares: Optional[dict[str, str]] = None,
+    packed: Optional[list[tuple[str, str, str, int, int]]] = None,
 ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
     """The core call, with its errors turned into the store's error classes."""
     if store is None and any(t[2] is None for t in manifest.entries()):
@@ -196,7 +208,8 @@ def _download_files(
     objects = store.objects_root if store is not None else base
     present = _take_present(manifest, base, path_prefix)
     try:
-        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core, present, spares or None)
+        return manifest.download(base, objects, cache_root, path_prefix, mode, line.core, present, spares or None,
+                                 packed or None)
     except (OSError, ValueError) as exc:
         kind = getattr(exc, "kind", None)
         if kind == "missing":
@@ -204,6 +217,24 @@ def _download_files(
         if kind == "corrupt":
             raise CorruptBlobError(str(exc)) from None
         raise
+
+
+def packed_objects(manifest: "_core.Manifest", store: Optional[BlobSource],
+                   path_prefix: Optional[str]) -> list[tuple[str, str, str, int, int]]:
+    """The blobs the embedded store keeps in packs (store/pack_rows.py) that the entries
+    may need: `(algorithm, digest, pack file, offset, length)`. The core copies those
+    out of their range, verified, and never links them, whatever the link mode."""
+    from .store.local import LocalStore
+
+    if not isinstance(store, LocalStore):
+        return []
+    from .store import pack_rows
+
+    def pairs() -> set[tuple[str, str]]:
+        return {(entry_algorithm(t[5]), t[1]) for t in manifest.entries()
+                if t[2] is None and (not path_prefix or t[0].startswith(path_prefix))}
+
+    return pack_rows.download_rows(store.catalog, store.objects_root, len(manifest), pairs)
 
 
 # A remote download checks the root before it fetches (`_core.download_plan`: only

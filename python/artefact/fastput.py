@@ -127,7 +127,7 @@ def _connect(catalog: str) -> "Optional[sqlite3.Connection]":
     """The catalog, opened as `store.db.Database` opens it, if its schema is current."""
     sqlite3 = _sqlite3()
 
-    from .store.migrations import MIGRATIONS
+    from .store.migrations import STORE_MIGRATIONS
 
     try:
         conn = sqlite3.connect(catalog, timeout=_LOCK_WAIT_MS / 1000, isolation_level=None,
@@ -136,7 +136,7 @@ def _connect(catalog: str) -> "Optional[sqlite3.Connection]":
         return None
     try:
         conn.execute(f"PRAGMA busy_timeout = {_LOCK_WAIT_MS}")
-        if int(conn.execute("PRAGMA user_version").fetchone()[0]) != len(MIGRATIONS):
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) != len(STORE_MIGRATIONS):
             raise sqlite3.DatabaseError("not this version's schema: the ordinary path migrates it")
         if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
             raise sqlite3.DatabaseError("not in WAL mode: the ordinary path sets it")

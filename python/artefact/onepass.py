@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from . import _core, config
 
-__all__ = ["hash_immutable", "discard_precopies", "precopy_target"]
+__all__ = ["hash_immutable", "discard_precopies", "precopy_target", "put_dir_policy"]
 
 
 def hash_immutable(path: str, algorithm: str) -> tuple[str, int]:
@@ -34,6 +34,19 @@ def hash_immutable(path: str, algorithm: str) -> tuple[str, int]:
             if staging is not None:
                 return _core.hash_and_precopy(path, staging, minimum, algorithm)
     return _core.hash_file(path, algorithm)
+
+
+def put_dir_policy(policy: str) -> str:
+    """The policy `artefact put DIR` adds with. Into the embedded store, a mutable put
+    adds like an immutable one: the put reads each file once more as it logs it, into
+    the store (small files into a pack, which is then the snapshot; large ones copied
+    once), so no staging copy is written and removed. The version logged is the same
+    (entries, digests, manifest); a file changed between the add and the log, moments
+    apart in one command, fails the put naming it instead of being snapshotted early.
+    For a team server the staged copies are the snapshot the upload reads: unchanged."""
+    if policy == "mutable" and not config.base_url():
+        return "immutable"
+    return policy
 
 
 def precopy_target() -> tuple[Optional[str], Optional[int]]:

@@ -21,6 +21,7 @@ import artefact
 from artefact import _core
 from artefact.store import LocalStore
 from artefact.store.catalog import Catalog
+from artefact.store.migrations import STORE_MIGRATIONS
 
 
 def _staging() -> str:
@@ -142,7 +143,7 @@ def test_failed_log_removes_the_copy_and_a_retry_logs_from_the_file(tmp_path):
         assert len(_staged()) == 1
         store = LocalStore(root)
         store.catalog.close()
-        store.catalog = Catalog(os.path.join(root, "catalog.db"), timeout=0.5)
+        store.catalog = Catalog(os.path.join(root, "catalog.db"), timeout=0.5, steps=STORE_MIGRATIONS)
         from artefact.store.errors import CatalogLockedError
 
         with pytest.raises(CatalogLockedError):

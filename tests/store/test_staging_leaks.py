@@ -22,6 +22,7 @@ import artefact
 from artefact import _core
 from artefact.store import LocalStore
 from artefact.store.catalog import Catalog
+from artefact.store.migrations import STORE_MIGRATIONS
 
 
 def _tree(root, n=5, size=3000):
@@ -75,7 +76,7 @@ def test_failed_commit_lock_timeout_leaves_no_staged_copies(tmp_path):
         assert len(_staged()) == 5
         store = LocalStore(root)
         store.catalog.close()
-        store.catalog = Catalog(os.path.join(root, "catalog.db"), timeout=0.5)
+        store.catalog = Catalog(os.path.join(root, "catalog.db"), timeout=0.5, steps=STORE_MIGRATIONS)
         from artefact.store.errors import CatalogLockedError
 
         with pytest.raises(CatalogLockedError, match="catalog lock"):

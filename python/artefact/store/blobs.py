@@ -4,7 +4,9 @@ Layout under the store root (`$ARTEFACT_STORE`, default `<user data dir>/artefac
 
     catalog.db                      the SQLite catalog (see catalog.py)
     objects/obj/md5/<2>/<30>        file contents, wandb's cache layout (xxh128 likewise)
-    objects/tmp/                    in-flight object writes
+    objects/packs/<name>.pack       small blobs of large logs, back to back (pack_log.py;
+                                    their offsets are rows of the catalog, pack_rows.py)
+    objects/tmp/                    in-flight object and pack writes
     manifests/<2>/<30>.json         manifests as uploaded (wire JSON), keyed by MD5 hex
     manifests/tmp/                  in-flight manifest writes
 

@@ -76,6 +76,7 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         dedupe_only: bool = False,
         before_insert: Optional[Callable[[], None]] = None,
         prepare: Optional[Callable[[Any, int], None]] = None,
+        packed: Optional[Callable[[Any], Iterable[tuple[str, str, str, int, int]]]] = None,
     ) -> VersionRecord:
         """Commit a version of `entity/project/name` in one transaction.
 
@@ -89,6 +90,8 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
         `prepare(conn, project id)` runs first in the same transaction (the server notes
         the blobs a commit carried there, so they cost no transaction of their own),
         before the collection's deferred lock is taken (see postgres.write_scope).
+        `packed(conn)`, called after `before_insert`, gives the rows of the blobs this log
+        wrote into packs (pack_rows.py), inserted with the version.
         """
         now = time.time()
         aliases = _clean_aliases(aliases)
@@ -117,6 +120,10 @@ class Catalog(ProjectsMixin, RunsMixin, Database):
             if created:
                 if before_insert is not None:
                     before_insert()
+                if packed is not None:
+                    from .pack_rows import insert
+
+                    insert(conn, packed(conn))
                 index = coll["next_index"]
                 cur = conn.execute(
                     "INSERT INTO versions (collection_id, version_index, digest, digest_algorithm,"

@@ -33,7 +33,7 @@ def stage_patch(store: "LocalStore", entity: str, project: str, name: str, distr
     from .local import _split_entries
 
     files, carried, _ = _split_entries(manifest)
-    store.blobs.require_objects(carried)
+    store._require_carried(carried)  # loose or packed
     store.blobs.put_files(files)
     key = store.blobs.put_manifest(manifest.to_wire_json())
     group = _group_dir(store, entity, project, name, distributed_id)

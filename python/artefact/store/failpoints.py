@@ -14,6 +14,9 @@ ENV_VAR = "ARTEFACT_FAILPOINT"
 
 # Every name the store uses, so tests can iterate them.
 POINTS = ("during_blobs", "after_blobs", "after_manifest", "before_commit", "after_commit")
+# A log that packs its small blobs (pack_log.py) passes these too: the pack flushed but
+# not yet renamed into packs/ (in the core, pack.rs), and renamed but without rows.
+PACK_POINTS = ("before_pack_rename", "after_pack")
 
 
 def armed(name: str) -> bool:

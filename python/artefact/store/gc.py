@@ -14,7 +14,10 @@ lock, so no version commits while gc decides; and a logger re-checks its content
 that same lock just before inserting its version, putting back anything collected
 since it wrote it (local.py). So a committed version never lacks content, whatever the
 grace; the grace only spares a running logger from re-copying its files. Temp files of interrupted writes are removed once they have not
-changed for the grace period, and never sooner than TEMP_MIN_AGE. Staged copies of
+changed for the grace period, and never sooner than TEMP_MIN_AGE. Packs (pack_rows.py)
+lose the rows of blobs no committed version uses; a pack left with no rows is deleted
+past the grace period, or, if it never had rows (a log in flight, or killed), as a temp
+file; a partly dead pack stays whole. Staged copies of
 processes that died before logging them are removed too (`remove_stale_staging`).
 """
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from .. import _core
+from . import pack_rows
 from ..settings import env_seconds
 from .distributed import pending_manifest_keys
 from .blobs import BlobStore
@@ -59,6 +63,7 @@ class GcReport:
     bytes_freed: int = 0
     kept_in_grace: int = 0  # unreferenced, but too young to delete
     staging_deleted: int = 0  # staged copies of dead processes (see remove_stale_staging)
+    packs_deleted: int = 0  # pack files no committed version uses any blob of
 
 
 def grace_period() -> float:
@@ -142,10 +147,34 @@ def collect_garbage(
             if key not in keys:
                 _delete_if_old(entry.path, cutoff, report, "manifests_deleted")
         temp_cutoff = min(cutoff, time.time() - TEMP_MIN_AGE)
+        if complete:
+            _collect_packs(store, conn, refs, cutoff, temp_cutoff, report)
         for entry in blobs.iter_temp():
             _delete_if_old(entry.path, temp_cutoff, report, "temp_deleted")
     remove_stale_staging(report, grace)
     return report
+
+
+def _collect_packs(store: "LocalStore", conn: "sqlite3.Connection", refs: set[str], cutoff: float,
+                   temp_cutoff: float, report: GcReport) -> None:
+    """Under gc's write lock: forget the rows of packed blobs no committed version uses,
+    then delete each pack left without rows. A pack whose rows this run removed is
+    deleted past the grace period, as loose objects are; one that never had rows is a
+    log in flight (its rows come with its commit) or one a kill stopped, and waits as a
+    temp file does. A pack with some live rows stays whole: its dead ranges are freed
+    only once all of it is dead."""
+    rows = pack_rows.all_rows(conn)
+    dead = [(a, d) for a, d, _p, _o, _l in rows if _core.object_relpath(d, a) not in refs]
+    if dead:
+        pack_rows.delete_rows(conn, dead)
+    dead_set = set(dead)
+    live = {p for a, d, p, _o, _l in rows if (a, d) not in dead_set}
+    had_rows = {p for _a, _d, p, _o, _l in rows}
+    for entry in pack_rows.pack_files(store.objects_root):
+        if entry.name in live:
+            continue
+        if _delete_if_old(entry.path, cutoff if entry.name in had_rows else temp_cutoff, report, "packs_deleted"):
+            pack_rows.forget_pack(conn, entry.name)
 
 
 def remove_stale_staging(report: GcReport, grace: float) -> None:
@@ -159,17 +188,19 @@ def remove_stale_staging(report: GcReport, grace: float) -> None:
     report.bytes_freed += freed
 
 
-def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> None:
+def _delete_if_old(path: str, cutoff: float, report: GcReport, counter: str) -> bool:
+    """Delete `path` unless changed after `cutoff`; whether it is gone now."""
     try:
         st = os.stat(path)  # fresh: a logger may have touched it a moment ago
         if st.st_mtime > cutoff:
             report.kept_in_grace += 1
-            return
+            return False
         os.unlink(path)
     except FileNotFoundError:
-        return
+        return True
     setattr(report, counter, getattr(report, counter) + 1)
     report.bytes_freed += st.st_size
+    return True
 
 
 def unreferenced(store: "LocalStore") -> list[str]:
@@ -183,4 +214,8 @@ def unreferenced(store: "LocalStore") -> list[str]:
         if rel not in refs:
             found.append(entry.path)
     found += [e.path for key, e in store.blobs.iter_manifests() if key not in keys]
+    with store.catalog.transaction(write=False) as conn:
+        rows = pack_rows.all_rows(conn)
+    live = {p for a, d, p, _o, _l in rows if _core.object_relpath(d, a) in refs}
+    found += [e.path for e in pack_rows.pack_files(store.objects_root) if e.name not in live]
     return found

@@ -19,7 +19,9 @@ from .. import config as _config
 from ..progress import ProgressLine
 from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
+from .pack_log import remove_staged, rows_at_commit, store_packed
 from .failpoints import failpoint
+from .migrations import STORE_MIGRATIONS
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ class LocalStore:
                 self.root,
             )
         self.blobs = BlobStore(self.root)
-        self.catalog = Catalog(os.path.join(self.root, "catalog.db"))
+        # The embedded store's schema: the shared steps and its packs' index.
+        self.catalog = Catalog(os.path.join(self.root, "catalog.db"), steps=STORE_MIGRATIONS)
 
     @classmethod
     def open(cls, root: Optional[str] = None) -> "LocalStore":
@@ -179,11 +182,14 @@ class LocalStore:
                 )
             except DedupeMissed:
                 pass  # the twin was deleted meanwhile: log for real
-        files, carried, total = _split_entries(manifest)
-        self.blobs.require_objects(carried)
+        files, carried, total, sizes = _split_entries(manifest, with_sizes=True)
+        self._require_carried(carried)
         with ProgressLine(f"Storing {name}", len(files), total) as progress:
             with _naming(self.blobs.objects_root, "storing the files of", name):
-                self.blobs.put_files(files, progress.core)
+                plan = store_packed(self, files, sizes, progress.core)
+                if plan.rows:
+                    failpoint("after_pack")
+                self.blobs.put_files(plan.loose, progress.core)
         failpoint("after_blobs")
         wire = manifest.to_wire_json()
         with _naming(self.blobs.manifests_root, "storing the manifest of", name):
@@ -194,17 +200,35 @@ class LocalStore:
             # Under the catalog's write lock, which gc holds while deleting: whatever is
             # present now stays until our commit makes it referenced. Something found
             # missing was collected after our touch (a slow log, or a gc with no grace).
-            gone = _core.objects_missing(self.blobs.objects_root, [(f[1], f[2]) for f in files])
-            self.blobs.put_files([files[i] for i in gone])
-            self.blobs.require_objects(carried)
+            loose = plan.loose
+            gone = _core.objects_missing(self.blobs.objects_root, [(f[1], f[2]) for f in loose])
+            self.blobs.put_files([loose[i] for i in gone])
             if not os.path.exists(self.blobs.manifest_path(key)):
                 self.blobs.put_manifest(wire)
 
+        def packed(conn: Any) -> list:
+            # Also under the write lock, in the commit's transaction: carried entries,
+            # loose or packed, are still held.
+            self._require_carried(carried, conn)
+            return rows_at_commit(self, plan, conn)
+
         record = self.catalog.assign_version(
-            manifest_key=key, before_insert=recheck_content, **fields
+            manifest_key=key, before_insert=recheck_content,
+            packed=packed if plan.rows or plan.deduped or carried else None, **fields
         )
         failpoint("after_commit")
+        remove_staged(plan.staged)  # their bytes are in a pack now
         return record
+
+    def _require_carried(self, carried: list[tuple[str, str, str]], conn: Any = None) -> None:
+        """`require_objects` for entries with no local file, those held in packs excepted
+        (`conn`: inside the caller's transaction)."""
+        if not carried:
+            return
+        from .pack_rows import held
+
+        in_packs = held(self.catalog, [(a, d) for _, d, a in carried], conn)
+        self.blobs.require_objects([c for c in carried if (c[2], c[1]) not in in_packs])
 
     # --- reading -------------------------------------------------------------------
     def get_version(
@@ -397,13 +421,12 @@ def _naming(directory: str, doing: str, name: str) -> Iterator[None]:
         raise OSError(exc.errno, f"{exc.strerror} (while {doing} {name!r} in the store)", directory) from exc
 
 
-def _split_entries(
-    manifest: "_core.Manifest",
-) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]], int]:
+def _split_entries(manifest: "_core.Manifest", with_sizes: bool = False) -> Any:
     """`(src, digest, algorithm, path)` of files to copy in (one per object),
     `(path, digest, algorithm)` of content entries with no local file, and the bytes
-    of the former."""
+    of the former (`with_sizes`: and the size of each file, in order)."""
     files: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    sizes: list[int] = []
     carried: list[tuple[str, str, str]] = []
     total = 0
     for path, digest, ref, _birth, size, extra, local_path, _skip in manifest.entries():
@@ -414,5 +437,8 @@ def _split_entries(
             carried.append((path, digest, algorithm))
         elif (digest, algorithm) not in files:
             files[(digest, algorithm)] = (local_path, digest, algorithm, path)
+            sizes.append(size or 0)
             total += size or 0
+    if with_sizes:
+        return list(files.values()), carried, total, sizes
     return list(files.values()), carried, total

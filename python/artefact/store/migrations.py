@@ -130,6 +130,27 @@ V1: Step = (
 
 MIGRATIONS: list[Step] = [V1]
 
+# The embedded store's packs (rust/core/src/pack.rs): where each small blob of a packed
+# log lives. A row is inserted in the transaction of the version that first stored the
+# blob, so a pack without rows is one a killed log left (gc removes it). First location
+# wins: a digest has one row. Only the embedded store's catalog (always SQLite) takes
+# this step (the server's schema, server/schema.py, builds on MIGRATIONS and keeps its
+# own numbering).
+STORE_V2_PACKS: Step = (
+    "CREATE TABLE store_packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    # WITHOUT ROWID: each row is stored once, in its key's B-tree (10k rows of a 10k-file
+    # log take ~0.5 MB, not the ~1.7 MB a rowid table with names and an index took).
+    """CREATE TABLE store_pack_entries (
+        algorithm TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        pack_id INTEGER NOT NULL REFERENCES store_packs(id),
+        byte_offset INTEGER NOT NULL,
+        byte_length INTEGER NOT NULL,
+        PRIMARY KEY (algorithm, digest)) WITHOUT ROWID""",
+)
+
+STORE_MIGRATIONS: list[Step] = [*MIGRATIONS, STORE_V2_PACKS]
+
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """How many migration steps this database has applied."""

@@ -3,7 +3,8 @@ check of what committed versions need (`verify_store`).
 
 Each object is named by its digest (`objects/obj/md5/<2>/<30>`) and each manifest by
 the MD5 of its bytes (`manifests/<2>/<30>.json`), so every file can be checked against
-its own name, referenced or not. On top, every committed version must have its
+its own name, referenced or not; a packed blob (pack_rows.py) is its pack's byte range,
+checked against the digest of its row. On top, every committed version must have its
 manifest and every object its manifest names. Each problem names the file and, where
 known, the versions it breaks. Also here: `stored_objects`, the entries of a manifest
 whose content is an object of the store (what gc keeps), and `read_failure`, which turns
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 from .. import _core
+from . import pack_rows
 from ..progress import ProgressLine
 from .blobs import entry_algorithm
 from .errors import CorruptBlobError, MissingBlobError
@@ -114,7 +116,13 @@ def check_store(store: "LocalStore") -> StoreCheck:
         object_files[rel] = entry.path
         checks.append((entry.path, _b64(hex_digest), alg))
         report.bytes += entry.stat(follow_symlinks=False).st_size
-    report.objects = len(object_files)
+    with store.catalog.transaction(write=False) as conn:
+        rows = pack_rows.all_rows(conn)
+    packed: dict[str, tuple[str, int, int, str, str]] = {}  # relpath -> (pack file, offset, length, digest, alg)
+    for alg, digest, pack, offset, length in rows:
+        packed[_core.object_relpath(digest, alg)] = (pack_rows.pack_path(blobs.objects_root, pack), offset, length, digest, alg)
+    report.objects = len(object_files) + len(packed)
+    report.bytes += sum(p[2] for p in packed.values())
 
     # Which versions use each object (to say what a bad object breaks).
     object_users: dict[str, set[str]] = defaultdict(set)
@@ -130,14 +138,23 @@ def check_store(store: "LocalStore") -> StoreCheck:
             continue  # reported by the re-hash below (or as missing above)
         for path, _digest, _alg, rel in stored_objects(manifest):
             object_users[rel].update(names)
-            if rel not in object_files:
+            if rel not in object_files and rel not in packed:
                 report.problems.append(
                     f"{os.path.join(blobs.objects_root, rel)}: object missing (entry {path!r}"
                     f" of {', '.join(sorted(names))})"
                 )
 
-    with ProgressLine("Verifying store", len(checks), report.bytes) as progress:
+    with ProgressLine("Verifying store", len(checks) + len(packed), report.bytes) as progress:
         results = _core.verify_files(checks, progress.core)
+        packed_results = _core.verify_packed(list(packed.values()), progress.core)
+    for rel, (pack, offset, length, _d, _a), reason in zip(packed, packed.values(), packed_results):
+        if reason is None:
+            continue
+        if reason == "missing":
+            reason = "pack missing"
+        names = sorted(object_users.get(rel, ()))
+        breaks = f" (used by {', '.join(names)})" if names else " (unreferenced)"
+        report.problems.append(f"{pack} [{length} bytes at {offset}, {rel}]: {reason}{breaks}")
     by_path = {full: rel for rel, full in object_files.items()}
     manifest_keys = {path: key for key, path in manifest_files.items()}
     for (path, _digest, _alg), reason in zip(checks, results):
@@ -182,10 +199,16 @@ def verify_store(store: "LocalStore", rehash: bool = False) -> list[str]:
             continue
         for _path, digest, algorithm, rel in stored_objects(manifest):
             checks.add((os.path.join(store.blobs.objects_root, rel), digest, algorithm))
-    ordered = sorted(checks)
+    in_packs = pack_rows.locations(store.catalog, {(a, d) for _p, d, a in checks})
+    ordered = sorted(c for c in checks if (c[2], c[1]) not in in_packs)
+    ranges = sorted((pack_rows.pack_path(store.blobs.objects_root, p), o, n, d, a)
+                    for (a, d), (p, o, n) in in_packs.items())
     if rehash:
         results = _core.verify_files(ordered)
+        range_results = _core.verify_packed(ranges)
     else:
         results = [None if os.path.isfile(c[0]) else "missing" for c in ordered]
+        range_results = [None if os.path.isfile(r[0]) else "missing" for r in ranges]
     problems += [f"{c[0]}: {r}" for c, r in zip(ordered, results) if r is not None]
+    problems += [f"{c[0]} [{c[2]} bytes at {c[1]}]: {r}" for c, r in zip(ranges, range_results) if r is not None]
     return problems

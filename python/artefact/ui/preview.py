@@ -59,10 +59,17 @@ class Preview:
 
 
 def object_path(store: LocalStore, entry: FileEntry) -> Optional[str]:
-    """The stored object holding `entry`'s bytes, or None for a reference entry."""
+    """The stored object holding `entry`'s bytes (for a packed blob, a copy of its
+    range), or None for a reference entry."""
     if entry.ref is not None:
         return None
-    return store.blob_path(entry.digest, entry.algorithm)
+    path = store.blob_path(entry.digest, entry.algorithm)
+    if os.path.exists(path):
+        return path
+    # A packed blob (store/pack_rows.py): its bytes, copied out of the pack once.
+    from ..store.pack_rows import extracted
+
+    return extracted(store, entry.digest, entry.algorithm) or path
 
 
 def _read(path: str, limit: int) -> tuple[bytes, bool]:

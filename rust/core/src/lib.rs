@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod mapped;
 pub mod objdir;
 pub mod onepass;
+pub mod pack;
 pub mod paths;
 pub mod png;
 pub mod pool;

@@ -18,6 +18,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 mod blob_batch;
 mod transfer;
 mod logpath;
+mod store_packs;
 mod png;
 mod fetch;
 mod signed;
@@ -529,7 +530,7 @@ impl Manifest {
     }
 
     /// Place the non-reference entries under `root` (see `artefact_core::download`).
-    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None, present = None, spares = None))]
+    #[pyo3(signature = (root, store_objects, cache_root, prefix = None, mode = "copy", progress = None, present = None, spares = None, packed = None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn download(
         &self,
@@ -542,9 +543,18 @@ impl Manifest {
         progress: Option<&Bound<'_, Progress>>,
         present: Option<&[u8]>,
         spares: Option<std::collections::HashMap<String, PathBuf>>,
+        packed: Option<Vec<(String, String, PathBuf, u64, u64)>>,
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
+        // (algorithm, digest, pack, offset, length) rows, by object path.
+        let packed = packed
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(a, d, pack, off, len)| Ok((cache::object_relpath(&d, alg(&a)?).map_err(io_err)?, (pack, off, len))))
+                    .collect::<PyResult<std::collections::HashMap<_, _>>>()
+            })
+            .transpose()?;
         let p = progress_or_new(progress);
         let sc = statcache();
         let m = &self.inner;
@@ -558,6 +568,7 @@ impl Manifest {
                 statcache: sc.as_deref(),
                 known_present: present,
                 spares: spares.as_ref(),
+                packed: packed.as_ref(),
             };
             let r = download(m, &opts, Some(&p));
             if let Some(c) = &sc {
@@ -699,6 +710,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(join_inside, m)?)?;
     transfer::register(m)?;
     logpath::register(m)?;
+    store_packs::register(m)?;
     png::register(m)?;
     fetch::register(m)?;
     blob_batch::register(m)?;

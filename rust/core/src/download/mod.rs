@@ -115,7 +115,8 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         }
         _ => None,
     };
-    let ctx = Ctx { root: &root, opts, cache: cache.as_ref(), progress };
+    let packs = open_packs(opts, &missing)?;
+    let ctx = Ctx { root: &root, opts, cache: cache.as_ref(), progress, packs: &packs };
     let ready: Vec<Result<Ready, DownloadError>> = crate::pool::install(|| {
         missing.par_iter().map_init(|| Cursor::new(&root), |cur, (e, rel)| watching(progress, || ctx.prepare(e, rel, cur))).collect()
     });
@@ -190,4 +191,38 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         report.skipped.push((e.path.to_string(), why.to_owned()));
     }
     Ok(report)
+}
+
+/// The packs holding any of `missing` (see `DownloadOptions::packed`), each opened once;
+/// a pack that is gone is left out (its entries then fail as missing store blobs).
+fn open_packs<'a>(opts: &DownloadOptions<'a>, missing: &[(&Entry, String)]) -> Result<std::collections::HashMap<&'a std::path::Path, std::fs::File>, DownloadError> {
+    let mut packs = std::collections::HashMap::new();
+    let Some(packed) = opts.packed else { return Ok(packs) };
+    for (_, rel) in missing {
+        if let Some((pack, _, _)) = packed.get(rel) {
+            if !packs.contains_key(pack.as_path()) {
+                match std::fs::File::open(pack) {
+                    Ok(f) => {
+                        will_need(&f);
+                        packs.insert(pack.as_path(), f);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(DownloadError::Io(crate::walk::with_path(e, pack))),
+                }
+            }
+        }
+    }
+    Ok(packs)
+}
+
+/// Ask the kernel to read the whole pack ahead (large sequential requests) if it is not
+/// cached: its ranges are then copied out by many threads in no particular order.
+fn will_need(f: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a descriptor we own; offset 0 and length 0 mean the whole file.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    }
+    let _ = f;
 }

@@ -25,4 +25,8 @@ pub struct DownloadOptions<'a> {
     /// (a file of its own, never the cache object) instead of copying. Spares left
     /// unused (another filesystem, content placed twice) are the caller's to remove.
     pub spares: Option<&'a HashMap<String, PathBuf>>,
+    /// Blobs the store keeps in packs (pack.rs), by object path (`obj/md5/..`): the pack
+    /// file, offset and length. Such an entry is copied out of its range, verified, and
+    /// never linked (a link would expose the whole pack).
+    pub packed: Option<&'a HashMap<String, (PathBuf, u64, u64)>>,
 }

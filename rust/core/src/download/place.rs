@@ -17,7 +17,7 @@ use crate::walk::StatKey;
 
 use super::dirs::{name_of, parent_of, Cursor};
 use super::report::{DIR_IN_WAY, FILE_IN_WAY};
-use super::temp_file::{copy_verified, link_temp};
+use super::temp_file::{copy_range_verified, copy_verified, link_temp};
 use super::{DownloadError, DownloadOptions};
 
 /// What phase 2 prepared for a missing entry.
@@ -41,6 +41,8 @@ pub(super) struct Ctx<'a> {
     pub(super) opts: &'a DownloadOptions<'a>,
     pub(super) cache: Option<&'a ObjDir>,
     pub(super) progress: Option<&'a Progress>,
+    /// Each pack of `opts.packed` the missing entries need, opened once.
+    pub(super) packs: &'a std::collections::HashMap<&'a Path, File>,
 }
 
 impl Ctx<'_> {
@@ -70,6 +72,17 @@ impl Ctx<'_> {
 
     pub(super) fn prepare(&self, e: &Entry, rel: &str, cur: &mut Cursor<'_>) -> Result<Ready, DownloadError> {
         check(self.progress).map_err(DownloadError::Io)?;
+        if let Some((pack, offset, length)) = self.opts.packed.and_then(|p| p.get(rel)) {
+            // Packed: copied out of its range, verified, whatever the placement (never
+            // linked, never a cache copy).
+            let fd = cur.dir(parent_of(&e.path))?;
+            let Some(file) = self.packs.get(pack.as_path()) else {
+                return Err(DownloadError::MissingBlob { path: e.path.to_string(), blob: pack.clone() });
+            };
+            return copy_range_verified(file, pack, *offset, *length, fd, &e.digest, e.algorithm())
+                .map(Ready::Temp)
+                .map_err(|err| Self::store_err(e, pack, err));
+        }
         if let Some(cache) = self.cache {
             let missing = !cache.is_hit(rel, e.size.unwrap_or(0));
             // Not kept (a cleanup loop): phase 3 copies it from the store instead.

@@ -55,3 +55,24 @@ pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm
         }
     }
 }
+
+/// A packed blob (pack.rs: `length` bytes at `offset` of `pack`, open as `file`) copied to a temp file in
+/// `dir` with a fresh file's mode, refusing content that does not hash to `digest`.
+pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length: u64, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
+    let mut input = crate::pack::RangeReader::new(file, pack, offset, length)?;
+    let (mut out, tmp) = create_temp_at(dir, 0o666 & !crate::store_put::umask())?;
+    let r = copy_hashing_checked(&mut input, &mut out, alg, length).and_then(|(raw, n)| {
+        let found = crate::digest::b64(&raw);
+        if found != digest || n != length {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch at {offset} of the pack: expected {digest}, found {found}")));
+        }
+        Ok(())
+    });
+    match r {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            unlink_at(dir, &tmp);
+            Err(e)
+        }
+    }
+}

@@ -22,7 +22,7 @@ fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Manifest) {
 }
 
 fn opts<'a>(d: &'a Path, root: &'a Path, cache: Option<&'a Path>) -> DownloadOptions<'a> {
-    DownloadOptions { root, store_objects: d, cache_root: cache, prefix: None, placement: Placement::Copy, statcache: None, known_present: None, spares: None }
+    DownloadOptions { root, store_objects: d, cache_root: cache, prefix: None, placement: Placement::Copy, statcache: None, known_present: None, spares: None, packed: None }
 }
 
 #[test]
