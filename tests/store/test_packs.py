@@ -357,3 +357,34 @@ def test_a_small_version_of_a_store_with_many_packed_blobs_downloads_by_lookup(t
     out = tmp_path / "out"
     _cli("get", "few:latest", "--root", str(out))
     assert not filecmp.dircmp(few, out).diff_files and sorted(os.listdir(out)) == sorted(os.listdir(few))
+
+
+def test_a_mutable_sdk_log_removes_its_staged_copies_after_the_commit(tmp_path):
+    """The staged copies a pack took in are removed on a thread once the version is
+    committed: gone after `settle_removals`, and gone when a logging process exits."""
+    from artefact.staging import get_staging_dir
+    from artefact.store.pack_log import settle_removals
+
+    data = _tree(tmp_path / "data")
+    staging = get_staging_dir()
+    with wandb.init(project="packs") as run:
+        art = wandb.Artifact("staged", type="dataset")
+        art.add_dir(data, policy="mutable")
+        staged = [e.local_path for e in art.manifest.entries.values() if e.local_path.startswith(staging)]
+        assert len(staged) == SMALL + 1
+        run.log_artifact(art).wait()
+    settle_removals()
+    assert [p for p in staged if os.path.exists(p)] == [], "packed copies removed, the big one moved into the store"
+    root = os.environ["ARTEFACT_STORE"]
+    with LocalStore.open(root) as store:
+        assert len(_rows(store)) == SMALL
+    # A process that logs and exits at once: the interpreter joins the removal.
+    code = ("import artefact as wandb, sys\n"
+            "with wandb.init(project='packs') as run:\n"
+            "    a = wandb.Artifact('exiting', type='dataset')\n"
+            "    a.add_dir(sys.argv[1], policy='mutable')\n"
+            "    run.log_artifact(a).wait()\n")
+    other = _tree(tmp_path / "other", tag="other ")
+    done = subprocess.run([sys.executable, "-c", code, other], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [f for f in os.listdir(staging) if os.path.isfile(os.path.join(staging, f))] == []
