@@ -224,7 +224,7 @@ def _gc(args: argparse.Namespace) -> int:
 
     report = LocalStore.shared().gc(grace_seconds=args.grace)
     print(f"expired {len(report.expired)} versions, deleted {report.objects_deleted} objects and"
-          f" {report.manifests_deleted} manifests and {report.staging_deleted} stale staged"
+          f" {report.manifests_deleted} manifests, {report.packs_deleted} packs and {report.staging_deleted} stale staged"
           f" copies ({report.bytes_freed} bytes);"
           f" {report.kept_in_grace} unreferenced objects kept within the grace period")
     for problem in report.problems:

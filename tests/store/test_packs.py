@@ -219,7 +219,7 @@ def test_a_pack_without_rows_waits_as_a_temp_file_then_goes(tmp_path):
         old = time.time() - TEMP_MIN_AGE - 5
         os.utime(pack_rows.pack_path(store.objects_root, pack), (old, old))
         assert unreferenced(store) == [pack_rows.pack_path(store.objects_root, pack)]
-        assert store.gc(grace_seconds=0).packs_deleted == 1
+        assert " 1 packs " in _cli("gc", "--grace", "0").stdout
         assert _packs(root) == [] and unreferenced(store) == []
 
 
@@ -309,6 +309,11 @@ def test_pack_knobs_are_checked_and_zero_disables_packs(tmp_path, monkeypatch):
     data = _tree(tmp_path / "data", big=False)
     done = _cli("put", data, "--name", "ds", "--type", "dataset", env={"ARTEFACT_PACK_BLOB_BYTES": "lots"}, check=False)
     assert done.returncode != 0 and "ARTEFACT_PACK_BLOB_BYTES" in done.stderr and "lots" in done.stderr
+    # Refused when the store opens, before anything is read or written.
+    with pytest.raises(ValueError, match="ARTEFACT_PACK_BYTES.*0"):
+        monkeypatch.setenv("ARTEFACT_PACK_BYTES", "0")
+        LocalStore(root)
+    monkeypatch.delenv("ARTEFACT_PACK_BYTES")
     _cli("put", data, "--name", "ds", "--type", "dataset", env={"ARTEFACT_PACK_BLOB_BYTES": "0"})
     assert _packs(root) == [] and len(_loose(root)) == SMALL
 

@@ -19,7 +19,7 @@ from .. import config as _config
 from ..progress import ProgressLine
 from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
-from .pack_log import remove_staged, rows_at_commit, store_packed
+from .pack_log import pack_blob_bytes, pack_bytes, remove_staged, rows_at_commit, store_packed
 from .failpoints import failpoint
 from .migrations import STORE_MIGRATIONS
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
@@ -52,6 +52,7 @@ class LocalStore:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         _config.check_settings()
+        pack_blob_bytes(), pack_bytes()  # the store's own knobs, refused up front too
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise NotADirectoryError(
                 errno.ENOTDIR,
