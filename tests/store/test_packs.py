@@ -393,3 +393,70 @@ def test_a_mutable_sdk_log_removes_its_staged_copies_after_the_commit(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, other], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert [f for f in os.listdir(staging) if os.path.isfile(os.path.join(staging, f))] == []
+
+
+def test_the_ui_reads_packed_blobs_verified_even_from_many_threads_at_once(tmp_path):
+    """ui/preview.py: a packed file's preview reads its bytes through a verified copy,
+    which concurrent requests for the same blob never see half-written, and which is
+    written again if it no longer matches its digest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from artefact.ui.preview import make_preview, object_path
+    from artefact.ui.tree import FileEntry, FileIndex  # noqa: F401 - FileEntry: the read's type
+
+    data = _tree(tmp_path / "data", big=False)
+    _cli("put", data, "--name", "ui", "--type", "dataset")
+    root = os.environ["ARTEFACT_STORE"]
+    with LocalStore.open(root) as store:
+        version = store.get_version(config.default_entity(), config.default_project(), "ui:latest")
+        index = FileIndex(store.load_manifest(version).entries())
+        entries = [index.get(p) for p in index.paths[:40]]
+        assert all(not os.path.exists(store.blob_path(e.digest)) for e in entries), "they are packed"
+
+        def read(e: FileEntry) -> bool:
+            with open(object_path(store, e), "rb") as f:
+                return _core.hash_bytes(f.read()) == e.digest
+
+        with ThreadPoolExecutor(6) as pool:
+            assert all(pool.map(read, entries * 6))
+        first = entries[0]
+        path = object_path(store, first)
+        with open(path, "r+b") as f:
+            f.write(b"X")
+        assert read(first), "a copy that no longer matches is written again"
+        assert make_preview(store, index, first).kind == "text"
+        assert [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp")] == []
+
+
+def test_the_servers_store_has_no_pack_tables_and_a_missing_blob_previews_as_missing(tmp_path):
+    """The server's catalog has no store_pack_entries: a blob that is not a loose file is
+    "missing" on its pages, never a query of a table it lacks."""
+    from artefact.server.state import ServerStore
+    from artefact.ui.preview import object_path
+    from artefact.ui.tree import FileEntry
+
+    store = ServerStore(str(tmp_path / "catalog.db"), str(tmp_path / "blobs"))
+    try:
+        entry = FileEntry("a.txt", _core.hash_bytes(b"absent"), 6, None, "MD5")
+        path = object_path(store, entry)
+        assert path == store.blob_path(entry.digest) and not os.path.exists(path)
+    finally:
+        store.catalog.close()
+
+
+def test_a_log_that_fails_after_packing_deletes_its_pack(tmp_path):
+    """A loose file changed since the add fails the log after the small files were
+    packed: the error names it, and the pack, which no row can name, is deleted at once
+    rather than left for gc."""
+    data = _tree(tmp_path / "data")
+    root = os.environ["ARTEFACT_STORE"]
+    with wandb.init(project="packs") as run:
+        art = wandb.Artifact("fails", type="dataset")
+        art.add_dir(data, policy="immutable")
+        with open(os.path.join(data, "big.bin"), "r+b") as f:
+            f.write(b"changed")  # same size, other bytes
+        with pytest.raises(Exception, match="big.bin"):
+            run.log_artifact(art).wait()
+    assert _packs(root) == [] and os.listdir(os.path.join(root, "objects", "tmp")) == []
+    with LocalStore.open(root) as store:
+        assert _rows(store) == []

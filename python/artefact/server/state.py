@@ -83,6 +83,8 @@ class ServerStore(LocalStore):
     two fsyncs per commit, and every server process reads it from the database. Larger
     ones are files (or objects) under their MD5 key, as in the embedded store."""
 
+    has_packs = False  # the server's blobs are packed its own way (s3_packs.py), not as the store's
+
     def __init__(self, catalog: str, blobs: str) -> None:  # noqa: D107 - LocalStore's, other roots
         self.root = os.path.abspath(blobs)
         self.blobs = BlobStore(self.root)

@@ -19,7 +19,7 @@ from .. import config as _config
 from ..progress import ProgressLine
 from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
-from .pack_log import pack_blob_bytes, pack_bytes, remove_staged, rows_at_commit, store_packed
+from .pack_log import PackPlan, discard_unrecorded, pack_blob_bytes, pack_bytes, remove_staged, rows_at_commit, store_packed
 from .failpoints import failpoint
 from .migrations import STORE_MIGRATIONS
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
@@ -48,6 +48,8 @@ class LocalStore:
 
     _shared: dict[str, "LocalStore"] = {}
     _shared_lock = threading.Lock()
+    #: Whether the catalog has the pack tables (STORE_V2_PACKS); the server's does not.
+    has_packs = True
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
@@ -188,9 +190,28 @@ class LocalStore:
         with ProgressLine(f"Storing {name}", len(files), total) as progress:
             with _naming(self.blobs.objects_root, "storing the files of", name):
                 plan = store_packed(self, files, sizes, progress.core)
-                if plan.rows:
-                    failpoint("after_pack")
-                self.blobs.put_files(plan.loose, progress.core)
+                try:
+                    if plan.rows:
+                        failpoint("after_pack")
+                    self.blobs.put_files(plan.loose, progress.core)
+                except BaseException:
+                    discard_unrecorded(self, plan)
+                    raise
+        try:
+            record = self._commit_version(name, manifest, plan, carried, fields)
+        except BaseException:
+            discard_unrecorded(self, plan)
+            raise
+        try:
+            remove_staged(plan.staged)  # their bytes are in a pack now
+        except Exception:  # committed: a copy left behind is staging's cleanup's to remove
+            pass
+        return record
+
+    def _commit_version(self, name: str, manifest: "_core.Manifest", plan: PackPlan,
+                        carried: list[tuple[str, str, str]], fields: dict[str, Any]) -> VersionRecord:
+        """The rest of a log once its files are stored: the manifest, then the catalog's
+        transaction with the pack rows (see _log_version)."""
         failpoint("after_blobs")
         wire = manifest.to_wire_json()
         with _naming(self.blobs.manifests_root, "storing the manifest of", name):
@@ -218,7 +239,6 @@ class LocalStore:
             packed=packed if plan.rows or plan.deduped or carried else None, **fields
         )
         failpoint("after_commit")
-        remove_staged(plan.staged)  # their bytes are in a pack now
         return record
 
     def _require_carried(self, carried: list[tuple[str, str, str]], conn: Any = None) -> None:
@@ -226,9 +246,12 @@ class LocalStore:
         (`conn`: inside the caller's transaction)."""
         if not carried:
             return
-        from .pack_rows import held
+        from .pack_rows import locations, pack_path
 
-        in_packs = held(self.catalog, [(a, d) for _, d, a in carried], conn)
+        found = locations(self.catalog, [(a, d) for _, d, a in carried], conn) if self.has_packs else {}
+        # A row counts only with its pack on disk (a gc that failed after deleting a pack
+        # but before its commit leaves the rows back).
+        in_packs = {k for k, v in found.items() if os.path.isfile(pack_path(self.objects_root, v[0]))}
         self.blobs.require_objects([c for c in carried if (c[2], c[1]) not in in_packs])
 
     # --- reading -------------------------------------------------------------------

@@ -128,6 +128,9 @@ V1: Step = (
     "CREATE INDEX run_inputs_by_version ON run_inputs (version_id)",
 )
 
+# Frozen: the store (STORE_MIGRATIONS) and the server (server/schema.py) each append their
+# own steps to it and number their databases by the total, so a step both need must be
+# appended to both lists, never here.
 MIGRATIONS: list[Step] = [V1]
 
 # The embedded store's packs (rust/core/src/pack.rs): where each small blob of a packed
@@ -144,8 +147,8 @@ STORE_V2_PACKS: Step = (
         algorithm TEXT NOT NULL,
         digest TEXT NOT NULL,
         pack_id INTEGER NOT NULL REFERENCES store_packs(id),
-        byte_offset INTEGER NOT NULL,
-        byte_length INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL CHECK (byte_offset >= 0),
+        byte_length INTEGER NOT NULL CHECK (byte_length >= 0),
         PRIMARY KEY (algorithm, digest)) WITHOUT ROWID""",
 )
 

@@ -25,7 +25,8 @@ from . import pack_rows
 if TYPE_CHECKING:
     from .local import LocalStore
 
-__all__ = ["PACK_BLOB_ENV", "PACK_BYTES_ENV", "FEW", "pack_blob_bytes", "pack_bytes", "PackPlan", "store_packed", "remove_staged", "settle_removals"]
+__all__ = ["PACK_BLOB_ENV", "PACK_BYTES_ENV", "FEW", "pack_blob_bytes", "pack_bytes", "PackPlan", "store_packed", "remove_staged", "settle_removals",
+           "discard_unrecorded"]
 
 PACK_BLOB_ENV = "ARTEFACT_PACK_BLOB_BYTES"
 PACK_BYTES_ENV = "ARTEFACT_PACK_BYTES"
@@ -37,10 +38,18 @@ FEW = 64
 
 
 def pack_blob_bytes() -> int:
-    """`ARTEFACT_PACK_BLOB_BYTES`: blobs up to this size may be packed (0: never)."""
+    """`ARTEFACT_PACK_BLOB_BYTES`: blobs up to this size may be packed (0: never). At most
+    PACK_BLOB_MAX: each packed blob is read whole into memory, on every pool thread."""
     from ..settings import parse_size
 
-    return parse_size(os.environ.get(PACK_BLOB_ENV, "").strip() or DEFAULT_PACK_BLOB, PACK_BLOB_ENV)
+    value = parse_size(os.environ.get(PACK_BLOB_ENV, "").strip() or DEFAULT_PACK_BLOB, PACK_BLOB_ENV)
+    if value > PACK_BLOB_MAX:
+        raise ValueError(f"{PACK_BLOB_ENV}={value}: at most {PACK_BLOB_MAX} bytes (64MiB); larger files are"
+                         " better stored one file each")
+    return value
+
+
+PACK_BLOB_MAX = 64 << 20
 
 
 def pack_bytes() -> int:
@@ -141,10 +150,34 @@ def remove_staged(paths: Sequence[str]) -> None:
             _core.remove_files(list(paths))
         return
     t = threading.Thread(target=_core.remove_files, args=(list(paths),), name="artefact-remove-staged")
+    try:
+        t.start()
+    except RuntimeError:  # no new threads at interpreter shutdown (an atexit log)
+        _core.remove_files(list(paths))
+        return
     with _removals_lock:
         _removals[:] = [x for x in _removals if x.is_alive()]
         _removals.append(t)
-    t.start()
+
+
+def discard_unrecorded(store: "LocalStore", plan: PackPlan) -> None:
+    """After a log failed before or in its commit: delete the packs it wrote that no row
+    names (none can, unless the commit happened), rather than leave them to gc."""
+    names = sorted({r[2] for r in plan.rows})
+    if not names:
+        return
+    try:
+        with store.catalog.transaction(write=False) as conn:
+            marks = ",".join("?" * len(names))
+            recorded = {r[0] for r in conn.execute(f"SELECT name FROM store_packs WHERE name IN ({marks})", names)}
+        for name in names:
+            if name not in recorded:
+                try:
+                    os.unlink(pack_rows.pack_path(store.objects_root, name))
+                except FileNotFoundError:
+                    pass
+    except Exception:  # the log's own error matters more; gc removes what is left
+        pass
 
 
 _removals: list[threading.Thread] = []

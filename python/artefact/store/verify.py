@@ -120,7 +120,12 @@ def check_store(store: "LocalStore") -> StoreCheck:
         rows = pack_rows.all_rows(conn)
     packed: dict[str, tuple[str, int, int, str, str]] = {}  # relpath -> (pack file, offset, length, digest, alg)
     for alg, digest, pack, offset, length in rows:
-        packed[_core.object_relpath(digest, alg)] = (pack_rows.pack_path(blobs.objects_root, pack), offset, length, digest, alg)
+        try:
+            if offset < 0 or length < 0:
+                raise ValueError(f"bad range {offset}+{length} of pack {pack!r} in the store's catalog")
+            packed[_core.object_relpath(digest, alg)] = (pack_rows.pack_path(blobs.objects_root, pack), offset, length, digest, alg)
+        except ValueError as e:
+            report.problems.append(f"{alg} {digest}: {e}")
     report.objects = len(object_files) + len(packed)
     report.bytes += sum(p[2] for p in packed.values())
 

@@ -64,12 +64,56 @@ def object_path(store: LocalStore, entry: FileEntry) -> Optional[str]:
     if entry.ref is not None:
         return None
     path = store.blob_path(entry.digest, entry.algorithm)
-    if os.path.exists(path):
+    if os.path.exists(path) or not store.has_packs:
         return path
-    # A packed blob (store/pack_rows.py): its bytes, copied out of the pack once.
-    from ..store.pack_rows import extracted
+    return _extracted(store, entry.digest, entry.algorithm) or path
 
-    return extracted(store, entry.digest, entry.algorithm) or path
+
+def _extracted(store: LocalStore, digest: str, algorithm: str) -> Optional[str]:
+    """A file holding one packed blob's bytes (store/pack_rows.py), for the page's readers
+    that need a path: `<objects>/tmp/extracted/<rel>`, or the same under the system's temp
+    dir where the store is read-only. Each use checks it against the digest (a packed blob
+    is small) and writes it again if it differs; it is written under a unique temp name
+    and renamed, so concurrent requests never read a partial file. gc removes it once
+    unused for TEMP_MIN_AGE. None if the blob is not packed."""
+    import tempfile
+
+    from .. import _core
+    from ..store.pack_rows import pack_location
+
+    found = pack_location(store.catalog, store.objects_root, digest, algorithm)
+    if found is None:
+        return None
+    rel = _core.object_relpath(digest, algorithm).split("/")
+    data: Optional[bytes] = None
+    for base in (os.path.join(store.objects_root, "tmp", "extracted"),
+                 os.path.join(tempfile.gettempdir(), f"artefact-extracted-{os.getuid()}")):
+        path = os.path.join(base, *rel)
+        try:
+            if _core.hash_file(path, algorithm)[0] == digest:
+                os.utime(path)
+                return path
+        except OSError:
+            pass
+        if data is None:
+            data = _core.read_packed(*found, digest, algorithm)  # verified; a bad range raises
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".extract-", suffix=".tmp")
+        except OSError:
+            continue  # not writable here: the next place
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return path
+    return None
 
 
 def _read(path: str, limit: int) -> tuple[bytes, bool]:

@@ -175,20 +175,24 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
     // not hashed again: the kernel copies it (the add already read it once).
     // Likewise a small immutable file this process hashed when it was added
     // (`onepass::hashed_digest`, where the stat cache is off).
-    let known = input.metadata().is_ok_and(|m| {
-        let key = StatKey::of(&m);
-        let raw = statcache.and_then(|sc| sc.lookup_raw(&key, it.alg)).or_else(|| crate::onepass::hashed_digest(&key, it.alg));
+    let known = input.metadata().ok().map(|m| StatKey::of(&m)).filter(|key| {
+        let raw = statcache.and_then(|sc| sc.lookup_raw(key, it.alg)).or_else(|| crate::onepass::hashed_digest(key, it.alg));
         key.size == size && raw.is_some_and(|raw| b64(&raw) == it.digest)
     });
-    let copied = if known {
-        copy_all(&input, &out, size).map(|()| ([0u8; 16], size))
+    // A rewrite racing the kernel's copy moves the source's ctime: its stat key differs then.
+    let unchanged = |key: StatKey| match input.metadata() {
+        Ok(m) if StatKey::of(&m) == key => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch for {}: changed while it was stored", it.src.display()))),
+    };
+    let copied = if let Some(key) = known {
+        copy_all(&input, &out, size).and_then(|()| unchanged(key)).map(|()| ([0u8; 16], size))
     } else if size < crate::stage::PIPELINE_MIN {
         crate::stage::copy_hashing_checked(&mut input, &mut out, it.alg, size)
     } else {
         copy_and_digest(&mut input, &mut out, size, it.alg)
     };
     let checked = copied.and_then(|(raw, _)| {
-        if known {
+        if known.is_some() {
             return if fsync_copy { out.sync_all() } else { Ok(()) };
         }
         let found = b64(&raw);

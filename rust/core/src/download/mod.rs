@@ -198,31 +198,37 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
 fn open_packs<'a>(opts: &DownloadOptions<'a>, missing: &[(&Entry, String)]) -> Result<std::collections::HashMap<&'a std::path::Path, std::fs::File>, DownloadError> {
     let mut packs = std::collections::HashMap::new();
     let Some(packed) = opts.packed else { return Ok(packs) };
+    // The span of each pack the wanted ranges cover, read ahead once it is open.
+    let mut spans: std::collections::HashMap<&std::path::Path, (u64, u64)> = std::collections::HashMap::new();
     for (_, rel) in missing {
-        if let Some((pack, _, _)) = packed.get(rel) {
-            if !packs.contains_key(pack.as_path()) {
-                match std::fs::File::open(pack) {
-                    Ok(f) => {
-                        will_need(&f);
-                        packs.insert(pack.as_path(), f);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(DownloadError::Io(crate::walk::with_path(e, pack))),
-                }
+        if let Some((pack, offset, length)) = packed.get(rel) {
+            let span = spans.entry(pack.as_path()).or_insert((u64::MAX, 0));
+            *span = (span.0.min(*offset), span.1.max(offset.saturating_add(*length)));
+        }
+    }
+    for (pack, (start, end)) in spans {
+        match std::fs::File::open(pack) {
+            Ok(f) => {
+                will_need(&f, start, end.saturating_sub(start));
+                packs.insert(pack, f);
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DownloadError::Io(crate::walk::with_path(e, pack))),
         }
     }
     Ok(packs)
 }
 
-/// Ask the kernel to read the whole pack ahead (large sequential requests) if it is not
-/// cached: its ranges are then copied out by many threads in no particular order.
-fn will_need(f: &std::fs::File) {
+/// Ask the kernel to read `len` bytes at `start` of a pack ahead (large sequential
+/// requests) if they are not cached: its ranges are then copied out by many threads in
+/// no particular order. Only the span the download needs: one entry of a 256 MiB pack
+/// reads its own range, not the pack.
+fn will_need(f: &std::fs::File, start: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::io::AsRawFd;
-        // SAFETY: a descriptor we own; offset 0 and length 0 mean the whole file.
-        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+        // SAFETY: a descriptor we own; the advice only reads ahead.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), start as libc::off_t, len as libc::off_t, libc::POSIX_FADV_WILLNEED) };
     }
-    let _ = f;
+    let _ = (f, start, len);
 }
