@@ -460,3 +460,32 @@ def test_a_log_that_fails_after_packing_deletes_its_pack(tmp_path):
     assert _packs(root) == [] and os.listdir(os.path.join(root, "objects", "tmp")) == []
     with LocalStore.open(root) as store:
         assert _rows(store) == []
+
+
+def test_two_processes_packing_the_same_new_content_at_once_both_commit(tmp_path):
+    """Two puts of one new tree at the same moment may both pack it: the first commit's
+    rows win, the other pack is left without rows and goes as a temp file; both versions
+    download whole and the store verifies, before and after that gc."""
+    data = _tree(tmp_path / "data")
+    root = os.environ["ARTEFACT_STORE"]
+    argv = [sys.executable, "-m", "artefact", "put", data, "--type", "dataset", "--name"]
+    procs = [subprocess.Popen([*argv, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("one", "two")]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with LocalStore.open(root) as store:
+        rows = _rows(store)
+        assert len(rows) == SMALL and len({r[2] for r in rows}) == 1, "one location per digest"
+        assert verify_store(store, rehash=True) == [] and check_store(store).problems == []
+        spare = [p for p in _packs(root) if p != rows[0][2]]
+        assert len(spare) <= 1
+        old = time.time() - TEMP_MIN_AGE - 5
+        for name in spare:
+            os.utime(pack_rows.pack_path(store.objects_root, name), (old, old))
+        assert store.gc(grace_seconds=0).packs_deleted == len(spare)
+        assert _packs(root) == [rows[0][2]]
+    for name in ("one", "two"):
+        out = tmp_path / f"out-{name}"
+        _cli("get", f"{name}:latest", "--root", str(out))
+        assert not filecmp.dircmp(data, out).diff_files and sorted(os.listdir(out)) == sorted(os.listdir(data))
