@@ -547,14 +547,7 @@ impl Manifest {
     ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
-        // (algorithm, digest, pack, offset, length) rows, by object path.
-        let packed = packed
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|(a, d, pack, off, len)| Ok((cache::object_relpath(&d, alg(&a)?).map_err(io_err)?, (pack, off, len))))
-                    .collect::<PyResult<std::collections::HashMap<_, _>>>()
-            })
-            .transpose()?;
+        let packed = packed.map(store_packs::by_object).transpose()?;
         let p = progress_or_new(progress);
         let sc = statcache();
         let m = &self.inner;

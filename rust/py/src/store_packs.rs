@@ -1,6 +1,7 @@
 //! Bindings of the embedded store's packs (`artefact_core::pack`): small blobs of one
 //! log written into one file, and their ranges read back verified. GIL released.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use artefact_core::pack::{self, PackItem};
@@ -8,6 +9,14 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::{alg, io_err, progress_arc, Progress};
+
+/// A download's `(algorithm, digest, pack, offset, length)` rows keyed by the object path
+/// each digest would have loose (what `DownloadOptions::packed` looks them up by).
+pub(crate) fn by_object(rows: Vec<(String, String, PathBuf, u64, u64)>) -> PyResult<HashMap<String, (PathBuf, u64, u64)>> {
+    rows.into_iter()
+        .map(|(a, d, pack, off, len)| Ok((artefact_core::cache::object_relpath(&d, alg(&a)?).map_err(io_err)?, (pack, off, len))))
+        .collect()
+}
 
 /// Write `(src, digest, algorithm, staged)` files into new packs under the store's objects
 /// `root` (at most `cap` bytes each), flushed and renamed into `packs/` before this
