@@ -66,7 +66,9 @@ def skipping_packed(root: str, algorithm: str) -> Iterator[None]:
     their entries keep the original's path, and the log stores them again from it
     (verified) should the pack's row be gone by then. Nothing changes with a team server
     or the stat cache off. A store without packs costs one query; with packs, a walk and
-    one query per 500 digests the cache knows under `root`: never the whole pack table."""
+    one query per 500 digests the cache knows under `root`: never the whole pack table.
+    The set is process-wide: an add in another thread at the same time may lose the skip
+    (it stages, as before), never skip content the store lacks."""
     digests = _packed_known(root, algorithm)
     if digests is None:
         yield
