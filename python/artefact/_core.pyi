@@ -318,6 +318,14 @@ def set_known_objects(objects_root: Optional[str] = None) -> None:
     """The embedded store's objects dir: the mutable policy does not stage a file the
     stat cache knows whose content that store already holds."""
 
+def known_digests(root: str, algorithm: str = "MD5") -> list[str]:
+    """The distinct digests the stat cache knows for the files under `root` (empty
+    without a stat cache); files it does not know are left out."""
+
+def set_known_packed(algorithm: str, digests: Optional[list[str]] = None) -> None:
+    """The `algorithm` digests the embedded store holds in packs, for the add in progress
+    (None clears them): the mutable policy does not stage a known file with one of them."""
+
 class KnownDir:
     """The re-put's check, run on its own thread from construction: walks `root` and looks
     every file up in the stat cache (see reput.rs)."""

@@ -22,7 +22,7 @@ from .errors import ArtifactNotLoggedError
 from .guards import ensure_logged, ensure_not_finalized
 from .manifest import DIGEST_ALGORITHM_EXTRA_KEY, ArtifactManifest, ArtifactManifestEntry, ArtifactManifestV1
 from .paths import LogicalPath, StrPath, logical_path, validate_artifact_path
-from .staging import get_staging_dir, stage_file
+from .staging import get_staging_dir, skipping_packed, stage_file
 from .storage_policy import make_storage_policy
 from .term import info_enabled, termerror, termlog, termwarn
 from .ttl import ArtifactTTL, TTLState
@@ -449,10 +449,11 @@ class Artifact(LoggedArtifactMixin):
         with ProgressLine("Adding directory to artifact") as line, manifest._lock:
             try:
                 statcache.ensure()
-                added = manifest._core.add_dir(
-                    os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
-                    skip_cache, merge, line.core, precopy_min,
-                )  # fmt: skip
+                with skipping_packed(local_path, self._algorithm_name()) if policy == "mutable" else contextlib.nullcontext():
+                    added = manifest._core.add_dir(
+                        os.fspath(local_path), name or None, self._algorithm_name(), policy, staging_dir,
+                        skip_cache, merge, line.core, precopy_min,
+                    )  # fmt: skip
             except Exception as e:
                 # Files before the failure stay added, as in wandb; record them too.
                 self._record_added(manifest, getattr(e, "added", []))

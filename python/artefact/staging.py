@@ -14,16 +14,17 @@ wandb, say) once they are older than the grace period.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 from . import _core
 from . import config
 
-__all__ = ["get_staging_dir", "stage_file", "clean_staged_copies", "staged_paths", "remove_stale"]
+__all__ = ["get_staging_dir", "skipping_packed", "stage_file", "clean_staged_copies", "staged_paths", "remove_stale"]
 
 _STAGED_NAME = re.compile(r"tmp[a-z0-9_]{8}\Z")
 
@@ -56,6 +57,57 @@ def get_staging_dir() -> str:
         _core.set_known_objects(os.path.join(default_store_root(), "objects"))
         _core.set_staging_part_size(0)
     return os.path.abspath(os.path.expanduser(path))
+
+
+@contextlib.contextmanager
+def skipping_packed(root: str, algorithm: str) -> Iterator[None]:
+    """While a mutable `add_dir(root)` runs: files the stat cache knows whose content the
+    embedded store holds in a pack are not staged (as for loose objects, see stage.rs);
+    their entries keep the original's path, and the log stores them again from it
+    (verified) should the pack's row be gone by then. Nothing changes with a team server
+    or the stat cache off. A store without packs costs one query; with packs, a walk and
+    one query per 500 digests the cache knows under `root`: never the whole pack table.
+    The set is process-wide: an add in another thread at the same time may lose the skip
+    (it stages, as before), never skip content the store lacks."""
+    digests = _packed_known(root, algorithm)
+    if digests is None:
+        yield
+        return
+    _core.set_known_packed(algorithm, digests)
+    try:
+        yield
+    finally:
+        _core.set_known_packed(algorithm, None)
+
+
+def _packed_known(root: str, algorithm: str) -> Optional[list[str]]:
+    """The digests of known files under `root` that the store holds in packs; None if
+    there is nothing to ask (no store, no packs, no stat cache, a team server)."""
+    if config.base_url() or config.statcache_path() is None:
+        return None
+    from .store import pack_rows
+    from .store.blobs import default_store_root
+
+    catalog = os.path.join(default_store_root(), "catalog.db")
+    if not os.path.isfile(catalog):
+        return None
+    import sqlite3
+
+    try:  # a reader of its own: no migration, no lock; any trouble only means staging
+        conn = sqlite3.connect(catalog, timeout=5.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        if not pack_rows.has_rows(conn):
+            return None
+        known = _core.known_digests(os.fspath(root), algorithm)
+        if not known:
+            return None
+        return [d for _, d in pack_rows.held(None, [(algorithm, d) for d in known], conn)]
+    except sqlite3.Error:  # an older schema (no pack tables), say
+        return None
+    finally:
+        conn.close()
 
 
 def stage_file(src: str, algorithm: str) -> tuple[str, int, str]:

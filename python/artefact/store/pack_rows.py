@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Optional
 
-__all__ = ["PACKS_DIR", "pack_path", "held", "locations", "insert", "any_rows"]
+__all__ = ["PACKS_DIR", "pack_path", "held", "locations", "insert", "any_rows", "has_rows"]
 
 PACKS_DIR = "packs"  # below the store's objects dir, beside obj/ and tmp/
 _CHUNK = 500  # digests per IN (...) query: well under SQLite's variable limit
@@ -31,6 +31,11 @@ def any_rows(catalog: Any) -> bool:
     """Whether the store holds any packed blob (most stores: none, and readers skip the lookup)."""
     with catalog.transaction(write=False) as conn:
         return conn.execute("SELECT 1 FROM store_packs LIMIT 1").fetchone() is not None
+
+
+def has_rows(conn: Any) -> bool:
+    """`any_rows` on an open connection (a reader the add path opens on its own)."""
+    return conn.execute("SELECT 1 FROM store_packs LIMIT 1").fetchone() is not None
 
 
 def locations(catalog: Any, pairs: Iterable[tuple[str, str]], conn: Any = None) -> dict[tuple[str, str], tuple[str, int, int]]:

@@ -57,6 +57,20 @@ pub fn known_dir(root: &Path, alg: Algorithm, cache: &StatCache) -> Option<Known
     Some(known)
 }
 
+/// The distinct digests (base64) the stat cache knows for the files under `root`, as
+/// `add_dir` walks it; unknown files are left out. The mutable add asks the store which
+/// of these it holds in packs (`stage::set_known_packed`): the cost follows the tree.
+pub fn known_digests(root: &Path, alg: Algorithm, cache: &StatCache) -> Vec<String> {
+    crate::pool::install(|| {
+        let Ok(files) = scan_dir(root, true) else { return Vec::new() };
+        let mut digests: Vec<String> =
+            files.par_iter().filter(|f| f.special.is_none()).filter_map(|f| cache.lookup(f.key.as_ref()?, alg)).collect();
+        digests.par_sort_unstable();
+        digests.dedup();
+        digests
+    })
+}
+
 /// Whether add_dir's logical path for a scanned `rel` is `rel` itself. The scan's names
 /// are never empty, `.` or `..`, so only a backslash or a `:` (Windows spellings wandb checks
 /// for) can make `validate(normalize(rel))` differ or fail; those ask validate itself.
@@ -105,6 +119,28 @@ mod tests {
             let known = known_dir(&root, alg, &cache).expect("every file known after add_dir");
             assert_eq!(known, Known { digest: m.digest(alg), size: 5005, files: 3 });
         }
+    }
+
+    #[test]
+    fn known_digests_are_the_distinct_ones_the_cache_knows() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        tree(&root);
+        fs::write(root.join("sub/twin.txt"), b"alpha").unwrap();
+        age(&root);
+        fs::File::options().write(true).open(root.join("sub/twin.txt")).unwrap().set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10)).unwrap();
+        let cache = StatCache::open(&t.path().join("sc"), 1000);
+        assert!(known_digests(&root, Algorithm::Md5, &cache).is_empty(), "nothing hashed yet");
+        let mut m = Manifest::new("V2", None);
+        add_dir(&mut m, &root, &opts(Algorithm::Md5, &cache), None).unwrap();
+        let mut want: Vec<String> = m.entries.values().map(|e| e.digest.to_string()).collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(want.len(), 3, "a.txt and its twin share a digest");
+        assert_eq!(known_digests(&root, Algorithm::Md5, &cache), want);
+        fs::write(root.join("new"), b"n").unwrap();
+        assert_eq!(known_digests(&root, Algorithm::Md5, &cache), want, "an unknown file is left out");
+        assert!(known_digests(&t.path().join("absent"), Algorithm::Md5, &cache).is_empty());
     }
 
     #[test]

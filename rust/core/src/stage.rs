@@ -248,6 +248,23 @@ pub fn set_known_objects(dir: Option<PathBuf>) {
     }
 }
 
+/// Digests the embedded store holds in packs, among those the stat cache knows for the
+/// files of the add in progress (set per add by the caller, which asks the catalog; a
+/// digest here is stored content, as a loose object is): those files are not staged.
+type PackedSet = std::collections::HashSet<(Algorithm, [u8; 16])>;
+static KNOWN_PACKED: std::sync::RwLock<Option<std::sync::Arc<PackedSet>>> = std::sync::RwLock::new(None);
+
+/// Say which `alg` digests (base64) the store holds in packs; None clears the set. A
+/// digest that does not decode to 16 bytes is ignored (it can only fail to match).
+pub fn set_known_packed(alg: Algorithm, digests: Option<&[String]>) {
+    use base64::Engine as _;
+    let set = digests.map(|ds| {
+        let raw = ds.iter().filter_map(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()?.try_into().ok());
+        std::sync::Arc::new(raw.map(|r: [u8; 16]| (alg, r)).collect::<PackedSet>())
+    });
+    *KNOWN_PACKED.write().unwrap_or_else(std::sync::PoisonError::into_inner) = set;
+}
+
 /// The mutable policy's copy of `src` (stat key `key` from the walk): (digest, size,
 /// staged path). A file unchanged since it was last hashed (stat cache) whose content
 /// the store already holds is neither read nor copied: no staged path then, the entry
@@ -260,12 +277,20 @@ pub fn stage_unless_stored(
     alg: Algorithm,
     statcache: Option<&crate::statcache::StatCache>,
 ) -> io::Result<(String, u64, Option<PathBuf>)> {
-    let known = KNOWN_OBJECTS.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    if let (Some(sc), Some(objects), Some(key)) = (statcache, known.as_deref(), key) {
-        if let Some(raw) = sc.lookup_raw(&key, alg) {
-            let digest = b64(&raw);
-            if objects.holds(&crate::cache::object_relpath(&digest, alg)?, key.size) {
-                return Ok((digest, key.size, None));
+    if let (Some(sc), Some(key)) = (statcache, key) {
+        let known = KNOWN_OBJECTS.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let packed = KNOWN_PACKED.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if known.is_some() || packed.is_some() {
+            if let Some(raw) = sc.lookup_raw(&key, alg) {
+                let digest = b64(&raw);
+                if packed.is_some_and(|p| p.contains(&(alg, raw))) {
+                    return Ok((digest, key.size, None));
+                }
+                if let Some(objects) = known.as_deref() {
+                    if objects.holds(&crate::cache::object_relpath(&digest, alg)?, key.size) {
+                        return Ok((digest, key.size, None));
+                    }
+                }
             }
         }
     }
@@ -562,6 +587,35 @@ mod tests {
         let (digest, n, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
         assert_eq!((digest, n, staged), (b64(&raw), 14, None));
         set_known_objects(None);
+    }
+
+    #[test]
+    fn a_known_file_whose_digest_is_packed_is_not_staged_until_the_set_is_cleared() {
+        let d = tempfile::tempdir().unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        let src = d.path().join("p.bin");
+        fs::write(&src, b"content held in a pack, for this test only").unwrap();
+        let key = crate::walk::StatKey::of(&fs::metadata(&src).unwrap());
+        let sc = crate::statcache::StatCache::open(&d.path().join("sc.bin"), 100);
+        let raw = crate::digest::hash_file_raw(&src, Algorithm::Md5).unwrap().0;
+        assert!([100, 2100].iter().any(|ms| {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            sc.record(&key, Algorithm::Md5, raw, crate::statcache::now_ns())
+        }));
+        // Packed under another algorithm, or a digest that is not 16 bytes: staged.
+        set_known_packed(Algorithm::Xxh128, Some(&[b64(&raw)]));
+        let (_, _, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        fs::remove_file(staged.expect("another algorithm's digest does not count")).unwrap();
+        set_known_packed(Algorithm::Md5, Some(&["bm90IDE2IGJ5dGVz".to_owned(), b64(&raw)]));
+        let (digest, n, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        assert_eq!((digest, n, staged), (b64(&raw), 42, None));
+        // Without the stat cache the file is read (and staged) whatever the store holds.
+        let (_, _, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, None).unwrap();
+        fs::remove_file(staged.expect("no stat cache: staged")).unwrap();
+        set_known_packed(Algorithm::Md5, None);
+        let (_, _, staged) = stage_unless_stored(&src, Some(key), &staging, Algorithm::Md5, Some(&sc)).unwrap();
+        assert!(staged.is_some(), "cleared: staged again");
     }
 
     #[test]

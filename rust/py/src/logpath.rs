@@ -48,6 +48,24 @@ fn set_known_objects(objects_root: Option<PathBuf>) {
     artefact_core::stage::set_known_objects(objects_root);
 }
 
+/// The distinct digests (base64) the stat cache knows for the files under `root` (none
+/// without a stat cache): the mutable add asks the store which are packed.
+#[pyfunction]
+fn known_digests(py: Python<'_>, root: PathBuf, algorithm: &str) -> PyResult<Vec<String>> {
+    let a = alg(algorithm)?;
+    let Some(sc) = crate::statcache() else { return Ok(Vec::new()) };
+    Ok(py.detach(|| artefact_core::reput::known_digests(&root, a, &sc)))
+}
+
+/// The `algorithm` digests (base64) the embedded store holds in packs, for the add in
+/// progress (None clears them): a file the stat cache knows with one of them is not staged.
+#[pyfunction]
+#[pyo3(signature = (algorithm, digests = None))]
+fn set_known_packed(algorithm: &str, digests: Option<Vec<String>>) -> PyResult<()> {
+    artefact_core::stage::set_known_packed(alg(algorithm)?, digests.as_deref());
+    Ok(())
+}
+
 /// The immutable policy's hash of `path`: (digest, size). A file of `min_size` bytes or
 /// more is copied into `staging_dir` while it is hashed, and the log moves that copy
 /// into the store (one pass over the file; see onepass.rs). Ctrl-C stops it.
@@ -106,6 +124,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_files, m)?)?;
     m.add_function(wrap_pyfunction!(remove_files, m)?)?;
     m.add_function(wrap_pyfunction!(set_known_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(known_digests, m)?)?;
+    m.add_function(wrap_pyfunction!(set_known_packed, m)?)?;
     m.add_function(wrap_pyfunction!(hash_and_precopy, m)?)?;
     m.add_function(wrap_pyfunction!(discard_precopies, m)?)?;
     m.add_function(wrap_pyfunction!(precopies_pending, m)?)?;
