@@ -489,3 +489,19 @@ def test_two_processes_packing_the_same_new_content_at_once_both_commit(tmp_path
         out = tmp_path / f"out-{name}"
         _cli("get", f"{name}:latest", "--root", str(out))
         assert not filecmp.dircmp(data, out).diff_files and sorted(os.listdir(out)) == sorted(os.listdir(data))
+
+
+def test_a_small_log_of_packed_content_copies_nothing_loose(tmp_path):
+    """A log of a few files (no pack of its own) whose content a pack already holds
+    dedupes against the pack's rows: no loose copy is written."""
+    data = _tree(tmp_path / "data", big=False)
+    root = os.environ["ARTEFACT_STORE"]
+    _cli("put", data, "--name", "all", "--type", "dataset")
+    few = tmp_path / "few"
+    for rel in ("d0/f000.txt", "d1/f001.txt", "d2/f002.txt"):
+        write_tree(few, {rel: open(os.path.join(data, rel)).read()})
+    _cli("put", str(few), "--name", "few", "--type", "dataset")
+    assert _loose(root) == [] and len(_packs(root)) == 1
+    out = tmp_path / "out"
+    _cli("get", "few:latest", "--root", str(out))
+    assert not filecmp.dircmp(few, out).diff_files and sorted(os.listdir(out)) == ["d0", "d1", "d2"]

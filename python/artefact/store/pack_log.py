@@ -83,13 +83,16 @@ def store_packed(store: "LocalStore", files: Sequence[tuple[str, str, str, str]]
     entry, and no pack is left."""
     limit = pack_blob_bytes()
     plan = PackPlan(list(files), [], [], [], {})
-    if limit <= 0 or len(files) <= FEW:
+    if limit <= 0 or not store.has_packs:
         return plan
     small = [i for i, s in enumerate(sizes) if s <= limit]
-    if len(small) <= FEW:
+    if not small:
         return plan
     pairs = [(files[i][2], files[i][1]) for i in small]
+    # Asked even for a small log: content a pack holds is never copied loose as well.
     in_packs = pack_rows.held(store.catalog, pairs)
+    if len(small) <= FEW and not in_packs:
+        return plan
     rest = [i for i in small if (files[i][2], files[i][1]) not in in_packs]
     gone = _core.objects_missing(store.objects_root, [(files[i][1], files[i][2]) for i in rest])
     todo = [rest[j] for j in gone]
