@@ -45,9 +45,19 @@ def _entries(x):
 
 
 @pytest.fixture(scope="module")
-def run_outcomes(subject):
-    """Replay gen_vectors.offline_run_vectors() in order.
+def run_outcomes(subject, tmp_path_factory):
+    """Replay gen_vectors.offline_run_vectors() in order, in a store of its own (a
+    module-scoped fixture runs before the per-test isolation in tests/conftest.py).
     Returns ({record id: run id used}, {record id: outcome})."""
+    base = tmp_path_factory.mktemp("run-records")
+    with pytest.MonkeyPatch.context() as mp:
+        for var, sub in (("ARTEFACT_STORE", "store"), ("ARTEFACT_CACHE_DIR", "cache"),
+                         ("ARTEFACT_DATA_DIR", "data"), ("ARTEFACT_ARTIFACT_DIR", "artifacts")):
+            mp.setenv(var, str(base / sub))
+        return _replay(subject)
+
+
+def _replay(subject):
     tree = S.errors_tree()
     A, B = os.path.join(tree, "a.txt"), os.path.join(tree, "b.txt")
     run_id = "compat" + uuid.uuid4().hex[:10]
