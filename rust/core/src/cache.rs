@@ -197,36 +197,58 @@ pub fn place(src: &Path, dst: &Path, how: Placement) -> io::Result<()> {
 
 /// Copy `len` bytes kernel-side with `copy_file_range`: with the length known, no call
 /// is spent finding the end, nor on `io::copy`'s probing of both files. Falls back to
-/// `io::copy` where the kernel or filesystem cannot.
-#[cfg(target_os = "linux")]
+/// `io::copy` where the kernel or filesystem cannot. A shorter source is copied whole.
 pub(crate) fn copy_len(input: &File, out: &mut File, len: u64) -> io::Result<()> {
-    use std::os::unix::io::AsRawFd;
-    let mut done = 0u64;
-    while done < len {
-        let want = usize::try_from(len - done).unwrap_or(usize::MAX).min(1 << 30);
-        // SAFETY: two descriptors we own; null offsets use (and advance) the file positions.
-        let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), want, 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if done == 0 => {
-                    return io::copy(&mut &*input, out).map(|_| ());
-                }
-                _ => return Err(e),
-            }
-        }
-        if n == 0 {
-            break; // the source is shorter than it was: what there is has been copied
-        }
-        done += n as u64;
+    match copy_kernel_at(input, out, 0, len)? {
+        Some(_) => Ok(()),
+        None => io::copy(&mut &*input, out).map(|_| ()),
     }
-    Ok(())
 }
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn copy_len(input: &File, out: &mut File, _len: u64) -> io::Result<()> {
-    io::copy(&mut &*input, out).map(|_| ())
+/// Copy exactly `len` bytes from the start of `input` to `out` at `at` kernel-side: false
+/// where the kernel or filesystem cannot (nothing copied; the caller copies through
+/// memory), an error if `input` turns out shorter (it changed).
+pub(crate) fn copy_exact_at(input: &File, out: &File, at: u64, len: u64) -> io::Result<bool> {
+    match copy_kernel_at(input, out, at, len)? {
+        Some(n) if n == len => Ok(true),
+        Some(n) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("changed while copied: {n} of {len} bytes"))),
+        None => Ok(false),
+    }
+}
+
+/// Up to `len` bytes from the start of `input` to `out` at `at` by `copy_file_range` with
+/// explicit offsets (neither file's position moves, so threads may write one `out` at
+/// once): the bytes copied (fewer only if `input` is shorter), or None where the kernel
+/// or filesystem cannot, before anything was copied.
+fn copy_kernel_at(input: &File, out: &File, at: u64, len: u64) -> io::Result<Option<u64>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let (mut off_in, mut off_out, mut done) = (0i64, at as i64, 0u64);
+        while done < len {
+            let want = usize::try_from(len - done).unwrap_or(usize::MAX).min(1 << 30);
+            // SAFETY: two descriptors we own and two offsets the call advances.
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &raw mut off_in, out.as_raw_fd(), &raw mut off_out, want, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if done == 0 => return Ok(None),
+                    _ => return Err(e),
+                }
+            }
+            if n == 0 {
+                break; // the source is shorter than `len`
+            }
+            done += n as u64;
+        }
+        Ok(Some(done))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (input, out, at, len);
+        Ok(None)
+    }
 }
 
 /// `place` every (source, destination) pair in parallel; the number placed.

@@ -205,6 +205,11 @@ pub fn b64(raw: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
+/// The 16 raw bytes of a base64 digest; None if it does not decode to 16 bytes.
+pub fn raw_digest(digest: &str) -> Option<[u8; 16]> {
+    base64::engine::general_purpose::STANDARD.decode(digest).ok()?.try_into().ok()
+}
+
 /// wandb's `b64_to_hex_id`: lower-case hex of the decoded bytes.
 pub fn b64_to_hex(digest: &str) -> Option<String> {
     let raw = base64::engine::general_purpose::STANDARD.decode(digest).ok()?;

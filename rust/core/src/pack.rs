@@ -28,19 +28,11 @@ use rayon::prelude::*;
 use crate::digest::{b64, Algorithm, Hasher};
 use crate::progress::{tick, Progress};
 use crate::statcache::StatCache;
+use crate::store_put::Item;
 use crate::walk::{with_path, StatKey};
 
 /// The directory of packs below the store's objects dir.
 pub const PACKS_DIR: &str = "packs";
-
-/// One small file to pack: its digest, and whether `src` is a private staged copy (its
-/// content was hashed when it was staged; the caller removes it after the commit).
-pub struct PackItem {
-    pub src: PathBuf,
-    pub digest: String,
-    pub alg: Algorithm,
-    pub staged: bool,
-}
 
 /// Where a packed blob went: the pack's file name under `packs/`, offset and length.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +45,7 @@ pub struct Packed {
 /// Write `items` into new packs under `root` (the store's objects dir), each pack at most
 /// `cap` bytes (a single larger blob gets a pack of its own). Per item, where it went. On
 /// a bad item nothing is left behind and its index comes with the error.
-pub fn write_packs(root: &Path, items: &[PackItem], cap: u64, statcache: Option<&StatCache>, progress: Option<&Progress>) -> Result<Vec<Packed>, (usize, io::Error)> {
+pub fn write_packs(root: &Path, items: &[Item], cap: u64, statcache: Option<&StatCache>, progress: Option<&Progress>) -> Result<Vec<Packed>, (usize, io::Error)> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -182,7 +174,7 @@ fn create_pack(tmp_dir: &Path) -> io::Result<(File, PathBuf)> {
 
 /// Copy one item's `size` bytes into `pack` at `offset`: kernel-side where its content
 /// is known, else read once, hashed and checked against its digest, then written.
-fn copy_in(it: &PackItem, size: u64, pack: &File, offset: u64, statcache: Option<&StatCache>) -> io::Result<()> {
+fn copy_in(it: &Item, size: u64, pack: &File, offset: u64, statcache: Option<&StatCache>) -> io::Result<()> {
     let input = File::open(&it.src).map_err(|e| with_path(e, &it.src))?;
     let meta = input.metadata().map_err(|e| with_path(e, &it.src))?;
     let changed = || io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch for {}: changed while it was stored ({} bytes, was {size})", it.src.display(), meta.len()));
@@ -197,7 +189,7 @@ fn copy_in(it: &PackItem, size: u64, pack: &File, offset: u64, statcache: Option
             .is_some_and(|raw| b64(&raw) == it.digest);
     // A rewrite racing the kernel's copy moves the source's ctime, so its stat key then
     // differs: such a file is read and hashed below like an unknown one.
-    if known && copy_range_kernel(&input, pack, offset, size)? && input.metadata().is_ok_and(|m| StatKey::of(&m) == key) {
+    if known && crate::cache::copy_exact_at(&input, pack, offset, size)? && input.metadata().is_ok_and(|m| StatKey::of(&m) == key) {
         return Ok(());
     }
     let mut buf = vec![0u8; size as usize];
@@ -212,40 +204,6 @@ fn copy_in(it: &PackItem, size: u64, pack: &File, offset: u64, statcache: Option
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch for {}: expected {}, found {found}", it.src.display(), it.digest)));
     }
     pack.write_all_at(&buf, offset)
-}
-
-/// `size` bytes from the start of `input` to `out` at `offset` by `copy_file_range`;
-/// false where the kernel cannot (the caller copies through memory). A source shorter
-/// than `size` is an error (it changed).
-fn copy_range_kernel(input: &File, out: &File, offset: u64, size: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::io::AsRawFd;
-        let (mut in_off, mut out_off) = (0i64, offset as i64);
-        let mut done = 0u64;
-        while done < size {
-            // SAFETY: two descriptors we own and two offsets the call advances.
-            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &raw mut in_off, out.as_raw_fd(), &raw mut out_off, (size - done) as usize, 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if done == 0 => return Ok(false),
-                    _ => return Err(e),
-                }
-            }
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("changed while copied: {done} of {size} bytes")));
-            }
-            done += n as u64;
-        }
-        Ok(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (input, out, offset, size);
-        Ok(false)
-    }
 }
 
 /// A byte range of an open pack read with `pread` (no seek, no descriptor of its own):
@@ -316,8 +274,8 @@ mod tests {
     use super::*;
     use crate::digest::hash_bytes;
 
-    fn item(src: &Path, data: &[u8], staged: bool) -> PackItem {
-        PackItem { src: src.to_owned(), digest: hash_bytes(data, Algorithm::Md5), alg: Algorithm::Md5, staged }
+    fn item(src: &Path, data: &[u8], staged: bool) -> Item {
+        Item { src: src.to_owned(), digest: hash_bytes(data, Algorithm::Md5), alg: Algorithm::Md5, staged }
     }
 
     #[test]

@@ -257,11 +257,7 @@ static KNOWN_PACKED: std::sync::RwLock<Option<std::sync::Arc<PackedSet>>> = std:
 /// Say which `alg` digests (base64) the store holds in packs; None clears the set. A
 /// digest that does not decode to 16 bytes is ignored (it can only fail to match).
 pub fn set_known_packed(alg: Algorithm, digests: Option<&[String]>) {
-    use base64::Engine as _;
-    let set = digests.map(|ds| {
-        let raw = ds.iter().filter_map(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()?.try_into().ok());
-        std::sync::Arc::new(raw.map(|r: [u8; 16]| (alg, r)).collect::<PackedSet>())
-    });
+    let set = digests.map(|ds| std::sync::Arc::new(ds.iter().filter_map(|d| Some((alg, crate::digest::raw_digest(d)?))).collect::<PackedSet>()));
     *KNOWN_PACKED.write().unwrap_or_else(std::sync::PoisonError::into_inner) = set;
 }
 

@@ -37,8 +37,8 @@ use crate::walk::with_path;
 pub use crate::store_sync::SyncMode;
 use crate::store_sync::{choose, each_of, flush_written, large_batch, sync_filesystem, FEW};
 
-/// One file to store: its digest, and whether `src` is a private staged copy that may
-/// be moved (and is removed once its content is in the store).
+/// One file to store (here, or into a pack: pack.rs): its digest, and whether `src` is a
+/// private staged copy that may be moved (and is removed once its content is in the store).
 pub struct Item {
     pub src: PathBuf,
     pub digest: String,
@@ -218,32 +218,8 @@ fn plan(root: &Path, tmp_dir: &Path, root_dev: u64, mode: u32, it: &Item, fsync_
 /// Copy all of `input` (`size` bytes, from a stat key still matching: it has not grown)
 /// to `out` kernel-side (`copy_file_range`), or through userspace where the kernel cannot.
 fn copy_all(input: &File, out: &File, size: u64) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::io::AsRawFd;
-        let mut first = true;
-        let mut done = 0u64;
-        loop {
-            if done == size {
-                return Ok(()); // no call to learn that the end was reached
-            }
-            // SAFETY: two descriptors we own; null offsets use (and advance) the positions.
-            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), std::ptr::null_mut(), out.as_raw_fd(), std::ptr::null_mut(), 1 << 30, 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if first => break,
-                    _ => return Err(e),
-                }
-            }
-            if n == 0 {
-                // Shorter than its stat said: it changed after all.
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("changed while copied: {done} of {size} bytes")));
-            }
-            done += n as u64;
-            first = false;
-        }
+    if crate::cache::copy_exact_at(input, out, 0, size)? {
+        return Ok(());
     }
     io::copy(&mut &*input, &mut &*out).map(|_| ())
 }

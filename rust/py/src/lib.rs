@@ -69,6 +69,15 @@ fn io_err(e: io::Error) -> PyErr {
     }
 }
 
+/// `e` as Python's exception, with the failing item's `index` as an attribute.
+fn indexed_err(py: Python<'_>, index: usize, e: io::Error) -> PyErr {
+    let err = io_err(e);
+    match err.value(py).setattr("index", index) {
+        Ok(()) => err,
+        Err(other) => other,
+    }
+}
+
 fn repr(py: Python<'_>, s: &str) -> PyResult<String> {
     Ok(PyString::new(py, s).repr()?.to_string())
 }
@@ -622,11 +631,7 @@ fn put_objects(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, Strin
     let p = progress_or_new(progress);
     match interruptible(py, &p, || cache::put_objects(&root, &items, Some(&p)))? {
         Ok(v) => Ok(v),
-        Err((index, e)) => {
-            let err = io_err(e);
-            err.value(py).setattr("index", index)?;
-            Err(err)
-        }
+        Err((index, e)) => Err(indexed_err(py, index, e)),
     }
 }
 

@@ -8,29 +8,27 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
-use crate::{alg, io_err, progress_arc, Progress};
+use crate::{alg, indexed_err, io_err, progress_arc, Progress};
 
 /// Store `(src, digest, algorithm, staged)` files under the store's objects `root`,
 /// durably (`sync`: "auto", "files" or "filesystem"); per item, whether it was written.
 /// Staged copies are moved in (or removed, if the store had their content). A bad
 /// item raises with its `index` and nothing new is placed.
+/// `(src, digest, algorithm, staged)` tuples as the core's items to store or pack.
+pub(crate) fn to_items(items: Vec<(PathBuf, String, String, bool)>) -> PyResult<Vec<Item>> {
+    items.into_iter().map(|(src, digest, a, staged)| Ok(Item { src, digest, alg: alg(&a)?, staged })).collect()
+}
+
 #[pyfunction]
 #[pyo3(signature = (root, items, sync = "auto", progress = None))]
 fn store_files(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, String, bool)>, sync: &str, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<bool>> {
     let mode = SyncMode::parse(sync).ok_or_else(|| PyValueError::new_err(format!("sync={sync:?}: expected 'auto', 'files', 'filesystem' or 'written'")))?;
-    let items = items
-        .into_iter()
-        .map(|(src, digest, a, staged)| Ok(Item { src, digest, alg: alg(&a)?, staged }))
-        .collect::<PyResult<Vec<_>>>()?;
+    let items = to_items(items)?;
     let p = progress_arc(progress);
     let sc = crate::statcache();
     match py.detach(|| store_put::store_files(&root, &items, mode, sc.as_deref(), p.as_deref())) {
         Ok(v) => Ok(v),
-        Err((index, e)) => {
-            let err = io_err(e);
-            err.value(py).setattr("index", index)?;
-            Err(err)
-        }
+        Err((index, e)) => Err(indexed_err(py, index, e)),
     }
 }
 

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use artefact_core::pack::{self, PackItem};
+use artefact_core::pack;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::{alg, io_err, progress_arc, Progress};
+use crate::{alg, indexed_err, io_err, progress_arc, Progress};
 
 /// A download's `(algorithm, digest, pack, offset, length)` rows keyed by the object path
 /// each digest would have loose (what `DownloadOptions::packed` looks them up by).
@@ -25,19 +25,12 @@ pub(crate) fn by_object(rows: Vec<(String, String, PathBuf, u64, u64)>) -> PyRes
 #[pyfunction]
 #[pyo3(signature = (root, items, cap, progress = None))]
 fn write_packs(py: Python<'_>, root: PathBuf, items: Vec<(PathBuf, String, String, bool)>, cap: u64, progress: Option<&Bound<'_, Progress>>) -> PyResult<Vec<(String, u64, u64)>> {
-    let items = items
-        .into_iter()
-        .map(|(src, digest, a, staged)| Ok(PackItem { src, digest, alg: alg(&a)?, staged }))
-        .collect::<PyResult<Vec<_>>>()?;
+    let items = crate::logpath::to_items(items)?;
     let p = progress_arc(progress);
     let sc = crate::statcache();
     match py.detach(|| pack::write_packs(&root, &items, cap, sc.as_deref(), p.as_deref())) {
         Ok(v) => Ok(v.into_iter().map(|p| (p.pack, p.offset, p.length)).collect()),
-        Err((index, e)) => {
-            let err = io_err(e);
-            err.value(py).setattr("index", index)?;
-            Err(err)
-        }
+        Err((index, e)) => Err(indexed_err(py, index, e)),
     }
 }
 

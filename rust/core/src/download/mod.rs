@@ -41,7 +41,8 @@ pub use report::DownloadReport;
 
 use dirs::{make_parents, parent_of, Cursor};
 use place::{Ctx, Placed, Ready};
-use present::{check_dest, raw_digest, State};
+use crate::digest::raw_digest;
+use present::{check_dest, State};
 use report::{DIR_IN_WAY, FILE_IN_WAY};
 
 /// Place every non-reference entry of `manifest` under `opts.root`.

@@ -4,17 +4,12 @@ use std::ffi::CString;
 use std::os::fd::RawFd;
 
 use crate::beneath::{cstr, key_of, lstat_at, open_regular_at, DirError};
-use crate::digest::hash_open_keyed;
+use crate::digest::{hash_open_keyed, raw_digest};
 use crate::manifest::Entry;
 use crate::statcache::StatCache;
 use crate::walk::StatKey;
 
 use super::dirs::{name_of, parent_of, Cursor};
-
-pub(super) fn raw_digest(b64: &str) -> Option<[u8; 16]> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()?.try_into().ok()
-}
 
 /// What phase 1 found at an entry's destination.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -36,37 +36,39 @@ pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm
     let mode = meta.permissions().mode() & 0o7777;
     // Created with its final mode where the umask keeps it (no fchmod per file).
     let created = mode & 0o777 & !crate::store_put::umask();
-    let (mut out, tmp) = create_temp_at(dir, created)?;
-    let r = copy_hashing_checked(&mut input, &mut out, alg, meta.len()).and_then(|(raw, _)| {
-        let found = crate::digest::b64(&raw);
-        if found != digest {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch: expected {digest}, found {found}")));
-        }
+    write_checked(&mut input, meta.len(), dir, created, digest, alg, "", |out, _| {
         if created == mode {
             return Ok(());
         }
         out.set_permissions(std::fs::Permissions::from_mode(mode))
-    });
-    match r {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            unlink_at(dir, &tmp);
-            Err(e)
-        }
-    }
+    })
 }
 
 /// A packed blob (pack.rs: `length` bytes at `offset` of `pack`, open as `file`) copied to a temp file in
 /// `dir` with a fresh file's mode, refusing content that does not hash to `digest`.
 pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length: u64, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
     let mut input = crate::pack::RangeReader::new(file, pack, offset, length)?;
-    let (mut out, tmp) = create_temp_at(dir, 0o666 & !crate::store_put::umask())?;
-    let r = copy_hashing_checked(&mut input, &mut out, alg, length).and_then(|(raw, n)| {
-        let found = crate::digest::b64(&raw);
-        if found != digest || n != length {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch at {offset} of the pack: expected {digest}, found {found}")));
+    let at = format!(" at {offset} of the pack");
+    write_checked(&mut input, length, dir, 0o666 & !crate::store_put::umask(), digest, alg, &at, |_, n| {
+        if n != length {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: {n} of {length} bytes")));
         }
         Ok(())
+    })
+}
+
+/// `len` bytes of `input` into a new temp file in `dir` (mode `created`), hashed on the
+/// way; once they hash to `digest` (a mismatch names `at`), `finish` is given the file and
+/// the bytes copied. Any failure removes the temp file. Returns the temp name.
+#[allow(clippy::too_many_arguments)]
+fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, digest: &str, alg: Algorithm, at: &str, finish: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<CString> {
+    let (mut out, tmp) = create_temp_at(dir, created)?;
+    let r = copy_hashing_checked(input, &mut out, alg, len).and_then(|(raw, n)| {
+        let found = crate::digest::b64(&raw);
+        if found != digest {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: expected {digest}, found {found}")));
+        }
+        finish(&out, n)
     });
     match r {
         Ok(()) => Ok(tmp),
