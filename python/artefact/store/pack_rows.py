@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Optional
 
-__all__ = ["PACKS_DIR", "pack_path", "held", "locations", "insert", "any_rows", "has_rows"]
+__all__ = ["PACKS_DIR", "pack_path", "held", "locations", "insert", "has_rows"]
 
 PACKS_DIR = "packs"  # below the store's objects dir, beside obj/ and tmp/
 _CHUNK = 500  # digests per IN (...) query: well under SQLite's variable limit
@@ -27,14 +27,8 @@ def pack_path(objects_root: str, pack: str) -> str:
     return os.path.join(objects_root, PACKS_DIR, pack)
 
 
-def any_rows(catalog: Any) -> bool:
-    """Whether the store holds any packed blob (most stores: none, and readers skip the lookup)."""
-    with catalog.transaction(write=False) as conn:
-        return conn.execute("SELECT 1 FROM store_packs LIMIT 1").fetchone() is not None
-
-
 def has_rows(conn: Any) -> bool:
-    """`any_rows` on an open connection (a reader the add path opens on its own)."""
+    """Whether the store holds any packed blob (most stores: none, and the add skips the lookup)."""
     return conn.execute("SELECT 1 FROM store_packs LIMIT 1").fetchone() is not None
 
 
@@ -143,29 +137,3 @@ def pack_files(objects_root: str) -> list[os.DirEntry]:
         return [e for e in os.scandir(os.path.join(objects_root, PACKS_DIR)) if e.is_file(follow_symlinks=False)]
     except FileNotFoundError:
         return []
-
-
-def extracted(store: Any, digest: str, algorithm: str = "MD5") -> Optional[str]:
-    """A file holding one packed blob's bytes, for readers that need a path (the UI's
-    previews and raw files): `<objects>/tmp/extracted/<rel>`, written verified and
-    atomically on first use, refreshed on each. gc removes it as a temp file once unused
-    for TEMP_MIN_AGE. None if the blob is not packed."""
-    from .. import _core
-
-    found = pack_location(store.catalog, store.objects_root, digest, algorithm)
-    if found is None:
-        return None
-    rel = _core.object_relpath(digest, algorithm)
-    path = os.path.join(store.objects_root, "tmp", "extracted", *rel.split("/"))
-    try:
-        os.utime(path)
-        return path
-    except FileNotFoundError:
-        pass
-    data = _core.read_packed(found[0], found[1], found[2], digest, algorithm)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
