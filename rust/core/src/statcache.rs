@@ -8,8 +8,12 @@
 //! those that store whole seconds.
 //!
 //! A file this process wrote itself (a download placing it) is different: its content
-//! is known without reading it. A download whose last files are racy may wait out the
-//! margin and stat them again (`settle_written`) rather than leave them to be re-hashed.
+//! is known without reading it. A copy is given an mtime of its own, a stamp safely in
+//! the past (`write_stamp`): no later write can leave that mtime, since any write sets it
+//! to the clock, so the copy is recorded at once, with no margin to wait out
+//! (`record_stamped`). A file it linked instead keeps the linked file's mtime; if the
+//! last of those are racy, the download may wait out the margin and stat them again
+//! (`settle_written`) rather than leave them to be re-hashed.
 //!
 //! On disk it is one file: a base of fixed-size records sorted by (device, inode,
 //! algorithm) under an XXH3-128 checksum, then batches appended since, each under its
@@ -220,6 +224,24 @@ pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// An mtime for the files a download is about to write (`record_stamped`): a racy margin
+/// before now, so that no later write, which sets mtime from the clock, can give a file
+/// this mtime again; and never a whole microsecond, so that a filesystem storing coarser
+/// times shows a different one (then nothing is recorded).
+pub fn write_stamp() -> i64 {
+    let t = now_ns() - RACY_MARGIN_FINE_NS;
+    if t % 1000 == 0 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// `ns` after the epoch as a time to set on a file.
+pub fn system_time(ns: i64) -> SystemTime {
+    UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)
+}
+
 impl StatCache {
     /// Load `path` (a missing or unreadable file is an empty cache: it is only a hint).
     pub fn open(path: &Path, max_entries: usize) -> Self {
@@ -276,6 +298,17 @@ impl StatCache {
     /// (false: not recorded).
     pub fn record(&self, key: &StatKey, alg: Algorithm, raw: [u8; 16], hashed_at_ns: i64) -> bool {
         let ok = !is_racy(key, hashed_at_ns);
+        if ok {
+            self.insert_fresh(key, alg, raw);
+        }
+        ok
+    }
+
+    /// Remember the digest of a file this process wrote and gave mtime `stamp`
+    /// (`write_stamp`), if its mtime is still exactly that: false (not recorded) if it
+    /// is not (written again since, or a filesystem that stores coarser times).
+    pub fn record_stamped(&self, key: &StatKey, alg: Algorithm, raw: [u8; 16], stamp: i64) -> bool {
+        let ok = key.mtime_ns == stamp;
         if ok {
             self.insert_fresh(key, alg, raw);
         }
@@ -511,6 +544,22 @@ mod tests {
         assert_eq!(c.lookup(&key(6, coarse), Algorithm::Md5), None);
         c.record(&key(7, coarse), Algorithm::Md5, [1; 16], coarse + 3_000_000_000);
         assert!(c.lookup(&key(7, coarse), Algorithm::Md5).is_some());
+    }
+
+    #[test]
+    fn a_stamped_file_is_recorded_only_while_its_mtime_is_the_stamp() {
+        let d = tempfile::tempdir().unwrap();
+        let c = StatCache::open(&d.path().join("sc"), 100);
+        let stamp = write_stamp();
+        assert!(stamp < now_ns() && stamp % 1000 != 0);
+        assert!(c.record_stamped(&key(5, stamp), Algorithm::Md5, [1; 16], stamp), "its own stamp: at once");
+        assert_eq!(c.lookup_raw(&key(5, stamp), Algorithm::Md5), Some([1; 16]));
+        // Written since (mtime from the clock), or truncated by a coarser filesystem.
+        for mtime in [now_ns(), stamp - stamp % 1000] {
+            let k = StatKey { ino: 3, ..key(5, mtime) };
+            assert!(!c.record_stamped(&k, Algorithm::Md5, [1; 16], stamp));
+            assert_eq!(c.lookup_raw(&k, Algorithm::Md5), None);
+        }
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         _ => None,
     };
     let packs = open_packs(opts, &missing)?;
-    let ctx = Ctx { root: &root, opts, cache: cache.as_ref(), progress, packs: &packs };
+    let stamp = opts.statcache.map(|_| crate::statcache::write_stamp());
+    let ctx = Ctx { root: &root, opts, cache: cache.as_ref(), progress, packs: &packs, stamp };
     let ready: Vec<Result<Ready, DownloadError>> = crate::pool::install(|| {
         missing.par_iter().map_init(|| Cursor::new(&root), |cur, (e, rel)| watching(progress, || ctx.prepare(e, rel, cur))).collect()
     });
@@ -148,8 +149,9 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
             .collect()
     });
     // The files just written have known content: remember them, so that the next
-    // download into this root checks them with a stat instead of reading them. Those
-    // written in the last moments are racy: the stat cache may settle them.
+    // download into this root checks them with a stat instead of reading them. Copies
+    // still carry their stamp; links written in the last moments are racy, and the stat
+    // cache may settle them.
     let written_by = crate::statcache::now_ns();
     let dests: Vec<PathBuf> = missing.iter().map(|(e, _)| opts.root.join(&*e.path)).collect();
     let mut racy = Vec::new();
@@ -158,7 +160,8 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
         match p {
             Ok(Placed::File { key, filled }) => {
                 if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(&e.digest)) {
-                    if !cache.record(&key, e.algorithm(), raw, written_by) {
+                    let stamped = stamp.is_some_and(|t| cache.record_stamped(&key, e.algorithm(), raw, t));
+                    if !stamped && !cache.record(&key, e.algorithm(), raw, written_by) {
                         racy.push((dest.as_path(), key, e.algorithm(), raw));
                     }
                 }

@@ -43,6 +43,9 @@ pub(super) struct Ctx<'a> {
     pub(super) progress: Option<&'a Progress>,
     /// Each pack of `opts.packed` the missing entries need, opened once.
     pub(super) packs: &'a std::collections::HashMap<&'a Path, File>,
+    /// The mtime given to every copy this download writes (`statcache::write_stamp`), so
+    /// that it is recorded at once; None without a stat cache.
+    pub(super) stamp: Option<i64>,
 }
 
 impl Ctx<'_> {
@@ -79,7 +82,7 @@ impl Ctx<'_> {
             let Some(file) = self.packs.get(pack.as_path()) else {
                 return Err(DownloadError::MissingBlob { path: e.path.to_string(), blob: pack.clone() });
             };
-            return copy_range_verified(file, pack, *offset, *length, fd, &e.digest, e.algorithm())
+            return copy_range_verified(file, pack, *offset, *length, fd, &e.digest, e.algorithm(), self.stamp)
                 .map(Ready::Temp)
                 .map_err(|err| Self::store_err(e, pack, err));
         }
@@ -94,7 +97,7 @@ impl Ctx<'_> {
             return Ok(Ready::Temp(tmp));
         }
         let blob = self.blob(rel);
-        copy_verified(&blob, fd, &e.digest, e.algorithm())
+        copy_verified(&blob, fd, &e.digest, e.algorithm(), self.stamp)
             .map(Ready::Temp)
             .map_err(|err| Self::store_err(e, &blob, err))
     }
@@ -145,6 +148,11 @@ impl Ctx<'_> {
         Ok(Placed::File { key, filled })
     }
 
+    /// Give a copy this download wrote its stamp (`stamp`), if there is one.
+    fn stamp_file(&self, f: &File) -> io::Result<()> {
+        self.stamp.map_or(Ok(()), |t| f.set_modified(crate::statcache::system_time(t)))
+    }
+
     /// The spare of object `rel` (see `DownloadOptions::spares`) renamed to a temp name
     /// in `dir`, with the file opened: None if there is none, or it cannot be renamed
     /// there (another filesystem; taken by an entry of the same content), or it is not a
@@ -164,6 +172,8 @@ impl Ctx<'_> {
         // only the file that was checked.
         match lstat_at(dir, &tmp) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_ino as u64 == meta.ino() && st.st_dev as u64 == meta.dev() => {
+                // Unstamped, it is only recorded if it settles: still placed.
+                let _ = self.stamp_file(&file);
                 Some((tmp, file))
             }
             _ => {
@@ -194,7 +204,7 @@ impl Ctx<'_> {
         let Some(obj) = obj else {
             // The cache cannot keep it (cleared in a loop): straight from the store, verified.
             let blob = self.blob(rel);
-            let tmp = copy_verified(&blob, dir, &e.digest, e.algorithm()).map_err(|err| Self::store_err(e, &blob, err))?;
+            let tmp = copy_verified(&blob, dir, &e.digest, e.algorithm(), self.stamp).map_err(|err| Self::store_err(e, &blob, err))?;
             return Ok((tmp, None, false));
         };
         let meta = obj.metadata().map_err(DownloadError::Io)?;
@@ -211,7 +221,10 @@ impl Ctx<'_> {
         let mode = meta.permissions().mode() & 0o7777;
         let (mut out, tmp) = create_temp_at(dir, mode).map_err(DownloadError::Io)?;
         // Exactly the source's mode, whatever the umask.
-        let copied = out.set_permissions(std::fs::Permissions::from_mode(mode)).and_then(|()| copy_len(&obj, &mut out, meta.len()));
+        let copied = out
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| copy_len(&obj, &mut out, meta.len()))
+            .and_then(|()| self.stamp_file(&out));
         if let Err(err) = copied {
             unlink_at(dir, &tmp);
             return Err(DownloadError::Io(err));

@@ -29,14 +29,15 @@ pub(super) fn link_temp(cache: &ObjDir, rel: &str, dir: RawFd, ino: u64) -> Opti
 }
 
 /// Copy `src` to a temp file in `dir`, refusing content that does not hash to `digest`
-/// (the temp file is removed). Returns the temp name, for a later rename.
-pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
+/// (the temp file is removed), with mtime `stamp` if given. Returns the temp name, for a
+/// later rename.
+pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm, stamp: Option<i64>) -> io::Result<CString> {
     let mut input = File::open(src)?;
     let meta = input.metadata()?;
     let mode = meta.permissions().mode() & 0o7777;
     // Created with its final mode where the umask keeps it (no fchmod per file).
     let created = mode & 0o777 & !crate::store_put::umask();
-    write_checked(&mut input, meta.len(), dir, created, digest, alg, "", |out, _| {
+    write_checked(&mut input, meta.len(), dir, created, digest, alg, "", stamp, |out, _| {
         if created == mode {
             return Ok(());
         }
@@ -46,10 +47,11 @@ pub(super) fn copy_verified(src: &Path, dir: RawFd, digest: &str, alg: Algorithm
 
 /// A packed blob (pack.rs: `length` bytes at `offset` of `pack`, open as `file`) copied to a temp file in
 /// `dir` with a fresh file's mode, refusing content that does not hash to `digest`.
-pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length: u64, dir: RawFd, digest: &str, alg: Algorithm) -> io::Result<CString> {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length: u64, dir: RawFd, digest: &str, alg: Algorithm, stamp: Option<i64>) -> io::Result<CString> {
     let mut input = crate::pack::RangeReader::new(file, pack, offset, length)?;
     let at = format!(" at {offset} of the pack");
-    write_checked(&mut input, length, dir, 0o666 & !crate::store_put::umask(), digest, alg, &at, |_, n| {
+    write_checked(&mut input, length, dir, 0o666 & !crate::store_put::umask(), digest, alg, &at, stamp, |_, n| {
         if n != length {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: {n} of {length} bytes")));
         }
@@ -59,16 +61,18 @@ pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length:
 
 /// `len` bytes of `input` into a new temp file in `dir` (mode `created`), hashed on the
 /// way; once they hash to `digest` (a mismatch names `at`), `finish` is given the file and
-/// the bytes copied. Any failure removes the temp file. Returns the temp name.
+/// the bytes copied, then its mtime is set to `stamp` if given. Any failure removes the
+/// temp file. Returns the temp name.
 #[allow(clippy::too_many_arguments)]
-fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, digest: &str, alg: Algorithm, at: &str, finish: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<CString> {
+fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, digest: &str, alg: Algorithm, at: &str, stamp: Option<i64>, finish: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<CString> {
     let (mut out, tmp) = create_temp_at(dir, created)?;
     let r = copy_hashing_checked(input, &mut out, alg, len).and_then(|(raw, n)| {
         let found = crate::digest::b64(&raw);
         if found != digest {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: expected {digest}, found {found}")));
         }
-        finish(&out, n)
+        finish(&out, n)?;
+        stamp.map_or(Ok(()), |t| out.set_modified(crate::statcache::system_time(t)))
     });
     match r {
         Ok(()) => Ok(tmp),

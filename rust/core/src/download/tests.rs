@@ -255,3 +255,30 @@ fn spares_are_renamed_into_place_never_the_cache_object() {
     assert_eq!(fs::read(root2.join("a/w.bin")).unwrap(), data);
     assert_eq!(fs::read(root2.join("b/same.bin")).unwrap(), data);
 }
+
+#[test]
+fn copies_are_recorded_at_once_and_an_edit_right_after_is_still_caught() {
+    use crate::statcache::{now_ns, StatCache};
+    use crate::walk::StatKey;
+    let (d, m) = setup(&[("a.txt", b"a"), ("x/b.txt", b"bb"), ("x/c.txt", b"ccc")]);
+    let (store, cache) = (d.path().join("store"), d.path().join("cache"));
+    let sc = StatCache::open(&d.path().join("sc"), 100);
+    // Straight from the store, and through the cache.
+    for (root, cache_root) in [(d.path().join("r1"), None), (d.path().join("r2"), Some(cache.as_path()))] {
+        let o = DownloadOptions { statcache: Some(&sc), ..opts(&store, &root, cache_root) };
+        let before = now_ns();
+        assert_eq!(download(&m, &o, None).unwrap().placed, 3);
+        for e in m.entries.values() {
+            let meta = fs::symlink_metadata(root.join(&*e.path)).unwrap();
+            let key = StatKey::of(&meta);
+            assert!(key.mtime_ns < before && key.mtime_ns % 1000 != 0, "stamped: in the past, not a whole microsecond");
+            let want = raw_digest(&e.digest).unwrap();
+            assert_eq!(sc.lookup_raw(&key, Algorithm::Md5), Some(want), "recorded with no wait: {}", e.path);
+        }
+        // Edited at once (same size): the mtime leaves the stamp, so it is not taken as present.
+        fs::write(root.join("a.txt"), b"z").unwrap();
+        let again = download(&m, &o, None).unwrap();
+        assert_eq!((again.placed, again.present), (1, 2));
+        assert_eq!(fs::read(root.join("a.txt")).unwrap(), b"a");
+    }
+}
