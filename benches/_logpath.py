@@ -3,7 +3,8 @@
 and beside `dvc add` / `dvc checkout` (if `dvc` is installed).
 
 Every measurement is a fresh process into a fresh store (stat cache off, so first adds),
-except re-puts, which go into the store of the put before them with the stat cache on.
+except re-puts, which go into the store of the put before them with the stat cache on, and
+gets, which run as a user's do: the stat cache on, recording the files they place.
 Rounds interleave artefact and its limits; outputs are never deleted between runs (a
 mass delete slows file creation, BENCHMARKING.md quirk 1).
 
@@ -161,7 +162,8 @@ def run_round(r: Runner, trees: dict[str, str], big: str, dirty_size: int, first
                 if policy == "mutable":
                     out = os.path.join(d, "got")
                     argv = [sys.executable, "-m", "artefact", "-q", "get", "t:latest", "--root", out]
-                    r.add(f"{t}/get{v}", timed(argv, env=r.env(d, variant=v), cwd=d)[0])
+                    # As a user runs it: the stat cache on (empty: this run's own), recording what it placed.
+                    r.add(f"{t}/get{v}", timed(argv, env=r.env(d, statcache=True, variant=v), cwd=d)[0])
                     r.add(f"{t}/cp -r (get)", shell(f"cp -r {cm.sh_quote(tree)} out", cwd=r.work.new_run_dir(f"{t}-cp2")))
         r.add(f"{t}/stat walk", shell(f"find {cm.sh_quote(tree)} -type f -printf '%s %T@ %C@ %i\\n' >/dev/null"))
         if r.dvc:

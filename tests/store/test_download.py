@@ -76,6 +76,25 @@ def test_second_download_skips_unchanged_and_repairs_changed(store, cache, logge
     assert os.stat(os.path.join(root, "a.txt")).st_mtime_ns == mtime  # untouched
 
 
+def test_placed_copies_are_remembered_at_once_and_an_edit_right_after_is_repaired(store, cache, logged, tmp_path, monkeypatch):
+    """Each copy gets an mtime of the download's own (a racy margin in the past), so the
+    stat cache records it with no wait; an edit made at once, of the same size, sets
+    the mtime from the clock and is caught by the next download."""
+    _, m = logged
+    monkeypatch.setenv("ARTEFACT_CACHE_DIR", str(tmp_path / "sc"))
+    monkeypatch.setenv("ARTEFACT_STATCACHE", "on")
+    try:
+        root = str(tmp_path / "out")
+        download_entries(m, root, store, cache)
+        _core.flush_statcache()
+        assert (tmp_path / "sc" / "statcache.bin").stat().st_size >= 16 + len(FILES) * 57 + 16  # header, records, checksum
+        write_tree(root, {"sub/b.txt": "BRAVO\n"})  # same size, at once
+        download_entries(m, root, store, cache)
+        assert tree(root) == expected()
+    finally:
+        _core.set_statcache(None)
+
+
 def test_core_download_reports_what_it_added_to_the_cache(store, cache, logged, tmp_path):
     _, m = logged
     run = lambda root: m.download(str(root), store.objects_root, cache.root)  # noqa: E731
