@@ -18,13 +18,15 @@ import contextlib
 import errno
 import os
 import re
+import threading
 import time
 from typing import Iterator, Optional
 
 from . import _core
 from . import config
 
-__all__ = ["get_staging_dir", "skipping_packed", "stage_file", "clean_staged_copies", "staged_paths", "remove_stale"]
+__all__ = ["get_staging_dir", "skipping_packed", "stage_file", "clean_staged_copies", "staged_paths", "remove_stale",
+           "remove_staged", "settle_removals"]
 
 _STAGED_NAME = re.compile(r"tmp[a-z0-9_]{8}\Z")
 
@@ -129,16 +131,66 @@ def staged_paths(core_manifest: "_core.Manifest") -> list[str]:
 def clean_staged_copies(core_manifest: "_core.Manifest") -> int:
     """Delete the staged copies a logged manifest points at (wandb-core does this after a
     save); returns how many were removed. Files outside the staging dir are never touched.
-    Copies moved into the store by the log are already gone: one listing of the staging
-    dir spares a failed unlink for each of them."""
+    Copies moved into the store by the log are already gone, and those a pack took in are
+    being removed on a thread (`remove_staged`): one listing of the staging dir, less
+    those, spares a second unlink for each of them."""
     try:
         present = set(os.listdir(staged_prefix()))
     except FileNotFoundError:
         return 0
+    with _removals_lock:
+        present.difference_update(_being_removed)
     if not present:
         return 0
     cut = len(staged_prefix())
     return _core.remove_files([p for p in staged_paths(core_manifest) if p[cut:] in present])
+
+
+# More staged copies than this are removed on a thread of their own.
+_BACKGROUND_AFTER = 64
+_removals: list[threading.Thread] = []
+_being_removed: set[str] = set()  # names (in the staging dir) a removal thread has yet to finish
+_removals_lock = threading.Lock()
+
+
+def remove_staged(paths: list[str]) -> None:
+    """Remove staged copies whose bytes are now in the store (after the commit). Many go
+    on a thread of their own: the version is committed and durable already, so `wait()`
+    does not wait for thousands of unlinks (10k: ~60 ms); the interpreter joins the
+    thread at exit (`settle_removals` joins it sooner), and copies left by a process
+    killed first are removed by `remove_stale` (their owner is dead)."""
+    if len(paths) <= _BACKGROUND_AFTER:
+        if paths:
+            _core.remove_files(paths)
+        return
+    names = {os.path.basename(p) for p in paths}
+
+    def remove() -> None:
+        try:
+            _core.remove_files(paths)
+        finally:
+            with _removals_lock:
+                _being_removed.difference_update(names)
+
+    t = threading.Thread(target=remove, name="artefact-remove-staged")
+    with _removals_lock:
+        _being_removed.update(names)
+    try:
+        t.start()
+    except RuntimeError:  # no new threads at interpreter shutdown (an atexit log)
+        remove()
+        return
+    with _removals_lock:
+        _removals[:] = [x for x in _removals if x.is_alive()]
+        _removals.append(t)
+
+
+def settle_removals() -> None:
+    """Wait until every staged copy `remove_staged` was given is removed."""
+    with _removals_lock:
+        pending, _removals[:] = list(_removals), []
+    for t in pending:
+        t.join()
 
 
 def remove_stale(grace_seconds: float, now: Optional[float] = None) -> tuple[int, int]:

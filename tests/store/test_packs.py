@@ -367,8 +367,7 @@ def test_a_small_version_of_a_store_with_many_packed_blobs_downloads_by_lookup(t
 def test_a_mutable_sdk_log_removes_its_staged_copies_after_the_commit(tmp_path):
     """The staged copies a pack took in are removed on a thread once the version is
     committed: gone after `settle_removals`, and gone when a logging process exits."""
-    from artefact.staging import get_staging_dir
-    from artefact.store.pack_log import settle_removals
+    from artefact.staging import get_staging_dir, settle_removals
 
     data = _tree(tmp_path / "data")
     staging = get_staging_dir()

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 from .. import _core
 from .. import config as _config
 from ..progress import ProgressLine
+from ..staging import remove_staged
 from .blobs import STORE_ENV, BlobStore, default_store_root, entry_algorithm
 from .catalog import Catalog, DedupeMissed
-from .pack_log import PackPlan, discard_unrecorded, pack_blob_bytes, pack_bytes, remove_staged, rows_at_commit, store_packed
+from .pack_log import PackPlan, discard_unrecorded, pack_blob_bytes, pack_bytes, rows_at_commit, store_packed
 from .failpoints import failpoint
 from .migrations import STORE_MIGRATIONS
 from .records import CollectionRecord, RunRecord, VersionRecord, decode_id
@@ -203,7 +204,7 @@ class LocalStore:
             discard_unrecorded(self, plan)
             raise
         try:
-            remove_staged(plan.staged)  # their bytes are in a pack now
+            remove_staged(list(plan.staged))  # their bytes are in a pack now
         except Exception:  # committed: a copy left behind is staging's cleanup's to remove
             pass
         return record

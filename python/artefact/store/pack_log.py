@@ -16,7 +16,6 @@ takes that lock to delete): anything gone is stored again, loose.
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 from .. import _core
@@ -25,8 +24,7 @@ from . import pack_rows
 if TYPE_CHECKING:
     from .local import LocalStore
 
-__all__ = ["PACK_BLOB_ENV", "PACK_BYTES_ENV", "FEW", "pack_blob_bytes", "pack_bytes", "PackPlan", "store_packed", "remove_staged", "settle_removals",
-           "discard_unrecorded"]
+__all__ = ["PACK_BLOB_ENV", "PACK_BYTES_ENV", "FEW", "pack_blob_bytes", "pack_bytes", "PackPlan", "store_packed", "discard_unrecorded"]
 
 PACK_BLOB_ENV = "ARTEFACT_PACK_BLOB_BYTES"
 PACK_BYTES_ENV = "ARTEFACT_PACK_BYTES"
@@ -142,27 +140,6 @@ def rows_at_commit(store: "LocalStore", plan: PackPlan, conn: Any) -> list[tuple
     return rows
 
 
-def remove_staged(paths: Sequence[str]) -> None:
-    """Remove staged copies whose bytes are now in a pack (after the commit). More than
-    `FEW` go on a thread of their own: the version is committed and durable already, so
-    `wait()` does not wait for thousands of unlinks (10k: ~60 ms); the interpreter joins
-    the thread at exit (`settle_removals` joins it sooner), and copies left by a process
-    killed first are removed by staging's cleanup (their owner is dead)."""
-    if len(paths) <= FEW:
-        if paths:
-            _core.remove_files(list(paths))
-        return
-    t = threading.Thread(target=_core.remove_files, args=(list(paths),), name="artefact-remove-staged")
-    try:
-        t.start()
-    except RuntimeError:  # no new threads at interpreter shutdown (an atexit log)
-        _core.remove_files(list(paths))
-        return
-    with _removals_lock:
-        _removals[:] = [x for x in _removals if x.is_alive()]
-        _removals.append(t)
-
-
 def discard_unrecorded(store: "LocalStore", plan: PackPlan) -> None:
     """After a log failed before or in its commit: delete the packs it wrote that no row
     names (none can, unless the commit happened), rather than leave them to gc."""
@@ -181,15 +158,3 @@ def discard_unrecorded(store: "LocalStore", plan: PackPlan) -> None:
                     pass
     except Exception:  # the log's own error matters more; gc removes what is left
         pass
-
-
-_removals: list[threading.Thread] = []
-_removals_lock = threading.Lock()
-
-
-def settle_removals() -> None:
-    """Wait until every staged copy `remove_staged` was given is removed."""
-    with _removals_lock:
-        pending, _removals[:] = list(_removals), []
-    for t in pending:
-        t.join()
