@@ -189,3 +189,25 @@ def _umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_a_logs_cleaning_leaves_the_removal_threads_copies_to_it(tmp_path):
+    """A log hands its packed copies to a removal thread, then cleans the manifest's
+    staged copies: the cleaning removes only the others (it used to list the thread's
+    too and race it with a second unlink of each: 10k failed unlinks on a 10k log, seen
+    with strace), and once the thread is joined every copy is gone."""
+    from artefact.staging import clean_staged_copies, remove_staged, settle_removals, staged_paths
+
+    data = tmp_path / "d"
+    data.mkdir()
+    for i in range(250):
+        (data / f"f{i}.bin").write_bytes(os.urandom(64))
+    art = artefact.Artifact("many", type="dataset")
+    art.add_dir(str(data), policy="mutable")
+    core = art.manifest._core
+    staged = staged_paths(core)
+    assert len(staged) == 250 and all(os.path.exists(p) for p in staged)
+    remove_staged(staged[:200])
+    assert clean_staged_copies(core) == 50
+    settle_removals()
+    assert [p for p in staged if os.path.exists(p)] == []
