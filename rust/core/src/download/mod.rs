@@ -150,19 +150,26 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
     });
     // The files just written have known content: remember them, so that the next
     // download into this root checks them with a stat instead of reading them. Copies
-    // still carry their stamp; links written in the last moments are racy, and the stat
-    // cache may settle them.
+    // are recorded while they carry their stamp; links made in the last moments are
+    // racy, and the stat cache may settle them.
     let written_by = crate::statcache::now_ns();
     let dests: Vec<PathBuf> = missing.iter().map(|(e, _)| opts.root.join(&*e.path)).collect();
     let mut racy = Vec::new();
     let mut first_error = None;
     for (((e, _), dest), p) in missing.iter().zip(&dests).zip(placed) {
         match p {
-            Ok(Placed::File { key, filled }) => {
+            Ok(Placed::File { key, filled, copied }) => {
                 if let (Some(cache), Some(key), Some(raw)) = (opts.statcache, key, raw_digest(&e.digest)) {
-                    let stamped = stamp.is_some_and(|t| cache.record_stamped(&key, e.algorithm(), raw, t));
-                    if !stamped && !cache.record(&key, e.algorithm(), raw, written_by) {
-                        racy.push((dest.as_path(), key, e.algorithm(), raw));
+                    match stamp {
+                        // A copy whose mtime is no longer the stamp was written since: not recorded.
+                        Some(t) if copied => {
+                            cache.record_stamped(&key, e.algorithm(), raw, t);
+                        }
+                        _ => {
+                            if !cache.record(&key, e.algorithm(), raw, written_by) {
+                                racy.push((dest.as_path(), key, e.algorithm(), raw));
+                            }
+                        }
                     }
                 }
                 report.placed += 1;

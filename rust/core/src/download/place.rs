@@ -29,10 +29,21 @@ pub(super) enum Ready {
     Temp(CString),
 }
 
-/// What phase 3 did with a missing entry.
+/// What phase 3 did with a missing entry: a file placed (its stat key after the rename,
+/// whether this call filled the cache, whether it is a copy this download wrote rather
+/// than a link), or why not.
 pub(super) enum Placed {
-    File { key: Option<StatKey>, filled: bool },
+    File { key: Option<StatKey>, filled: bool, copied: bool },
     Skipped(&'static str),
+}
+
+/// A temp file `write_from_cache` made: its name, the open copy if one was written, whether
+/// the object had to be refilled (evicted or replaced since phase 2), whether it is a link.
+struct FromCache {
+    tmp: CString,
+    file: Option<File>,
+    refilled: bool,
+    linked: bool,
 }
 
 /// What the parallel phases share.
@@ -116,15 +127,15 @@ impl Ctx<'_> {
             }
             return Err(DownloadError::Io(err));
         }
-        let (tmp, written, filled) = match r {
-            Ready::Temp(tmp) => (tmp.clone(), None, false),
+        let (tmp, written, filled, linked) = match r {
+            Ready::Temp(tmp) => (tmp.clone(), None, false, false),
             Ready::Cached { filled } => {
                 let cache = self.cache.expect("cached entries have a cache");
-                let (tmp, file, refilled) = self.write_from_cache(cache, e, rel, fd).map_err(|err| match err {
+                let c = self.write_from_cache(cache, e, rel, fd).map_err(|err| match err {
                     DownloadError::Io(err) => DownloadError::Io(named(err, &dest())),
                     other => other,
                 })?;
-                (tmp, file, *filled || refilled)
+                (c.tmp, c.file, *filled || c.refilled, c.linked)
             }
         };
         if let Err(err) = rename_at(fd, &tmp, fd, &name) {
@@ -134,7 +145,7 @@ impl Ctx<'_> {
                 _ => Err(DownloadError::Io(named(err, &dest()))),
             };
         }
-        if written.is_none() && matches!(r, Ready::Cached { .. }) {
+        if linked {
             // A link onto a link of the same object (another process placed it): rename(2)
             // then succeeds without doing anything, and the temp name remains.
             unlink_at(fd, &tmp);
@@ -145,7 +156,7 @@ impl Ctx<'_> {
             Some(f) => f.metadata().ok().map(|m| StatKey::of(&m)),
             None => lstat_at(fd, &name).ok().map(|st| key_of(&st)),
         };
-        Ok(Placed::File { key, filled })
+        Ok(Placed::File { key, filled, copied: !linked })
     }
 
     /// Give a copy this download wrote its stamp (`stamp`), if there is one.
@@ -183,10 +194,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// A copy (or hard link) of the entry's cache object as a temp file in `dir`: (temp
-    /// name, the open copy if one was written, whether the object had to be refilled
-    /// because it was evicted or replaced since phase 2).
-    fn write_from_cache(&self, cache: &ObjDir, e: &Entry, rel: &str, dir: RawFd) -> Result<(CString, Option<File>, bool), DownloadError> {
+    /// A copy (or hard link) of the entry's cache object as a temp file in `dir`.
+    fn write_from_cache(&self, cache: &ObjDir, e: &Entry, rel: &str, dir: RawFd) -> Result<FromCache, DownloadError> {
         let size = e.size.unwrap_or(0);
         let mut refilled = false;
         let mut attempts = 0;
@@ -205,17 +214,17 @@ impl Ctx<'_> {
             // The cache cannot keep it (cleared in a loop): straight from the store, verified.
             let blob = self.blob(rel);
             let tmp = copy_verified(&blob, dir, &e.digest, e.algorithm(), self.stamp).map_err(|err| Self::store_err(e, &blob, err))?;
-            return Ok((tmp, None, false));
+            return Ok(FromCache { tmp, file: None, refilled: false, linked: false });
         };
         let meta = obj.metadata().map_err(DownloadError::Io)?;
         if self.opts.placement == Placement::Copy {
             if let Some((tmp, spare)) = self.take_spare(rel, size, dir) {
-                return Ok((tmp, Some(spare), refilled));
+                return Ok(FromCache { tmp, file: Some(spare), refilled, linked: false });
             }
         }
         if self.opts.placement == Placement::Hardlink {
             if let Some(tmp) = link_temp(cache, rel, dir, meta.ino()) {
-                return Ok((tmp, None, refilled));
+                return Ok(FromCache { tmp, file: None, refilled, linked: true });
             }
         }
         let mode = meta.permissions().mode() & 0o7777;
@@ -229,6 +238,6 @@ impl Ctx<'_> {
             unlink_at(dir, &tmp);
             return Err(DownloadError::Io(err));
         }
-        Ok((tmp, Some(out), refilled))
+        Ok(FromCache { tmp, file: Some(out), refilled, linked: false })
     }
 }
