@@ -159,9 +159,12 @@ impl Ctx<'_> {
         Ok(Placed::File { key, filled, copied: !linked })
     }
 
-    /// Give a copy this download wrote its stamp (`stamp`), if there is one.
-    fn stamp_file(&self, f: &File) -> io::Result<()> {
-        self.stamp.map_or(Ok(()), |t| f.set_modified(crate::statcache::system_time(t)))
+    /// Give a copy this download wrote its stamp (`stamp`), if there is one. Where the
+    /// filesystem refuses to set times, the copy is placed all the same, only not recorded.
+    fn stamp_file(&self, f: &File) {
+        if let Some(t) = self.stamp {
+            let _ = f.set_modified(crate::statcache::system_time(t));
+        }
     }
 
     /// The spare of object `rel` (see `DownloadOptions::spares`) renamed to a temp name
@@ -183,8 +186,7 @@ impl Ctx<'_> {
         // only the file that was checked.
         match lstat_at(dir, &tmp) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_ino as u64 == meta.ino() && st.st_dev as u64 == meta.dev() => {
-                // Unstamped, it is only recorded if it settles: still placed.
-                let _ = self.stamp_file(&file);
+                self.stamp_file(&file);
                 Some((tmp, file))
             }
             _ => {
@@ -233,7 +235,7 @@ impl Ctx<'_> {
         let copied = out
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .and_then(|()| copy_len(&obj, &mut out, meta.len()))
-            .and_then(|()| self.stamp_file(&out));
+            .map(|()| self.stamp_file(&out));
         if let Err(err) = copied {
             unlink_at(dir, &tmp);
             return Err(DownloadError::Io(err));

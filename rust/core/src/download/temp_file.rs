@@ -61,8 +61,8 @@ pub(super) fn copy_range_verified(file: &File, pack: &Path, offset: u64, length:
 
 /// `len` bytes of `input` into a new temp file in `dir` (mode `created`), hashed on the
 /// way; once they hash to `digest` (a mismatch names `at`), `finish` is given the file and
-/// the bytes copied, then its mtime is set to `stamp` if given. Any failure removes the
-/// temp file. Returns the temp name.
+/// the bytes copied, then its mtime is set to `stamp` if given (and if the filesystem
+/// allows). Any failure removes the temp file. Returns the temp name.
 #[allow(clippy::too_many_arguments)]
 fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, digest: &str, alg: Algorithm, at: &str, stamp: Option<i64>, finish: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<CString> {
     let (mut out, tmp) = create_temp_at(dir, created)?;
@@ -72,7 +72,11 @@ fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, 
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: expected {digest}, found {found}")));
         }
         finish(&out, n)?;
-        stamp.map_or(Ok(()), |t| out.set_modified(crate::statcache::system_time(t)))
+        if let Some(t) = stamp {
+            // A filesystem that refuses to set times: placed all the same, only not recorded.
+            let _ = out.set_modified(crate::statcache::system_time(t));
+        }
+        Ok(())
     });
     match r {
         Ok(()) => Ok(tmp),
