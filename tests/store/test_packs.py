@@ -23,7 +23,7 @@ from artefact.store import pack_rows
 from artefact.store.errors import CorruptBlobError
 from artefact.store.failpoints import PACK_POINTS
 from artefact.store.gc import TEMP_MIN_AGE, unreferenced
-from artefact.store.verify import check_store
+from artefact.store.verify import check_store, format_check
 
 from .conftest import worker_cmd, write_tree
 
@@ -254,8 +254,12 @@ def test_a_packing_log_killed_before_its_commit_leaves_a_consistent_store(tmp_pa
         with pytest.raises(LookupError):
             store.get_version("ent", "proj", "ds:latest")
         assert _rows(store) == []
-        assert verify_store(store, rehash=True) == [] and check_store(store).problems == []
-        # A pack renamed into packs/ but never committed waits as a temp file would.
+        check = check_store(store)
+        assert verify_store(store, rehash=True) == [] and check.problems == []
+        # A pack renamed into packs/ but never committed is named, not a problem.
+        assert check.unnamed_packs == sorted(pack_rows.pack_path(store.objects_root, n) for n in _packs(root))
+        assert ("no version names" in format_check(check, root)) == bool(_packs(root))
+        # It waits as a temp file would.
         for name in _packs(root):
             old = time.time() - TEMP_MIN_AGE - 5
             os.utime(pack_rows.pack_path(store.objects_root, name), (old, old))
@@ -272,7 +276,8 @@ def test_a_packing_log_killed_before_its_commit_leaves_a_consistent_store(tmp_pa
     with LocalStore.open(root) as store:
         assert store.get_version("ent", "proj", "ds").file_count == 100
         assert len(_rows(store)) == 100 and len(_packs(root)) == 1
-        assert verify_store(store, rehash=True) == [] and check_store(store).problems == []
+        check = check_store(store)
+        assert verify_store(store, rehash=True) == [] and check.problems == [] and check.unnamed_packs == []
 
 
 @pytest.mark.crash

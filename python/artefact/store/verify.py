@@ -67,13 +67,16 @@ def read_failure(path: str, reason: str, doing: str) -> OSError:
 
 @dataclass
 class StoreCheck:
-    """What `check_store` found: counts, and one line per problem (empty when sound)."""
+    """What `check_store` found: counts, one line per problem (empty when sound), and the
+    pack files no catalog row names (a log interrupted before its commit leaves its pack;
+    `gc` removes it: not a problem, but nothing in it can be checked)."""
 
     manifests: int = 0
     objects: int = 0
     bytes: int = 0
     versions: int = 0
     problems: list[str] = field(default_factory=list)
+    unnamed_packs: list[str] = field(default_factory=list)
 
 
 def _b64(hex_digest: str) -> str:
@@ -126,8 +129,10 @@ def check_store(store: "LocalStore") -> StoreCheck:
             packed[_core.object_relpath(digest, alg)] = (pack_rows.pack_path(blobs.objects_root, pack), offset, length, digest, alg)
         except ValueError as e:
             report.problems.append(f"{alg} {digest}: {e}")
-    report.objects = len(object_files) + len(packed)
+    report.objects = len(object_files.keys() | packed.keys())  # content both loose and packed counts once
     report.bytes += sum(p[2] for p in packed.values())
+    named = {p for _a, _d, p, _o, _l in rows}
+    report.unnamed_packs = sorted(e.path for e in pack_rows.pack_files(blobs.objects_root) if e.name not in named)
 
     # Which versions use each object (to say what a bad object breaks).
     object_users: dict[str, set[str]] = defaultdict(set)
@@ -183,9 +188,11 @@ def check_store(store: "LocalStore") -> StoreCheck:
 def format_check(report: StoreCheck, root: str) -> str:
     """The one-line summary `artefact verify --store` prints."""
     state = "OK" if not report.problems else f"{len(report.problems)} problem(s)"
+    unnamed = len(report.unnamed_packs)
+    left = f"; {unnamed} pack file(s) no version names (left by an interrupted log: `artefact gc` removes them)" if unnamed else ""
     return (
         f"{root}: {report.versions} versions, {report.manifests} manifests, {report.objects}"
-        f" objects ({report.bytes} bytes) re-hashed: {state}"
+        f" objects ({report.bytes} bytes) re-hashed: {state}{left}"
     )
 
 
