@@ -164,7 +164,7 @@ class Manifest:
         present: Optional[bytes] = None,
         spares: Optional[dict[str, str]] = None,
         packed: Optional[list[tuple[str, str, str, int, int]]] = None,
-    ) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
+    ) -> tuple[list[str], int, int, list[tuple[str, str]], int, int]:
         """Place every non-reference entry (with `prefix`) under root in one parallel call:
         `packed` ((algorithm, digest, pack file, offset, length) rows): content the store
         keeps in packs, copied out of its range verified, never linked.
@@ -177,7 +177,8 @@ class Manifest:
         A missing store object raises FileNotFoundError (.kind "missing"), a corrupt one
         ValueError (.kind "corrupt"). `spares` (object path `obj/md5/..` -> file): verified
         second copies `transfer_get` just wrote, renamed into place instead of copied (the
-        caller removes those left over). Returns (reference paths, present, placed, skipped, bytes added to the cache)."""
+        caller removes those left over). Returns (reference paths, present, placed, skipped, bytes added to the cache, how many of
+        those placed are hard links)."""
 
 # --- cache.rs ----------------------------------------------------------------
 def object_relpath(digest: str, algorithm: str = "MD5") -> str:

@@ -134,7 +134,7 @@ def _download_entries(
         try:
             direct = skip_cache or store_serves_copies(store, mode)
             packed = packed_objects(manifest, store, path_prefix)
-            refs, _present, placed, skipped, filled_bytes = _download_files(
+            refs, _present, placed, skipped, filled_bytes, linked = _download_files(
                 manifest, base, store, None if direct else cache.root, path_prefix, mode, line, spares, packed
             )
         except PermissionError:
@@ -151,19 +151,15 @@ def _download_entries(
             termwarn(f"skipping {os.path.join(base, path)}: {why}")
         if prepared is not None:
             prepared.place(line)
-    if mode == "hardlink" and placed and packed:
+    if mode == "hardlink" and packed and placed > linked:
         # Packed blobs are copied out of their pack, never linked (a link would be the pack).
-        held = {(r[0], r[1]) for r in packed}
-        copies = sum(1 for t in manifest.entries() if t[2] is None and (entry_algorithm(t[5]), t[1]) in held)
-        if copies:
-            termwarn(
-                f"Copied the small files of {root} that the store keeps in packs rather than"
-                " linking them (a pack is never linked); the other files are hardlinks"
-            )
-        placed -= min(placed, copies)
-    if mode == "hardlink" and placed:
         termwarn(
-            f"Linked {placed} file{'s' if placed > 1 else ''} from the artifact cache into"
+            f"Copied the small files of {root} that the store keeps in packs rather than"
+            " linking them (a pack is never linked); the other files are hardlinks"
+        )
+    if mode == "hardlink" and linked:
+        termwarn(
+            f"Linked {linked} file{'s' if linked > 1 else ''} from the artifact cache into"
             f" {root} (hardlinks). Editing them in place also changes the cached copy that"
             f" later downloads reuse; set {LINK_ENV}=copy to get independent copies."
         )
@@ -201,7 +197,7 @@ def _download_files(
     manifest: "_core.Manifest", base: str, store: Optional[BlobSource], cache_root: Optional[str],
     path_prefix: Optional[str], mode: str, line: ProgressLine, spares: Optional[dict[str, str]] = None,
     packed: Optional[list[tuple[str, str, str, int, int]]] = None,
-) -> tuple[list[str], int, int, list[tuple[str, str]], int]:
+) -> tuple[list[str], int, int, list[tuple[str, str]], int, int]:
     """The core call, with its errors turned into the store's error classes."""
     if store is None and any(t[2] is None for t in manifest.entries()):
         raise MissingBlobError("no store to read the artifact's files from")

@@ -98,10 +98,12 @@ def test_placed_copies_are_remembered_at_once_and_an_edit_right_after_is_repaire
 def test_core_download_reports_what_it_added_to_the_cache(store, cache, logged, tmp_path):
     _, m = logged
     run = lambda root: m.download(str(root), store.objects_root, cache.root)  # noqa: E731
-    refs, present, placed, skipped, filled_bytes = run(tmp_path / "one")
-    assert (refs, present, placed, skipped, filled_bytes) == ([], 0, 3, [], sum(e[4] for e in m.entries()))
-    assert run(tmp_path / "two")[1:] == (0, 3, [], 0), "warm cache: placed, nothing added"
-    assert run(tmp_path / "two")[1:] == (3, 0, [], 0), "already present"
+    refs, present, placed, skipped, filled_bytes, linked = run(tmp_path / "one")
+    assert (refs, present, placed, skipped, filled_bytes, linked) == ([], 0, 3, [], sum(e[4] for e in m.entries()), 0)
+    assert run(tmp_path / "two")[1:] == (0, 3, [], 0, 0), "warm cache: placed, nothing added"
+    assert run(tmp_path / "two")[1:] == (3, 0, [], 0, 0), "already present"
+    linked = m.download(str(tmp_path / "three"), store.objects_root, cache.root, mode="hardlink")
+    assert linked[2:] == (3, [], 0, 3), "links of the cache's objects"
 
 
 def test_download_that_adds_nothing_leaves_the_cache_alone(store, cache, logged, tmp_path, monkeypatch):

@@ -111,9 +111,15 @@ def test_a_hardlink_download_copies_packed_files_and_single_entries_read_back(tm
     with open(one) as f, open(os.path.join(data, "d1/f004.txt")) as g:
         assert f.read() == g.read()
     linked = tmp_path / "linked"
-    _cli("get", "packs/mixed:latest", "--root", str(linked), env={"ARTEFACT_CACHE_LINK": "hardlink"})
+    done = _cli("get", "packs/mixed:latest", "--root", str(linked), env={"ARTEFACT_CACHE_LINK": "hardlink"})
+    assert "Linked 1 file from" in done.stderr and "keeps in packs" in done.stderr, done.stderr
     small = os.path.join(linked, "d0/f000.txt")
     assert os.stat(small).st_nlink == 1, "a packed file is a copy of its own"
+    # Again with only the big file missing: one file placed, a link; nothing copied out of a pack.
+    os.remove(os.path.join(linked, "big.bin"))
+    done = _cli("get", "packs/mixed:latest", "--root", str(linked), env={"ARTEFACT_CACHE_LINK": "hardlink"})
+    assert "Linked 1 file from" in done.stderr and "keeps in packs" not in done.stderr, done.stderr
+    assert os.stat(os.path.join(linked, "big.bin")).st_nlink == 2
     with open(small, "a") as f:
         f.write("edited")
     with LocalStore.open(root) as store:

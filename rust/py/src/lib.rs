@@ -553,7 +553,7 @@ impl Manifest {
         present: Option<&[u8]>,
         spares: Option<std::collections::HashMap<String, PathBuf>>,
         packed: Option<Vec<(String, String, PathBuf, u64, u64)>>,
-    ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64)> {
+    ) -> PyResult<(Vec<String>, u64, u64, Vec<(String, String)>, u64, u64)> {
         use artefact_core::download::{download, DownloadError, DownloadOptions};
         let placement = placement(mode)?;
         let packed = packed.map(store_packs::by_object).transpose()?;
@@ -579,7 +579,7 @@ impl Manifest {
             r
         })?;
         match r {
-            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled_bytes)),
+            Ok(rep) => Ok((rep.references, rep.present, rep.placed, rep.skipped, rep.filled_bytes, rep.linked)),
             Err(e) => {
                 let msg = match &e {
                     DownloadError::Escapes(_) => format!("{e} {}", root.display()),

@@ -173,6 +173,7 @@ pub fn download(manifest: &Manifest, opts: &DownloadOptions<'_>, progress: Optio
                     }
                 }
                 report.placed += 1;
+                report.linked += u64::from(!copied);
                 if filled {
                     report.filled_bytes += e.size.unwrap_or(0);
                 }

@@ -7,6 +7,8 @@ pub struct DownloadReport {
     pub references: Vec<String>,
     pub present: u64,
     pub placed: u64,
+    /// Of `placed`, those placed as hard links of cache objects (the rest are copies).
+    pub linked: u64,
     /// Bytes this call added to the cache (0: the cache did not grow).
     pub filled_bytes: u64,
     /// (entry path, why) for entries skipped as wandb does: a directory in the way of
