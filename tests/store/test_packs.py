@@ -515,3 +515,38 @@ def test_a_small_log_of_packed_content_copies_nothing_loose(tmp_path):
     out = tmp_path / "out"
     _cli("get", "few:latest", "--root", str(out))
     assert not filecmp.dircmp(few, out).diff_files and sorted(os.listdir(out)) == ["d0", "d1", "d2"]
+
+
+def test_a_store_from_before_packs_upgrades_on_open_and_keeps_its_versions(tmp_path):
+    """A store made by a release without packs: its catalog at schema step 1 (V1 alone:
+    the packs step only adds its two tables), every blob loose. Opening it adds the packs
+    step; its versions read back, the next log packs, gc and verify see both kinds."""
+    import sqlite3
+
+    from artefact.store.migrations import MIGRATIONS, STORE_MIGRATIONS
+
+    root = os.environ["ARTEFACT_STORE"]
+    old = _tree(tmp_path / "old", tag="old ")
+    _cli("put", old, "--name", "ds", "--type", "dataset", env={"ARTEFACT_PACK_BLOB_BYTES": "0"})
+    with sqlite3.connect(os.path.join(root, "catalog.db")) as db:
+        db.execute("DROP TABLE store_pack_entries")
+        db.execute("DROP TABLE store_packs")
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    assert _packs(root) == [] and len(_loose(root)) == SMALL + 1
+
+    out = tmp_path / "out"
+    _cli("get", "ds:v0", "--root", str(out))
+    assert not filecmp.dircmp(old, out).diff_files and sorted(os.listdir(out)) == sorted(os.listdir(old))
+    with sqlite3.connect(os.path.join(root, "catalog.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(STORE_MIGRATIONS)
+    new = _tree(tmp_path / "new", tag="new ")
+    _cli("put", new, "--name", "ds", "--type", "dataset")
+    assert len(_packs(root)) == 1
+    with LocalStore.open(root) as store:
+        assert len(_rows(store)) == SMALL
+        check = check_store(store)
+        assert check.problems == [] and check.objects == 2 * SMALL + 1 and verify_store(store, rehash=True) == []
+    for version, tree in (("v0", old), ("v1", new)):
+        again = tmp_path / f"again-{version}"
+        _cli("get", f"ds:{version}", "--root", str(again))
+        assert not filecmp.dircmp(tree, again).diff_files
