@@ -223,24 +223,15 @@ pub(crate) fn copy_exact_at(input: &File, out: &File, at: u64, len: u64) -> io::
 fn copy_kernel_at(input: &File, out: &File, at: u64, len: u64) -> io::Result<Option<u64>> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::io::AsRawFd;
         let (mut off_in, mut off_out, mut done) = (0i64, at as i64, 0u64);
         while done < len {
             let want = usize::try_from(len - done).unwrap_or(usize::MAX).min(1 << 30);
-            // SAFETY: two descriptors we own and two offsets the call advances.
-            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &raw mut off_in, out.as_raw_fd(), &raw mut off_out, want, 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if done == 0 => return Ok(None),
-                    _ => return Err(e),
-                }
+            match copy_range_step(input, &mut off_in, out, &mut off_out, want) {
+                Ok(0) => break, // the source is shorter than `len`
+                Ok(n) => done += n as u64,
+                Err(e) if done == 0 && kernel_copy_unsupported(&e) => return Ok(None),
+                Err(e) => return Err(e),
             }
-            if n == 0 {
-                break; // the source is shorter than `len`
-            }
-            done += n as u64;
         }
         Ok(Some(done))
     }
@@ -249,6 +240,33 @@ fn copy_kernel_at(input: &File, out: &File, at: u64, len: u64) -> io::Result<Opt
         let _ = (input, out, at, len);
         Ok(None)
     }
+}
+
+/// One `copy_file_range` of up to `want` bytes at explicit offsets, which it advances
+/// (neither file's position moves), retried when interrupted: the bytes copied, 0 at the
+/// source's end.
+#[cfg(target_os = "linux")]
+pub(crate) fn copy_range_step(input: &File, off_in: &mut i64, out: &File, off_out: &mut i64, want: usize) -> io::Result<usize> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: two descriptors we own and two offsets the call advances.
+        let n = unsafe { libc::copy_file_range(input.as_raw_fd(), off_in, out.as_raw_fd(), off_out, want, 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether a `copy_file_range` error means the kernel or filesystem cannot copy between
+/// these files (another filesystem, no support): before any byte is copied, the caller
+/// copies through memory instead.
+#[cfg(target_os = "linux")]
+pub(crate) fn kernel_copy_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM))
 }
 
 /// `place` every (source, destination) pair in parallel; the number placed.

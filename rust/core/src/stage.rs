@@ -396,19 +396,12 @@ fn copy_hashing_parallel(
             if let Err(e) = crate::progress::check_current() {
                 break Err(e); // Ctrl-C: stop at the next chunk
             }
-            // SAFETY: two descriptors we own, offsets we own (file positions untouched).
-            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &mut off_in, out.as_raw_fd(), &mut off_out, CHUNK, 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM) if total == 0 => break Ok(false),
-                    _ => break Err(e),
-                }
-            }
-            if n == 0 {
-                break Ok(true); // the end, wherever the source ends now
-            }
+            let n = match crate::cache::copy_range_step(input, &mut off_in, out, &mut off_out, CHUNK) {
+                Ok(0) => break Ok(true), // the end, wherever the source ends now
+                Ok(n) => n,
+                Err(e) if total == 0 && crate::cache::kernel_copy_unsupported(&e) => break Ok(false),
+                Err(e) => break Err(e),
+            };
             // Start writing the chunk back now, so the fsync before the commit finds
             // little left to do: the disk works while the other core hashes. Not for a
             // copy hashed in parts: that one feeds an upload to the server's object
@@ -420,11 +413,11 @@ fn copy_hashing_parallel(
                     libc::sync_file_range(out.as_raw_fd(), off_out - n as i64, n as i64, libc::SYNC_FILE_RANGE_WRITE);
                 }
             }
-            if tx.send((total, n as usize)).is_err() {
+            if tx.send((total, n)).is_err() {
                 break Ok(true); // the hasher stopped: its error is the one reported
             }
             if let Some(p) = &ptx {
-                let _ = p.send((total, n as usize)); // a part hasher that stopped only loses its MD5s
+                let _ = p.send((total, n)); // a part hasher that stopped only loses its MD5s
             }
             total += n as u64;
         };

@@ -17,7 +17,7 @@ use crate::walk::StatKey;
 
 use super::dirs::{name_of, parent_of, Cursor};
 use super::report::{DIR_IN_WAY, FILE_IN_WAY};
-use super::temp_file::{copy_range_verified, copy_verified, link_temp};
+use super::temp_file::{copy_range_verified, copy_verified, link_temp, set_stamp};
 use super::{DownloadError, DownloadOptions};
 
 /// What phase 2 prepared for a missing entry.
@@ -159,14 +159,6 @@ impl Ctx<'_> {
         Ok(Placed::File { key, filled, copied: !linked })
     }
 
-    /// Give a copy this download wrote its stamp (`stamp`), if there is one. Where the
-    /// filesystem refuses to set times, the copy is placed all the same, only not recorded.
-    fn stamp_file(&self, f: &File) {
-        if let Some(t) = self.stamp {
-            let _ = f.set_modified(crate::statcache::system_time(t));
-        }
-    }
-
     /// The spare of object `rel` (see `DownloadOptions::spares`) renamed to a temp name
     /// in `dir`, with the file opened: None if there is none, or it cannot be renamed
     /// there (another filesystem; taken by an entry of the same content), or it is not a
@@ -186,7 +178,7 @@ impl Ctx<'_> {
         // only the file that was checked.
         match lstat_at(dir, &tmp) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_ino as u64 == meta.ino() && st.st_dev as u64 == meta.dev() => {
-                self.stamp_file(&file);
+                set_stamp(&file, self.stamp);
                 Some((tmp, file))
             }
             _ => {
@@ -235,7 +227,7 @@ impl Ctx<'_> {
         let copied = out
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .and_then(|()| copy_len(&obj, &mut out, meta.len()))
-            .map(|()| self.stamp_file(&out));
+            .map(|()| set_stamp(&out, self.stamp));
         if let Err(err) = copied {
             unlink_at(dir, &tmp);
             return Err(DownloadError::Io(err));

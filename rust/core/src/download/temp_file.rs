@@ -72,10 +72,7 @@ fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, 
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("digest mismatch{at}: expected {digest}, found {found}")));
         }
         finish(&out, n)?;
-        if let Some(t) = stamp {
-            // A filesystem that refuses to set times: placed all the same, only not recorded.
-            let _ = out.set_modified(crate::statcache::system_time(t));
-        }
+        set_stamp(&out, stamp);
         Ok(())
     });
     match r {
@@ -84,5 +81,13 @@ fn write_checked(input: &mut impl io::Read, len: u64, dir: RawFd, created: u32, 
             unlink_at(dir, &tmp);
             Err(e)
         }
+    }
+}
+
+/// Give a copy the download's stamp (`statcache::write_stamp`), if there is one. Where the
+/// filesystem refuses to set times, the copy is placed all the same, only not recorded.
+pub(super) fn set_stamp(f: &File, stamp: Option<i64>) {
+    if let Some(t) = stamp {
+        let _ = f.set_modified(crate::statcache::system_time(t));
     }
 }
